@@ -1,0 +1,203 @@
+//! The normalized event: ECS core fields for every later stage, plus the source's own record.
+//!
+//! Why both: Sigma rules are written against each source's own field names (SigmaHQ's Windows
+//! rules say `CommandLine`, not `process.command_line`), so detection reads [`Event::raw`] through
+//! per-source field mappings, while the console, incidents and analytics read the normalized
+//! [`Ecs`] fields and never have to know where an event came from.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::entity::{Entity, EntityKind};
+
+/// The organization of a single-site deployment. Every event carries one from day one, so a
+/// hospital group or a managed SOC can run many sites on one deployment later.
+pub const DEFAULT_ORGANIZATION: &str = "default";
+
+/// Which decoder produced an event, and so which field layout [`Event::raw`] has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A Windows event log record from an `.evtx` file: `{"Event": {"System": .., "EventData": ..}}`.
+    Evtx,
+    /// A Winlogbeat / Elastic Agent document in ECS shape: `winlog.event_data.*`, `winlog.channel`.
+    WinlogbeatEcs,
+    /// A flat Windows record as many exporters write it: `EventID`, `Channel`, `Image`, ... at the top.
+    FlatWindows,
+    /// Suricata EVE JSON.
+    SuricataEve,
+    /// A syslog message (RFC 5424 or RFC 3164).
+    Syslog,
+    /// Any other JSON object, kept as it came.
+    Json,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Evtx => "evtx",
+            SourceKind::WinlogbeatEcs => "winlogbeat_ecs",
+            SourceKind::FlatWindows => "flat_windows",
+            SourceKind::SuricataEve => "suricata_eve",
+            SourceKind::Syslog => "syslog",
+            SourceKind::Json => "json",
+        }
+    }
+}
+
+/// Where an event came from, precisely enough to find it again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The file (or listener) name.
+    pub source: String,
+    /// The record number inside the source: EVTX `EventRecordID`, or the line number for text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<u64>,
+    /// Byte offset of the record in the (decompressed) file, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+/// The ECS core fields that every later stage needs. Absent fields stay `None`; decoders fill
+/// what their source knows. Serialized with ECS's dotted names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ecs {
+    #[serde(rename = "event.kind", skip_serializing_if = "Option::is_none")]
+    pub event_kind: Option<String>,
+    #[serde(rename = "event.category", skip_serializing_if = "Option::is_none")]
+    pub event_category: Option<String>,
+    #[serde(rename = "event.action", skip_serializing_if = "Option::is_none")]
+    pub event_action: Option<String>,
+    #[serde(rename = "event.outcome", skip_serializing_if = "Option::is_none")]
+    pub event_outcome: Option<String>,
+    /// The source's own event code (Windows Event ID, Suricata event type...).
+    #[serde(rename = "event.code", skip_serializing_if = "Option::is_none")]
+    pub event_code: Option<String>,
+    /// The log or channel the event was written to (`Security`, `Microsoft-Windows-Sysmon/Operational`).
+    #[serde(rename = "event.provider", skip_serializing_if = "Option::is_none")]
+    pub event_provider: Option<String>,
+    #[serde(rename = "log.channel", skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(rename = "host.name", skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<String>,
+    #[serde(rename = "host.ip", skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    #[serde(rename = "user.name", skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(rename = "user.domain", skip_serializing_if = "Option::is_none")]
+    pub user_domain: Option<String>,
+    #[serde(rename = "source.ip", skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(rename = "source.port", skip_serializing_if = "Option::is_none")]
+    pub source_port: Option<u16>,
+    #[serde(rename = "destination.ip", skip_serializing_if = "Option::is_none")]
+    pub destination_ip: Option<String>,
+    #[serde(rename = "destination.port", skip_serializing_if = "Option::is_none")]
+    pub destination_port: Option<u16>,
+    #[serde(rename = "process.pid", skip_serializing_if = "Option::is_none")]
+    pub process_pid: Option<u64>,
+    #[serde(rename = "process.executable", skip_serializing_if = "Option::is_none")]
+    pub process_executable: Option<String>,
+    #[serde(rename = "process.command_line", skip_serializing_if = "Option::is_none")]
+    pub process_command_line: Option<String>,
+    #[serde(rename = "process.parent.executable", skip_serializing_if = "Option::is_none")]
+    pub process_parent_executable: Option<String>,
+    #[serde(rename = "file.path", skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
+    #[serde(rename = "url.full", skip_serializing_if = "Option::is_none")]
+    pub url_full: Option<String>,
+    #[serde(rename = "dns.question.name", skip_serializing_if = "Option::is_none")]
+    pub dns_question_name: Option<String>,
+    #[serde(rename = "network.protocol", skip_serializing_if = "Option::is_none")]
+    pub network_protocol: Option<String>,
+    /// The free-text message, for sources that have one (syslog).
+    #[serde(rename = "message", skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One normalized record, whatever its source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When the event happened, in UTC. When the source had no usable time, the decoder says so
+    /// with [`Event::time_text`] and uses the Unix epoch.
+    #[serde(rename = "@timestamp")]
+    pub timestamp: Timestamp,
+    /// The source's own time text, kept as it came (RFC 3164 stamps have no year nor zone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_text: Option<String>,
+    /// The organization the event belongs to ([`DEFAULT_ORGANIZATION`] for a single site).
+    #[serde(rename = "organization.id")]
+    pub organization: String,
+    /// Which decoder produced the event, and so the layout of [`Event::raw`].
+    pub source_kind: SourceKind,
+    /// Where the event came from.
+    pub origin: Origin,
+    /// The normalized fields.
+    pub ecs: Ecs,
+    /// The source's record as it came (EVTX `Event.System`/`EventData`, Suricata, syslog parts).
+    pub raw: serde_json::Value,
+}
+
+impl Event {
+    /// A new event in the default organization with empty normalized fields.
+    pub fn new(source_kind: SourceKind, timestamp: Timestamp, raw: serde_json::Value) -> Self {
+        Event {
+            timestamp,
+            time_text: None,
+            organization: DEFAULT_ORGANIZATION.to_string(),
+            source_kind,
+            origin: Origin::default(),
+            ecs: Ecs::default(),
+            raw,
+        }
+    }
+
+    /// The entities this event names, from its normalized fields: host, user, addresses.
+    pub fn entities(&self) -> Vec<Entity> {
+        let mut out = Vec::new();
+        let mut push = |kind, v: &Option<String>| {
+            if let Some(v) = v.as_deref().map(str::trim)
+                && !v.is_empty()
+                && v != "-"
+            {
+                out.push(Entity::new(kind, v));
+            }
+        };
+        push(EntityKind::Host, &self.ecs.host_name);
+        push(EntityKind::User, &self.ecs.user_name);
+        push(EntityKind::Ip, &self.ecs.source_ip);
+        push(EntityKind::Ip, &self.ecs.destination_ip);
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecs_serializes_with_dotted_names_and_skips_absent() {
+        let mut e = Event::new(SourceKind::Syslog, Timestamp::UNIX_EPOCH, serde_json::json!({}));
+        e.ecs.host_name = Some("ws-1".into());
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["ecs"]["host.name"], "ws-1");
+        assert!(v["ecs"].get("user.name").is_none());
+        assert_eq!(v["organization.id"], "default");
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn entities_skip_placeholders_and_dedup() {
+        let mut e = Event::new(SourceKind::Evtx, Timestamp::UNIX_EPOCH, serde_json::json!({}));
+        e.ecs.host_name = Some("WS-1".into());
+        e.ecs.user_name = Some("-".into());
+        e.ecs.source_ip = Some("10.0.0.1".into());
+        e.ecs.destination_ip = Some("10.0.0.1".into());
+        let ents = e.entities();
+        assert_eq!(ents.len(), 2);
+        assert!(ents.contains(&Entity::new(EntityKind::Host, "ws-1")));
+    }
+}
