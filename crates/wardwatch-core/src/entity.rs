@@ -80,6 +80,9 @@ mod tests {
             Entity::new(EntityKind::File, "C:\\A"),
             Entity::new(EntityKind::File, "c:\\a")
         );
-        assert_eq!(Entity::new(EntityKind::User, "Alice").to_string(), "user:alice");
+        assert_eq!(
+            Entity::new(EntityKind::User, "Alice").to_string(),
+            "user:alice"
+        );
     }
 }

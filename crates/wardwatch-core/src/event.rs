@@ -98,9 +98,15 @@ pub struct Ecs {
     pub process_pid: Option<u64>,
     #[serde(rename = "process.executable", skip_serializing_if = "Option::is_none")]
     pub process_executable: Option<String>,
-    #[serde(rename = "process.command_line", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "process.command_line",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub process_command_line: Option<String>,
-    #[serde(rename = "process.parent.executable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "process.parent.executable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub process_parent_executable: Option<String>,
     #[serde(rename = "file.path", skip_serializing_if = "Option::is_none")]
     pub file_path: Option<String>,
@@ -179,7 +185,11 @@ mod tests {
 
     #[test]
     fn ecs_serializes_with_dotted_names_and_skips_absent() {
-        let mut e = Event::new(SourceKind::Syslog, Timestamp::UNIX_EPOCH, serde_json::json!({}));
+        let mut e = Event::new(
+            SourceKind::Syslog,
+            Timestamp::UNIX_EPOCH,
+            serde_json::json!({}),
+        );
         e.ecs.host_name = Some("ws-1".into());
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["ecs"]["host.name"], "ws-1");
@@ -191,7 +201,11 @@ mod tests {
 
     #[test]
     fn entities_skip_placeholders_and_dedup() {
-        let mut e = Event::new(SourceKind::Evtx, Timestamp::UNIX_EPOCH, serde_json::json!({}));
+        let mut e = Event::new(
+            SourceKind::Evtx,
+            Timestamp::UNIX_EPOCH,
+            serde_json::json!({}),
+        );
         e.ecs.host_name = Some("WS-1".into());
         e.ecs.user_name = Some("-".into());
         e.ecs.source_ip = Some("10.0.0.1".into());

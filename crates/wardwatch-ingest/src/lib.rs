@@ -1,1 +1,21 @@
-//! placeholder during bootstrap
+//! Decoders: turn the records hospitals already have into normalized [`Event`]s.
+//!
+//! Each format lives in its own module and exposes a per-record function (used by live listeners
+//! later) and, where the format is a file, a streaming file reader. [`decode_file`] picks the
+//! format from the file's first bytes, reads `.gz` transparently, and reports every record it
+//! cannot decode as a [`Warning`] with the file and offset — a bad record never stops a file, and
+//! a bad file never stops a run.
+//!
+//! **Architecture Invariant:** decoders know nothing about detection or storage; they only
+//! produce events and warnings through the callbacks they are handed.
+
+mod error;
+pub mod eve;
+pub mod evtx;
+mod file;
+pub mod jsonl;
+pub mod syslog;
+pub mod windows;
+
+pub use error::IngestError;
+pub use file::{FileSummary, Format, Warning, decode_file, detect_format};

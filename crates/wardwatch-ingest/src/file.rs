@@ -1,0 +1,210 @@
+//! Reading whole files: format detection, transparent gzip, and the per-file summary.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+use wardwatch_core::{Event, Origin};
+
+use crate::IngestError;
+
+/// A file format Wardwatch decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Windows event log (`ElfFile` magic).
+    Evtx,
+    /// One JSON object per line: Winlogbeat ECS, flat Sysmon-style JSON, or any JSON.
+    JsonLines,
+    /// Suricata EVE JSON, one object per line.
+    SuricataEve,
+    /// Syslog text, one message per line (RFC 5424 or RFC 3164).
+    Syslog,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Evtx => "evtx",
+            Format::JsonLines => "jsonl",
+            Format::SuricataEve => "suricata-eve",
+            Format::Syslog => "syslog",
+        }
+    }
+}
+
+/// A record that could not be decoded: where it is and why. The file goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The file.
+    pub source: String,
+    /// Byte offset of the record in the (decompressed) file, when known.
+    pub offset: Option<u64>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl Warning {
+    pub fn new(source: &str, offset: Option<u64>, message: impl Into<String>) -> Self {
+        Warning {
+            source: source.to_string(),
+            offset,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.offset {
+            Some(o) => write!(f, "{} at byte {}: {}", self.source, o, self.message),
+            None => write!(f, "{}: {}", self.source, self.message),
+        }
+    }
+}
+
+/// What one file gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileSummary {
+    /// Events decoded.
+    pub events: u64,
+    /// Records skipped with a warning.
+    pub skipped: u64,
+}
+
+const EVTX_MAGIC: &[u8] = b"ElfFile\0";
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+/// The format of a file whose (decompressed) content starts with `head`, or `None`.
+pub fn detect_format(head: &[u8]) -> Option<Format> {
+    if head.starts_with(EVTX_MAGIC) {
+        return Some(Format::Evtx);
+    }
+    let text = String::from_utf8_lossy(head);
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    if first.starts_with('{') {
+        if crate::eve::looks_like_eve(first) {
+            Some(Format::SuricataEve)
+        } else {
+            Some(Format::JsonLines)
+        }
+    } else if head.contains(&0) {
+        None
+    } else {
+        Some(Format::Syslog)
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
+    move |source| IngestError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Decode one file, whatever its format (gzip is undone first), calling `map` on every decoded
+/// event or per-record warning and `sink` on each mapped value in file order. EVTX chunks are
+/// decoded on up to `threads` threads, with `map` running on those threads.
+pub fn decode_file<U, M, S>(
+    path: &Path,
+    threads: usize,
+    map: M,
+    mut sink: S,
+) -> Result<(Format, FileSummary), IngestError>
+where
+    U: Send + 'static,
+    M: Fn(Result<Event, Warning>) -> U + Send + Sync + Clone + 'static,
+    S: FnMut(Result<U, Warning>),
+{
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let gz = reader
+        .fill_buf()
+        .map_err(io_err(path))?
+        .starts_with(GZIP_MAGIC);
+    let mut reader: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            MultiGzDecoder::new(reader),
+        ))
+    } else {
+        Box::new(reader)
+    };
+    let head = reader.fill_buf().map_err(io_err(path))?.to_vec();
+    let format = detect_format(&head).ok_or_else(|| IngestError::UnknownFormat {
+        path: path.to_path_buf(),
+    })?;
+    let mut summary = FileSummary::default();
+    let mut count = |ok: bool| {
+        if ok {
+            summary.events += 1
+        } else {
+            summary.skipped += 1
+        }
+    };
+    if format == Format::Evtx {
+        let source = path.display().to_string();
+        let buffer = if gz {
+            let mut buf = Vec::new();
+            reader.read_to_end(&mut buf).map_err(io_err(path))?;
+            Some(buf)
+        } else {
+            None
+        };
+        drop(reader);
+        crate::evtx::read(path, &source, buffer, threads, map, |item| {
+            count(matches!(item, Ok((_, true))));
+            sink(item.map(|(u, _)| u));
+        })?;
+        return Ok((format, summary));
+    }
+    let source: Arc<str> = Arc::from(path.display().to_string());
+    let mut offset = 0u64;
+    let mut line_no = 0u64;
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let at = offset;
+        offset += n as u64;
+        let line = trim_eol(&buf);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let origin = Origin {
+            source: source.to_string(),
+            record_id: Some(line_no),
+            offset: Some(at),
+        };
+        let decoded = match format {
+            Format::Syslog => match std::str::from_utf8(line) {
+                Ok(text) => Ok(crate::syslog::decode_line(text, origin)),
+                Err(e) => Err(format!(
+                    "line {line_no} is not valid UTF-8 (invalid byte at column {})",
+                    e.valid_up_to() + 1
+                )),
+            },
+            // EVTX returned above; any other format is line-oriented JSON.
+            _ => {
+                crate::jsonl::decode_line(line, origin).map_err(|e| format!("line {line_no}: {e}"))
+            }
+        };
+        let item = decoded.map_err(|m| Warning::new(&source, Some(at), m));
+        count(item.is_ok());
+        sink(Ok(map(item)));
+    }
+    Ok((format, summary))
+}
+
+fn trim_eol(mut b: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = b {
+        b = rest;
+    }
+    b
+}
