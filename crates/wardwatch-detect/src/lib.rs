@@ -1,1 +1,32 @@
-//! placeholder during bootstrap
+//! Detection: Sigma rule packs evaluated over normalized events.
+//!
+//! The flow is `RuleText`s (YAML with their origin) → [`RulePack::load`] (every rule that parses
+//! and compiles, plus a [`RuleProblem`] for each that does not) → [`Detector`] (rules bucketed by
+//! logsource, one `rsigma-eval` engine per bucket with its candidate index) → [`Detection`]s, and
+//! [`Correlator`] for Sigma correlation rules, which needs events in time order.
+//!
+//! Two mappings make SigmaHQ rules work on real data, and both are ours:
+//! - **logsource** ([`logsource`]): which product / service / categories an event belongs to,
+//!   from its channel and Event ID, as SigmaHQ's Windows pipelines define them. A rule is only
+//!   evaluated on events whose logsource it names — a Linux rule never sees a Security log.
+//! - **fields** ([`fields`]): how a rule's field names (`CommandLine`, `EventID`, `Image`) are
+//!   found in each source's layout (EVTX `Event.EventData`, Winlogbeat `winlog.event_data`, flat
+//!   JSON), including Security 4688's own names for process creation.
+//!
+//! `rsigma-eval` is used only inside [`engine`] and [`correlate`]; nothing in our public API
+//! names its types, so the engine can be swapped.
+//!
+//! **Architecture Invariant:** this crate does no I/O. It is handed rule texts and events and
+//! returns values; reading folders, clocks and output belong to its callers.
+
+mod correlate;
+mod engine;
+mod error;
+pub mod fields;
+pub mod logsource;
+mod pack;
+
+pub use correlate::Correlator;
+pub use engine::{Detection, Detector};
+pub use error::DetectError;
+pub use pack::{RuleKind, RuleMeta, RulePack, RuleProblem, RuleText, Wardwatch};

@@ -1,0 +1,202 @@
+//! The detector: rules bucketed by logsource, one `rsigma-eval` engine per bucket.
+//!
+//! Why buckets: an event is only ever evaluated against the rules whose logsource it satisfies
+//! (see [`crate::logsource`]), which both honours Sigma's semantics and skips most of a
+//! 3,000-rule pack for each event. Inside a bucket, rsigma's candidate index picks the rules
+//! whose necessary conditions the event can meet.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rsigma_eval::{Engine, EvaluationResult};
+use wardwatch_core::{Alert, AlertId, Event, EventRef};
+
+use crate::fields::FieldView;
+use crate::logsource;
+use crate::pack::{RuleMeta, RulePack, RuleProblem};
+
+/// Rule logsource key: product, service, category, lowercased; empty when the rule names none.
+type Key = (String, String, String);
+
+struct Bucket {
+    engine: Engine,
+    /// Rule id → metadata, for the rules of this bucket.
+    metas: HashMap<String, Arc<RuleMeta>>,
+}
+
+/// A rule matched an event.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    pub rule: Arc<RuleMeta>,
+    /// For a correlation: the group-by values and the aggregated value that crossed the
+    /// threshold.
+    pub correlation: Option<CorrelationHit>,
+}
+
+/// What a correlation rule saw when it fired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrelationHit {
+    pub group: Vec<(String, String)>,
+    pub value: f64,
+    pub timespan_secs: u64,
+}
+
+impl Detection {
+    /// The alert this detection raises on `event`.
+    pub fn to_alert(&self, event: &Event) -> Alert {
+        let rule = &self.rule;
+        Alert {
+            id: AlertId::derive(&rule.id, &event.origin, event.timestamp),
+            rule_id: rule.id.clone(),
+            rule_title: rule.title.clone(),
+            level: rule.level,
+            tags: rule.tags.clone(),
+            timestamp: event.timestamp,
+            organization: event.organization.clone(),
+            host: event.ecs.host_name.clone(),
+            entities: event.entities(),
+            event: EventRef {
+                origin: event.origin.clone(),
+                event_code: event.ecs.event_code.clone(),
+                channel: event.ecs.channel.clone(),
+            },
+            recommendation: rule.wardwatch.recommendation.clone(),
+        }
+    }
+}
+
+/// Compiled rules, ready to evaluate events on any number of threads.
+pub struct Detector {
+    buckets: HashMap<Key, Bucket>,
+    rule_count: usize,
+    /// Rules whose matches only feed correlations (`generate: false`): not reported alone.
+    silent: std::collections::HashSet<String>,
+}
+
+fn lower(s: &Option<String>) -> String {
+    s.as_deref()
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default()
+}
+
+impl Detector {
+    /// Compile every rule of `pack`. Rules that do not compile are returned as problems; the
+    /// rest are ready.
+    pub fn build(pack: &RulePack) -> (Detector, Vec<RuleProblem>) {
+        let mut grouped: HashMap<Key, Vec<usize>> = HashMap::new();
+        for (i, (rule, _)) in pack.rules.iter().enumerate() {
+            let ls = &rule.logsource;
+            let key = (lower(&ls.product), lower(&ls.service), lower(&ls.category));
+            grouped.entry(key).or_default().push(i);
+        }
+        let mut problems = Vec::new();
+        let mut buckets = HashMap::with_capacity(grouped.len());
+        let mut rule_count = 0;
+        let mut keys: Vec<Key> = grouped.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            let idxs = &grouped[&key];
+            let mut engine = Engine::new();
+            let errors = engine.add_rules(idxs.iter().map(|&i| &pack.rules[i].0));
+            let failed: std::collections::HashSet<usize> = errors.iter().map(|(i, _)| *i).collect();
+            for (pos, err) in errors {
+                let meta = &pack.rules[idxs[pos]].1;
+                problems.push(RuleProblem {
+                    origin: meta.origin.clone(),
+                    rule: Some(meta.title.clone()),
+                    reason: format!("does not compile: {err}"),
+                });
+            }
+            let metas: HashMap<String, Arc<RuleMeta>> = idxs
+                .iter()
+                .enumerate()
+                .filter(|(pos, _)| !failed.contains(pos))
+                .map(|(_, &i)| (pack.rules[i].1.id.clone(), pack.rules[i].1.clone()))
+                .collect();
+            rule_count += metas.len();
+            for (filter, origin) in &pack.filters {
+                if let Err(e) = engine.apply_filter(filter) {
+                    problems.push(RuleProblem {
+                        origin: origin.clone(),
+                        rule: Some(filter.title.clone()),
+                        reason: format!("filter cannot be applied: {e}"),
+                    });
+                }
+            }
+            if !metas.is_empty() {
+                buckets.insert(key, Bucket { engine, metas });
+            }
+        }
+        let silent = pack
+            .correlations
+            .iter()
+            .filter(|(c, _)| !c.generate)
+            .flat_map(|(c, _)| c.rules.iter())
+            .filter_map(|r| {
+                pack.rules
+                    .iter()
+                    .find(|(rule, m)| m.id == *r || rule.name.as_deref() == Some(r))
+                    .map(|(_, m)| m.id.clone())
+            })
+            .collect();
+        (
+            Detector {
+                buckets,
+                rule_count,
+                silent,
+            },
+            problems,
+        )
+    }
+
+    /// Number of rules compiled and ready.
+    pub fn rule_count(&self) -> usize {
+        self.rule_count
+    }
+
+    /// Every rule that matches `event`, correlation-only rules included (see
+    /// [`Detector::is_reported`]).
+    pub fn detect(&self, event: &Event) -> Vec<Detection> {
+        let ls = logsource::of_event(event);
+        let view = FieldView::new(event);
+        let mut out = Vec::new();
+        let mut key = (String::new(), String::new(), String::new());
+        for (p, s, c) in ls.rule_keys() {
+            key.0.clear();
+            key.0.push_str(p);
+            key.1.clear();
+            key.1.push_str(s);
+            key.2.clear();
+            key.2.push_str(c);
+            let Some(bucket) = self.buckets.get(&key) else {
+                continue;
+            };
+            for result in bucket.engine.evaluate(&view) {
+                if let Some(meta) = meta_of(&bucket.metas, &result) {
+                    out.push(Detection {
+                        rule: meta,
+                        correlation: None,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether a match of `rule_id` is reported on its own. Rules that only feed correlations
+    /// with `generate: false` are not, per the Sigma correlation specification.
+    pub fn is_reported(&self, rule_id: &str) -> bool {
+        !self.silent.contains(rule_id)
+    }
+}
+
+fn meta_of(metas: &HashMap<String, Arc<RuleMeta>>, r: &EvaluationResult) -> Option<Arc<RuleMeta>> {
+    r.header
+        .rule_id
+        .as_ref()
+        .and_then(|id| metas.get(id))
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+use serde_json::json;
+use wardwatch_core::{Event, Severity, SourceKind};
+
+use crate::{Correlator, Detector, RulePack, RuleText};
+
+fn pack(rules: &[&str]) -> RulePack {
+    RulePack::load(rules.iter().enumerate().map(|(i, t)| RuleText {
+        origin: format!("r{i}.yml"),
+        text: t.to_string(),
+    }))
+}
+
+fn evtx(channel: &str, id: u64, data: serde_json::Value, second: i64) -> Event {
+    let raw = json!({"Event": {"System": {"EventID": id, "Channel": channel, "Computer": "WS1"},
+        "EventData": data}});
+    let mut e = Event::new(
+        SourceKind::Evtx,
+        jiff::Timestamp::from_second(second).unwrap(),
+        raw,
+    );
+    e.ecs.channel = Some(channel.into());
+    e.ecs.event_code = Some(id.to_string());
+    e.ecs.host_name = Some("WS1".into());
+    e.origin.record_id = Some(second as u64);
+    e
+}
+
+const WHOAMI: &str = r#"
+title: Whoami
+id: 11111111-1111-4111-8111-111111111111
+logsource: {product: windows, category: process_creation}
+detection:
+    sel: {Image|endswith: '\whoami.exe'}
+    condition: sel
+level: high
+wardwatch: {recommendation: Check the host.}
+"#;
+
+const LINUX_ANY: &str = r#"
+title: Linux anything with whoami
+id: 33333333-3333-4333-8333-333333333333
+logsource: {product: linux}
+detection:
+    kw: ['whoami']
+    condition: kw
+level: high
+"#;
+
+const SECURITY_EID1: &str = r#"
+title: EventID 1 in Security
+id: 44444444-4444-4444-8444-444444444444
+logsource: {product: windows, service: security}
+detection:
+    sel: {EventID: 1}
+    condition: sel
+level: low
+"#;
+
+#[test]
+fn process_creation_rule_fires_on_sysmon_1_and_security_4688_only() {
+    let (det, problems) = Detector::build(&pack(&[WHOAMI, LINUX_ANY, SECURITY_EID1]));
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(det.rule_count(), 3);
+    let sysmon = evtx(
+        "Microsoft-Windows-Sysmon/Operational",
+        1,
+        json!({"Image": "C:\\Windows\\System32\\whoami.exe"}),
+        1,
+    );
+    let d = det.detect(&sysmon);
+    let ids: Vec<&str> = d.iter().map(|d| d.rule.id.as_str()).collect();
+    assert_eq!(ids, vec!["11111111-1111-4111-8111-111111111111"]);
+    let alert = d[0].to_alert(&sysmon);
+    assert_eq!(alert.level, Severity::High);
+    assert_eq!(alert.recommendation.as_deref(), Some("Check the host."));
+    let security = evtx(
+        "Security",
+        4688,
+        json!({"NewProcessName": "C:\\Windows\\System32\\whoami.exe"}),
+        2,
+    );
+    assert_eq!(det.detect(&security).len(), 1);
+    // Same Image in a channel that is not a process creation: nothing.
+    let system = evtx(
+        "System",
+        1,
+        json!({"Image": "C:\\Windows\\System32\\whoami.exe"}),
+        3,
+    );
+    assert!(det.detect(&system).is_empty());
+}
+
+#[test]
+fn event_count_correlation_fires_once_threshold_is_reached() {
+    let base = r#"
+title: Failed logon
+id: 55555555-5555-4555-8555-555555555555
+name: failed_logon
+logsource: {product: windows, service: security}
+detection:
+    sel: {EventID: 4625}
+    condition: sel
+level: low
+"#;
+    let corr = r#"
+title: Password spraying
+id: 66666666-6666-4666-8666-666666666666
+correlation:
+    type: value_count
+    rules: [failed_logon]
+    group-by: [IpAddress]
+    timespan: 10m
+    condition: {gte: 3, field: TargetUserName}
+level: high
+"#;
+    let p = pack(&[base, corr]);
+    let (det, problems) = Detector::build(&p);
+    assert!(problems.is_empty(), "{problems:?}");
+    // `generate` defaults to false: the base rule only feeds the correlation.
+    assert!(!det.is_reported("55555555-5555-4555-8555-555555555555"));
+    let (corr, problems) = Correlator::build(&p);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut corr = corr.unwrap();
+    let mut fired = Vec::new();
+    for (i, user) in ["ann", "ben", "cat", "dan"].iter().enumerate() {
+        let e = evtx(
+            "Security",
+            4625,
+            json!({"TargetUserName": user, "IpAddress": "10.9.9.9"}),
+            100 + i as i64,
+        );
+        let d = det.detect(&e);
+        assert_eq!(d.len(), 1);
+        fired.extend(corr.process(&e, &d));
+    }
+    assert!(!fired.is_empty());
+    let hit = fired[0].correlation.as_ref().unwrap();
+    assert_eq!(fired[0].rule.title, "Password spraying");
+    assert_eq!(
+        hit.group,
+        vec![("IpAddress".to_string(), "10.9.9.9".to_string())]
+    );
+    assert!(hit.value >= 3.0);
+}

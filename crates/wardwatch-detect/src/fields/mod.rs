@@ -1,0 +1,238 @@
+//! Field mappings: where a Sigma rule's field names are found in each source's layout.
+//!
+//! SigmaHQ's Windows rules use the names of the Windows event schema (`CommandLine`, `EventID`,
+//! `Provider_Name`), but the same record arrives in several layouts: EVTX nests them under
+//! `Event.System` and `Event.EventData`, Winlogbeat under `winlog.*` and `winlog.event_data.*`,
+//! flat exporters at the top level. Measured: without this mapping SigmaHQ rules match nothing
+//! on raw EVTX. We resolve names at lookup time instead of rewriting events, so the stored
+//! event stays exactly as it came.
+//!
+//! Security 4688 (process creation without Sysmon) names its fields differently from Sysmon's
+//! Event ID 1; [`security_4688`] maps Sysmon's names onto it so process-creation rules fire on
+//! either.
+
+mod security_4688;
+
+use std::borrow::Cow;
+
+use rsigma_eval::{Event as SigmaEvent, EventValue, JsonEvent};
+use serde_json::{Map, Value};
+use wardwatch_core::{Event, SourceKind};
+
+/// The names Windows puts in `Event.System` (or `winlog.*`) that rules use directly.
+const SYSTEM_FIELDS: &[&str] = &[
+    "EventID",
+    "Channel",
+    "Computer",
+    "Provider_Name",
+    "Level",
+    "Task",
+    "Opcode",
+    "Keywords",
+    "Version",
+    "EventRecordID",
+];
+
+/// Where a Windows record keeps its parts.
+enum Layout<'a> {
+    Windows {
+        system: WindowsSystem<'a>,
+        data: Option<&'a Map<String, Value>>,
+        process_creation_4688: bool,
+    },
+    Other,
+}
+
+/// The System part in whichever layout it came.
+enum WindowsSystem<'a> {
+    /// EVTX: `Event.System` with `#attributes`.
+    Evtx(Option<&'a Map<String, Value>>),
+    /// Winlogbeat: `winlog` object.
+    Winlog(Option<&'a Map<String, Value>>),
+    /// Flat: System fields at the top level.
+    Flat(&'a Map<String, Value>),
+}
+
+/// An [`Event`] seen through the field mapping of its source, for rule evaluation.
+pub struct FieldView<'a> {
+    event: &'a Event,
+    json: JsonEvent<'a>,
+    layout: Layout<'a>,
+}
+
+fn obj<'a>(v: Option<&'a Value>) -> Option<&'a Map<String, Value>> {
+    v.and_then(Value::as_object)
+}
+
+impl<'a> FieldView<'a> {
+    pub fn new(event: &'a Event) -> Self {
+        let raw = &event.raw;
+        let is_4688 = || {
+            event.ecs.event_code.as_deref() == Some("4688")
+                && event
+                    .ecs
+                    .channel
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case("Security"))
+        };
+        let layout = match event.source_kind {
+            SourceKind::Evtx => {
+                let ev = raw.get("Event");
+                let data = obj(ev.and_then(|e| e.get("EventData"))).or_else(|| {
+                    obj(ev.and_then(|e| e.get("UserData")))
+                        .and_then(|u| u.values().next())
+                        .and_then(Value::as_object)
+                });
+                Layout::Windows {
+                    system: WindowsSystem::Evtx(obj(ev.and_then(|e| e.get("System")))),
+                    data,
+                    process_creation_4688: is_4688(),
+                }
+            }
+            SourceKind::WinlogbeatEcs => {
+                let winlog = obj(raw.get("winlog"));
+                Layout::Windows {
+                    system: WindowsSystem::Winlog(winlog),
+                    data: winlog.and_then(|w| obj(w.get("event_data"))),
+                    process_creation_4688: is_4688(),
+                }
+            }
+            SourceKind::FlatWindows => match raw.as_object() {
+                Some(top) => Layout::Windows {
+                    system: WindowsSystem::Flat(top),
+                    data: Some(top),
+                    process_creation_4688: is_4688(),
+                },
+                None => Layout::Other,
+            },
+            _ => Layout::Other,
+        };
+        FieldView {
+            event,
+            json: JsonEvent::borrow(raw),
+            layout,
+        }
+    }
+
+    fn system_field(&self, system: &WindowsSystem<'a>, name: &str) -> Option<EventValue<'a>> {
+        match system {
+            WindowsSystem::Evtx(sys) => {
+                let sys = (*sys)?;
+                match name {
+                    "EventID" => sys.get("EventID").and_then(|v| match v {
+                        Value::Object(o) => o.get("#text"),
+                        v => Some(v),
+                    }),
+                    "Provider_Name" => sys
+                        .get("Provider")
+                        .and_then(|p| p.get("#attributes"))
+                        .and_then(|a| a.get("Name")),
+                    _ => sys.get(name),
+                }
+                .map(EventValue::from)
+            }
+            WindowsSystem::Winlog(w) => {
+                let key = match name {
+                    "EventID" => {
+                        // Winlogbeat 8 ships the Event ID as a string; rules compare numbers.
+                        let v = (*w)?.get("event_id")?;
+                        return Some(number_or_text(v));
+                    }
+                    "Channel" => "channel",
+                    "Computer" => "computer_name",
+                    "Provider_Name" => "provider_name",
+                    "EventRecordID" => "record_id",
+                    "Opcode" => "opcode",
+                    "Task" => "task",
+                    "Keywords" => "keywords",
+                    "Version" => "version",
+                    _ => return None,
+                };
+                (*w)?.get(key).map(EventValue::from)
+            }
+            WindowsSystem::Flat(top) => {
+                let alternatives: &[&str] = match name {
+                    "EventID" => {
+                        let v = top.get("EventID").or_else(|| top.get("EventId"))?;
+                        return Some(number_or_text(v));
+                    }
+                    "Provider_Name" => &["Provider_Name", "ProviderName", "SourceName"],
+                    "Computer" => &["Computer", "Hostname", "ComputerName"],
+                    "EventRecordID" => &["EventRecordID", "RecordNumber"],
+                    other => return top.get(other).map(EventValue::from),
+                };
+                alternatives
+                    .iter()
+                    .find_map(|k| top.get(*k))
+                    .map(EventValue::from)
+            }
+        }
+    }
+}
+
+/// A number as a number, or a numeric string as a number (Event IDs), else the value as is.
+fn number_or_text(v: &Value) -> EventValue<'_> {
+    match v {
+        Value::String(s) => match s.trim().parse::<i64>() {
+            Ok(n) => EventValue::Int(n),
+            Err(_) => EventValue::from(v),
+        },
+        v => EventValue::from(v),
+    }
+}
+
+impl SigmaEvent for FieldView<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        if let Layout::Windows {
+            system,
+            data,
+            process_creation_4688,
+        } = &self.layout
+        {
+            if SYSTEM_FIELDS.contains(&path)
+                && let Some(v) = self.system_field(system, path)
+            {
+                return Some(v);
+            }
+            if let Some(v) = data.and_then(|d| d.get(path)) {
+                return Some(EventValue::from(v));
+            }
+            if *process_creation_4688
+                && let Some(v) = data.and_then(|d| security_4688::lookup(d, path))
+            {
+                return Some(v);
+            }
+            if !path.contains('.') {
+                return None;
+            }
+        }
+        self.json.get_field(path)
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.json.any_string_value(pred)
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        self.json.all_string_values()
+    }
+
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        self.json.visit_string_values(visit)
+    }
+
+    fn to_json(&self) -> Value {
+        self.event.raw.clone()
+    }
+}
+
+/// The value a rule's field name resolves to on `event`, as text (for tests, and for showing
+/// analysts the fields a rule looked at).
+pub fn lookup(event: &Event, field: &str) -> Option<String> {
+    let view = FieldView::new(event);
+    let v = view.get_field(field)?;
+    v.as_str().map(|s| s.into_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,61 @@
+//! Security 4688 ("A new process has been created") under Sysmon's field names.
+//!
+//! Sysmon Event ID 1 and Security 4688 describe the same thing; SigmaHQ writes
+//! `process_creation` rules with Sysmon's names. This maps them onto 4688's, as SigmaHQ's
+//! Windows audit pipeline does: `Image` is `NewProcessName`, `ParentImage` is
+//! `ParentProcessName`, `User` is the account that runs the new process, `IntegrityLevel` comes
+//! from the `MandatoryLabel` SID.
+//!
+//! Reference: Microsoft, "4688(S): A new process has been created".
+
+use std::borrow::Cow;
+
+use rsigma_eval::EventValue;
+use serde_json::{Map, Value};
+
+fn text<'a>(data: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    data.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != "-")
+}
+
+/// Sysmon-named `field` on a 4688 record's `EventData`.
+pub(super) fn lookup<'a>(data: &'a Map<String, Value>, field: &str) -> Option<EventValue<'a>> {
+    let borrowed = |k: &str| data.get(k).map(EventValue::from);
+    match field {
+        "Image" => borrowed("NewProcessName"),
+        "ParentImage" => borrowed("ParentProcessName"),
+        "ProcessId" => borrowed("NewProcessId"),
+        "ParentProcessId" => borrowed("ProcessId"),
+        "LogonId" => borrowed("TargetLogonId").or_else(|| borrowed("SubjectLogonId")),
+        "User" => {
+            // Windows 10+ names the new process's account as Target*; older ones only Subject*.
+            let (dom, user) = match text(data, "TargetUserName") {
+                Some(u) => (text(data, "TargetDomainName"), u),
+                None => (
+                    text(data, "SubjectDomainName"),
+                    text(data, "SubjectUserName")?,
+                ),
+            };
+            Some(EventValue::Str(Cow::Owned(match dom {
+                Some(d) => format!("{d}\\{user}"),
+                None => user.to_string(),
+            })))
+        }
+        "IntegrityLevel" => {
+            let level = match text(data, "MandatoryLabel")? {
+                "S-1-16-0" => "Untrusted",
+                "S-1-16-4096" => "Low",
+                "S-1-16-8192" => "Medium",
+                "S-1-16-8448" => "Medium Plus",
+                "S-1-16-12288" => "High",
+                "S-1-16-16384" => "System",
+                "S-1-16-20480" => "Protected",
+                _ => return None,
+            };
+            Some(EventValue::Str(Cow::Borrowed(level)))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,83 @@
+use serde_json::json;
+use wardwatch_core::{Event, SourceKind};
+
+use super::lookup;
+
+fn event(kind: SourceKind, channel: &str, id: &str, raw: serde_json::Value) -> Event {
+    let mut e = Event::new(kind, jiff::Timestamp::UNIX_EPOCH, raw);
+    e.ecs.channel = Some(channel.into());
+    e.ecs.event_code = Some(id.into());
+    e
+}
+
+#[test]
+fn evtx_system_and_event_data_resolve_by_native_names() {
+    let e = event(
+        SourceKind::Evtx,
+        "Security",
+        "4624",
+        json!({"Event": {"System": {"EventID": {"#text": 4624, "#attributes": {"Qualifiers": 0}},
+            "Channel": "Security", "Computer": "DC1",
+            "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}}},
+            "EventData": {"LogonType": 10, "TargetUserName": "alice"}}}),
+    );
+    assert_eq!(lookup(&e, "EventID").as_deref(), Some("4624"));
+    assert_eq!(
+        lookup(&e, "Provider_Name").as_deref(),
+        Some("Microsoft-Windows-Security-Auditing")
+    );
+    assert_eq!(lookup(&e, "LogonType").as_deref(), Some("10"));
+    assert_eq!(lookup(&e, "TargetUserName").as_deref(), Some("alice"));
+    assert_eq!(lookup(&e, "Event.System.Computer").as_deref(), Some("DC1"));
+    assert_eq!(lookup(&e, "CommandLine"), None);
+}
+
+#[test]
+fn security_4688_answers_to_sysmon_names() {
+    let e = event(
+        SourceKind::Evtx,
+        "Security",
+        "4688",
+        json!({"Event": {"System": {"EventID": 4688, "Channel": "Security"},
+            "EventData": {"NewProcessName": "C:\\Windows\\System32\\cmd.exe",
+                "ParentProcessName": "C:\\Program Files\\Microsoft Office\\WINWORD.EXE",
+                "SubjectUserName": "bob", "SubjectDomainName": "HOSP", "TargetUserName": "-",
+                "MandatoryLabel": "S-1-16-12288", "CommandLine": "cmd /c whoami"}}}),
+    );
+    assert_eq!(
+        lookup(&e, "Image").as_deref(),
+        Some("C:\\Windows\\System32\\cmd.exe")
+    );
+    assert!(lookup(&e, "ParentImage").unwrap().ends_with("WINWORD.EXE"));
+    assert_eq!(lookup(&e, "User").as_deref(), Some("HOSP\\bob"));
+    assert_eq!(lookup(&e, "IntegrityLevel").as_deref(), Some("High"));
+    assert_eq!(lookup(&e, "CommandLine").as_deref(), Some("cmd /c whoami"));
+}
+
+#[test]
+fn winlogbeat_and_flat_layouts_resolve_the_same_names() {
+    let wb = event(
+        SourceKind::WinlogbeatEcs,
+        "Microsoft-Windows-Sysmon/Operational",
+        "1",
+        json!({"winlog": {"event_id": "1", "channel": "Microsoft-Windows-Sysmon/Operational",
+            "computer_name": "WS1", "provider_name": "Microsoft-Windows-Sysmon",
+            "event_data": {"Image": "C:\\a.exe"}}}),
+    );
+    assert_eq!(lookup(&wb, "EventID").as_deref(), Some("1"));
+    assert_eq!(lookup(&wb, "Computer").as_deref(), Some("WS1"));
+    assert_eq!(lookup(&wb, "Image").as_deref(), Some("C:\\a.exe"));
+    let flat = event(
+        SourceKind::FlatWindows,
+        "Microsoft-Windows-Sysmon/Operational",
+        "1",
+        json!({"EventID": "1", "SourceName": "Microsoft-Windows-Sysmon", "Hostname": "WS1",
+            "Image": "C:\\a.exe"}),
+    );
+    assert_eq!(
+        lookup(&flat, "Provider_Name").as_deref(),
+        Some("Microsoft-Windows-Sysmon")
+    );
+    assert_eq!(lookup(&flat, "Computer").as_deref(), Some("WS1"));
+    assert_eq!(lookup(&flat, "Image").as_deref(), Some("C:\\a.exe"));
+}

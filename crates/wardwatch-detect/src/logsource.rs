@@ -1,0 +1,339 @@
+//! Logsources: which Sigma `product` / `service` / `category` an event belongs to.
+//!
+//! Why it matters: a Sigma rule is written for one logsource and is meaningless elsewhere —
+//! `EventID: 1` is a process creation in Sysmon and something else entirely in the System log.
+//! SigmaHQ's own pipelines turn a rule's logsource into channel and Event ID conditions; we do
+//! the same from the event's side, deriving its logsource once, and evaluate only the rules
+//! whose logsource it satisfies.
+//!
+//! References: SigmaHQ `documentation/logsource-guides/windows`, pySigma's Windows and Sysmon
+//! pipelines (channel per service, Event IDs per category).
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+use wardwatch_core::{Event, SourceKind};
+
+/// An event's logsource: at most one product and one service, and the categories it is in
+/// (a Sysmon registry value set is both `registry_set` and `registry_event`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventLogsource<'a> {
+    pub product: Option<&'static str>,
+    pub service: Option<Cow<'a, str>>,
+    pub categories: Vec<&'static str>,
+}
+
+/// Windows channels and the Sigma service names for them (compared case-insensitively).
+const WINDOWS_SERVICES: &[(&str, &str)] = &[
+    ("Security", "security"),
+    ("System", "system"),
+    ("Application", "application"),
+    ("Microsoft-Windows-Sysmon/Operational", "sysmon"),
+    ("Microsoft-Windows-PowerShell/Operational", "powershell"),
+    ("PowerShellCore/Operational", "powershell"),
+    ("Windows PowerShell", "powershell-classic"),
+    (
+        "Microsoft-Windows-TaskScheduler/Operational",
+        "taskscheduler",
+    ),
+    ("Microsoft-Windows-WMI-Activity/Operational", "wmi"),
+    (
+        "Microsoft-Windows-Windows Defender/Operational",
+        "windefend",
+    ),
+    ("Microsoft-Windows-Bits-Client/Operational", "bits-client"),
+    ("DNS Server", "dns-server"),
+    (
+        "Microsoft-Windows-DNS-Server/Analytical",
+        "dns-server-analytic",
+    ),
+    (
+        "Microsoft-Windows-DNS Client Events/Operational",
+        "dns-client",
+    ),
+    (
+        "Microsoft-Windows-CodeIntegrity/Operational",
+        "codeintegrity-operational",
+    ),
+    (
+        "Microsoft-Windows-Windows Firewall With Advanced Security/Firewall",
+        "firewall-as",
+    ),
+    (
+        "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
+        "terminalservices-localsessionmanager",
+    ),
+    (
+        "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational",
+        "rdp",
+    ),
+    ("Microsoft-Windows-NTLM/Operational", "ntlm"),
+    ("Microsoft-Windows-SmbClient/Security", "smbclient-security"),
+    (
+        "Microsoft-Windows-SmbClient/Connectivity",
+        "smbclient-connectivity",
+    ),
+    (
+        "Microsoft-Windows-SMBServer/Connectivity",
+        "smbserver-connectivity",
+    ),
+    (
+        "Microsoft-Windows-Security-Mitigations/KernelMode",
+        "security-mitigations",
+    ),
+    (
+        "Microsoft-Windows-Security-Mitigations/UserMode",
+        "security-mitigations",
+    ),
+    (
+        "Microsoft-Windows-DriverFrameworks-UserMode/Operational",
+        "driver-framework",
+    ),
+    (
+        "Microsoft-Windows-AppXDeploymentServer/Operational",
+        "appxdeployment-server",
+    ),
+    (
+        "Microsoft-Windows-AppxPackaging/Operational",
+        "appxpackaging-om",
+    ),
+    (
+        "Microsoft-Windows-AppModel-Runtime/Admin",
+        "appmodel-runtime",
+    ),
+    ("MSExchange Management", "msexchange-management"),
+    ("Microsoft-Windows-AppLocker/EXE and DLL", "applocker"),
+    ("Microsoft-Windows-AppLocker/MSI and Script", "applocker"),
+    (
+        "Microsoft-Windows-AppLocker/Packaged app-Deployment",
+        "applocker",
+    ),
+    (
+        "Microsoft-Windows-AppLocker/Packaged app-Execution",
+        "applocker",
+    ),
+    ("Microsoft-Windows-PrintService/Admin", "printservice-admin"),
+    (
+        "Microsoft-Windows-PrintService/Operational",
+        "printservice-operational",
+    ),
+    ("OpenSSH/Operational", "openssh"),
+    ("Microsoft-Windows-Shell-Core/Operational", "shell-core"),
+    ("Microsoft-Windows-LSA/Operational", "lsa-server"),
+    ("Microsoft-Windows-CAPI2/Operational", "capi2"),
+    (
+        "Microsoft-Windows-CertificateServicesClient-Lifecycle-System/Operational",
+        "certificateservicesclient-lifecycle-system",
+    ),
+    (
+        "Microsoft-Windows-Diagnosis-Scripted/Operational",
+        "diagnosis-scripted",
+    ),
+    ("Microsoft-Windows-LDAP-Client/Debug", "ldap"),
+    ("Microsoft-Windows-VHDMP-Operational", "vhdmp"),
+    (
+        "Microsoft-IIS-Configuration/Operational",
+        "iis-configuration",
+    ),
+    ("Microsoft-Windows-Kerberos/Operational", "kerberos"),
+    ("Microsoft-ServiceBus-Client", "microsoft-servicebus-client"),
+];
+
+/// Sysmon Event IDs and the Sigma categories they are in.
+fn sysmon_categories(event_id: u64) -> &'static [&'static str] {
+    match event_id {
+        1 => &["process_creation"],
+        2 => &["file_change"],
+        3 => &["network_connection"],
+        4 | 16 => &["sysmon_status"],
+        5 => &["process_termination"],
+        6 => &["driver_load"],
+        7 => &["image_load"],
+        8 => &["create_remote_thread"],
+        9 => &["raw_access_thread"],
+        10 => &["process_access"],
+        11 => &["file_event"],
+        12 => &["registry_add", "registry_delete", "registry_event"],
+        13 => &["registry_set", "registry_event"],
+        14 => &["registry_rename", "registry_event"],
+        15 => &["create_stream_hash"],
+        17 | 18 => &["pipe_created"],
+        19..=21 => &["wmi_event"],
+        22 => &["dns_query"],
+        23 => &["file_delete"],
+        24 => &["clipboard_capture"],
+        25 => &["process_tampering"],
+        26 => &["file_delete_detected", "file_delete"],
+        27 => &["file_block_executable"],
+        28 => &["file_block_shredding"],
+        29 => &["file_executable_detected"],
+        255 => &["sysmon_error"],
+        _ => &[],
+    }
+}
+
+/// Categories that other Windows channels feed, by service and Event ID.
+fn windows_categories(service: &str, event_id: u64) -> &'static [&'static str] {
+    match (service, event_id) {
+        ("sysmon", id) => sysmon_categories(id),
+        ("security", 4688) => &["process_creation"],
+        ("powershell", 4103) => &["ps_module"],
+        ("powershell", 4104) => &["ps_script"],
+        ("powershell-classic", 400) => &["ps_classic_start"],
+        ("powershell-classic", 600) => &["ps_classic_provider_start"],
+        ("powershell-classic", 800) => &["ps_classic_script"],
+        _ => &[],
+    }
+}
+
+/// The Sigma service of a Windows channel, if Sigma has one.
+pub fn windows_service(channel: &str) -> Option<&'static str> {
+    WINDOWS_SERVICES
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(channel))
+        .map(|(_, s)| *s)
+}
+
+/// Windows channel and Event ID of an event, whatever layout it came in.
+pub fn windows_channel_and_id(event: &Event) -> Option<(&str, Option<u64>)> {
+    let channel = event.ecs.channel.as_deref()?;
+    let id = event.ecs.event_code.as_deref().and_then(|c| c.parse().ok());
+    Some((channel, id))
+}
+
+/// Linux syslog programs that Sigma names as services.
+fn linux_service(app: &str) -> Option<&'static str> {
+    Some(match app {
+        "sshd" => "sshd",
+        "sudo" => "sudo",
+        "cron" | "CRON" | "crond" => "cron",
+        "auditd" | "audit" => "auditd",
+        "vsftpd" => "vsftpd",
+        "clamd" | "clamav" | "freshclam" => "clamav",
+        "guacd" | "guacamole" => "guacamole",
+        _ => return None,
+    })
+}
+
+/// The logsource of an event.
+pub fn of_event(event: &Event) -> EventLogsource<'_> {
+    match event.source_kind {
+        SourceKind::Evtx | SourceKind::WinlogbeatEcs | SourceKind::FlatWindows => {
+            let Some((channel, id)) = windows_channel_and_id(event) else {
+                return EventLogsource {
+                    product: Some("windows"),
+                    ..Default::default()
+                };
+            };
+            let service = windows_service(channel);
+            let categories = match (service, id) {
+                (Some(s), Some(id)) => windows_categories(s, id).to_vec(),
+                _ => Vec::new(),
+            };
+            EventLogsource {
+                product: Some("windows"),
+                service: service.map(Cow::Borrowed),
+                categories,
+            }
+        }
+        SourceKind::Syslog => {
+            let app = event.raw.get("appname").and_then(Value::as_str);
+            let service = app.and_then(linux_service).map(Cow::Borrowed).or_else(|| {
+                // auth / authpriv facility messages are Sigma's `auth` service.
+                match event.raw.get("facility").and_then(Value::as_str) {
+                    Some("auth" | "authpriv") => Some(Cow::Borrowed("auth")),
+                    _ => Some(Cow::Borrowed("syslog")),
+                }
+            });
+            EventLogsource {
+                product: Some("linux"),
+                service,
+                categories: Vec::new(),
+            }
+        }
+        SourceKind::SuricataEve | SourceKind::Json => EventLogsource::default(),
+    }
+}
+
+impl EventLogsource<'_> {
+    /// Every rule logsource key (`product`, `service`, `category`; empty for "not named") this
+    /// event satisfies: a rule that names a subset of the event's logsource applies to it.
+    pub fn rule_keys(&self) -> Vec<(&str, &str, &str)> {
+        let products: &[&str] = match self.product {
+            Some(p) => &[p, ""],
+            None => &[""],
+        };
+        let services: Vec<&str> = match &self.service {
+            Some(s) => vec![s.as_ref(), ""],
+            None => vec![""],
+        };
+        let mut keys =
+            Vec::with_capacity(products.len() * services.len() * (1 + self.categories.len()));
+        for p in products {
+            for s in &services {
+                keys.push((*p, *s, ""));
+                for c in &self.categories {
+                    keys.push((*p, *s, *c));
+                }
+            }
+        }
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardwatch_core::Event;
+
+    fn win(channel: &str, id: u64) -> Event {
+        let mut e = Event::new(SourceKind::Evtx, jiff::Timestamp::UNIX_EPOCH, Value::Null);
+        e.ecs.channel = Some(channel.into());
+        e.ecs.event_code = Some(id.to_string());
+        e
+    }
+
+    #[test]
+    fn sysmon_registry_set_is_in_both_registry_categories() {
+        let e = win("Microsoft-Windows-Sysmon/Operational", 13);
+        let ls = of_event(&e);
+        assert_eq!(ls.service.as_deref(), Some("sysmon"));
+        assert_eq!(ls.categories, vec!["registry_set", "registry_event"]);
+        let keys = ls.rule_keys();
+        assert!(keys.contains(&("windows", "", "registry_set")));
+        assert!(keys.contains(&("windows", "sysmon", "")));
+        assert!(keys.contains(&("", "", "")));
+        assert!(!keys.contains(&("windows", "", "process_creation")));
+    }
+
+    #[test]
+    fn security_4688_is_process_creation_and_channels_compare_case_insensitively() {
+        let e = win("security", 4688);
+        let ls = of_event(&e);
+        assert_eq!(ls.service.as_deref(), Some("security"));
+        assert_eq!(ls.categories, vec!["process_creation"]);
+        assert!(of_event(&win("Security", 4624)).categories.is_empty());
+    }
+
+    #[test]
+    fn system_event_1_is_not_a_process_creation() {
+        let e = win("System", 1);
+        let ls = of_event(&e);
+        assert!(ls.categories.is_empty());
+        assert!(!ls.rule_keys().iter().any(|k| k.2 == "process_creation"));
+    }
+
+    #[test]
+    fn linux_syslog_is_never_windows() {
+        let mut e = Event::new(
+            SourceKind::Syslog,
+            jiff::Timestamp::UNIX_EPOCH,
+            serde_json::json!({"appname": "sshd", "facility": "auth"}),
+        );
+        e.ecs.message = Some("x".into());
+        let ls = of_event(&e);
+        assert_eq!(ls.product, Some("linux"));
+        assert_eq!(ls.service.as_deref(), Some("sshd"));
+        assert!(!ls.rule_keys().iter().any(|k| k.0 == "windows"));
+    }
+}

@@ -1,0 +1,353 @@
+//! Rule packs: parse Sigma YAML texts, keep every rule that parses, report every one that does not.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use rsigma_parser::{CorrelationRule, FilterRule, Level, SigmaRule};
+use serde::{Deserialize, Serialize};
+use wardwatch_core::Severity;
+
+/// One rule file's text and where it came from (a path, or `builtin:<name>` for the embedded pack).
+#[derive(Debug, Clone)]
+pub struct RuleText {
+    pub origin: String,
+    pub text: String,
+}
+
+/// A rule that could not be loaded, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleProblem {
+    /// The file (or `builtin:` name) the rule came from.
+    pub origin: String,
+    /// The rule's title or id, when it got that far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for RuleProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rule {
+            Some(r) => write!(f, "{}: rule `{}`: {}", self.origin, r, self.reason),
+            None => write!(f, "{}: {}", self.origin, self.reason),
+        }
+    }
+}
+
+/// What a rule is in Sigma's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    Detection,
+    Correlation,
+}
+
+/// Our own fields in a rule (`wardwatch:` block): what to tell people when it fires.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wardwatch {
+    /// What to do, in plain words, for the IT team.
+    #[serde(default)]
+    pub recommendation: Option<String>,
+    /// A note for the user whose action caused the alert, where one did.
+    #[serde(default)]
+    pub awareness: Option<String>,
+    /// Asset classes the rule concerns (workstation, server, domain-controller, ...).
+    #[serde(default)]
+    pub assets: Vec<String>,
+}
+
+/// What callers need to know about a loaded rule, independent of the engine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleMeta {
+    /// The rule's `id` (or, for the rare rule without one, a stable id derived from its title).
+    pub id: String,
+    pub title: String,
+    pub level: Severity,
+    pub tags: Vec<String>,
+    pub kind: RuleKind,
+    pub origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub wardwatch: Wardwatch,
+}
+
+pub(crate) fn severity_of(level: Option<Level>) -> Severity {
+    match level {
+        Some(Level::Informational) | None => Severity::Informational,
+        Some(Level::Low) => Severity::Low,
+        Some(Level::Medium) => Severity::Medium,
+        Some(Level::High) => Severity::High,
+        Some(Level::Critical) => Severity::Critical,
+    }
+}
+
+fn wardwatch_block(attrs: &HashMap<String, yaml_serde::Value>) -> Result<Wardwatch, String> {
+    match attrs.get("wardwatch") {
+        None => Ok(Wardwatch::default()),
+        Some(v) => serde_json::to_value(v)
+            .and_then(serde_json::from_value)
+            .map_err(|e| format!("invalid `wardwatch:` block: {e}")),
+    }
+}
+
+/// A parsed rule pack: detection rules, correlation rules and filters, each with its metadata,
+/// plus every problem met while parsing. Rules are compiled later, by [`crate::Detector::build`].
+#[derive(Debug, Default)]
+pub struct RulePack {
+    pub(crate) rules: Vec<(SigmaRule, Arc<RuleMeta>)>,
+    pub(crate) correlations: Vec<(CorrelationRule, Arc<RuleMeta>)>,
+    pub(crate) filters: Vec<(FilterRule, String)>,
+    problems: Vec<RuleProblem>,
+}
+
+/// A stable id for a rule that has none: FNV-1a of its origin and title.
+fn derived_id(origin: &str, title: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in origin.bytes().chain([0]).chain(title.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("noid-{h:016x}")
+}
+
+impl RulePack {
+    /// Parse every text. Files that fail, and rules inside them that fail, become
+    /// [`RuleProblem`]s; everything else is kept. A rule id seen twice keeps its first definition.
+    pub fn load(texts: impl IntoIterator<Item = RuleText>) -> RulePack {
+        let mut pack = RulePack::default();
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for RuleText { origin, text } in texts {
+            let collection = match rsigma_parser::parse_sigma_yaml(&text) {
+                Ok(c) => c,
+                Err(e) => {
+                    pack.problem(&origin, None, e.to_string());
+                    continue;
+                }
+            };
+            for err in &collection.errors {
+                pack.problem(&origin, None, err.clone());
+            }
+            for mut rule in collection.rules {
+                let id = rule
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| derived_id(&origin, &rule.title));
+                if let Some(first) = seen.get(&id) {
+                    let reason = format!("duplicate rule id `{id}` (first defined in {first})");
+                    pack.problem(&origin, Some(rule.title.clone()), reason);
+                    continue;
+                }
+                let wardwatch = match wardwatch_block(&rule.custom_attributes) {
+                    Ok(w) => w,
+                    Err(reason) => {
+                        pack.problem(&origin, Some(rule.title.clone()), reason);
+                        continue;
+                    }
+                };
+                seen.insert(id.clone(), origin.clone());
+                rule.id = Some(id.clone());
+                let meta = RuleMeta {
+                    id,
+                    title: rule.title.clone(),
+                    level: severity_of(rule.level),
+                    tags: rule.tags.clone(),
+                    kind: RuleKind::Detection,
+                    origin: origin.clone(),
+                    description: rule.description.clone(),
+                    product: rule.logsource.product.clone(),
+                    service: rule.logsource.service.clone(),
+                    category: rule.logsource.category.clone(),
+                    wardwatch,
+                };
+                pack.rules.push((rule, Arc::new(meta)));
+            }
+            for mut corr in collection.correlations {
+                let id = corr
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| derived_id(&origin, &corr.title));
+                if let Some(first) = seen.get(&id) {
+                    let reason = format!("duplicate rule id `{id}` (first defined in {first})");
+                    pack.problem(&origin, Some(corr.title.clone()), reason);
+                    continue;
+                }
+                let wardwatch = match wardwatch_block(&corr.custom_attributes) {
+                    Ok(w) => w,
+                    Err(reason) => {
+                        pack.problem(&origin, Some(corr.title.clone()), reason);
+                        continue;
+                    }
+                };
+                seen.insert(id.clone(), origin.clone());
+                corr.id = Some(id.clone());
+                let meta = RuleMeta {
+                    id,
+                    title: corr.title.clone(),
+                    level: severity_of(corr.level),
+                    tags: corr.tags.clone(),
+                    kind: RuleKind::Correlation,
+                    origin: origin.clone(),
+                    description: corr.description.clone(),
+                    product: None,
+                    service: None,
+                    category: None,
+                    wardwatch,
+                };
+                pack.correlations.push((corr, Arc::new(meta)));
+            }
+            for filter in collection.filters {
+                pack.filters.push((filter, origin.clone()));
+            }
+        }
+        pack.check_correlation_references();
+        pack
+    }
+
+    /// A correlation that names a rule the pack does not have can never fire: say so.
+    fn check_correlation_references(&mut self) {
+        let known: std::collections::HashSet<String> = self
+            .rules
+            .iter()
+            .flat_map(|(r, m)| [Some(m.id.as_str()), r.name.as_deref()])
+            .chain(
+                self.correlations
+                    .iter()
+                    .flat_map(|(c, m)| [Some(m.id.as_str()), c.name.as_deref()]),
+            )
+            .flatten()
+            .map(str::to_string)
+            .collect();
+        let mut problems = Vec::new();
+        self.correlations.retain(|(c, m)| {
+            let missing: Vec<&String> = c.rules.iter().filter(|r| !known.contains(*r)).collect();
+            if missing.is_empty() {
+                return true;
+            }
+            problems.push(RuleProblem {
+                origin: m.origin.clone(),
+                rule: Some(m.title.clone()),
+                reason: format!(
+                    "correlation refers to rule(s) not in the pack: {}",
+                    missing
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+            false
+        });
+        self.problems.extend(problems);
+    }
+
+    fn problem(&mut self, origin: &str, rule: Option<String>, reason: String) {
+        self.problems.push(RuleProblem {
+            origin: origin.to_string(),
+            rule,
+            reason,
+        });
+    }
+
+    /// Problems met while parsing.
+    pub fn problems(&self) -> &[RuleProblem] {
+        &self.problems
+    }
+
+    /// Number of detection rules parsed.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Number of correlation rules parsed.
+    pub fn correlation_count(&self) -> usize {
+        self.correlations.len()
+    }
+
+    /// Metadata of every parsed rule, detection rules first.
+    pub fn metas(&self) -> impl Iterator<Item = &RuleMeta> {
+        self.rules
+            .iter()
+            .map(|(_, m)| m.as_ref())
+            .chain(self.correlations.iter().map(|(_, m)| m.as_ref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(origin: &str, text: &str) -> RuleText {
+        RuleText {
+            origin: origin.into(),
+            text: text.into(),
+        }
+    }
+
+    const GOOD: &str = r#"
+title: Whoami
+id: 11111111-1111-4111-8111-111111111111
+logsource: {product: windows, category: process_creation}
+detection:
+    sel: {Image|endswith: '\whoami.exe'}
+    condition: sel
+level: medium
+tags: [attack.discovery, attack.t1033]
+wardwatch:
+    recommendation: Ask who ran it.
+    assets: [workstation]
+"#;
+
+    #[test]
+    fn loads_good_rules_and_reports_bad_ones_with_origin() {
+        let pack = RulePack::load([
+            text("a.yml", GOOD),
+            text("b.yml", "title: [unclosed"),
+            text("c.yml", GOOD),
+            text(
+                "d.yml",
+                "title: x\nlogsource: {}\ndetection: {condition: sel}\nwardwatch: {assets: 3}\n",
+            ),
+        ]);
+        assert_eq!(pack.rule_count(), 1);
+        let meta = pack.metas().next().unwrap();
+        assert_eq!(meta.level, Severity::Medium);
+        assert_eq!(
+            meta.wardwatch.recommendation.as_deref(),
+            Some("Ask who ran it.")
+        );
+        assert_eq!(meta.category.as_deref(), Some("process_creation"));
+        let origins: Vec<&str> = pack.problems().iter().map(|p| p.origin.as_str()).collect();
+        assert!(origins.contains(&"b.yml"), "{:?}", pack.problems());
+        assert!(
+            pack.problems()
+                .iter()
+                .any(|p| p.origin == "c.yml" && p.reason.contains("duplicate rule id")),
+            "{:?}",
+            pack.problems()
+        );
+    }
+
+    #[test]
+    fn correlation_with_unknown_rule_is_a_problem() {
+        let corr = r#"
+title: Many
+id: 22222222-2222-4222-8222-222222222222
+correlation:
+    type: event_count
+    rules: [does-not-exist]
+    group-by: [User]
+    timespan: 5m
+    condition: {gte: 3}
+"#;
+        let pack = RulePack::load([text("e.yml", corr)]);
+        assert_eq!(pack.correlation_count(), 0);
+        assert!(pack.problems()[0].reason.contains("`does-not-exist`"));
+    }
+}
