@@ -154,6 +154,13 @@ impl Detector {
         self.rule_count
     }
 
+    /// Ids of every compiled rule.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.buckets
+            .values()
+            .flat_map(|b| b.metas.keys().map(String::as_str))
+    }
+
     /// Every rule that matches `event`, correlation-only rules included (see
     /// [`Detector::is_reported`]).
     pub fn detect(&self, event: &Event) -> Vec<Detection> {

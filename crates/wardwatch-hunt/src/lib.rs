@@ -1,1 +1,250 @@
-//! placeholder during bootstrap
+//! Offline hunting: point Wardwatch at folders of logs a hospital already has and see what the
+//! rules would have found.
+//!
+//! Files are taken by `threads` reader threads (largest first, so one big log does not finish
+//! last); an EVTX file's chunks are decoded and checked against the rules on rayon's pool while
+//! its reader keeps the order. Only findings are kept in memory, plus the few events that feed a
+//! correlation rule, so memory does not grow with the input. Correlation runs at the end over
+//! those events in time order, and the findings are sorted (time, rule, record), so the output
+//! is the same on every run and every machine.
+
+mod files;
+mod finding;
+pub mod output;
+mod summary;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use wardwatch_core::{Event, Severity};
+use wardwatch_detect::{Correlator, Detection, Detector};
+use wardwatch_ingest::{Warning, decode_file};
+
+pub use files::{PathProblem, is_sidecar, log_files, rule_texts};
+pub use finding::Finding;
+pub use summary::{FileFailure, Summary};
+
+/// What to hunt and how.
+#[derive(Debug, Clone)]
+pub struct HuntOptions {
+    /// Files and folders (walked recursively).
+    pub paths: Vec<PathBuf>,
+    /// Findings below this level are not reported.
+    pub min_level: Severity,
+    /// Reader threads and decoder threads; 0 means one per core.
+    pub threads: usize,
+}
+
+/// Progress, reported once per file finished.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub files_done: usize,
+    pub files_total: usize,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub events: u64,
+}
+
+/// The result of a hunt.
+#[derive(Debug)]
+pub struct HuntReport {
+    /// Findings in output order: time, then rule, then record.
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+}
+
+/// What the parallel decode-and-detect step hands back for one record.
+struct Checked {
+    findings: Vec<Finding>,
+    /// The event and its detections, when some detection feeds a correlation.
+    correlate: Option<(Event, Vec<Detection>)>,
+}
+
+/// Per-file outcome collected by the readers.
+#[derive(Default)]
+struct Collected {
+    findings: Vec<Finding>,
+    correlate: Vec<(Event, Vec<Detection>)>,
+    summary: Summary,
+}
+
+/// Hunt `opts.paths` with `detector` (and `correlator`, when the pack has correlation rules),
+/// calling `progress` after each file.
+pub fn hunt(
+    opts: &HuntOptions,
+    detector: Arc<Detector>,
+    correlator: Option<Correlator>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> HuntReport {
+    let started = Instant::now();
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        opts.threads
+    };
+    let (mut paths, path_problems) = log_files(&opts.paths);
+    let mut sidecars = 0;
+    paths.retain(|p| {
+        let keep = !is_sidecar(p);
+        sidecars += usize::from(!keep);
+        keep
+    });
+    let mut sized: Vec<(PathBuf, u64)> = paths
+        .into_iter()
+        .map(|p| {
+            let len = std::fs::metadata(&p).map_or(0, |m| m.len());
+            (p, len)
+        })
+        .collect();
+    sized.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let bytes_total: u64 = sized.iter().map(|(_, l)| l).sum();
+    let files_total = sized.len();
+
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new((0usize, 0u64, 0u64));
+    let feeders: Arc<std::collections::HashSet<String>> = Arc::new(
+        correlator
+            .as_ref()
+            .map(|c| {
+                detector_rule_ids(&detector)
+                    .into_iter()
+                    .filter(|id| c.feeds(id))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
+    let min_level = opts.min_level;
+    let collected: Vec<Collected> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(files_total.max(1)))
+            .map(|_| {
+                let detector = detector.clone();
+                let feeders = feeders.clone();
+                let (next, done, sized) = (&next, &done, &sized);
+                scope.spawn(move || {
+                    let mut mine = Collected::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((path, len)) = sized.get(i) else {
+                            break;
+                        };
+                        let events_before = mine.summary.events;
+                        read_one(path, threads, &detector, &feeders, min_level, &mut mine);
+                        let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
+                        d.0 += 1;
+                        d.1 += len;
+                        d.2 += mine.summary.events - events_before;
+                        progress(Progress {
+                            files_done: d.0,
+                            files_total,
+                            bytes_done: d.1,
+                            bytes_total,
+                            events: d.2,
+                        });
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+
+    let mut findings = Vec::new();
+    let mut correlate = Vec::new();
+    let mut summary = Summary {
+        files_skipped_sidecar: sidecars,
+        ..Summary::default()
+    };
+    for p in path_problems {
+        summary.failures.push(FileFailure {
+            file: p.path.display().to_string(),
+            reason: p.reason,
+        });
+    }
+    for c in collected {
+        findings.extend(c.findings);
+        correlate.extend(c.correlate);
+        summary.merge(c.summary);
+    }
+    if let Some(mut corr) = correlator {
+        correlate.sort_by(|a, b| {
+            (a.0.timestamp, &a.0.origin.source, a.0.origin.record_id).cmp(&(
+                b.0.timestamp,
+                &b.0.origin.source,
+                b.0.origin.record_id,
+            ))
+        });
+        for (event, detections) in &correlate {
+            for d in corr.process(event, detections) {
+                if d.rule.level >= min_level {
+                    findings.push(Finding::new(&d, event));
+                }
+            }
+        }
+    }
+    findings.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    summary.files_total = files_total;
+    summary.elapsed = started.elapsed();
+    summary.tally(&findings);
+    HuntReport { findings, summary }
+}
+
+fn detector_rule_ids(detector: &Detector) -> Vec<String> {
+    detector.rule_ids().map(str::to_string).collect()
+}
+
+/// Decode and check one file, adding to `out`.
+fn read_one(
+    path: &std::path::Path,
+    threads: usize,
+    detector: &Arc<Detector>,
+    feeders: &Arc<std::collections::HashSet<String>>,
+    min_level: Severity,
+    out: &mut Collected,
+) {
+    let det = detector.clone();
+    let feeds = feeders.clone();
+    let check = move |item: Result<Event, Warning>| -> Result<Checked, Warning> {
+        let event = item?;
+        let detections = det.detect(&event);
+        let findings = detections
+            .iter()
+            .filter(|d| d.rule.level >= min_level && det.is_reported(&d.rule.id))
+            .map(|d| Finding::new(d, &event))
+            .collect();
+        let correlate = detections
+            .iter()
+            .any(|d| feeds.contains(&d.rule.id))
+            .then(|| (event, detections));
+        Ok(Checked {
+            findings,
+            correlate,
+        })
+    };
+    let summary = &mut out.summary;
+    let findings = &mut out.findings;
+    let correlate = &mut out.correlate;
+    let result = decode_file(path, threads, check, |item| match item.and_then(|r| r) {
+        Ok(c) => {
+            findings.extend(c.findings);
+            correlate.extend(c.correlate);
+        }
+        Err(w) => summary.warn(w),
+    });
+    match result {
+        Ok((format, s)) => {
+            summary.files_read += 1;
+            summary.events += s.events;
+            summary.skipped += s.skipped;
+            *summary.formats.entry(format.as_str()).or_default() += 1;
+        }
+        Err(e) => summary.failures.push(FileFailure {
+            file: path.display().to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}

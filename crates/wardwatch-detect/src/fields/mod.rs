@@ -39,6 +39,9 @@ enum Layout<'a> {
         system: WindowsSystem<'a>,
         data: Option<&'a Map<String, Value>>,
         process_creation_4688: bool,
+        /// Whether some `EventData` names contain spaces (Defender's `Threat Name`), which
+        /// rules write without (`ThreatName`).
+        spaced_names: bool,
     },
     Other,
 }
@@ -87,6 +90,7 @@ impl<'a> FieldView<'a> {
                     system: WindowsSystem::Evtx(obj(ev.and_then(|e| e.get("System")))),
                     data,
                     process_creation_4688: is_4688(),
+                    spaced_names: false,
                 }
             }
             SourceKind::WinlogbeatEcs => {
@@ -95,6 +99,7 @@ impl<'a> FieldView<'a> {
                     system: WindowsSystem::Winlog(winlog),
                     data: winlog.and_then(|w| obj(w.get("event_data"))),
                     process_creation_4688: is_4688(),
+                    spaced_names: false,
                 }
             }
             SourceKind::FlatWindows => match raw.as_object() {
@@ -102,10 +107,25 @@ impl<'a> FieldView<'a> {
                     system: WindowsSystem::Flat(top),
                     data: Some(top),
                     process_creation_4688: is_4688(),
+                    spaced_names: false,
                 },
                 None => Layout::Other,
             },
             _ => Layout::Other,
+        };
+        let layout = match layout {
+            Layout::Windows {
+                system,
+                data,
+                process_creation_4688,
+                ..
+            } => Layout::Windows {
+                system,
+                data,
+                process_creation_4688,
+                spaced_names: data.is_some_and(|d| d.keys().any(|k| k.contains(' '))),
+            },
+            other => other,
         };
         FieldView {
             event,
@@ -170,6 +190,11 @@ impl<'a> FieldView<'a> {
     }
 }
 
+/// Whether `spaced` equals `name` once its spaces are removed (`Threat Name` = `ThreatName`).
+fn unspaced_eq(spaced: &str, name: &str) -> bool {
+    spaced.bytes().filter(|b| *b != b' ').eq(name.bytes())
+}
+
 /// A number as a number, or a numeric string as a number (Event IDs), else the value as is.
 fn number_or_text(v: &Value) -> EventValue<'_> {
     match v {
@@ -187,6 +212,7 @@ impl SigmaEvent for FieldView<'_> {
             system,
             data,
             process_creation_4688,
+            spaced_names,
         } = &self.layout
         {
             if SYSTEM_FIELDS.contains(&path)
@@ -201,6 +227,15 @@ impl SigmaEvent for FieldView<'_> {
                 && let Some(v) = data.and_then(|d| security_4688::lookup(d, path))
             {
                 return Some(v);
+            }
+            if *spaced_names
+                && let Some(v) = data.and_then(|d| {
+                    d.iter()
+                        .find(|(k, _)| k.contains(' ') && unspaced_eq(k, path))
+                        .map(|(_, v)| v)
+                })
+            {
+                return Some(EventValue::from(v));
             }
             if !path.contains('.') {
                 return None;

@@ -81,3 +81,23 @@ fn winlogbeat_and_flat_layouts_resolve_the_same_names() {
     assert_eq!(lookup(&flat, "Computer").as_deref(), Some("WS1"));
     assert_eq!(lookup(&flat, "Image").as_deref(), Some("C:\\a.exe"));
 }
+
+#[test]
+fn defender_names_with_spaces_answer_to_names_without() {
+    let e = event(
+        SourceKind::Evtx,
+        "Microsoft-Windows-Windows Defender/Operational",
+        "1116",
+        json!({"Event": {"System": {"EventID": 1116},
+            "EventData": {"Threat Name": "Tool:Win32/EICAR_Test_File", "Source Name": "Real-Time Protection"}}}),
+    );
+    assert_eq!(
+        lookup(&e, "ThreatName").as_deref(),
+        Some("Tool:Win32/EICAR_Test_File")
+    );
+    assert_eq!(
+        lookup(&e, "Threat Name").as_deref(),
+        Some("Tool:Win32/EICAR_Test_File")
+    );
+    assert_eq!(lookup(&e, "SourceNam"), None);
+}

@@ -1,0 +1,129 @@
+//! `wardwatch hunt`: Sigma over the logs a hospital already has.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use wardwatch_core::Severity;
+use wardwatch_detect::{Correlator, Detector};
+use wardwatch_hunt::output::{OutputFormat, write_findings, write_summary};
+use wardwatch_hunt::{HuntOptions, hunt};
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    /// Log files and folders (folders are searched recursively; .gz is read transparently).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Sigma rule folders or files; repeatable. Without it, the built-in pack is used.
+    #[arg(long = "rules", short = 'r')]
+    rules: Vec<PathBuf>,
+    /// Also load the built-in pack when --rules is given.
+    #[arg(long)]
+    with_builtin: bool,
+    /// Report only detections at or above this level.
+    #[arg(long, default_value = "informational", value_parser = parse_level)]
+    min_level: Severity,
+    /// Output format of the detections.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the detections to this file instead of standard output.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Threads to use (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print no progress bar and no summary.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Jsonl,
+}
+
+fn parse_level(s: &str) -> Result<Severity, String> {
+    s.parse()
+        .map_err(|e: wardwatch_core::ParseSeverityError| e.to_string())
+}
+
+pub fn run(args: HuntArgs) -> Result<ExitCode> {
+    let (pack, read_problems) = crate::pack::load(&args.rules, args.with_builtin);
+    let (detector, compile_problems) = Detector::build(&pack);
+    let (correlator, corr_problems) = Correlator::build(&pack);
+    let rule_problems =
+        read_problems.len() + pack.problems().len() + compile_problems.len() + corr_problems.len();
+    if detector.rule_count() == 0 {
+        bail!(
+            "no usable rule ({rule_problems} problem(s)); run `wardwatch rules check` on the rule folders"
+        );
+    }
+    if !args.quiet {
+        eprintln!(
+            "wardwatch: {} rule(s) loaded{}",
+            detector.rule_count() + pack.correlation_count(),
+            if rule_problems > 0 {
+                format!(", {rule_problems} could not be loaded (see `wardwatch rules check`)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let opts = HuntOptions {
+        paths: args.paths.clone(),
+        min_level: args.min_level,
+        threads: args.threads,
+    };
+    let bar = (!args.quiet && io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let report = hunt(&opts, Arc::new(detector), correlator, &|p| {
+        if let Some(bar) = &bar {
+            bar.set_length(p.bytes_total);
+            bar.set_position(p.bytes_done);
+            bar.set_message(format!(
+                "{}/{} files, {} events",
+                p.files_done, p.files_total, p.events
+            ));
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let format = match args.format {
+        Format::Table => OutputFormat::Table,
+        Format::Csv => OutputFormat::Csv,
+        Format::Jsonl => OutputFormat::Jsonl,
+    };
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => {
+            Box::new(BufWriter::new(File::create(path).with_context(|| {
+                format!("cannot create `{}`", path.display())
+            })?))
+        }
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    write_findings(&mut out, format, &report.findings).context("cannot write detections")?;
+    out.flush().context("cannot write detections")?;
+    if !args.quiet {
+        write_summary(&mut io::stderr().lock(), &report.summary)?;
+    }
+    if report.summary.files_read == 0 {
+        bail!("no file could be read");
+    }
+    Ok(ExitCode::SUCCESS)
+}
