@@ -17,13 +17,7 @@ use wardwatch_core::Severity;
 use wardwatch_detect::{Correlator, Detector, RulePack};
 use wardwatch_hunt::{HuntOptions, hunt, rule_texts};
 
-/// `../shared/data` beside the project (or `$WARDWATCH_SHARED_DATA`).
-fn shared() -> Option<PathBuf> {
-    let p = std::env::var_os("WARDWATCH_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    p.is_dir().then_some(p)
-}
+mod common;
 
 struct Case {
     dir: PathBuf,

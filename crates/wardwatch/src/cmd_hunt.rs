@@ -60,6 +60,9 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let (correlator, corr_problems) = Correlator::build(&pack);
     let rule_problems =
         read_problems.len() + pack.problems().len() + compile_problems.len() + corr_problems.len();
+    let correlations = pack.correlation_count();
+    // The parsed rules are compiled now; free them before the hunt.
+    drop(pack);
     if detector.rule_count() == 0 {
         bail!(
             "no usable rule ({rule_problems} problem(s)); run `wardwatch rules check` on the rule folders"
@@ -68,7 +71,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     if !args.quiet {
         eprintln!(
             "wardwatch: {} rule(s) loaded{}",
-            detector.rule_count() + pack.correlation_count(),
+            detector.rule_count() + correlations,
             if rule_problems > 0 {
                 format!(", {rule_problems} could not be loaded (see `wardwatch rules check`)")
             } else {

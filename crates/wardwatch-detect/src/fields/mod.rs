@@ -190,6 +190,33 @@ impl<'a> FieldView<'a> {
     }
 }
 
+/// A value of `EventData`. Unnamed `<Data>` elements (classic PowerShell 400/800, SQL Server
+/// audit) render as `{"#text": [..]}`; rules match them as one text, as SigmaHQ's do with
+/// `Data|contains`, so the parts are joined with newlines.
+fn element_value(v: &Value) -> EventValue<'_> {
+    match v.as_object().and_then(|o| o.get("#text")) {
+        Some(Value::Array(parts)) => {
+            let texts: Vec<String> = parts
+                .iter()
+                .filter_map(crate::fields::scalar_text)
+                .collect();
+            EventValue::Str(Cow::Owned(texts.join("\n")))
+        }
+        Some(text) => EventValue::from(text),
+        None => EventValue::from(v),
+    }
+}
+
+/// Strings as they are, numbers and booleans printed; `None` for the rest.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
 /// Whether `spaced` equals `name` once its spaces are removed (`Threat Name` = `ThreatName`).
 fn unspaced_eq(spaced: &str, name: &str) -> bool {
     spaced.bytes().filter(|b| *b != b' ').eq(name.bytes())
@@ -221,7 +248,7 @@ impl SigmaEvent for FieldView<'_> {
                 return Some(v);
             }
             if let Some(v) = data.and_then(|d| d.get(path)) {
-                return Some(EventValue::from(v));
+                return Some(element_value(v));
             }
             if *process_creation_4688
                 && let Some(v) = data.and_then(|d| security_4688::lookup(d, path))

@@ -101,3 +101,17 @@ fn defender_names_with_spaces_answer_to_names_without() {
     );
     assert_eq!(lookup(&e, "SourceNam"), None);
 }
+
+#[test]
+fn unnamed_data_elements_match_as_one_text() {
+    let e = event(
+        SourceKind::Evtx,
+        "Windows PowerShell",
+        "400",
+        json!({"Event": {"System": {"EventID": 400},
+            "EventData": {"Data": {"#text": ["Available", "None", "\tHostApplication=powershell.exe -enc AAA"]}}}}),
+    );
+    let data = lookup(&e, "Data").unwrap();
+    assert!(data.contains("HostApplication=powershell.exe -enc"));
+    assert!(data.starts_with("Available\n"));
+}
