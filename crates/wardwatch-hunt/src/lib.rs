@@ -219,7 +219,7 @@ fn read_one(
         let correlate = detections
             .iter()
             .any(|d| feeds.contains(&d.rule.id))
-            .then(|| (event, detections));
+            .then_some((event, detections));
         Ok(Checked {
             findings,
             correlate,

@@ -15,7 +15,10 @@ use wardwatch_core::Severity;
 use wardwatch_detect::{Correlator, Detector};
 use wardwatch_hunt::{HuntOptions, hunt};
 
-fn hit_files(pack: &wardwatch_detect::RulePack, root: &std::path::Path) -> (usize, BTreeSet<String>) {
+fn hit_files(
+    pack: &wardwatch_detect::RulePack,
+    root: &std::path::Path,
+) -> (usize, BTreeSet<String>) {
     let (detector, _) = Detector::build(pack);
     let (correlator, _) = Correlator::build(pack);
     let opts = HuntOptions {
@@ -62,7 +65,10 @@ fn attack_samples_raise_medium_or_higher_detections() {
         .collect();
     println!("{} sample(s) without a medium+ detection:", unseen.len());
     for u in &unseen {
-        println!("  {}", u.strip_prefix(&root.display().to_string()).unwrap_or(u));
+        println!(
+            "  {}",
+            u.strip_prefix(&root.display().to_string()).unwrap_or(u)
+        );
     }
     assert!(
         both.len() * 100 >= total * 75,

@@ -57,8 +57,13 @@ fn rules_never_fire_outside_their_logsource() {
     };
     let (texts, _) = wardwatch_hunt::rule_texts(&common::sigmahq_dirs(&data));
     let pack = wardwatch_detect::RulePack::load(texts);
-    let metas: HashMap<String, RuleMeta> = pack.metas().map(|m| (m.id.clone(), m.clone())).collect();
-    assert!(metas.values().any(|m| m.product.as_deref() == Some("linux")));
+    let metas: HashMap<String, RuleMeta> =
+        pack.metas().map(|m| (m.id.clone(), m.clone())).collect();
+    assert!(
+        metas
+            .values()
+            .any(|m| m.product.as_deref() == Some("linux"))
+    );
     let (detector, _) = Detector::build(&pack);
     let (correlator, _) = Correlator::build(&pack);
     let opts = HuntOptions {
@@ -70,24 +75,33 @@ fn rules_never_fire_outside_their_logsource() {
         threads: 0,
     };
     let report = hunt(&opts, Arc::new(detector), correlator, &|_| {});
-    assert!(report.findings.len() > 1000, "too few findings to judge: {}", report.findings.len());
+    assert!(
+        report.findings.len() > 1000,
+        "too few findings to judge: {}",
+        report.findings.len()
+    );
     let mut wrong = Vec::new();
     for f in &report.findings {
-        let Some(meta) = metas.get(&f.rule_id) else { continue };
+        let Some(meta) = metas.get(&f.rule_id) else {
+            continue;
+        };
         if meta.kind != wardwatch_detect::RuleKind::Detection {
             continue;
         }
         let channel = f.channel.as_deref().unwrap_or("");
-        let event_id: u64 = f.event_id.as_deref().and_then(|e| e.parse().ok()).unwrap_or(0);
+        let event_id: u64 = f
+            .event_id
+            .as_deref()
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0);
         let product_ok = meta.product.as_deref().is_none_or(|p| p == "windows");
         let service_ok = meta
             .service
             .as_deref()
             .is_none_or(|s| service_of(channel).is_none_or(|c| c == s));
-        let category_ok = meta
-            .category
-            .as_deref()
-            .is_none_or(|c| service_of(channel).is_none() || category_allowed(c, channel, event_id));
+        let category_ok = meta.category.as_deref().is_none_or(|c| {
+            service_of(channel).is_none() || category_allowed(c, channel, event_id)
+        });
         if !(product_ok && service_ok && category_ok) {
             wrong.push(format!(
                 "{} ({:?}/{:?}/{:?}) fired on {channel} {event_id} in {}",
@@ -95,5 +109,10 @@ fn rules_never_fire_outside_their_logsource() {
             ));
         }
     }
-    assert!(wrong.is_empty(), "{} finding(s) outside their logsource:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} finding(s) outside their logsource:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }

@@ -39,10 +39,11 @@ fn parse_info(text: &str) -> (Option<String>, Option<usize>) {
         if !line.starts_with(' ') && !line.starts_with('-') {
             in_meta = t.starts_with("rule_metadata:");
         }
-        if in_meta && rule_id.is_none() {
-            if let Some(v) = t.strip_prefix("- id:").or_else(|| t.strip_prefix("id:")) {
-                rule_id = Some(v.trim().trim_matches('\'').trim_matches('"').to_string());
-            }
+        if in_meta
+            && rule_id.is_none()
+            && let Some(v) = t.strip_prefix("- id:").or_else(|| t.strip_prefix("id:"))
+        {
+            rule_id = Some(v.trim().trim_matches('\'').trim_matches('"').to_string());
         }
         if let Some(v) = t.strip_prefix("match_count:") {
             count = v.trim().parse().ok();
@@ -78,25 +79,10 @@ fn cases(root: &Path) -> Vec<Case> {
 
 #[test]
 fn sigmahq_regression_data_fires_the_named_rules() {
-    let Some(data) = shared() else {
-        eprintln!(
-            "skipped: ../shared/data is absent (this conformance test reads SigmaHQ's regression data there)"
-        );
+    let Some(data) = common::shared("sigmahq_regression_data_fires_the_named_rules") else {
         return;
     };
-    let sigma = data.join("sigma");
-    let dirs: Vec<PathBuf> = [
-        "rules",
-        "rules-threat-hunting",
-        "rules-emerging-threats",
-        "rules-compliance",
-        "rules-placeholder",
-    ]
-    .iter()
-    .map(|d| sigma.join(d))
-    .filter(|d| d.is_dir())
-    .collect();
-    let (texts, _) = rule_texts(&dirs);
+    let (texts, _) = rule_texts(&common::sigmahq_dirs(&data));
     let pack = RulePack::load(texts);
     let (detector, _) = Detector::build(&pack);
     let detector = Arc::new(detector);

@@ -126,7 +126,10 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         write_summary(&mut io::stderr().lock(), &report.summary)?;
     }
     if report.summary.files_read == 0 {
-        bail!("no file could be read");
+        match report.summary.failures.first() {
+            Some(f) => bail!("no file could be read (first: {}: {})", f.file, f.reason),
+            None => bail!("no file could be read: no log file under the paths given"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

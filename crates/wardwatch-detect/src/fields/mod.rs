@@ -63,7 +63,7 @@ pub struct FieldView<'a> {
     layout: Layout<'a>,
 }
 
-fn obj<'a>(v: Option<&'a Value>) -> Option<&'a Map<String, Value>> {
+fn obj(v: Option<&Value>) -> Option<&Map<String, Value>> {
     v.and_then(Value::as_object)
 }
 

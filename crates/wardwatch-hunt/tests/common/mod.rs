@@ -15,7 +15,9 @@ pub fn shared(test: &str) -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("skipped {test}: ../shared/data is absent (this conformance test reads real data there)");
+        eprintln!(
+            "skipped {test}: ../shared/data is absent (this conformance test reads real data there)"
+        );
         None
     }
 }

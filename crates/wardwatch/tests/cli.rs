@@ -1,0 +1,230 @@
+//! The command line, end to end: `wardwatch hunt` and `wardwatch rules check` on small fixtures
+//! written by the tests.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn wardwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args(args)
+        .output()
+        .expect("run wardwatch")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const RULE: &str = r#"
+title: Shadow copies deleted (test)
+id: 0e8a3c55-7f51-4b0a-9a54-6a2b1c3d4e5f
+logsource: {product: windows, category: process_creation}
+detection:
+    sel:
+        Image|endswith: '\vssadmin.exe'
+        CommandLine|contains|all: [delete, shadows]
+    condition: sel
+level: high
+tags: [attack.impact, attack.t1490]
+wardwatch: {recommendation: Isolate the host., assets: [server]}
+"#;
+
+/// A flat Sysmon-style JSON line for a process creation.
+fn process(host: &str, second: u32, image: &str, cmd: &str) -> String {
+    serde_json::json!({
+        "EventID": 1,
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "Computer": host,
+        "TimeCreated": format!("2026-03-01T10:00:{second:02}Z"),
+        "Image": image,
+        "CommandLine": cmd,
+        "User": "HOSP\\alice",
+    })
+    .to_string()
+}
+
+fn fixture(dir: &Path) {
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("rules/vss.yml"), RULE).unwrap();
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let vss = "C:\\Windows\\System32\\vssadmin.exe";
+    let a = [
+        process("pacs01", 5, vss, "vssadmin delete shadows /all /quiet"),
+        process("pacs01", 6, "C:\\Windows\\System32\\notepad.exe", "notepad"),
+        "{\"EventID\": 1, \"Channel\": \"Microsoft-Wind".to_string(), // half-written line
+    ];
+    std::fs::write(logs.join("a.jsonl"), a.join("\n")).unwrap();
+    let b = [process(
+        "ws042",
+        1,
+        vss,
+        "vssadmin.exe Delete Shadows /For=C:",
+    )];
+    std::fs::write(logs.join("b.jsonl"), b.join("\n")).unwrap();
+}
+
+#[test]
+fn hunt_reports_detections_in_time_order_as_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let logs = dir.path().join("logs");
+    let rules = dir.path().join("rules");
+    let out = wardwatch(&[
+        "hunt",
+        logs.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", text(&out.stdout));
+    assert_eq!(rows[0]["host"], "ws042");
+    assert_eq!(rows[1]["host"], "pacs01");
+    for key in [
+        "rule_id",
+        "rule_title",
+        "level",
+        "timestamp",
+        "host",
+        "file",
+        "record_id",
+        "event_id",
+        "channel",
+        "tags",
+    ] {
+        assert!(rows[0].get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(rows[0]["level"], "high");
+    assert_eq!(rows[0]["event_id"], "1");
+    assert_eq!(rows[0]["tags"][1], "attack.t1490");
+    assert_eq!(rows[0]["recommendation"], "Isolate the host.");
+    let summary = text(&out.stderr);
+    assert!(summary.contains("events     3"), "{summary}");
+    assert!(summary.contains("skipped    1"), "{summary}");
+    assert!(summary.contains("a.jsonl at byte"), "{summary}");
+    assert!(summary.contains("high 2"), "{summary}");
+}
+
+#[test]
+fn output_is_identical_across_thread_counts_and_formats_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let logs = dir.path().join("logs");
+    let rules = dir.path().join("rules");
+    let run = |threads: &str, format: &str| {
+        let out = wardwatch(&[
+            "hunt",
+            logs.to_str().unwrap(),
+            "-r",
+            rules.to_str().unwrap(),
+            "--format",
+            format,
+            "--threads",
+            threads,
+            "-q",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(run("1", "jsonl"), run("4", "jsonl"));
+    let csv = run("2", "csv");
+    assert!(csv.starts_with("timestamp,level,rule_title,rule_id,host"));
+    assert_eq!(csv.lines().count(), 3);
+    let table = run("2", "table");
+    assert!(table.contains("Shadow copies deleted (test)"));
+    assert!(table.contains("CommandLine: vssadmin delete shadows"));
+}
+
+#[test]
+fn min_level_and_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let logs = dir.path().join("logs");
+    let rules = dir.path().join("rules");
+    let out_file = dir.path().join("out.jsonl");
+    let out = wardwatch(&[
+        "hunt",
+        logs.to_str().unwrap(),
+        "-r",
+        rules.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "--min-level",
+        "critical",
+        "-o",
+        out_file.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "");
+    let bad = wardwatch(&["hunt", logs.to_str().unwrap(), "--min-level", "severe"]);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("severe"));
+}
+
+#[test]
+fn builtin_pack_is_used_without_rules_and_loads_cleanly() {
+    let check = wardwatch(&["rules", "check"]);
+    assert!(check.status.success(), "{}", text(&check.stdout));
+    let stdout = text(&check.stdout);
+    assert!(stdout.contains("failed 0"), "{stdout}");
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let out = wardwatch(&[
+        "hunt",
+        dir.path().join("logs").to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("vssadmin"),
+        "the built-in pack should catch shadow-copy deletion: {}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn rules_check_names_each_bad_rule_and_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.yml"), RULE).unwrap();
+    std::fs::write(dir.path().join("broken.yml"), "title: [unclosed\n").unwrap();
+    std::fs::write(
+        dir.path().join("badmod.yml"),
+        "title: Bad modifier\nlogsource: {product: windows}\ndetection:\n  sel: {Image|nosuchmodifier: x}\n  condition: sel\n",
+    )
+    .unwrap();
+    let out = wardwatch(&[
+        "rules",
+        "check",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["loaded"], 1);
+    assert_eq!(v["failed"], 2);
+    let files: Vec<String> = v["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["origin"].as_str().unwrap().to_string())
+        .collect();
+    assert!(files.iter().any(|f| f.ends_with("broken.yml")), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with("badmod.yml")), "{files:?}");
+}
+
+#[test]
+fn unreadable_inputs_are_errors_not_panics() {
+    let out = wardwatch(&["hunt", "/nonexistent/wardwatch-test-path", "-q"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no file could be read"));
+}
