@@ -104,7 +104,7 @@ impl Detector {
                 problems.push(RuleProblem {
                     origin: meta.origin.clone(),
                     rule: Some(meta.title.clone()),
-                    reason: format!("does not compile: {err}"),
+                    reason: crate::pack::one_line(&format!("does not compile: {err}")),
                 });
             }
             let metas: HashMap<String, Arc<RuleMeta>> = idxs

@@ -97,6 +97,35 @@ fn wardwatch_block(attrs: &HashMap<String, yaml_serde::Value>) -> Result<Wardwat
     }
 }
 
+/// A parser message on one line. Condition errors come as a multi-line diagram
+/// (`--> 1:18`, the source line, a caret, `= expected ...`); keep the position, the source and
+/// what was expected, so `rules check` prints one line per problem.
+pub(crate) fn one_line(reason: &str) -> String {
+    if !reason.contains('\n') {
+        return reason.to_string();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for (i, line) in reason.lines().enumerate() {
+        let t = line.trim();
+        if i == 0 {
+            let head = t
+                .split("  -->")
+                .next()
+                .unwrap_or(t)
+                .trim()
+                .trim_end_matches(':');
+            parts.push(head.to_string());
+        } else if let Some(expected) = t.strip_prefix("= ") {
+            parts.push(expected.to_string());
+        } else if let Some((num, src)) = t.split_once(" | ")
+            && num.trim().parse::<u32>().is_ok()
+        {
+            parts.push(format!("in `{}`", src.trim()));
+        }
+    }
+    parts.join("; ")
+}
+
 /// A parsed rule pack: detection rules, correlation rules and filters, each with its metadata,
 /// plus every problem met while parsing. Rules are compiled later, by [`crate::Detector::build`].
 #[derive(Debug, Default)]
@@ -251,7 +280,7 @@ impl RulePack {
         self.problems.push(RuleProblem {
             origin: origin.to_string(),
             rule,
-            reason,
+            reason: one_line(&reason),
         });
     }
 
@@ -332,6 +361,16 @@ wardwatch:
             "{:?}",
             pack.problems()
         );
+    }
+
+    #[test]
+    fn multi_line_parser_messages_become_one_line() {
+        let msg = "Condition parse error at 1:18:  --> 1:18\n  |\n1 | sel | count() > 10\n  |                  ^---\n  |\n  = expected EOI, or_op, or and_op";
+        assert_eq!(
+            one_line(msg),
+            "Condition parse error at 1:18; in `sel | count() > 10`; expected EOI, or_op, or and_op"
+        );
+        assert_eq!(one_line("plain"), "plain");
     }
 
     #[test]
