@@ -19,8 +19,14 @@ use crate::IngestError;
 use crate::file::Warning;
 use crate::windows::{WindowsRecord, event_id_of, normalize};
 
+/// The `System` and the `EventData` (or `UserData`) objects of a rendered record.
+pub type SystemAndData<'a> = (
+    Option<&'a Map<String, Value>>,
+    Option<&'a Map<String, Value>>,
+);
+
 /// The `Event.System` and `Event.EventData`/`UserData` parts of a rendered EVTX record.
-pub fn system_and_data(raw: &Value) -> (Option<&Map<String, Value>>, Option<&Map<String, Value>>) {
+pub fn system_and_data(raw: &Value) -> SystemAndData<'_> {
     let ev = raw.get("Event");
     let system = ev.and_then(|e| e.get("System")).and_then(Value::as_object);
     let data = ev.and_then(|e| {
@@ -79,6 +85,46 @@ pub fn decode_record(
     event
 }
 
+/// Size of the EVTX file header and of each chunk after it.
+const FILE_HEADER_SIZE: u64 = 4096;
+const CHUNK_SIZE: u64 = 65536;
+
+/// The byte offset in the file that an `evtx` error points at, when it says: the start of a
+/// damaged chunk, or a record inside a known chunk.
+fn offset_of(e: &evtx::err::EvtxError) -> Option<u64> {
+    use evtx::err::EvtxError as E;
+    let chunk_start = |c: u64| c.checked_mul(CHUNK_SIZE)?.checked_add(FILE_HEADER_SIZE);
+    match e {
+        E::FailedToParseChunk { chunk_id, .. } => chunk_start(*chunk_id),
+        E::FailedToReadRecordAt {
+            chunk: Some(c),
+            offset,
+            ..
+        } => chunk_start(*c)?.checked_add(*offset),
+        E::FailedToParseRecord { source, .. } => offset_of(source),
+        _ => None,
+    }
+}
+
+/// A file cut inside a chunk (a copy taken while the log was written, a partial download):
+/// the `evtx` crate reads whole chunks only and passes over the rest without a word, so the
+/// warning is ours. `len` is the file's length.
+fn partial_chunk_warning(source: &str, len: u64) -> Option<Warning> {
+    let rest = len.checked_sub(FILE_HEADER_SIZE)? % CHUNK_SIZE;
+    if rest == 0 {
+        return None;
+    }
+    let at = len - rest;
+    let chunk = (at - FILE_HEADER_SIZE) / CHUNK_SIZE;
+    Some(Warning::new(
+        source,
+        Some(at),
+        format!(
+            "the file ends inside chunk {chunk} ({rest} of {CHUNK_SIZE} bytes present); its records were not read"
+        ),
+    ))
+}
+
 /// Every cause in an error chain, joined, so a warning says what actually broke.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -117,15 +163,22 @@ where
     let settings = ParserSettings::new().num_threads(threads);
     let source: Arc<str> = Arc::from(source);
     let src = source.clone();
+    let len = match &buffer {
+        Some(buf) => Some(buf.len() as u64),
+        None => std::fs::metadata(path).ok().map(|m| m.len()),
+    };
     let mut each = |parser_records: &mut dyn Iterator<Item = evtx::err::Result<(U, bool)>>| {
         for item in parser_records {
-            sink(item.map_err(|e| Warning::new(&source, None, chain(&e))));
+            sink(item.map_err(|e| Warning::new(&source, offset_of(&e), chain(&e))));
+        }
+        if let Some(w) = len.and_then(|len| partial_chunk_warning(&source, len)) {
+            sink(Err(w));
         }
     };
     let f = move |rec: evtx::err::Result<evtx::EvtxRecord<'_>>| {
         let item = match rec.and_then(|r| r.into_json_value()) {
             Ok(r) => Ok(decode_record(r.data, r.event_record_id, r.timestamp, &src)),
-            Err(e) => Err(Warning::new(&src, None, chain(&e))),
+            Err(e) => Err(Warning::new(&src, offset_of(&e), chain(&e))),
         };
         let ok = item.is_ok();
         Ok((map(item), ok))
@@ -166,6 +219,20 @@ mod tests {
         assert_eq!(ev.ecs.user_name.as_deref(), Some("mallory"));
         assert_eq!(ev.origin.record_id, Some(42));
         assert_eq!(ev.timestamp.to_string(), "2024-03-01T10:00:00.5Z");
+    }
+
+    #[test]
+    fn regression_truncated_file_warns_about_its_partial_chunk() {
+        assert!(partial_chunk_warning("f", 4096 + 2 * 65536).is_none());
+        assert!(partial_chunk_warning("f", 100).is_none());
+        let w = partial_chunk_warning("f.evtx", 4096 + 2 * 65536 + 40_000).unwrap();
+        assert_eq!(w.source, "f.evtx");
+        assert_eq!(w.offset, Some(4096 + 2 * 65536));
+        assert!(
+            w.message.contains("inside chunk 2 (40000 of 65536 bytes"),
+            "{}",
+            w.message
+        );
     }
 
     #[test]

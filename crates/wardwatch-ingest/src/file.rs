@@ -76,12 +76,16 @@ pub struct FileSummary {
 
 const EVTX_MAGIC: &[u8] = b"ElfFile\0";
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The format of a file whose (decompressed) content starts with `head`, or `None`.
 pub fn detect_format(head: &[u8]) -> Option<Format> {
     if head.starts_with(EVTX_MAGIC) {
         return Some(Format::Evtx);
     }
+    // Windows tools (PowerShell's `Out-File -Encoding utf8`, Notepad) start text with a UTF-8
+    // byte order mark, which would otherwise hide the `{` of a JSON lines file.
+    let head = head.strip_prefix(UTF8_BOM).unwrap_or(head);
     let text = String::from_utf8_lossy(head);
     let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
     if first.starts_with('{') {

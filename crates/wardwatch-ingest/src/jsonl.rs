@@ -1,23 +1,214 @@
-//! JSON lines (bootstrap version; the full decoder replaces this).
+//! JSON lines: one JSON object per line, whatever shipper wrote it.
+//!
+//! # What it does
+//! [`decode_line`] parses one line and hands the object to the decoder of its shape, checked in
+//! this order:
+//! 1. Winlogbeat / Elastic Agent (`winlog.*`, or Winlogbeat 6's `event_id` + `log_name`) →
+//!    [`SourceKind::WinlogbeatEcs`], see `winlogbeat.rs`;
+//! 2. Suricata EVE (`event_type` with the sensor's keys) → [`crate::eve::decode_value`];
+//! 3. flat Windows JSON (`EventID` with `Channel`, `Computer`, `Hostname`, `SourceName`...) →
+//!    [`SourceKind::FlatWindows`], see `flat_windows.rs`;
+//! 4. anything else → [`SourceKind::Json`], its time from the first readable of `@timestamp`,
+//!    `timestamp`, `time`, `ts` (Zeek), `TimeGenerated` (Azure Monitor), `eventTime`
+//!    (CloudTrail), `EventTime`, `published` (Okta) and `date`, and whatever ECS fields it states,
+//!    nested or dotted; `host.name` falls back to a plain `host` or `hostname` string.
+//!
+//! Every shape keeps the object unchanged as [`Event::raw`]. A line with bytes that are not
+//! UTF-8 is decoded with those bytes replaced by U+FFFD rather than dropped: one bad byte an
+//! attacker slips into a command line must not make the whole event disappear.
+//!
+//! # Why it matters
+//! Hospitals ship Windows logs through Winlogbeat, nxlog or ad-hoc exports and network logs
+//! through Suricata; one entry point that recognizes each keeps the CLI and the listeners
+//! simple.
+//!
+//! # Example
+//! `decode_line(br#"{"@timestamp":"2024-01-01T10:00:00Z","host":{"name":"ws1"}}"#, origin)`
+//! gives a [`SourceKind::Json`] event at 10:00 UTC with `host.name` ws1; `decode_line(b"[1]",
+//! origin)` gives the error "expected a JSON object, found an array".
+//!
+//! # References
+//! JSON Lines (<https://jsonlines.org>); RFC 8259.
 
 use serde_json::Value;
 use wardwatch_core::{Event, Origin, SourceKind};
 
-/// Parse a time in the forms JSON shippers write (RFC 3339, Suricata's `+0000` offsets).
+use crate::doc::{ecs_of, first_text, time_at};
+
+/// Parse a time in the forms JSON shippers write: RFC 3339 with `Z` or an offset (also
+/// Suricata's `+0000` without a colon), a space instead of the `T`, no offset at all (taken as
+/// UTC), RFC 2822, .NET `/Date(ms)/`, and Unix epochs in seconds, milliseconds, microseconds or
+/// nanoseconds given as text (a caller holding a JSON number passes its text).
 pub fn parse_time(t: &str) -> Option<jiff::Timestamp> {
-    t.parse().ok()
+    crate::time::parse_time(t)
 }
 
-/// Decode one JSON line.
+/// Where a generic JSON document keeps its time, in order of preference.
+const GENERIC_TIME: &[&str] = &[
+    "@timestamp",
+    "timestamp",
+    "time",
+    "ts",
+    "TimeGenerated",
+    "eventTime",
+    "EventTime",
+    "published",
+    "date",
+];
+
+/// Decode one JSON line (see the module documentation). The error says what is wrong with the
+/// line, with serde_json's line and column for syntax errors.
 pub fn decode_line(line: &[u8], origin: Origin) -> Result<Event, String> {
-    let v: Value = serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let parsed = match std::str::from_utf8(line) {
+        Ok(text) => serde_json::from_str::<Value>(text),
+        Err(_) => serde_json::from_str::<Value>(&String::from_utf8_lossy(line)),
+    };
+    let v = parsed.map_err(|e| format!("invalid JSON: {e}"))?;
     if !v.is_object() {
-        return Err("expected a JSON object".into());
+        return Err(format!("expected a JSON object, found {}", json_kind(&v)));
     }
-    if v.get("event_type").is_some() {
-        return Ok(crate::eve::decode_value(v, origin));
+    Ok(if crate::winlogbeat::is_winlogbeat(&v) {
+        crate::winlogbeat::decode(v, origin)
+    } else if crate::eve::is_eve(&v) {
+        crate::eve::decode_value(v, origin)
+    } else if crate::flat_windows::is_flat_windows(&v) {
+        crate::flat_windows::decode(v, origin)
+    } else {
+        decode_generic(v, origin)
+    })
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
-    let mut e = Event::new(SourceKind::Json, jiff::Timestamp::UNIX_EPOCH, v);
-    e.origin = origin;
-    Ok(e)
+}
+
+/// Any other JSON object: its time and the ECS fields it states.
+fn decode_generic(v: Value, origin: Origin) -> Event {
+    let mut ecs = ecs_of(&v);
+    if ecs.host_name.is_none() {
+        ecs.host_name = first_text(&v, &["host", "hostname"]);
+    }
+    ecs.event_kind.get_or_insert_with(|| "event".into());
+    let (timestamp, time_text) = time_at(&v, GENERIC_TIME);
+    let mut event = Event::new(SourceKind::Json, timestamp, v);
+    event.time_text = time_text;
+    event.ecs = ecs;
+    event.origin = origin;
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(line: &str) -> Event {
+        decode_line(line.as_bytes(), Origin::default()).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    fn err(line: &[u8]) -> String {
+        decode_line(line, Origin::default()).unwrap_err()
+    }
+
+    #[test]
+    fn each_shape_goes_to_its_decoder() {
+        let cases = [
+            (
+                r#"{"@timestamp":"2024-01-01T10:00:00Z","winlog":{"event_id":1}}"#,
+                SourceKind::WinlogbeatEcs,
+            ),
+            (
+                r#"{"timestamp":"2024-01-01T10:00:00+0000","event_type":"flow","flow_id":1}"#,
+                SourceKind::SuricataEve,
+            ),
+            (
+                r#"{"EventID":4624,"Channel":"Security","TimeCreated":"2024-01-01T10:00:00Z"}"#,
+                SourceKind::FlatWindows,
+            ),
+            (
+                r#"{"time":"2024-01-01T10:00:00Z","event_type":"login"}"#,
+                SourceKind::Json,
+            ),
+        ];
+        for (line, kind) in cases {
+            let ev = ok(line);
+            assert_eq!(ev.source_kind, kind, "{line}");
+            assert_eq!(ev.timestamp.to_string(), "2024-01-01T10:00:00Z", "{line}");
+        }
+    }
+
+    #[test]
+    fn generic_json_reads_ecs_and_common_time_keys() {
+        let ev = ok(
+            r#"{"@timestamp":"2024-01-01T10:00:00Z","host.name":"ws1","user":{"name":"alice"},
+            "source":{"ip":"10.0.0.1","port":4444},"process.command_line":"x -y","message":"hi"}"#,
+        );
+        assert_eq!(ev.ecs.host_name.as_deref(), Some("ws1"));
+        assert_eq!(ev.ecs.user_name.as_deref(), Some("alice"));
+        assert_eq!(ev.ecs.source_port, Some(4444));
+        assert_eq!(ev.ecs.process_command_line.as_deref(), Some("x -y"));
+        assert_eq!(ev.ecs.message.as_deref(), Some("hi"));
+        assert_eq!(ev.ecs.event_kind.as_deref(), Some("event"));
+        let zeek = ok(r#"{"ts":1591367999.305988,"uid":"C1","id.orig_h":"10.0.0.1"}"#);
+        assert_eq!(zeek.timestamp.to_string(), "2020-06-05T14:39:59.305988Z");
+        let cloudtrail = ok(r#"{"eventTime":"2020-09-14T01:19:40Z","eventName":"GetObject"}"#);
+        assert_eq!(cloudtrail.timestamp.to_string(), "2020-09-14T01:19:40Z");
+        let host = ok(r#"{"host":"fw01","msg":"x"}"#);
+        assert_eq!(host.ecs.host_name.as_deref(), Some("fw01"));
+        assert_eq!(host.timestamp, jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(host.time_text, None);
+    }
+
+    #[test]
+    fn unreadable_time_keeps_its_text() {
+        let ev = ok(r#"{"timestamp":"last tuesday"}"#);
+        assert_eq!(ev.timestamp, jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(ev.time_text.as_deref(), Some("last tuesday"));
+    }
+
+    #[test]
+    fn raw_is_the_object_unchanged() {
+        let line = r#"{"b":1,"a":{"c.d":[1,2,{"e":null}]},"@timestamp":"2024-01-01T10:00:00Z"}"#;
+        let ev = ok(line);
+        assert_eq!(ev.raw, serde_json::from_str::<Value>(line).unwrap());
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let e = err(br#"{"a": 1, "b": "#);
+        assert!(e.starts_with("invalid JSON: "), "{e}");
+        assert!(e.contains("line 1 column"), "{e}");
+        assert_eq!(err(b"[1,2]"), "expected a JSON object, found an array");
+        assert_eq!(err(b"\"x\""), "expected a JSON object, found a string");
+        assert_eq!(err(b"null"), "expected a JSON object, found null");
+        assert_eq!(err(b"3"), "expected a JSON object, found a number");
+        assert!(err(b"").contains("EOF"));
+        assert!(err(br#"{"a":1} {"b":2}"#).contains("trailing characters"));
+    }
+
+    #[test]
+    fn bom_and_invalid_utf8_do_not_lose_the_event() {
+        let ev = ok("\u{feff}{\"host\":\"a\"}");
+        assert_eq!(ev.ecs.host_name.as_deref(), Some("a"));
+        let ev = decode_line(b"{\"cmd\":\"a\xffb\",\"host\":\"h\"}", Origin::default()).unwrap();
+        assert_eq!(ev.raw["cmd"], "a\u{fffd}b");
+    }
+
+    #[test]
+    fn origin_is_kept() {
+        let origin = Origin {
+            source: "f.json".into(),
+            record_id: Some(3),
+            offset: Some(120),
+        };
+        let ev = decode_line(br#"{"a":1}"#, origin.clone()).unwrap();
+        assert_eq!(ev.origin, origin);
+    }
 }

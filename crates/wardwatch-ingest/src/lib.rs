@@ -1,4 +1,4 @@
-//! Decoders: turn the records hospitals already have into normalized [`Event`]s.
+//! Decoders: turn the records hospitals already have into normalized [`Event`](wardwatch_core::Event)s.
 //!
 //! Each format lives in its own module and exposes a per-record function (used by live listeners
 //! later) and, where the format is a file, a streaming file reader. [`decode_file`] picks the
@@ -9,13 +9,18 @@
 //! **Architecture Invariant:** decoders know nothing about detection or storage; they only
 //! produce events and warnings through the callbacks they are handed.
 
+mod cef;
+mod doc;
 mod error;
 pub mod eve;
 pub mod evtx;
 mod file;
+mod flat_windows;
 pub mod jsonl;
 pub mod syslog;
+mod time;
 pub mod windows;
+mod winlogbeat;
 
 pub use error::IngestError;
 pub use file::{FileSummary, Format, Warning, decode_file, detect_format};

@@ -38,7 +38,7 @@ pub fn event_id_of(v: &Value) -> Option<u64> {
     }
 }
 
-fn field<'a>(data: Option<&'a Map<String, Value>>, names: &[&str]) -> Option<String> {
+fn field(data: Option<&Map<String, Value>>, names: &[&str]) -> Option<String> {
     let data = data?;
     names.iter().find_map(|n| {
         data.get(*n)

@@ -1,0 +1,272 @@
+//! Whole files through [`wardwatch_ingest::decode_file`]: damaged input yields the events that
+//! can be read plus warnings naming the file and the byte offset, counted as skipped records,
+//! and never a panic.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use flate2::{Compression, write::GzEncoder};
+use wardwatch_core::{Event, SourceKind};
+use wardwatch_ingest::{FileSummary, Format, Warning, decode_file};
+
+/// What one file gave: format, summary, events and warnings in file order.
+struct Decoded {
+    format: Format,
+    summary: FileSummary,
+    events: Vec<Event>,
+    warnings: Vec<Warning>,
+}
+
+fn decode(path: &Path) -> Decoded {
+    let mut events = Vec::new();
+    let mut warnings = Vec::new();
+    let (format, summary) = decode_file(
+        path,
+        1,
+        |r| r,
+        |item| match item {
+            Ok(Ok(ev)) => events.push(ev),
+            Ok(Err(w)) | Err(w) => warnings.push(w),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Decoded {
+        format,
+        summary,
+        events,
+        warnings,
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn json_lines_with_a_half_written_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let l1 = r#"{"@timestamp":"2024-01-01T10:00:00Z","EventID":4624,"Channel":"Security","Computer":"DC01","TargetUserName":"alice"}"#;
+    let l2 = r#"{"@timestamp":"2024-01-01T10:00:01Z","winlog":{"channel":"Security","event_id":4625,"computer_name":"DC01","event_data":{"TargetUserName":"bob"}}}"#;
+    let l3 = r#"{"@timestamp":"2024-01-01T10:00:02Z","host":{"name":"ws1"},"message":"x"}"#;
+    let half = r#"{"@timestamp":"2024-01-01T10:00:03Z","EventID":46"#;
+    let text = format!("{l1}\n{l2}\r\n\n{l3}\n{half}");
+    let path = write(dir.path(), "events.jsonl", text.as_bytes());
+
+    let d = decode(&path);
+    assert_eq!(d.format, Format::JsonLines);
+    assert_eq!(
+        d.summary,
+        FileSummary {
+            events: 3,
+            skipped: 1
+        }
+    );
+    let kinds: Vec<_> = d.events.iter().map(|e| e.source_kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            SourceKind::FlatWindows,
+            SourceKind::WinlogbeatEcs,
+            SourceKind::Json
+        ]
+    );
+    assert_eq!(d.events[1].ecs.user_name.as_deref(), Some("bob"));
+    assert_eq!(
+        d.events[2].origin.record_id,
+        Some(4),
+        "line numbers count blank lines"
+    );
+    assert_eq!(d.warnings.len(), 1);
+    let w = &d.warnings[0];
+    assert_eq!(w.source, path.display().to_string());
+    let half_at = text.find(half).unwrap() as u64;
+    assert_eq!(w.offset, Some(half_at));
+    assert!(
+        w.message.starts_with("line 5: invalid JSON: EOF"),
+        "{}",
+        w.message
+    );
+    assert!(w.to_string().contains(&format!("at byte {half_at}")));
+}
+
+#[test]
+fn regression_utf8_bom_made_json_lines_look_like_syslog() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "bom.json",
+        "\u{feff}{\"EventID\":1,\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"Hostname\":\"ws\",\"Image\":\"C:\\\\a.exe\"}\n".as_bytes(),
+    );
+    let d = decode(&path);
+    assert_eq!(d.format, Format::JsonLines);
+    assert_eq!(
+        d.summary,
+        FileSummary {
+            events: 1,
+            skipped: 0
+        }
+    );
+    assert_eq!(
+        d.events[0].ecs.process_executable.as_deref(),
+        Some("C:\\a.exe")
+    );
+}
+
+#[test]
+fn syslog_with_an_invalid_utf8_line_in_the_middle() {
+    let dir = tempfile::tempdir().unwrap();
+    let l1 = b"<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed\n".as_slice();
+    let bad = b"<13>Oct 11 22:14:16 mymachine app: bad \xff byte\n".as_slice();
+    let l3 = b"<165>1 2003-10-11T22:14:15.003Z host2 evntslog - ID47 - entry\n".as_slice();
+    let path = write(dir.path(), "messages", &[l1, bad, l3].concat());
+
+    let d = decode(&path);
+    assert_eq!(d.format, Format::Syslog);
+    assert_eq!(
+        d.summary,
+        FileSummary {
+            events: 2,
+            skipped: 1
+        }
+    );
+    assert_eq!(d.events[0].ecs.host_name.as_deref(), Some("mymachine"));
+    assert_eq!(d.events[1].ecs.host_name.as_deref(), Some("host2"));
+    assert_eq!(
+        d.events[1].timestamp.to_string(),
+        "2003-10-11T22:14:15.003Z"
+    );
+    let w = &d.warnings[0];
+    assert_eq!(w.source, path.display().to_string());
+    assert_eq!(w.offset, Some(l1.len() as u64));
+    assert!(
+        w.message.contains("line 2 is not valid UTF-8"),
+        "{}",
+        w.message
+    );
+}
+
+#[test]
+fn gzip_compressed_eve() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{"timestamp":"2020-09-22T18:53:30.854698+0000","flow_id":1,"event_type":"dns","src_ip":"172.18.39.5","src_port":54822,"dest_ip":"172.18.38.5","dest_port":53,"proto":"UDP","dns":{"type":"request","queries":[{"rrname":"WORKSTATION6.theshire.local"}]}}"#,
+        r#"{"timestamp":"2020-09-22T18:53:31.000000+0000","flow_id":2,"event_type":"alert","src_ip":"172.18.39.5","dest_ip":"172.18.38.5","proto":"TCP","alert":{"signature":"ET POLICY SMB Executable File Transfer"}}"#,
+        r#"not json at all"#,
+    ];
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    for l in lines {
+        writeln!(gz, "{l}").unwrap();
+    }
+    let path = write(dir.path(), "eve.json.gz", &gz.finish().unwrap());
+
+    let d = decode(&path);
+    assert_eq!(d.format, Format::SuricataEve);
+    assert_eq!(
+        d.summary,
+        FileSummary {
+            events: 2,
+            skipped: 1
+        }
+    );
+    assert!(
+        d.events
+            .iter()
+            .all(|e| e.source_kind == SourceKind::SuricataEve)
+    );
+    assert_eq!(
+        d.events[0].ecs.dns_question_name.as_deref(),
+        Some("WORKSTATION6.theshire.local")
+    );
+    assert_eq!(d.events[1].ecs.event_kind.as_deref(), Some("alert"));
+    let third = (lines[0].len() + lines[1].len() + 2) as u64;
+    assert_eq!(
+        d.warnings[0].offset,
+        Some(third),
+        "offsets count decompressed bytes"
+    );
+    assert!(d.warnings[0].message.starts_with("line 3: invalid JSON"));
+}
+
+#[test]
+fn truncated_real_evtx() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let original = std::fs::read(data.join("evtx/dense-samples/security.evtx")).unwrap();
+    let whole = {
+        let dir = tempfile::tempdir().unwrap();
+        let d = decode(&write(dir.path(), "whole.evtx", &original));
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings.first());
+        d.summary.events
+    };
+    // The file header (4 KiB), two whole 64 KiB chunks and most of a third.
+    let cut = 4096 + 2 * 65536 + 40_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "cut.evtx", &original[..cut]);
+    let d = decode(&path);
+    assert_eq!(d.format, Format::Evtx);
+    assert!(d.summary.events > 0, "nothing read from the whole chunks");
+    assert!(
+        d.summary.events < whole,
+        "a truncated file cannot give every record"
+    );
+    assert_eq!(d.summary.events, d.events.len() as u64);
+    assert_eq!(d.summary.skipped, d.warnings.len() as u64);
+    for w in &d.warnings {
+        assert_eq!(w.source, path.display().to_string());
+        assert!(w.offset.is_some(), "{w}");
+    }
+    let last = d
+        .warnings
+        .last()
+        .expect("the lost partial chunk is reported");
+    assert_eq!(last.offset, Some(4096 + 2 * 65536));
+    assert!(last.message.contains("ends inside chunk 2"), "{last}");
+    assert!(d.events.iter().all(|e| e.source_kind == SourceKind::Evtx));
+    eprintln!(
+        "truncated EVTX: {} of {whole} records, {} warnings: {:?}",
+        d.summary.events,
+        d.warnings.len(),
+        d.warnings.first().map(ToString::to_string)
+    );
+
+    // Garbage over records in the middle of chunk 1: the rest of the file is still read, and
+    // what was lost is reported with its offset.
+    let mut damaged = original.clone();
+    let at = 4096 + 65536 + 20_000;
+    damaged[at..at + 3000].fill(0xAA);
+    let path = write(dir.path(), "damaged.evtx", &damaged);
+    let d = decode(&path);
+    eprintln!(
+        "damaged EVTX: {} of {whole} records, {} warnings: {:?}",
+        d.summary.events,
+        d.warnings.len(),
+        d.warnings.first().map(ToString::to_string)
+    );
+    assert!(d.summary.events > whole / 2 && d.summary.events < whole);
+    assert!(!d.warnings.is_empty());
+    assert_eq!(d.summary.skipped, d.warnings.len() as u64);
+    // Where the `evtx` crate names the chunk, the warning has the file offset; a record that
+    // fails to render is named by its record number (the crate does not say its chunk).
+    assert!(
+        d.warnings.iter().any(|w| w.offset.is_some()),
+        "{:?}",
+        d.warnings
+    );
+    for w in &d.warnings {
+        assert!(
+            w.offset.is_some() || w.message.contains("record number"),
+            "{w}"
+        );
+    }
+
+    // Cut inside the file header: an error for the file, not a panic.
+    let path = write(dir.path(), "header-only.evtx", &original[..2000]);
+    let mut n = 0;
+    let r = decode_file(&path, 1, |r| r, |_| n += 1);
+    assert!(r.is_err() || n == 0, "{r:?}");
+}
