@@ -85,6 +85,19 @@ pub fn decode_record(
     event
 }
 
+/// An EVTX record already rendered as JSON elsewhere (`evtx_dump -o jsonl`, SigmaHQ's
+/// regression samples): the same layout as ours, so it decodes to the same event.
+pub fn decode_value(raw: Value, origin: Origin) -> Event {
+    let record_id = raw
+        .pointer("/Event/System/EventRecordID")
+        .and_then(Value::as_u64)
+        .or(origin.record_id)
+        .unwrap_or(0);
+    let mut event = decode_record(raw, record_id, jiff::Timestamp::UNIX_EPOCH, &origin.source);
+    event.origin = origin;
+    event
+}
+
 /// Size of the EVTX file header and of each chunk after it.
 const FILE_HEADER_SIZE: u64 = 4096;
 const CHUNK_SIZE: u64 = 65536;

@@ -165,6 +165,15 @@ where
         return Ok((format, summary));
     }
     let source: Arc<str> = Arc::from(path.display().to_string());
+    if format != Format::Syslog && is_json_document(&head) {
+        let mut text = Vec::new();
+        reader.read_to_end(&mut text).map_err(io_err(path))?;
+        read_json_document(&text, &source, |item| {
+            count(item.is_ok());
+            sink(Ok(map(item)));
+        });
+        return Ok((format, summary));
+    }
     let mut offset = 0u64;
     let mut line_no = 0u64;
     let mut buf = Vec::with_capacity(4096);
@@ -206,9 +215,103 @@ where
     Ok((format, summary))
 }
 
+/// Whether a JSON file is one pretty-printed document (or a JSON array of records) rather than
+/// one object per line: its first non-blank line opens an object on its own, or an array.
+fn is_json_document(head: &[u8]) -> bool {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let first = head
+        .split(|b| *b == b'\n')
+        .map(|l| l.trim_ascii())
+        .find(|l| !l.is_empty());
+    matches!(first, Some(l) if l == b"{" || l.starts_with(b"["))
+}
+
+/// Every record of a JSON document file: objects one after another, or arrays of them. A
+/// syntax error stops the file there (JSON cannot be resynchronized), with a warning at its
+/// byte offset.
+fn read_json_document(text: &[u8], source: &str, mut each: impl FnMut(Result<Event, Warning>)) {
+    let text_start = if text.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let mut stream =
+        serde_json::Deserializer::from_slice(&text[text_start..]).into_iter::<serde_json::Value>();
+    let mut record = 0u64;
+    loop {
+        let at = (text_start + stream.byte_offset()) as u64;
+        let value = match stream.next() {
+            None => break,
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                each(Err(Warning::new(
+                    source,
+                    Some(at),
+                    format!("invalid JSON: {e}"),
+                )));
+                break;
+            }
+        };
+        let values = match value {
+            serde_json::Value::Array(items) => items,
+            v => vec![v],
+        };
+        for v in values {
+            record += 1;
+            let origin = Origin {
+                source: source.to_string(),
+                record_id: Some(record),
+                offset: Some(at),
+            };
+            each(
+                crate::jsonl::decode_value(v, origin)
+                    .map_err(|m| Warning::new(source, Some(at), format!("record {record}: {m}"))),
+            );
+        }
+    }
+}
+
 fn trim_eol(mut b: &[u8]) -> &[u8] {
     while let [rest @ .., b'\n' | b'\r'] = b {
         b = rest;
     }
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_printed_documents_and_arrays_are_documents_not_lines() {
+        assert!(is_json_document(b"\n{\n  \"Event\": {}\n}\n"));
+        assert!(is_json_document(b"[{\"a\":1},{\"a\":2}]"));
+        assert!(!is_json_document(b"{\"a\": 1}\n{\"a\": 2}\n"));
+    }
+
+    #[test]
+    fn document_records_decode_and_a_syntax_error_stops_with_its_offset() {
+        let text = br##"{
+  "Event": {"System": {"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational",
+    "EventRecordID": 7, "Computer": "WS1",
+    "TimeCreated": {"#attributes": {"SystemTime": "2025-01-01T00:00:00Z"}}},
+    "EventData": {"Image": "C:\\a.exe"}}
+}
+[{"message": "x", "@timestamp": "2025-01-01T00:00:01Z"}, 3]
+{"broken": "##;
+        let mut events = Vec::new();
+        let mut warnings = Vec::new();
+        read_json_document(text, "f.json", |item| match item {
+            Ok(e) => events.push(e),
+            Err(w) => warnings.push(w),
+        });
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].source_kind, wardwatch_core::SourceKind::Evtx);
+        assert_eq!(events[0].ecs.host_name.as_deref(), Some("WS1"));
+        assert_eq!(events[0].origin.record_id, Some(1));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].message.contains("expected a JSON object"));
+        assert!(warnings[1].message.contains("invalid JSON"));
+        assert!(warnings[1].offset.unwrap() > 200);
+    }
 }

@@ -65,10 +65,18 @@ pub fn decode_line(line: &[u8], origin: Origin) -> Result<Event, String> {
         Err(_) => serde_json::from_str::<Value>(&String::from_utf8_lossy(line)),
     };
     let v = parsed.map_err(|e| format!("invalid JSON: {e}"))?;
+    decode_value(v, origin)
+}
+
+/// Decode one JSON object, whatever its shape: `evtx_dump`-style EVTX JSON
+/// (`{"Event": {"System": ..}}`), Winlogbeat, Suricata EVE, flat Windows, or generic JSON.
+pub fn decode_value(v: Value, origin: Origin) -> Result<Event, String> {
     if !v.is_object() {
         return Err(format!("expected a JSON object, found {}", json_kind(&v)));
     }
-    Ok(if crate::winlogbeat::is_winlogbeat(&v) {
+    Ok(if v.get("Event").and_then(|e| e.get("System")).is_some() {
+        crate::evtx::decode_value(v, origin)
+    } else if crate::winlogbeat::is_winlogbeat(&v) {
         crate::winlogbeat::decode(v, origin)
     } else if crate::eve::is_eve(&v) {
         crate::eve::decode_value(v, origin)

@@ -94,7 +94,8 @@ impl<'a> FieldView<'a> {
                 }
             }
             SourceKind::WinlogbeatEcs => {
-                let winlog = obj(raw.get("winlog"));
+                // Winlogbeat 6 kept `event_id`, `event_data`, `log_name` at the top level.
+                let winlog = obj(raw.get("winlog")).or_else(|| raw.as_object());
                 Layout::Windows {
                     system: WindowsSystem::Winlog(winlog),
                     data: winlog.and_then(|w| obj(w.get("event_data"))),
@@ -152,23 +153,24 @@ impl<'a> FieldView<'a> {
                 .map(EventValue::from)
             }
             WindowsSystem::Winlog(w) => {
-                let key = match name {
+                let w = (*w)?;
+                // Winlogbeat 7+ names first; Winlogbeat 6 (fields at the top) second.
+                let keys: &[&str] = match name {
                     "EventID" => {
                         // Winlogbeat 8 ships the Event ID as a string; rules compare numbers.
-                        let v = (*w)?.get("event_id")?;
-                        return Some(number_or_text(v));
+                        return w.get("event_id").map(number_or_text);
                     }
-                    "Channel" => "channel",
-                    "Computer" => "computer_name",
-                    "Provider_Name" => "provider_name",
-                    "EventRecordID" => "record_id",
-                    "Opcode" => "opcode",
-                    "Task" => "task",
-                    "Keywords" => "keywords",
-                    "Version" => "version",
+                    "Channel" => &["channel", "log_name"],
+                    "Computer" => &["computer_name"],
+                    "Provider_Name" => &["provider_name", "source_name"],
+                    "EventRecordID" => &["record_id", "record_number"],
+                    "Opcode" => &["opcode"],
+                    "Task" => &["task"],
+                    "Keywords" => &["keywords"],
+                    "Version" => &["version"],
                     _ => return None,
                 };
-                (*w)?.get(key).map(EventValue::from)
+                keys.iter().find_map(|k| w.get(*k)).map(EventValue::from)
             }
             WindowsSystem::Flat(top) => {
                 let alternatives: &[&str] = match name {

@@ -115,3 +115,22 @@ fn unnamed_data_elements_match_as_one_text() {
     assert!(data.contains("HostApplication=powershell.exe -enc"));
     assert!(data.starts_with("Available\n"));
 }
+
+#[test]
+fn winlogbeat_6_documents_keep_their_fields_at_the_top() {
+    let e = event(
+        SourceKind::WinlogbeatEcs,
+        "Security",
+        "4688",
+        json!({"event_id": 4688, "log_name": "Security", "source_name": "Microsoft-Windows-Security-Auditing",
+            "computer_name": "WS9", "event_data": {"NewProcessName": "C:\\x\\cmd.exe", "CommandLine": "cmd /c dir"}}),
+    );
+    assert_eq!(lookup(&e, "EventID").as_deref(), Some("4688"));
+    assert_eq!(lookup(&e, "Channel").as_deref(), Some("Security"));
+    assert_eq!(
+        lookup(&e, "Provider_Name").as_deref(),
+        Some("Microsoft-Windows-Security-Auditing")
+    );
+    assert_eq!(lookup(&e, "Image").as_deref(), Some("C:\\x\\cmd.exe"));
+    assert_eq!(lookup(&e, "CommandLine").as_deref(), Some("cmd /c dir"));
+}
