@@ -1,0 +1,486 @@
+//! One connection to the store and everything done through it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wardwatch_core::{Alert, Event, Severity};
+
+use crate::StoreError;
+use crate::schema;
+
+/// The database file's name inside the data directory.
+pub const FILE_NAME: &str = "wardwatch.db";
+
+/// How a connection is opened.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// `synchronous=FULL` (an acknowledged batch survives power loss) instead of `NORMAL`
+    /// (survives a crash of the process, not of the machine).
+    pub fsync_every_commit: bool,
+    /// How long a writer waits for another writer's transaction.
+    pub busy_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            fsync_every_commit: true,
+            busy_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One event read back from the journal.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    pub seq: i64,
+    /// When the event was committed, ns since the epoch.
+    pub received_ns: i64,
+    pub event: Event,
+}
+
+/// Counts for `/api/v1/stats` and `/metrics`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub events: i64,
+    pub alerts: i64,
+    pub last_seq: i64,
+    pub event_bytes: i64,
+    /// (worker, cursor) of every journal reader.
+    pub cursors: Vec<(String, i64)>,
+    /// Alerts per level, informational first.
+    pub alerts_by_level: Vec<(String, i64)>,
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    pub events_removed: i64,
+    pub alerts_removed: i64,
+}
+
+/// Which API a token opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Ingest,
+    Api,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Ingest => "ingest",
+            TokenKind::Api => "api",
+        }
+    }
+}
+
+/// A stored token (its secret is kept only as a SHA-256 hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub kind: TokenKind,
+    pub created: String,
+}
+
+/// A connection to the store.
+pub struct Db {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+}
+
+fn now_ns() -> i64 {
+    jiff::Timestamp::now().as_nanosecond() as i64
+}
+
+fn ns(t: jiff::Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn level_num(s: Severity) -> i64 {
+    Severity::ALL.iter().position(|l| *l == s).unwrap_or(0) as i64
+}
+
+/// Hash of a token secret, hex.
+pub fn token_hash(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Db {
+    /// Open (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path, opts: &DbOptions) -> Result<Db, StoreError> {
+        let path = dir.join(FILE_NAME);
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return Err(open_err(rusqlite::Error::InvalidPath(
+                format!("{}: {e}", dir.display()).into(),
+            )));
+        }
+        let conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(opts.busy_timeout).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        let sync = if opts.fsync_every_commit {
+            "FULL"
+        } else {
+            "NORMAL"
+        };
+        conn.pragma_update(None, "synchronous", sync)
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(open_err)?;
+        if version > schema::VERSION {
+            return Err(StoreError::TooNew {
+                path,
+                found: version,
+                supported: schema::VERSION,
+            });
+        }
+        if version < schema::VERSION {
+            conn.execute_batch(schema::V1).map_err(open_err)?;
+            conn.pragma_update(None, "user_version", schema::VERSION)
+                .map_err(open_err)?;
+        }
+        Ok(Db { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commit several batches in one transaction (group commit); returns the last sequence
+    /// number written. When this returns, every event is durable.
+    pub fn append(&mut self, batches: &[Vec<Event>]) -> Result<i64, StoreError> {
+        let received = now_ns();
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO events (ts, received, org, source, kind, host, user, code, channel, bytes, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for e in batches.iter().flatten() {
+                let doc = serde_json::to_string(e).map_err(|err| StoreError::Corrupt {
+                    seq: -1,
+                    reason: err.to_string(),
+                })?;
+                stmt.execute(params![
+                    ns(e.timestamp),
+                    received,
+                    e.organization,
+                    e.origin.source,
+                    e.source_kind.as_str(),
+                    e.ecs.host_name.as_deref().map(str::to_lowercase),
+                    e.ecs.user_name.as_deref().map(str::to_lowercase),
+                    e.ecs.event_code,
+                    e.ecs.channel,
+                    doc.len() as i64,
+                    doc,
+                ])?;
+            }
+        }
+        let last = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(last)
+    }
+
+    /// The highest sequence number ever written (0 for an empty journal).
+    pub fn last_seq(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+    }
+
+    /// A worker's durable cursor and state (0 and `None` for a new worker).
+    pub fn cursor(&self, name: &str) -> Result<(i64, Option<String>), StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, state FROM cursors WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, None)))
+    }
+
+    /// Up to `limit` journal entries after `seq`, in order.
+    pub fn read_after(&self, seq: i64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, received, doc FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![seq, limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, received_ns, doc) = row?;
+            let event = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt {
+                seq,
+                reason: e.to_string(),
+            })?;
+            out.push(JournalEntry {
+                seq,
+                received_ns,
+                event,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Commit what a detection pass produced, atomically: its alerts (each with the sequence
+    /// number of its event and the ingest-to-alert latency), the full-text index rows of the
+    /// events it read, its new cursor and its state. Returns how many alerts were new (an alert
+    /// already stored — a replay after a crash — is not stored twice).
+    pub fn commit_detection(
+        &mut self,
+        worker: &str,
+        cursor: i64,
+        alerts: &[(Alert, i64, i64)],
+        index: &[(i64, String)],
+        state: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let created = now_ns();
+        let tx = self.conn.transaction()?;
+        let mut new = 0;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO alerts (id, seq, ts, org, rule_id, title, level, host, created, latency, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for (a, seq, latency) in alerts {
+                let doc = serde_json::to_string(a).map_err(|e| StoreError::Corrupt {
+                    seq: *seq,
+                    reason: e.to_string(),
+                })?;
+                new += ins.execute(params![
+                    a.id.0,
+                    seq,
+                    ns(a.timestamp),
+                    a.organization,
+                    a.rule_id,
+                    a.rule_title,
+                    level_num(a.level),
+                    a.host,
+                    created,
+                    latency,
+                    doc
+                ])?;
+            }
+            let mut fts = tx.prepare_cached(
+                "INSERT OR REPLACE INTO events_fts (rowid, text) VALUES (?1, ?2)",
+            )?;
+            for (seq, text) in index {
+                fts.execute(params![seq, text])?;
+            }
+            tx.execute(
+                "INSERT INTO cursors (name, seq, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, state = excluded.state",
+                params![worker, cursor, state],
+            )?;
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// Counts of what is stored.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let (events, bytes, last_seq): (i64, i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(bytes), 0), COALESCE(MAX(seq), 0) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let alerts: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, seq FROM cursors ORDER BY name")?;
+        let cursors = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT level, COUNT(*) FROM alerts GROUP BY level ORDER BY level")?;
+        let alerts_by_level = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|(l, n)| {
+                let name = Severity::ALL
+                    .get(l as usize)
+                    .map_or("unknown", |s| s.as_str());
+                (name.to_string(), n)
+            })
+            .collect();
+        Ok(Stats {
+            events,
+            alerts,
+            last_seq,
+            event_bytes: bytes,
+            cursors,
+            alerts_by_level,
+        })
+    }
+
+    /// Remove events older than `max_age` and, oldest first, events beyond `max_bytes` of
+    /// documents — but never events a journal reader has not processed yet (`keep_after`).
+    /// Alerts older than `max_age` go too; newer alerts keep their copy of the facts.
+    pub fn retain(
+        &mut self,
+        max_age: Option<Duration>,
+        max_bytes: Option<i64>,
+        keep_after: i64,
+    ) -> Result<RetentionReport, StoreError> {
+        let mut report = RetentionReport::default();
+        let tx = self.conn.transaction()?;
+        if let Some(age) = max_age {
+            let cutoff = now_ns().saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
+            report.events_removed += delete_events(&tx, keep_after, cutoff)?;
+            report.alerts_removed +=
+                tx.execute("DELETE FROM alerts WHERE ts < ?1", [cutoff])? as i64;
+        }
+        if let Some(max) = max_bytes {
+            let total: i64 =
+                tx.query_row("SELECT COALESCE(SUM(bytes), 0) FROM events", [], |r| {
+                    r.get(0)
+                })?;
+            if total > max {
+                // Find the seq below which removing events frees enough.
+                let excess = total - max;
+                let mut stmt = tx.prepare("SELECT seq, bytes FROM events ORDER BY seq")?;
+                let mut rows = stmt.query([])?;
+                let mut freed = 0;
+                let mut upto = 0;
+                while let Some(r) = rows.next()? {
+                    if freed >= excess {
+                        break;
+                    }
+                    upto = r.get(0)?;
+                    freed += r.get::<_, i64>(1)?;
+                }
+                drop(rows);
+                drop(stmt);
+                let upto = upto.min(keep_after);
+                report.events_removed += delete_events(&tx, upto, i64::MAX)?;
+            }
+        }
+        tx.execute(
+            "UPDATE alerts SET seq = NULL WHERE seq IS NOT NULL AND seq NOT IN (SELECT seq FROM events)",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Store a token (only its hash is kept). Fails if the name exists.
+    pub fn add_token(
+        &mut self,
+        name: &str,
+        kind: TokenKind,
+        secret: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO tokens (name, kind, sha256, created) VALUES (?1, ?2, ?3, ?4)",
+            params![name, kind.as_str(), token_hash(secret), now_ns()],
+        )?;
+        Ok(())
+    }
+
+    /// Remove a token; returns whether it existed.
+    pub fn remove_token(&mut self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM tokens WHERE name = ?1", [name])?
+            > 0)
+    }
+
+    /// Stored tokens (without secrets).
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, kind, created FROM tokens ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            let kind: String = r.get(1)?;
+            let created: i64 = r.get(2)?;
+            Ok(TokenInfo {
+                name: r.get(0)?,
+                kind: if kind == "api" {
+                    TokenKind::Api
+                } else {
+                    TokenKind::Ingest
+                },
+                created: jiff::Timestamp::from_nanosecond(created.into())
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The hashes of every stored token of `kind`.
+    pub fn token_hashes(&self, kind: TokenKind) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sha256 FROM tokens WHERE kind = ?1")?;
+        let rows = stmt.query_map([kind.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+/// Delete the events with `seq <= upto_seq` and `ts < before_ts`, and their full-text rows;
+/// returns how many.
+fn delete_events(
+    tx: &rusqlite::Transaction<'_>,
+    upto_seq: i64,
+    before_ts: i64,
+) -> Result<i64, StoreError> {
+    tx.execute(
+        "DELETE FROM events_fts WHERE rowid IN (SELECT seq FROM events WHERE seq <= ?1 AND ts < ?2)",
+        params![upto_seq, before_ts],
+    )?;
+    Ok(tx.execute(
+        "DELETE FROM events WHERE seq <= ?1 AND ts < ?2",
+        params![upto_seq, before_ts],
+    )? as i64)
+}
+
+/// The text the full-text index holds for an event: every string and number in it.
+pub fn index_text(event: &Event) -> String {
+    fn walk(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::String(s) => {
+                out.push_str(s);
+                out.push(' ');
+            }
+            serde_json::Value::Number(n) => {
+                out.push_str(&n.to_string());
+                out.push(' ');
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    walk(&event.raw, &mut out);
+    if let Ok(serde_json::Value::Object(ecs)) = serde_json::to_value(&event.ecs) {
+        ecs.values().for_each(|x| walk(x, &mut out));
+    }
+    out
+}

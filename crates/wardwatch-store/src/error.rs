@@ -1,0 +1,36 @@
+//! The store's error type.
+
+use std::path::PathBuf;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or created.
+    #[error("cannot open the store at `{path}`: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer Wardwatch.
+    #[error(
+        "the store at `{path}` has schema version {found}, newer than this Wardwatch ({supported}); upgrade Wardwatch"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// An SQL statement failed.
+    #[error("store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A stored document could not be read back.
+    #[error("store: corrupt document at seq {seq}: {reason}")]
+    Corrupt { seq: i64, reason: String },
+    /// A search query could not be parsed.
+    #[error("{0}")]
+    Query(#[from] crate::query::QueryError),
+    /// A search cursor was not one this store handed out.
+    #[error("invalid cursor `{0}`")]
+    Cursor(String),
+}

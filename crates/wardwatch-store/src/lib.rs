@@ -1,0 +1,27 @@
+//! The embedded store: one SQLite database (WAL) in the data directory.
+//!
+//! The `events` table *is* the journal: a batch is committed in one transaction and only then
+//! acknowledged to its sender, and its rows get increasing sequence numbers. Detection reads
+//! the journal after its durable cursor and commits its alerts, its new cursor and its
+//! correlation state in one transaction — so after a crash at any moment, a restart processes
+//! every acknowledged event exactly once (alert ids are deterministic, inserts are idempotent).
+//! The full-text index is built behind the journal by the same worker, off the ingest path.
+//!
+//! Each thread opens its own [`Db`] on the same file: SQLite serializes writers and lets
+//! readers run beside them.
+//!
+//! **Architecture Invariant:** the store knows nothing about HTTP, rules or decoding; it stores
+//! and finds core values.
+
+mod db;
+mod error;
+pub mod query;
+mod schema;
+mod search;
+
+pub use db::{
+    Db, DbOptions, FILE_NAME, JournalEntry, RetentionReport, Stats, TokenInfo, TokenKind,
+    index_text, token_hash,
+};
+pub use error::StoreError;
+pub use search::{AlertPage, EventPage, SearchRequest};

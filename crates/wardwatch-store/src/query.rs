@@ -1,0 +1,411 @@
+//! The event search language: `field:value` terms, `AND` / `OR` / `NOT` (and `-term`),
+//! parentheses, quoted phrases and free words; adjacent terms are ANDed.
+//!
+//! ```text
+//! host.name:ws-042 AND (EventID:4624 OR EventID:4625) NOT user.name:"svc backup" powershell
+//! ```
+//!
+//! Field names are ECS names (`host.name`, `user.name`, `source.ip`, `event.code`, ...) or the
+//! source's own (`EventID`, `CommandLine`, `TargetUserName`, dotted paths into the record).
+//! Values compare case-insensitively; `*` in a value is a wildcard. Free words and phrases match
+//! whole words of any value in the event, as the full-text index does.
+
+use std::fmt;
+
+use serde_json::Value;
+use wardwatch_core::Event;
+
+/// A parsed query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    /// Matches everything (the empty query).
+    All,
+    And(Vec<Query>),
+    Or(Vec<Query>),
+    Not(Box<Query>),
+    /// `field:value`.
+    Field {
+        field: String,
+        value: String,
+    },
+    /// A free word or a quoted phrase.
+    Text(String),
+}
+
+/// A query that does not parse, with the character position of the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("query error at character {pos}: {message}")]
+pub struct QueryError {
+    pub pos: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Word(String),
+    Quoted(String),
+    Colon,
+    LParen,
+    RParen,
+    Minus,
+}
+
+fn lex(input: &str) -> Result<Vec<(usize, Tok)>, QueryError> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '(' => {
+                out.push((i, Tok::LParen));
+                i += 1;
+            }
+            ')' => {
+                out.push((i, Tok::RParen));
+                i += 1;
+            }
+            ':' => {
+                out.push((i, Tok::Colon));
+                i += 1;
+            }
+            '-' if out.last().is_none_or(|(_, t)| !matches!(t, Tok::Colon)) => {
+                out.push((i, Tok::Minus));
+                i += 1;
+            }
+            '"' => {
+                let start = i;
+                i += 1;
+                let mut s = String::new();
+                loop {
+                    match chars.get(i) {
+                        None => {
+                            return Err(QueryError {
+                                pos: start,
+                                message: "unclosed quote".into(),
+                            });
+                        }
+                        Some('\\') if chars.get(i + 1).is_some() => {
+                            s.push(chars[i + 1]);
+                            i += 2;
+                        }
+                        Some('"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(c) => {
+                            s.push(*c);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push((start, Tok::Quoted(s)));
+            }
+            _ => {
+                let start = i;
+                let mut s = String::new();
+                while let Some(&c) = chars.get(i) {
+                    if c.is_whitespace() || matches!(c, '(' | ')' | '"') {
+                        break;
+                    }
+                    // A colon ends a field name, but is part of a value (`C:\`, IPv6).
+                    if c == ':' && !matches!(out.last(), Some((_, Tok::Colon))) {
+                        break;
+                    }
+                    s.push(c);
+                    i += 1;
+                }
+                out.push((start, Tok::Word(s)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<(usize, Tok)>,
+    at: usize,
+    len: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.at).map(|(_, t)| t)
+    }
+
+    fn pos(&self) -> usize {
+        self.toks.get(self.at).map_or(self.len, |(p, _)| *p)
+    }
+
+    fn err<T>(&self, message: impl Into<String>) -> Result<T, QueryError> {
+        Err(QueryError {
+            pos: self.pos(),
+            message: message.into(),
+        })
+    }
+
+    fn is_word(&self, w: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Word(x)) if x == w)
+    }
+
+    fn or(&mut self) -> Result<Query, QueryError> {
+        let mut parts = vec![self.and()?];
+        while self.is_word("OR") {
+            self.at += 1;
+            parts.push(self.and()?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Query::Or(parts)
+        })
+    }
+
+    fn and(&mut self) -> Result<Query, QueryError> {
+        let mut parts = vec![self.unary()?];
+        loop {
+            match self.peek() {
+                None | Some(Tok::RParen) => break,
+                Some(Tok::Word(w)) if w == "OR" => break,
+                Some(Tok::Word(w)) if w == "AND" => {
+                    self.at += 1;
+                    parts.push(self.unary()?);
+                }
+                _ => parts.push(self.unary()?),
+            }
+        }
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Query::And(parts)
+        })
+    }
+
+    fn unary(&mut self) -> Result<Query, QueryError> {
+        match self.peek() {
+            Some(Tok::Minus) => {
+                self.at += 1;
+                Ok(Query::Not(Box::new(self.unary()?)))
+            }
+            Some(Tok::Word(w)) if w == "NOT" => {
+                self.at += 1;
+                Ok(Query::Not(Box::new(self.unary()?)))
+            }
+            _ => self.primary(),
+        }
+    }
+
+    fn primary(&mut self) -> Result<Query, QueryError> {
+        match self.peek().cloned() {
+            Some(Tok::LParen) => {
+                self.at += 1;
+                let q = self.or()?;
+                if self.peek() != Some(&Tok::RParen) {
+                    return self.err("expected `)`");
+                }
+                self.at += 1;
+                Ok(q)
+            }
+            Some(Tok::Quoted(s)) => {
+                self.at += 1;
+                Ok(Query::Text(s))
+            }
+            Some(Tok::Word(w)) => {
+                if matches!(w.as_str(), "AND" | "OR") {
+                    return self.err(format!("`{w}` needs a term before it"));
+                }
+                self.at += 1;
+                if self.peek() == Some(&Tok::Colon) {
+                    self.at += 1;
+                    let value = match self.peek().cloned() {
+                        Some(Tok::Word(v)) | Some(Tok::Quoted(v)) => v,
+                        _ => return self.err(format!("`{w}:` needs a value")),
+                    };
+                    self.at += 1;
+                    return Ok(Query::Field { field: w, value });
+                }
+                Ok(Query::Text(w))
+            }
+            Some(Tok::RParen) => self.err("unexpected `)`"),
+            Some(Tok::Colon) => self.err("a `:` needs a field name before it"),
+            Some(Tok::Minus) | None => self.err("expected a term"),
+        }
+    }
+}
+
+/// Parse a query; the empty string is [`Query::All`].
+pub fn parse(input: &str) -> Result<Query, QueryError> {
+    let toks = lex(input)?;
+    if toks.is_empty() {
+        return Ok(Query::All);
+    }
+    let mut p = Parser {
+        toks,
+        at: 0,
+        len: input.chars().count(),
+    };
+    let q = p.or()?;
+    if p.at < p.toks.len() {
+        return p.err("unexpected input");
+    }
+    Ok(q)
+}
+
+/// Words of a text as the full-text index sees them: lowercase runs of letters and digits.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+impl Query {
+    /// An FTS5 expression that every event matching this query also matches (a prefilter), or
+    /// `None` when no such restriction can be derived (the query must be checked on every
+    /// event in the time range).
+    pub fn fts_prefilter(&self) -> Option<String> {
+        match self {
+            Query::All | Query::Not(_) => None,
+            Query::Text(t) => phrase(t),
+            Query::Field { value, .. } if value.contains('*') => None,
+            Query::Field { value, .. } => phrase(value),
+            Query::And(parts) => {
+                let ps: Vec<String> = parts.iter().filter_map(Query::fts_prefilter).collect();
+                (!ps.is_empty()).then(|| format!("({})", ps.join(" AND ")))
+            }
+            Query::Or(parts) => {
+                let ps: Option<Vec<String>> = parts.iter().map(Query::fts_prefilter).collect();
+                ps.map(|ps| format!("({})", ps.join(" OR ")))
+            }
+        }
+    }
+
+    /// Whether `event` (with its index words) matches.
+    pub fn matches(&self, event: &Event, event_words: &[String]) -> bool {
+        match self {
+            Query::All => true,
+            Query::And(parts) => parts.iter().all(|q| q.matches(event, event_words)),
+            Query::Or(parts) => parts.iter().any(|q| q.matches(event, event_words)),
+            Query::Not(q) => !q.matches(event, event_words),
+            Query::Text(t) => {
+                let w = words(t);
+                !w.is_empty() && event_words.windows(w.len()).any(|win| win == w.as_slice())
+            }
+            Query::Field { field, value } => {
+                field_values(event, field).iter().any(|v| glob_eq(value, v))
+            }
+        }
+    }
+}
+
+/// An FTS5 phrase for `text`, or `None` when it has no words.
+fn phrase(text: &str) -> Option<String> {
+    let w = words(text);
+    (!w.is_empty()).then(|| format!("\"{}\"", w.join(" ")))
+}
+
+/// Case-insensitive equality with `*` wildcards in the pattern.
+fn glob_eq(pattern: &str, value: &str) -> bool {
+    let p = pattern.to_lowercase();
+    let v = value.to_lowercase();
+    if !p.contains('*') {
+        return p == v;
+    }
+    let parts: Vec<&str> = p.split('*').collect();
+    let mut rest = v.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            let Some(at) = rest.find(part) else {
+                return false;
+            };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    true
+}
+
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Object(o) => o.get("#text").and_then(text_of),
+        _ => None,
+    }
+}
+
+fn path<'a>(v: &'a Value, dotted: &str) -> Option<&'a Value> {
+    if let Some(direct) = v.get(dotted) {
+        return Some(direct);
+    }
+    dotted.split('.').try_fold(v, |cur, key| cur.get(key))
+}
+
+/// Every value `field` names in `event`: the ECS field of that name, the source's own field
+/// (EVTX `EventData`/`System`, Winlogbeat `winlog.event_data`), or a dotted path in the record.
+pub fn field_values(event: &Event, field: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(Value::Object(ecs)) = serde_json::to_value(&event.ecs)
+        && let Some(v) = ecs.get(field).and_then(text_of)
+    {
+        out.push(v);
+    }
+    if field == "@timestamp" {
+        out.push(event.timestamp.to_string());
+    }
+    let raw = &event.raw;
+    let candidates = [
+        raw.pointer("/Event/EventData").and_then(|d| d.get(field)),
+        raw.pointer("/Event/System").and_then(|d| d.get(field)),
+        raw.pointer("/winlog/event_data").and_then(|d| d.get(field)),
+        path(raw, field),
+    ];
+    for v in candidates.into_iter().flatten() {
+        match v {
+            Value::Array(items) => out.extend(items.iter().filter_map(text_of)),
+            v => out.extend(text_of(v)),
+        }
+    }
+    out
+}
+
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Query::All => write!(f, "*"),
+            Query::And(p) => write!(
+                f,
+                "({})",
+                p.iter()
+                    .map(|q| q.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            ),
+            Query::Or(p) => write!(
+                f,
+                "({})",
+                p.iter()
+                    .map(|q| q.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" OR ")
+            ),
+            Query::Not(q) => write!(f, "NOT {q}"),
+            Query::Field { field, value } => write!(f, "{field}:{value:?}"),
+            Query::Text(t) => write!(f, "{t:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

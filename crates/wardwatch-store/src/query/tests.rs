@@ -1,0 +1,77 @@
+use serde_json::json;
+use wardwatch_core::{Event, SourceKind};
+
+use super::*;
+
+fn check(input: &str, expected: &str) {
+    assert_eq!(parse(input).unwrap().to_string(), expected, "{input}");
+}
+
+#[test]
+fn parses_terms_operators_and_precedence() {
+    check("", "*");
+    check("powershell", "\"powershell\"");
+    check("host.name:ws-042", "host.name:\"ws-042\"");
+    check("a b", "(\"a\" AND \"b\")");
+    check("a OR b c", "(\"a\" OR (\"b\" AND \"c\"))");
+    check("NOT a -b", "(NOT \"a\" AND NOT \"b\")");
+    check(
+        "user.name:\"svc backup\" AND (EventID:4624 OR EventID:4625)",
+        "(user.name:\"svc backup\" AND (EventID:\"4624\" OR EventID:\"4625\"))",
+    );
+    check(
+        "file.path:C:\\Windows\\*",
+        "file.path:\"C:\\\\Windows\\\\*\"",
+    );
+    check("source.ip:fe80::1", "source.ip:\"fe80::1\"");
+}
+
+#[test]
+fn errors_name_the_position() {
+    assert_eq!(parse("\"open").unwrap_err().pos, 0);
+    assert_eq!(parse("a AND").unwrap_err().message, "expected a term");
+    assert_eq!(parse("(a").unwrap_err().message, "expected `)`");
+    assert_eq!(parse("host.name:").unwrap_err().pos, 10);
+    assert!(parse("OR a").is_err());
+}
+
+fn event() -> Event {
+    let mut e = Event::new(
+        SourceKind::Evtx,
+        jiff::Timestamp::UNIX_EPOCH,
+        json!({"Event": {"System": {"EventID": 4624, "Computer": "WS-042"},
+            "EventData": {"TargetUserName": "alice", "CommandLine": "powershell -enc AAA"}}}),
+    );
+    e.ecs.host_name = Some("WS-042".into());
+    e
+}
+
+fn hits(q: &str) -> bool {
+    let e = event();
+    let w = words(&crate::index_text(&e));
+    parse(q).unwrap().matches(&e, &w)
+}
+
+#[test]
+fn matches_fields_words_phrases_and_wildcards() {
+    assert!(hits("host.name:ws-042"));
+    assert!(hits("EventID:4624 TargetUserName:ALICE"));
+    assert!(hits("CommandLine:*-enc*"));
+    assert!(!hits("CommandLine:-enc"));
+    assert!(hits("\"powershell -enc\""));
+    assert!(!hits("\"enc powershell\""));
+    assert!(hits("NOT user.name:bob"));
+    assert!(!hits("alice AND NOT EventID:4624"));
+    assert!(hits("Event.System.Computer:ws-042"));
+}
+
+#[test]
+fn prefilter_is_a_superset_and_skips_negations() {
+    let q = parse("host.name:ws-042 NOT bob (x OR y:\"a b\")").unwrap();
+    assert_eq!(
+        q.fts_prefilter().unwrap(),
+        "(\"ws 042\" AND (\"x\" OR \"a b\"))"
+    );
+    assert_eq!(parse("NOT a").unwrap().fts_prefilter(), None);
+    assert_eq!(parse("a OR host.name:w*").unwrap().fts_prefilter(), None);
+}

@@ -1,0 +1,58 @@
+//! The schema and its migrations, keyed by SQLite's `user_version`.
+
+/// The schema version this code writes.
+pub const VERSION: i64 = 1;
+
+/// Statements that bring an empty database to [`VERSION`].
+pub const V1: &str = r#"
+CREATE TABLE IF NOT EXISTS events (
+    seq       INTEGER PRIMARY KEY,          -- journal position, increasing
+    ts        INTEGER NOT NULL,             -- event time, ns since the Unix epoch (UTC)
+    received  INTEGER NOT NULL,             -- when it was committed, ns
+    org       TEXT NOT NULL,
+    source    TEXT NOT NULL,                -- listener or file it came from
+    kind      TEXT NOT NULL,                -- decoder (SourceKind)
+    host      TEXT,
+    user      TEXT,
+    code      TEXT,
+    channel   TEXT,
+    bytes     INTEGER NOT NULL,             -- size of doc, for retention by size
+    doc       TEXT NOT NULL                 -- the Event as JSON
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE INDEX IF NOT EXISTS events_host ON events(host, ts);
+CREATE INDEX IF NOT EXISTS events_user ON events(user, ts);
+
+-- Full-text index of every event's values, built behind the journal (rowid = seq).
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(text, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
+
+CREATE TABLE IF NOT EXISTS alerts (
+    id        TEXT PRIMARY KEY,             -- deterministic: same rule + same event = same id
+    seq       INTEGER,                      -- the event it matched (NULL once the event is pruned)
+    ts        INTEGER NOT NULL,
+    org       TEXT NOT NULL,
+    rule_id   TEXT NOT NULL,
+    title     TEXT NOT NULL,
+    level     INTEGER NOT NULL,             -- 0 informational .. 4 critical
+    host      TEXT,
+    created   INTEGER NOT NULL,
+    latency   INTEGER,                      -- ingest-to-alert, ns
+    doc       TEXT NOT NULL                 -- the Alert as JSON
+);
+CREATE INDEX IF NOT EXISTS alerts_ts ON alerts(ts);
+CREATE INDEX IF NOT EXISTS alerts_level ON alerts(level, ts);
+
+-- Durable positions of the workers that read the journal, and their state.
+CREATE TABLE IF NOT EXISTS cursors (
+    name      TEXT PRIMARY KEY,
+    seq       INTEGER NOT NULL,
+    state     TEXT                          -- e.g. correlation state, JSON
+);
+
+CREATE TABLE IF NOT EXISTS tokens (
+    name      TEXT PRIMARY KEY,
+    kind      TEXT NOT NULL,                -- ingest | api
+    sha256    TEXT NOT NULL UNIQUE,
+    created   INTEGER NOT NULL
+);
+"#;

@@ -1,0 +1,284 @@
+//! The store end to end on a temporary directory: journal, detection commits, search, alerts,
+//! retention, tokens, reopening.
+
+use serde_json::json;
+use wardwatch_core::{Alert, AlertId, Event, EventRef, Origin, Severity, SourceKind};
+use wardwatch_store::{Db, DbOptions, SearchRequest, TokenKind, index_text, token_hash};
+
+fn event(second: i64, host: &str, user: &str, cmd: &str) -> Event {
+    let mut e = Event::new(
+        SourceKind::FlatWindows,
+        jiff::Timestamp::from_second(1_770_000_000 + second).unwrap(),
+        json!({"EventID": 1, "Computer": host, "CommandLine": cmd}),
+    );
+    e.ecs.host_name = Some(host.into());
+    e.ecs.user_name = Some(user.into());
+    e.ecs.event_code = Some("1".into());
+    e.origin = Origin {
+        source: "test".into(),
+        record_id: Some(second as u64),
+        offset: None,
+    };
+    e
+}
+
+fn alert(e: &Event, rule: &str, level: Severity) -> Alert {
+    Alert {
+        id: AlertId::derive(rule, &e.origin, e.timestamp),
+        rule_id: rule.into(),
+        rule_title: format!("Rule {rule}"),
+        level,
+        tags: vec![],
+        timestamp: e.timestamp,
+        organization: "default".into(),
+        host: e.ecs.host_name.clone(),
+        entities: e.entities(),
+        event: EventRef {
+            origin: e.origin.clone(),
+            event_code: None,
+            channel: None,
+        },
+        recommendation: None,
+    }
+}
+
+fn open(dir: &std::path::Path) -> Db {
+    Db::open(
+        dir,
+        &DbOptions {
+            fsync_every_commit: false,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn journal_cursor_and_idempotent_detection_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    assert_eq!(db.last_seq().unwrap(), 0);
+    let batch: Vec<Event> = (0..5)
+        .map(|i| event(i, "ws1", "alice", "cmd /c dir"))
+        .collect();
+    let last = db
+        .append(&[batch.clone(), vec![event(9, "ws2", "bob", "whoami")]])
+        .unwrap();
+    assert_eq!(last, 6);
+    let read = db.read_after(2, 10).unwrap();
+    assert_eq!(
+        read.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
+    assert_eq!(read[3].event, event(9, "ws2", "bob", "whoami"));
+    let a = alert(&read[3].event, "r1", Severity::High);
+    let index: Vec<(i64, String)> = read.iter().map(|r| (r.seq, index_text(&r.event))).collect();
+    assert_eq!(
+        db.commit_detection("detect", 6, &[(a.clone(), 6, 1000)], &index, Some("{}"))
+            .unwrap(),
+        1
+    );
+    // A replay after a crash commits the same alert again: stored once.
+    assert_eq!(
+        db.commit_detection("detect", 6, &[(a.clone(), 6, 1000)], &index, Some("{}"))
+            .unwrap(),
+        0
+    );
+    assert_eq!(db.cursor("detect").unwrap(), (6, Some("{}".to_string())));
+    drop(db);
+    let db = open(dir.path());
+    let stats = db.stats().unwrap();
+    assert_eq!((stats.events, stats.alerts, stats.last_seq), (6, 1, 6));
+    let (got, ev) = db.alert(&a.id.0).unwrap().unwrap();
+    assert_eq!(got, a);
+    assert_eq!(ev.unwrap()["ecs"]["host.name"], "ws2");
+    assert!(db.alert("nope").unwrap().is_none());
+}
+
+fn indexed(db: &mut Db, events: Vec<Event>) {
+    let last = db.append(&[events]).unwrap();
+    let read = db.read_after(0, 10_000).unwrap();
+    let index: Vec<(i64, String)> = read.iter().map(|r| (r.seq, index_text(&r.event))).collect();
+    db.commit_detection("detect", last, &[], &index, None)
+        .unwrap();
+}
+
+#[test]
+fn search_with_terms_time_range_exact_total_and_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    let mut events = Vec::new();
+    for i in 0..25 {
+        let host = if i % 2 == 0 { "ws-even" } else { "ws-odd" };
+        let cmd = if i % 5 == 0 {
+            "powershell -enc AAA"
+        } else {
+            "notepad"
+        };
+        events.push(event(i, host, "alice", cmd));
+    }
+    indexed(&mut db, events);
+    let req = |q: &str, limit| SearchRequest {
+        q: q.into(),
+        limit,
+        ..Default::default()
+    };
+    let page = db.search_events(&req("host.name:ws-even", 4)).unwrap();
+    assert_eq!(page.total, 13);
+    assert_eq!(page.events.len(), 4);
+    // Newest first.
+    assert_eq!(page.events[0]["origin"]["record_id"], 24);
+    let mut seen = page.events.len();
+    let mut cursor = page.next_cursor.clone();
+    while let Some(c) = cursor {
+        let p = db
+            .search_events(&SearchRequest {
+                cursor: Some(c),
+                ..req("host.name:ws-even", 4)
+            })
+            .unwrap();
+        assert_eq!(p.total, 13);
+        seen += p.events.len();
+        cursor = p.next_cursor;
+    }
+    assert_eq!(seen, 13);
+    assert_eq!(db.search_events(&req("powershell", 100)).unwrap().total, 5);
+    assert_eq!(
+        db.search_events(&req("\"powershell -enc\" NOT host.name:ws-odd", 100))
+            .unwrap()
+            .total,
+        3
+    );
+    assert_eq!(
+        db.search_events(&req("CommandLine:notepad OR CommandLine:*enc*", 100))
+            .unwrap()
+            .total,
+        25
+    );
+    let ranged = SearchRequest {
+        from: Some(jiff::Timestamp::from_second(1_770_000_010).unwrap()),
+        to: Some(jiff::Timestamp::from_second(1_770_000_020).unwrap()),
+        ..req("", 100)
+    };
+    assert_eq!(db.search_events(&ranged).unwrap().total, 10);
+    let err = db.search_events(&req("host.name:", 10)).unwrap_err();
+    assert!(err.to_string().contains("character 10"), "{err}");
+    assert!(
+        db.search_events(&SearchRequest {
+            cursor: Some("x".into()),
+            ..req("", 1)
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn alerts_page_by_level_rule_and_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    let events: Vec<Event> = (0..6)
+        .map(|i| event(i, if i < 3 { "a" } else { "b" }, "u", "x"))
+        .collect();
+    db.append(std::slice::from_ref(&events)).unwrap();
+    let alerts: Vec<(Alert, i64, i64)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            (
+                alert(
+                    e,
+                    if i % 2 == 0 { "r1" } else { "r2" },
+                    if i < 2 { Severity::Low } else { Severity::High },
+                ),
+                i as i64 + 1,
+                0,
+            )
+        })
+        .collect();
+    db.commit_detection("detect", 6, &alerts, &[], None)
+        .unwrap();
+    let req = SearchRequest {
+        limit: 2,
+        ..Default::default()
+    };
+    let p = db
+        .list_alerts(&req, Severity::Informational, None, None)
+        .unwrap();
+    assert_eq!((p.total, p.alerts.len()), (6, 2));
+    let p2 = db
+        .list_alerts(
+            &SearchRequest {
+                cursor: p.next_cursor.clone(),
+                ..req.clone()
+            },
+            Severity::Informational,
+            None,
+            None,
+        )
+        .unwrap();
+    assert_ne!(p.alerts[0].id, p2.alerts[0].id);
+    assert_eq!(
+        db.list_alerts(&req, Severity::High, None, None)
+            .unwrap()
+            .total,
+        4
+    );
+    assert_eq!(
+        db.list_alerts(&req, Severity::Informational, Some("r1"), Some("A"))
+            .unwrap()
+            .total,
+        2
+    );
+}
+
+#[test]
+fn retention_by_size_keeps_unprocessed_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    let events: Vec<Event> = (0..100)
+        .map(|i| event(i, "h", "u", "some command line"))
+        .collect();
+    indexed(&mut db, events);
+    let before = db.stats().unwrap();
+    let r = db.retain(None, Some(before.event_bytes / 2), 100).unwrap();
+    assert!(r.events_removed >= 49 && r.events_removed <= 51, "{r:?}");
+    let after = db.stats().unwrap();
+    assert!(after.event_bytes <= before.event_bytes / 2);
+    // The oldest went; search no longer finds them.
+    let page = db
+        .search_events(&SearchRequest {
+            q: "command".into(),
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.total as i64, after.events);
+    // Nothing a reader has not processed is removed.
+    let r = db.retain(None, Some(0), 60).unwrap();
+    assert_eq!(db.read_after(0, 1000).unwrap().first().unwrap().seq, 61);
+    assert!(r.events_removed > 0);
+    // By age: everything here is from 2026-02, older than a day.
+    db.retain(Some(std::time::Duration::from_secs(86_400)), None, 100)
+        .unwrap();
+    assert_eq!(db.stats().unwrap().events, 0);
+}
+
+#[test]
+fn tokens_are_stored_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    db.add_token("winlogbeat-dc", TokenKind::Ingest, "s3cret")
+        .unwrap();
+    assert!(
+        db.add_token("winlogbeat-dc", TokenKind::Ingest, "other")
+            .is_err()
+    );
+    assert_eq!(
+        db.token_hashes(TokenKind::Ingest).unwrap(),
+        vec![token_hash("s3cret")]
+    );
+    assert!(db.token_hashes(TokenKind::Api).unwrap().is_empty());
+    assert_eq!(db.tokens().unwrap()[0].name, "winlogbeat-dc");
+    assert!(db.remove_token("winlogbeat-dc").unwrap());
+    assert!(!db.remove_token("winlogbeat-dc").unwrap());
+}
