@@ -72,6 +72,21 @@ impl Correlator {
         (Some(correlator), problems)
     }
 
+    /// The correlation state (open windows, suppression), as JSON, so a long-running pipeline
+    /// can persist it with its cursor and resume after a restart.
+    pub fn export_state(&self) -> serde_json::Value {
+        serde_json::to_value(self.engine.export_state()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Restore state saved by [`Correlator::export_state`]; `false` when it cannot be used
+    /// (another version, or not a snapshot), in which case the correlator starts empty.
+    pub fn import_state(&mut self, state: serde_json::Value) -> bool {
+        match serde_json::from_value(state) {
+            Ok(snapshot) => self.engine.import_state(snapshot),
+            Err(_) => false,
+        }
+    }
+
     /// Whether a detection of `rule_id` must be fed to [`Correlator::process`].
     pub fn feeds(&self, rule_id: &str) -> bool {
         self.feeders.contains(rule_id)

@@ -134,6 +134,12 @@ level: high
         fired.extend(corr.process(&e, &d));
     }
     assert!(!fired.is_empty());
+    // State survives an export and import into a fresh correlator.
+    let saved = corr.export_state();
+    let (fresh, _) = Correlator::build(&p);
+    let mut fresh = fresh.unwrap();
+    assert!(fresh.import_state(saved));
+    assert!(!fresh.import_state(serde_json::json!({"version": 9999})));
     let hit = fired[0].correlation.as_ref().unwrap();
     assert_eq!(fired[0].rule.title, "Password spraying");
     assert_eq!(

@@ -1,0 +1,59 @@
+//! API errors and the one place where they become HTTP responses.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// What can go wrong answering an API request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A parameter or the query is malformed (the client's mistake).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or wrong token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Our fault; details go to the log, the client gets a short reason.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<wardwatch_store::StoreError> for ApiError {
+    fn from(e: wardwatch_store::StoreError) -> Self {
+        match e {
+            wardwatch_store::StoreError::Query(q) => ApiError::BadRequest(format!("q: {q}")),
+            wardwatch_store::StoreError::Cursor(_) => ApiError::BadRequest(e.to_string()),
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let reason = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "API request failed");
+                "internal error; see the server log".to_string()
+            }
+            e => e.to_string(),
+        };
+        let mut resp = (status, Json(json!({"error": {"type": kind, "reason": reason}}))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"wardwatch-api\""),
+            );
+        }
+        resp
+    }
+}

@@ -1,0 +1,52 @@
+//! Times in query parameters: RFC 3339 (`2026-03-01T10:00:00Z`), relative (`now-15m`, `now-24h`,
+//! `now-7d`, `now`), or epoch milliseconds.
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::ApiError;
+
+/// Parse parameter `name`'s value `text`, relative to `now`.
+pub fn parse(text: &str, now: Timestamp, name: &str) -> Result<Timestamp, ApiError> {
+    let t = text.trim();
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "{name}: `{t}` is not a time (use RFC 3339 like 2026-03-01T10:00:00Z, now-24h, or epoch milliseconds)"
+        ))
+    };
+    if t == "now" {
+        return Ok(now);
+    }
+    if let Some(rel) = t.strip_prefix("now-") {
+        let (num, unit) = rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        let secs = match unit {
+            "s" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            "d" => n * 86_400,
+            _ => return Err(bad()),
+        };
+        return now.checked_sub(SignedDuration::from_secs(secs)).map_err(|_| bad());
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        let ms: i64 = t.parse().map_err(|_| bad())?;
+        return Timestamp::from_millisecond(ms).map_err(|_| bad());
+    }
+    t.parse().map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_relative_and_epoch_times() {
+        let now: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+        assert_eq!(parse("now-2h", now, "from").unwrap().to_string(), "2026-03-01T10:00:00Z");
+        assert_eq!(parse("2026-03-01T10:00:00Z", now, "from").unwrap(), parse("now-120m", now, "from").unwrap());
+        assert_eq!(parse("1772359200000", now, "to").unwrap().to_string(), "2026-03-01T10:00:00Z");
+        let e = parse("yesterday", now, "from").unwrap_err().to_string();
+        assert!(e.contains("from: `yesterday`"), "{e}");
+        assert!(parse("now-5y", now, "from").is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! `wardwatch serve` configuration: a TOML file, every field documented and defaulted, so a
+//! hospital can start with no file at all and `--print-config` shows what it runs with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The documented default configuration, printed by `wardwatch serve --print-config`. A test
+/// checks that it parses to exactly [`Config::default`].
+pub const DEFAULT_CONFIG_TOML: &str = r#"# Wardwatch configuration. Every key is optional; shown here with its default.
+
+[data]
+# Where the store (SQLite, WAL) lives. Created if missing.
+dir = "./wardwatch-data"
+# Flush every commit to disk before acknowledging (survives power loss). `false` survives a
+# crash of the process but may lose the last second of events if the machine loses power.
+fsync = true
+
+[http]
+# Bulk ingest (`/_bulk`), the REST API (`/api/v1`), `/healthz` and `/metrics`.
+listen = "127.0.0.1:8080"
+# Largest request body accepted, in MiB (a larger `_bulk` gets 413).
+max_body_mb = 100
+# Elasticsearch version reported to shippers on `GET /` (Filebeat refuses older ones).
+es_version = "8.17.0"
+
+[syslog]
+# Syslog over UDP and TCP on the same address (RFC 5424 and RFC 3164; octet-counted or
+# newline framing). Empty string: no syslog listener.
+listen = "0.0.0.0:5514"
+# Largest message kept whole, in KiB; longer ones are truncated and counted as malformed.
+max_message_kb = 64
+# Syslog over TLS (RFC 5425). Set all three to enable.
+tls_listen = ""
+tls_cert = ""
+tls_key = ""
+
+[rules]
+# Load the built-in rule pack.
+builtin = true
+# More Sigma rule folders (searched recursively for *.yml).
+folders = []
+
+[pipeline]
+# When more events than this wait for detection, ingest pushes back (HTTP 429, TCP stops
+# reading, UDP drops and counts).
+max_queued_events = 500000
+# Most events committed in one journal transaction.
+commit_max_events = 20000
+# Batches waiting for the journal writer before senders wait.
+writer_queue_batches = 64
+# Events read by the detection worker per pass.
+detect_batch = 4000
+
+[retention]
+# Remove events older than this many days (0: keep forever).
+max_age_days = 90
+# Remove the oldest events beyond this many MiB of stored documents (0: no size limit).
+max_size_mb = 0
+# How often retention runs, in seconds.
+interval_secs = 60
+"#;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data: DataConfig,
+    pub http: HttpConfig,
+    pub syslog: SyslogSection,
+    pub rules: RulesConfig,
+    pub pipeline: PipelineSection,
+    pub retention: RetentionSection,
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Store directory. Default `./wardwatch-data`.
+    pub dir: PathBuf,
+    /// fsync every commit. Default `true`.
+    pub fsync: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dir: PathBuf::from("./wardwatch-data"),
+            fsync: true,
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Request body limit in MiB. Default 100.
+    pub max_body_mb: u64,
+    /// Version reported on `GET /`. Default `8.17.0`.
+    pub es_version: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_mb: 100,
+            es_version: "8.17.0".into(),
+        }
+    }
+}
+
+/// `[syslog]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogSection {
+    /// UDP + TCP listen address; empty for none. Default `0.0.0.0:5514`.
+    pub listen: String,
+    /// Message size limit in KiB. Default 64.
+    pub max_message_kb: u64,
+    /// TLS listen address; empty for none.
+    pub tls_listen: String,
+    /// PEM certificate chain for TLS.
+    pub tls_cert: String,
+    /// PEM private key for TLS.
+    pub tls_key: String,
+}
+
+impl Default for SyslogSection {
+    fn default() -> Self {
+        SyslogSection {
+            listen: "0.0.0.0:5514".into(),
+            max_message_kb: 64,
+            tls_listen: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
+    }
+}
+
+/// `[rules]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Load the built-in pack. Default `true`.
+    pub builtin: bool,
+    /// More rule folders. Default none.
+    pub folders: Vec<PathBuf>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            builtin: true,
+            folders: Vec::new(),
+        }
+    }
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSection {
+    pub max_queued_events: u64,
+    pub commit_max_events: usize,
+    pub writer_queue_batches: usize,
+    pub detect_batch: usize,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        PipelineSection {
+            max_queued_events: 500_000,
+            commit_max_events: 20_000,
+            writer_queue_batches: 64,
+            detect_batch: 4000,
+        }
+    }
+}
+
+/// `[retention]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    /// Days to keep events; 0 forever. Default 90.
+    pub max_age_days: u64,
+    /// MiB of documents to keep; 0 no limit. Default 0.
+    pub max_size_mb: u64,
+    /// Seconds between passes. Default 60.
+    pub interval_secs: u64,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        RetentionSection {
+            max_age_days: 90,
+            max_size_mb: 0,
+            interval_secs: 60,
+        }
+    }
+}
+
+/// What the pipeline threads need (derived from [`Config`]).
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub fsync: bool,
+    pub max_queued_events: u64,
+    pub commit_max_events: usize,
+    pub writer_queue_batches: usize,
+    pub detect_batch: usize,
+    pub retention: RetentionConfig,
+}
+
+/// Retention as the pipeline applies it.
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    pub max_age_days: Option<u64>,
+    pub max_size_mb: Option<u64>,
+    pub interval_secs: u64,
+}
+
+impl Config {
+    /// Parse a TOML configuration; errors name the key and the line.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    pub(crate) fn pipeline(&self) -> PipelineConfig {
+        let nonzero = |n: u64| (n > 0).then_some(n);
+        PipelineConfig {
+            fsync: self.data.fsync,
+            max_queued_events: self.pipeline.max_queued_events,
+            commit_max_events: self.pipeline.commit_max_events.max(1),
+            writer_queue_batches: self.pipeline.writer_queue_batches.max(1),
+            detect_batch: self.pipeline.detect_batch.max(1),
+            retention: RetentionConfig {
+                max_age_days: nonzero(self.retention.max_age_days),
+                max_size_mb: nonzero(self.retention.max_size_mb),
+                interval_secs: self.retention.interval_secs,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_default_config_is_the_default() {
+        assert_eq!(Config::from_toml(DEFAULT_CONFIG_TOML).unwrap(), Config::default());
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = Config::from_toml("[http]\nlisten = \"nope\"\n").unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        let e = Config::from_toml("[syslog]\nport = 1\n").unwrap_err().to_string();
+        assert!(e.contains("port"), "{e}");
+    }
+}

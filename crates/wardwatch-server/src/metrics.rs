@@ -1,0 +1,135 @@
+//! Counters for everything that can be lost or delayed, rendered in the Prometheus text format
+//! for `/metrics`: per source received / rejected / dropped / malformed; stored, queued,
+//! processed; alerts per level; the ingest-to-alert latency histogram.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use wardwatch_core::Severity;
+use wardwatch_ingest::SourceCounters;
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+pub const LATENCY_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Process-wide counters (one per server, passed explicitly; no globals).
+#[derive(Default)]
+pub struct Metrics {
+    sources: Mutex<BTreeMap<String, Arc<SourceCounters>>>,
+    pub events_stored: AtomicU64,
+    alerts: [AtomicU64; 5],
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_ns: AtomicU64,
+}
+
+impl Metrics {
+    /// The counters of the source `name`, created on first use.
+    pub fn source(&self, name: &str) -> Arc<SourceCounters> {
+        let mut s = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        s.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Count an alert and its ingest-to-alert latency.
+    pub fn alert(&self, level: Severity, latency_ns: i64) {
+        let i = Severity::ALL.iter().position(|l| *l == level).unwrap_or(0);
+        self.alerts[i].fetch_add(1, Ordering::Relaxed);
+        let secs = latency_ns.max(0) as f64 / 1e9;
+        for (b, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS) {
+            if secs <= *bound {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_ns.fetch_add(latency_ns.max(0) as u64, Ordering::Relaxed);
+    }
+
+    /// Latency quantile `q` (0..1) estimated from the histogram: the upper bound of the first
+    /// bucket holding it (`None` with no alerts yet).
+    pub fn latency_quantile(&self, q: f64) -> Option<f64> {
+        let count = self.latency_count.load(Ordering::Relaxed);
+        if count == 0 {
+            return None;
+        }
+        let want = (q * count as f64).ceil() as u64;
+        self.latency_buckets
+            .iter()
+            .zip(LATENCY_BUCKETS)
+            .find(|(b, _)| b.load(Ordering::Relaxed) >= want)
+            .map(|(_, bound)| *bound)
+            .or(Some(f64::INFINITY))
+    }
+
+    /// The Prometheus text exposition of every counter. `queued` and `processed` come from
+    /// the pipeline.
+    pub fn render(&self, queued: i64, processed: u64) -> String {
+        let mut out = String::new();
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let families: [(&str, &str, fn(&SourceCounters) -> &AtomicU64); 5] = [
+            ("wardwatch_received_total", "Messages or documents received, per source.", |c| &c.received),
+            ("wardwatch_rejected_total", "Refused with an error to the sender, per source.", |c| &c.rejected),
+            ("wardwatch_dropped_total", "Lost without the sender knowing (UDP overload), per source.", |c| &c.dropped),
+            ("wardwatch_malformed_total", "Kept as raw text because they could not be parsed, per source.", |c| &c.malformed),
+            ("wardwatch_received_bytes_total", "Bytes received, per source.", |c| &c.bytes),
+        ];
+        for (name, help, get) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (source, c) in sources.iter() {
+                let _ = writeln!(out, "{name}{{source=\"{}\"}} {}", escape(source), get(c).load(Ordering::Relaxed));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wardwatch_stored_total Events committed to the journal.\n# TYPE wardwatch_stored_total counter\nwardwatch_stored_total {}",
+            self.events_stored.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wardwatch_queued_events Events committed but not yet through detection.\n# TYPE wardwatch_queued_events gauge\nwardwatch_queued_events {queued}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wardwatch_processed_total Events through detection since start.\n# TYPE wardwatch_processed_total counter\nwardwatch_processed_total {processed}"
+        );
+        let _ = writeln!(out, "# HELP wardwatch_alerts_total Alerts raised since start, per level.\n# TYPE wardwatch_alerts_total counter");
+        for (l, n) in Severity::ALL.iter().zip(&self.alerts) {
+            let _ = writeln!(out, "wardwatch_alerts_total{{level=\"{l}\"}} {}", n.load(Ordering::Relaxed));
+        }
+        let name = "wardwatch_ingest_to_alert_seconds";
+        let _ = writeln!(out, "# HELP {name} Time from an event's commit to its alert's commit.\n# TYPE {name} histogram");
+        for (b, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", b.load(Ordering::Relaxed));
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", self.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count {count}");
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text_with_sources_levels_and_histogram() {
+        let m = Metrics::default();
+        SourceCounters::add(&m.source("syslog-udp").dropped, 3);
+        m.alert(Severity::High, 30_000_000);
+        m.alert(Severity::High, 2_000_000_000);
+        let text = m.render(5, 10);
+        assert!(text.contains("wardwatch_dropped_total{source=\"syslog-udp\"} 3"), "{text}");
+        assert!(text.contains("wardwatch_alerts_total{level=\"high\"} 2"));
+        assert!(text.contains("wardwatch_ingest_to_alert_seconds_bucket{le=\"0.05\"} 1"));
+        assert!(text.contains("wardwatch_ingest_to_alert_seconds_count 2"));
+        assert!(text.contains("wardwatch_queued_events 5"));
+        assert_eq!(m.latency_quantile(0.5), Some(0.05));
+        assert_eq!(m.latency_quantile(0.99), Some(2.5));
+    }
+}

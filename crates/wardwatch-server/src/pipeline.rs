@@ -1,0 +1,323 @@
+//! The durable pipeline: a journal writer, a detection worker and a retention pass, each on its
+//! own thread with its own store connection.
+//!
+//! ```text
+//! listeners ──submit──▶ writer (group commit) ──▶ events table ──▶ detector ──▶ alerts + cursor
+//!      ▲                    │ ack after commit                       (one transaction)
+//!      └── Busy when queued = last_seq − cursor > max_queued_events
+//! ```
+//!
+//! Why this shape: the journal is the only buffer, and it is on disk. A sender is acknowledged
+//! once its batch is committed; detection reads the journal after its own durable cursor and
+//! commits alerts, the index, the cursor and correlation state together. A kill -9 anywhere
+//! loses nothing acknowledged and duplicates nothing (alert ids are deterministic). Memory is
+//! bounded by the writer channel and the detector's batch size; when detection falls behind,
+//! `Busy` pushes back on the senders.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use wardwatch_core::{Event, Severity};
+use wardwatch_detect::{Correlator, Detection, Detector};
+use wardwatch_ingest::{Sink, SinkError};
+use wardwatch_store::{Db, DbOptions, index_text};
+
+use crate::config::PipelineConfig;
+use crate::metrics::Metrics;
+
+/// The detection worker's name in the store's cursor table.
+pub const DETECTOR: &str = "detect";
+
+struct WriteRequest {
+    batch: Vec<Event>,
+    ack: tokio::sync::oneshot::Sender<Result<(), SinkError>>,
+}
+
+/// Shared state of the pipeline's threads.
+pub struct Shared {
+    pub last_seq: AtomicI64,
+    pub cursor: AtomicI64,
+    pub processed: AtomicU64,
+    stop: AtomicBool,
+    /// Signalled by the writer after each commit, so the detector wakes at once.
+    wake: (Mutex<()>, Condvar),
+    max_queued: i64,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// Events committed but not yet through detection.
+    pub fn queued(&self) -> i64 {
+        self.last_seq.load(Ordering::Acquire) - self.cursor.load(Ordering::Acquire)
+    }
+
+    fn busy(&self) -> Option<Duration> {
+        (self.queued() > self.max_queued).then_some(Duration::from_secs(1))
+    }
+}
+
+/// The listeners' door into the journal.
+#[derive(Clone)]
+pub struct JournalSink {
+    tx: SyncSender<WriteRequest>,
+    shared: Arc<Shared>,
+}
+
+impl Sink for JournalSink {
+    async fn submit(&self, batch: Vec<Event>) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Some(retry_after) = self.shared.busy() {
+            return Err(SinkError::Busy { retry_after });
+        }
+        let (ack, done) = tokio::sync::oneshot::channel();
+        let mut req = WriteRequest { batch, ack };
+        // The channel is bounded: when the writer is behind, wait (politely) for room.
+        loop {
+            match self.tx.try_send(req) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::TrySendError::Full(r)) => {
+                    req = r;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    return Err(SinkError::Closed);
+                }
+            }
+        }
+        done.await.unwrap_or(Err(SinkError::Closed))
+    }
+
+    fn busy(&self) -> Option<Duration> {
+        self.shared.busy()
+    }
+}
+
+/// The running pipeline threads.
+pub struct Pipeline {
+    pub sink: JournalSink,
+    pub shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Start the writer, the detector and retention on the store in `data_dir`.
+    pub fn start(
+        data_dir: &std::path::Path,
+        cfg: &PipelineConfig,
+        detector: Arc<Detector>,
+        correlator: Option<Correlator>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Pipeline, wardwatch_store::StoreError> {
+        let opts = DbOptions {
+            fsync_every_commit: cfg.fsync,
+            ..DbOptions::default()
+        };
+        let writer_db = Db::open(data_dir, &opts)?;
+        let detector_db = Db::open(data_dir, &opts)?;
+        let retention_db = Db::open(data_dir, &opts)?;
+        let (cursor, _) = detector_db.cursor(DETECTOR)?;
+        let shared = Arc::new(Shared {
+            last_seq: AtomicI64::new(writer_db.last_seq()?),
+            cursor: AtomicI64::new(cursor),
+            processed: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            wake: (Mutex::new(()), Condvar::new()),
+            max_queued: cfg.max_queued_events as i64,
+            metrics,
+        });
+        let (tx, rx) = sync_channel(cfg.writer_queue_batches.max(1));
+        let mut threads = Vec::new();
+        let s = shared.clone();
+        let max_events = cfg.commit_max_events;
+        threads.push(spawn("wardwatch-writer", move || writer(writer_db, rx, s, max_events)));
+        let s = shared.clone();
+        let batch = cfg.detect_batch;
+        threads.push(spawn("wardwatch-detect", move || {
+            detect_loop(detector_db, detector, correlator, s, batch)
+        }));
+        let s = shared.clone();
+        let retention = cfg.retention.clone();
+        threads.push(spawn("wardwatch-retention", move || {
+            retention_loop(retention_db, s, retention)
+        }));
+        Ok(Pipeline {
+            sink: JournalSink { tx, shared: shared.clone() },
+            shared,
+            threads,
+        })
+    }
+
+    /// Stop the threads after they finish what they hold, and wait for them.
+    pub fn stop(self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake.1.notify_all();
+        drop(self.sink);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .expect("the OS can start a thread")
+}
+
+/// Commit requests as they come, grouping whatever is waiting into one transaction.
+fn writer(mut db: Db, rx: Receiver<WriteRequest>, shared: Arc<Shared>, max_events: usize) {
+    loop {
+        let first = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) if !shared.stop.load(Ordering::Acquire) => continue,
+            Err(_) => break,
+        };
+        let mut reqs = vec![first];
+        let mut n = reqs[0].batch.len();
+        while n < max_events {
+            match rx.try_recv() {
+                Ok(r) => {
+                    n += r.batch.len();
+                    reqs.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let (batches, acks): (Vec<Vec<Event>>, Vec<_>) =
+            reqs.into_iter().map(|r| (r.batch, r.ack)).unzip();
+        let result = db.append(&batches);
+        match result {
+            Ok(last) => {
+                shared.last_seq.store(last, Ordering::Release);
+                shared.metrics.events_stored.fetch_add(n as u64, Ordering::Relaxed);
+                shared.wake.1.notify_all();
+                for ack in acks {
+                    let _ = ack.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = n, "journal commit failed; batches refused");
+                for ack in acks {
+                    let _ = ack.send(Err(SinkError::Failed(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// Read the journal after the cursor, detect, commit alerts + index + cursor + state together.
+fn detect_loop(
+    mut db: Db,
+    detector: Arc<Detector>,
+    mut correlator: Option<Correlator>,
+    shared: Arc<Shared>,
+    batch: usize,
+) {
+    let (mut cursor, state) = match db.cursor(DETECTOR) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the detection cursor; detection stopped");
+            return;
+        }
+    };
+    if let (Some(c), Some(state)) = (correlator.as_mut(), state)
+        && let Ok(v) = serde_json::from_str(&state)
+        && !c.import_state(v)
+    {
+        tracing::warn!("saved correlation state is from another version; correlations start empty");
+    }
+    loop {
+        let entries = match db.read_after(cursor, batch) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the journal; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if entries.is_empty() {
+            if shared.stop.load(Ordering::Acquire) {
+                break;
+            }
+            let guard = shared.wake.0.lock().unwrap_or_else(|e| e.into_inner());
+            if shared.last_seq.load(Ordering::Acquire) <= cursor {
+                let _ = shared.wake.1.wait_timeout(guard, Duration::from_millis(100));
+            }
+            continue;
+        }
+        let found: Vec<Vec<Detection>> = entries.par_iter().map(|e| detector.detect(&e.event)).collect();
+        let index: Vec<(i64, String)> = entries.par_iter().map(|e| (e.seq, index_text(&e.event))).collect();
+        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        let mut alerts = Vec::new();
+        for (entry, detections) in entries.iter().zip(&found) {
+            let latency = now - entry.received_ns;
+            for d in detections.iter().filter(|d| detector.is_reported(&d.rule.id)) {
+                alerts.push((d.to_alert(&entry.event), entry.seq, latency));
+            }
+            if let Some(c) = correlator.as_mut() {
+                for d in c.process(&entry.event, detections) {
+                    alerts.push((d.to_alert(&entry.event), entry.seq, latency));
+                }
+            }
+        }
+        let last = entries.last().map_or(cursor, |e| e.seq);
+        let state = correlator.as_ref().map(|c| c.export_state().to_string());
+        match db.commit_detection(DETECTOR, last, &alerts, &index, state.as_deref()) {
+            Ok(_) => {
+                cursor = last;
+                shared.cursor.store(last, Ordering::Release);
+                shared.processed.fetch_add(entries.len() as u64, Ordering::Relaxed);
+                for (a, _, latency) in &alerts {
+                    shared.metrics.alert(a.level, *latency);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot commit detection results; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                if let Some(c) = correlator.as_mut()
+                    && let Ok((_, Some(state))) = db.cursor(DETECTOR)
+                    && let Ok(v) = serde_json::from_str(&state)
+                {
+                    c.import_state(v);
+                }
+            }
+        }
+    }
+}
+
+/// Apply retention every `interval`.
+fn retention_loop(mut db: Db, shared: Arc<Shared>, cfg: crate::config::RetentionConfig) {
+    let mut last = Instant::now();
+    while !shared.stop.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(200));
+        if last.elapsed() < Duration::from_secs(cfg.interval_secs.max(1)) {
+            continue;
+        }
+        last = Instant::now();
+        let max_age = cfg.max_age_days.map(|d| Duration::from_secs(d * 86_400));
+        let max_bytes = cfg.max_size_mb.map(|m| (m * 1024 * 1024) as i64);
+        if max_age.is_none() && max_bytes.is_none() {
+            continue;
+        }
+        let keep_after = shared.cursor.load(Ordering::Acquire);
+        match db.retain(max_age, max_bytes, keep_after) {
+            Ok(r) if r.events_removed > 0 || r.alerts_removed > 0 => {
+                tracing::info!(events = r.events_removed, alerts = r.alerts_removed, "retention removed old data")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention pass failed"),
+        }
+    }
+}
+
+/// Severity levels as metric labels.
+pub fn level_label(l: Severity) -> &'static str {
+    l.as_str()
+}
