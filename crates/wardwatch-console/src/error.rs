@@ -47,7 +47,11 @@ impl IntoResponse for ApiError {
             }
             e => e.to_string(),
         };
-        let mut resp = (status, Json(json!({"error": {"type": kind, "reason": reason}}))).into_response();
+        let mut resp = (
+            status,
+            Json(json!({"error": {"type": kind, "reason": reason}})),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

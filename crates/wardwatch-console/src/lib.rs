@@ -89,9 +89,14 @@ impl ApiState {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
-            .ok_or(ApiError::Unauthorized("missing `Authorization: Bearer <API token>`"))?;
+            .ok_or(ApiError::Unauthorized(
+                "missing `Authorization: Bearer <API token>`",
+            ))?;
         let hash = token_hash(token);
         if self.inner.env_tokens.contains(&hash) {
             return Ok(());
@@ -151,8 +156,16 @@ impl ListParams {
         let now = jiff::Timestamp::now();
         Ok(SearchRequest {
             q: self.q.clone().unwrap_or_default(),
-            from: self.from.as_deref().map(|t| time::parse(t, now, "from")).transpose()?,
-            to: self.to.as_deref().map(|t| time::parse(t, now, "to")).transpose()?,
+            from: self
+                .from
+                .as_deref()
+                .map(|t| time::parse(t, now, "from"))
+                .transpose()?,
+            to: self
+                .to
+                .as_deref()
+                .map(|t| time::parse(t, now, "to"))
+                .transpose()?,
             limit: self.limit.unwrap_or(100),
             cursor: self.cursor.clone(),
         })
@@ -166,7 +179,9 @@ async fn events(
 ) -> Result<Json<wardwatch_store::EventPage>, ApiError> {
     s.authorize(&headers).await?;
     let req = p.request()?;
-    Ok(Json(s.with_db(move |db| Ok(db.search_events(&req)?)).await?))
+    Ok(Json(
+        s.with_db(move |db| Ok(db.search_events(&req)?)).await?,
+    ))
 }
 
 async fn alerts(
@@ -184,8 +199,10 @@ async fn alerts(
     };
     let (rule, host) = (p.rule_id.clone(), p.host.clone());
     Ok(Json(
-        s.with_db(move |db| Ok(db.list_alerts(&req, min_level, rule.as_deref(), host.as_deref())?))
-            .await?,
+        s.with_db(move |db| {
+            Ok(db.list_alerts(&req, min_level, rule.as_deref(), host.as_deref())?)
+        })
+        .await?,
     ))
 }
 
@@ -203,10 +220,15 @@ async fn alert(
     }
 }
 
-async fn stats(State(s): State<ApiState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+async fn stats(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
     s.authorize(&headers).await?;
     let store = s.with_db(|db| Ok(db.stats()?)).await?;
-    Ok(Json(json!({"store": store, "pipeline": s.inner.telemetry.stats()})))
+    Ok(Json(
+        json!({"store": store, "pipeline": s.inner.telemetry.stats()}),
+    ))
 }
 
 #[cfg(test)]

@@ -21,7 +21,14 @@ impl Telemetry for Fixed {
 
 fn seeded() -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Db::open(dir.path(), &DbOptions { fsync_every_commit: false, ..Default::default() }).unwrap();
+    let mut db = Db::open(
+        dir.path(),
+        &DbOptions {
+            fsync_every_commit: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let mut events = Vec::new();
     for i in 0..3 {
         let mut e = Event::new(
@@ -47,12 +54,22 @@ fn seeded() -> (tempfile::TempDir, Router) {
         organization: "default".into(),
         host: Some("gw1".into()),
         entities: vec![],
-        event: EventRef { origin: events[2].origin.clone(), event_code: None, channel: None },
+        event: EventRef {
+            origin: events[2].origin.clone(),
+            event_code: None,
+            channel: None,
+        },
         recommendation: Some("Block the source.".into()),
     };
-    db.commit_detection("detect", last, &[(alert, 3, 5)], &index, None).unwrap();
-    db.add_token("ops", TokenKind::Api, "stored-secret").unwrap();
-    let state = ApiState::new(dir.path().to_path_buf(), &["env-secret".to_string()], Arc::new(Fixed));
+    db.commit_detection("detect", last, &[(alert, 3, 5)], &index, None)
+        .unwrap();
+    db.add_token("ops", TokenKind::Api, "stored-secret")
+        .unwrap();
+    let state = ApiState::new(
+        dir.path().to_path_buf(),
+        &["env-secret".to_string()],
+        Arc::new(Fixed),
+    );
     (dir, router(state))
 }
 
@@ -61,25 +78,47 @@ async fn get(app: &Router, uri: &str, token: Option<&str>) -> (StatusCode, Value
     if let Some(t) = token {
         req = req.header("Authorization", format!("Bearer {t}"));
     }
-    let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    let v = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, v)
 }
 
 #[tokio::test]
 async fn events_search_with_query_range_and_paging() {
     let (_dir, app) = seeded();
-    let (s, v) = get(&app, "/api/v1/events?q=appname:sshd%20AND%20root&limit=2", Some("env-secret")).await;
+    let (s, v) = get(
+        &app,
+        "/api/v1/events?q=appname:sshd%20AND%20root&limit=2",
+        Some("env-secret"),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["total"], 3);
     assert_eq!(v["events"].as_array().unwrap().len(), 2);
     let cursor = v["next_cursor"].as_str().unwrap().to_string();
-    let (_, v2) = get(&app, &format!("/api/v1/events?limit=2&q=root&cursor={cursor}"), Some("stored-secret")).await;
+    let (_, v2) = get(
+        &app,
+        &format!("/api/v1/events?limit=2&q=root&cursor={cursor}"),
+        Some("stored-secret"),
+    )
+    .await;
     assert_eq!(v2["events"].as_array().unwrap().len(), 1);
     assert!(v2["next_cursor"].is_null());
-    let (_, v3) = get(&app, "/api/v1/events?from=2026-03-01T10:00:01Z&to=2026-03-01T10:00:02Z", Some("env-secret")).await;
+    let (_, v3) = get(
+        &app,
+        "/api/v1/events?from=2026-03-01T10:00:01Z&to=2026-03-01T10:00:02Z",
+        Some("env-secret"),
+    )
+    .await;
     assert_eq!(v3["total"], 1);
     assert_eq!(v3["events"][0]["ecs"]["host.name"], "gw1");
 }
@@ -94,10 +133,20 @@ async fn alerts_list_and_detail() {
     let (s, d) = get(&app, &format!("/api/v1/alerts/{id}"), Some("env-secret")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(d["alert"]["rule_title"], "SSH brute force");
-    assert!(d["event"]["raw"]["message"].as_str().unwrap().contains("10.0.0.2"));
+    assert!(
+        d["event"]["raw"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("10.0.0.2")
+    );
     let (s, _) = get(&app, "/api/v1/alerts/nope", Some("env-secret")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (_, v) = get(&app, "/api/v1/alerts?min_level=critical", Some("env-secret")).await;
+    let (_, v) = get(
+        &app,
+        "/api/v1/alerts?min_level=critical",
+        Some("env-secret"),
+    )
+    .await;
     assert_eq!(v["total"], 0);
 }
 
@@ -111,7 +160,13 @@ async fn bad_input_and_tokens_get_clear_errors() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, v) = get(&app, "/api/v1/events?q=host.name:", Some("env-secret")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(v["error"]["reason"].as_str().unwrap().contains("character 10"), "{v}");
+    assert!(
+        v["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("character 10"),
+        "{v}"
+    );
     let (s, v) = get(&app, "/api/v1/events?from=yesterday", Some("env-secret")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v["error"]["reason"].as_str().unwrap().contains("from"));

@@ -26,7 +26,9 @@ pub fn parse(text: &str, now: Timestamp, name: &str) -> Result<Timestamp, ApiErr
             "d" => n * 86_400,
             _ => return Err(bad()),
         };
-        return now.checked_sub(SignedDuration::from_secs(secs)).map_err(|_| bad());
+        return now
+            .checked_sub(SignedDuration::from_secs(secs))
+            .map_err(|_| bad());
     }
     if t.bytes().all(|b| b.is_ascii_digit()) {
         let ms: i64 = t.parse().map_err(|_| bad())?;
@@ -42,9 +44,18 @@ mod tests {
     #[test]
     fn absolute_relative_and_epoch_times() {
         let now: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
-        assert_eq!(parse("now-2h", now, "from").unwrap().to_string(), "2026-03-01T10:00:00Z");
-        assert_eq!(parse("2026-03-01T10:00:00Z", now, "from").unwrap(), parse("now-120m", now, "from").unwrap());
-        assert_eq!(parse("1772359200000", now, "to").unwrap().to_string(), "2026-03-01T10:00:00Z");
+        assert_eq!(
+            parse("now-2h", now, "from").unwrap().to_string(),
+            "2026-03-01T10:00:00Z"
+        );
+        assert_eq!(
+            parse("2026-03-01T10:00:00Z", now, "from").unwrap(),
+            parse("now-120m", now, "from").unwrap()
+        );
+        assert_eq!(
+            parse("1772359200000", now, "to").unwrap().to_string(),
+            "2026-03-01T10:00:00Z"
+        );
         let e = parse("yesterday", now, "from").unwrap_err().to_string();
         assert!(e.contains("from: `yesterday`"), "{e}");
         assert!(parse("now-5y", now, "from").is_err());

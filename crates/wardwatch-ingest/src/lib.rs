@@ -17,6 +17,8 @@ pub mod evtx;
 mod file;
 mod flat_windows;
 pub mod jsonl;
+pub mod listen;
+mod sink;
 pub mod syslog;
 mod time;
 pub mod windows;
@@ -24,3 +26,4 @@ mod winlogbeat;
 
 pub use error::IngestError;
 pub use file::{FileSummary, Format, Warning, decode_file, detect_format};
+pub use sink::{Sink, SinkError, SourceCounters};

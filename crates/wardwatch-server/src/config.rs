@@ -253,15 +253,22 @@ mod tests {
 
     #[test]
     fn printed_default_config_is_the_default() {
-        assert_eq!(Config::from_toml(DEFAULT_CONFIG_TOML).unwrap(), Config::default());
+        assert_eq!(
+            Config::from_toml(DEFAULT_CONFIG_TOML).unwrap(),
+            Config::default()
+        );
         assert_eq!(Config::from_toml("").unwrap(), Config::default());
     }
 
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
-        let e = Config::from_toml("[http]\nlisten = \"nope\"\n").unwrap_err().to_string();
+        let e = Config::from_toml("[http]\nlisten = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen"), "{e}");
-        let e = Config::from_toml("[syslog]\nport = 1\n").unwrap_err().to_string();
+        let e = Config::from_toml("[syslog]\nport = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("port"), "{e}");
     }
 }

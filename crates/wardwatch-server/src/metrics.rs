@@ -42,7 +42,8 @@ impl Metrics {
             }
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_ns.fetch_add(latency_ns.max(0) as u64, Ordering::Relaxed);
+        self.latency_sum_ns
+            .fetch_add(latency_ns.max(0) as u64, Ordering::Relaxed);
     }
 
     /// Latency quantile `q` (0..1) estimated from the histogram: the upper bound of the first
@@ -67,16 +68,41 @@ impl Metrics {
         let mut out = String::new();
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         let families: [(&str, &str, fn(&SourceCounters) -> &AtomicU64); 5] = [
-            ("wardwatch_received_total", "Messages or documents received, per source.", |c| &c.received),
-            ("wardwatch_rejected_total", "Refused with an error to the sender, per source.", |c| &c.rejected),
-            ("wardwatch_dropped_total", "Lost without the sender knowing (UDP overload), per source.", |c| &c.dropped),
-            ("wardwatch_malformed_total", "Kept as raw text because they could not be parsed, per source.", |c| &c.malformed),
-            ("wardwatch_received_bytes_total", "Bytes received, per source.", |c| &c.bytes),
+            (
+                "wardwatch_received_total",
+                "Messages or documents received, per source.",
+                |c| &c.received,
+            ),
+            (
+                "wardwatch_rejected_total",
+                "Refused with an error to the sender, per source.",
+                |c| &c.rejected,
+            ),
+            (
+                "wardwatch_dropped_total",
+                "Lost without the sender knowing (UDP overload), per source.",
+                |c| &c.dropped,
+            ),
+            (
+                "wardwatch_malformed_total",
+                "Kept as raw text because they could not be parsed, per source.",
+                |c| &c.malformed,
+            ),
+            (
+                "wardwatch_received_bytes_total",
+                "Bytes received, per source.",
+                |c| &c.bytes,
+            ),
         ];
         for (name, help, get) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (source, c) in sources.iter() {
-                let _ = writeln!(out, "{name}{{source=\"{}\"}} {}", escape(source), get(c).load(Ordering::Relaxed));
+                let _ = writeln!(
+                    out,
+                    "{name}{{source=\"{}\"}} {}",
+                    escape(source),
+                    get(c).load(Ordering::Relaxed)
+                );
             }
         }
         let _ = writeln!(
@@ -92,25 +118,45 @@ impl Metrics {
             out,
             "# HELP wardwatch_processed_total Events through detection since start.\n# TYPE wardwatch_processed_total counter\nwardwatch_processed_total {processed}"
         );
-        let _ = writeln!(out, "# HELP wardwatch_alerts_total Alerts raised since start, per level.\n# TYPE wardwatch_alerts_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP wardwatch_alerts_total Alerts raised since start, per level.\n# TYPE wardwatch_alerts_total counter"
+        );
         for (l, n) in Severity::ALL.iter().zip(&self.alerts) {
-            let _ = writeln!(out, "wardwatch_alerts_total{{level=\"{l}\"}} {}", n.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "wardwatch_alerts_total{{level=\"{l}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
         let name = "wardwatch_ingest_to_alert_seconds";
-        let _ = writeln!(out, "# HELP {name} Time from an event's commit to its alert's commit.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from an event's commit to its alert's commit.\n# TYPE {name} histogram"
+        );
         for (b, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", b.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                b.load(Ordering::Relaxed)
+            );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", self.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9);
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9
+        );
         let _ = writeln!(out, "{name}_count {count}");
         out
     }
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -124,7 +170,10 @@ mod tests {
         m.alert(Severity::High, 30_000_000);
         m.alert(Severity::High, 2_000_000_000);
         let text = m.render(5, 10);
-        assert!(text.contains("wardwatch_dropped_total{source=\"syslog-udp\"} 3"), "{text}");
+        assert!(
+            text.contains("wardwatch_dropped_total{source=\"syslog-udp\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("wardwatch_alerts_total{level=\"high\"} 2"));
         assert!(text.contains("wardwatch_ingest_to_alert_seconds_bucket{le=\"0.05\"} 1"));
         assert!(text.contains("wardwatch_ingest_to_alert_seconds_count 2"));

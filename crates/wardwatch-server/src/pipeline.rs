@@ -135,7 +135,9 @@ impl Pipeline {
         let mut threads = Vec::new();
         let s = shared.clone();
         let max_events = cfg.commit_max_events;
-        threads.push(spawn("wardwatch-writer", move || writer(writer_db, rx, s, max_events)));
+        threads.push(spawn("wardwatch-writer", move || {
+            writer(writer_db, rx, s, max_events)
+        }));
         let s = shared.clone();
         let batch = cfg.detect_batch;
         threads.push(spawn("wardwatch-detect", move || {
@@ -147,7 +149,10 @@ impl Pipeline {
             retention_loop(retention_db, s, retention)
         }));
         Ok(Pipeline {
-            sink: JournalSink { tx, shared: shared.clone() },
+            sink: JournalSink {
+                tx,
+                shared: shared.clone(),
+            },
             shared,
             threads,
         })
@@ -196,7 +201,10 @@ fn writer(mut db: Db, rx: Receiver<WriteRequest>, shared: Arc<Shared>, max_event
         match result {
             Ok(last) => {
                 shared.last_seq.store(last, Ordering::Release);
-                shared.metrics.events_stored.fetch_add(n as u64, Ordering::Relaxed);
+                shared
+                    .metrics
+                    .events_stored
+                    .fetch_add(n as u64, Ordering::Relaxed);
                 shared.wake.1.notify_all();
                 for ack in acks {
                     let _ = ack.send(Ok(()));
@@ -248,17 +256,29 @@ fn detect_loop(
             }
             let guard = shared.wake.0.lock().unwrap_or_else(|e| e.into_inner());
             if shared.last_seq.load(Ordering::Acquire) <= cursor {
-                let _ = shared.wake.1.wait_timeout(guard, Duration::from_millis(100));
+                let _ = shared
+                    .wake
+                    .1
+                    .wait_timeout(guard, Duration::from_millis(100));
             }
             continue;
         }
-        let found: Vec<Vec<Detection>> = entries.par_iter().map(|e| detector.detect(&e.event)).collect();
-        let index: Vec<(i64, String)> = entries.par_iter().map(|e| (e.seq, index_text(&e.event))).collect();
+        let found: Vec<Vec<Detection>> = entries
+            .par_iter()
+            .map(|e| detector.detect(&e.event))
+            .collect();
+        let index: Vec<(i64, String)> = entries
+            .par_iter()
+            .map(|e| (e.seq, index_text(&e.event)))
+            .collect();
         let now = jiff::Timestamp::now().as_nanosecond() as i64;
         let mut alerts = Vec::new();
         for (entry, detections) in entries.iter().zip(&found) {
             let latency = now - entry.received_ns;
-            for d in detections.iter().filter(|d| detector.is_reported(&d.rule.id)) {
+            for d in detections
+                .iter()
+                .filter(|d| detector.is_reported(&d.rule.id))
+            {
                 alerts.push((d.to_alert(&entry.event), entry.seq, latency));
             }
             if let Some(c) = correlator.as_mut() {
@@ -273,7 +293,9 @@ fn detect_loop(
             Ok(_) => {
                 cursor = last;
                 shared.cursor.store(last, Ordering::Release);
-                shared.processed.fetch_add(entries.len() as u64, Ordering::Relaxed);
+                shared
+                    .processed
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
                 for (a, _, latency) in &alerts {
                     shared.metrics.alert(a.level, *latency);
                 }
@@ -309,7 +331,11 @@ fn retention_loop(mut db: Db, shared: Arc<Shared>, cfg: crate::config::Retention
         let keep_after = shared.cursor.load(Ordering::Acquire);
         match db.retain(max_age, max_bytes, keep_after) {
             Ok(r) if r.events_removed > 0 || r.alerts_removed > 0 => {
-                tracing::info!(events = r.events_removed, alerts = r.alerts_removed, "retention removed old data")
+                tracing::info!(
+                    events = r.events_removed,
+                    alerts = r.alerts_removed,
+                    "retention removed old data"
+                )
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention pass failed"),

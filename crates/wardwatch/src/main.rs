@@ -2,6 +2,8 @@
 
 mod cmd_hunt;
 mod cmd_rules;
+mod cmd_serve;
+mod cmd_tokens;
 mod pack;
 
 use std::process::ExitCode;
@@ -24,9 +26,17 @@ enum Command {
     /// Work with rule packs.
     #[command(subcommand)]
     Rules(cmd_rules::RulesCommand),
+    /// Monitor live: syslog (UDP/TCP/TLS) and Elasticsearch-compatible bulk ingest, streaming
+    /// detection, the embedded store, search and alerts over HTTP.
+    Serve(cmd_serve::ServeArgs),
+    /// Manage ingest and API tokens kept in the store.
+    #[command(subcommand)]
+    Tokens(cmd_tokens::TokensCommand),
 }
 
 fn main() -> ExitCode {
+    // One TLS provider for the whole process (ring), installed before anything uses rustls.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -38,6 +48,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hunt(args) => cmd_hunt::run(args),
         Command::Rules(cmd) => cmd_rules::run(cmd),
+        Command::Serve(args) => cmd_serve::run(args),
+        Command::Tokens(cmd) => cmd_tokens::run(cmd),
     };
     match result {
         Ok(code) => code,

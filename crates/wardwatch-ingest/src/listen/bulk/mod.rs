@@ -1,0 +1,425 @@
+//! The Elasticsearch-compatible bulk ingest API.
+//!
+//! # What it does
+//! [`router`] answers `POST /_bulk` and `POST /{index}/_bulk` (also `PUT`) in the Elasticsearch
+//! bulk format — NDJSON pairs of an action line (`index` or `create`) and a document — and the
+//! start-up calls shippers make (`GET /`, licence, x-pack, template, ILM and pipeline probes; see
+//! `probes.rs`). Each document is decoded by [`crate::jsonl::decode_line`] (Winlogbeat/ECS,
+//! Suricata EVE, flat Windows, EVTX JSON, or any JSON object), with `origin.source =
+//! "bulk:<index>"` and the document itself kept unchanged as `raw`.
+//!
+//! A request is answered only once its events are committed: 200 with the bulk response shape
+//! (`took`, `errors`, one item per action with `status` 201, `result: created`, `_seq_no`...);
+//! documents that are not JSON objects fail alone with a 400 item (`mapper_parsing_exception`)
+//! and the others are stored. The whole request is refused, with nothing stored, when:
+//!
+//! | status | when | shippers then |
+//! |---|---|---|
+//! | 401 + `WWW-Authenticate` | no valid ingest token (Bearer, ApiKey or Basic, see `auth.rs`) | stop and log the reason |
+//! | 413 | the body, as sent or decompressed, is over `max_body_bytes` | Beats split the batch; others log it |
+//! | 415 | `Content-Encoding` other than gzip, deflate or none | log it |
+//! | 400 | a broken gzip stream or action line | log it |
+//! | 429 + `Retry-After` | the pipeline is behind ([`Sink::busy`] or `SinkError::Busy`) | retry later |
+//! | 503 / 500 | the pipeline is shutting down / the store failed | retry later |
+//!
+//! Every answer carries `X-Elastic-Product: Elasticsearch`, which Beats 8, Logstash and the
+//! official clients check. Counters: `received` — documents read from request bodies;
+//! `rejected` — documents refused (failed items, or every document of a request refused after
+//! reading it) plus one per request refused before its body was read (401, 413, 415, 429 seen
+//! before reading); `bytes` — request bodies as sent.
+//!
+//! # Why it matters
+//! Winlogbeat, Filebeat, Fluent Bit (`es` output), Vector (`elasticsearch` sink) and Logstash
+//! already run on hospital hosts; speaking their output protocol means they ship to Wardwatch by
+//! changing one host name, with their own retry and back-off doing the right thing on 429.
+//!
+//! # Example
+//! ```text
+//! POST /_bulk                      Authorization: ApiKey <base64(id:token)>
+//! {"create":{"_index":"winlogbeat-8.17.0"}}
+//! {"@timestamp":"2024-05-14T08:12:01.512Z","winlog":{"channel":"Security","event_id":"4624",...}}
+//!
+//! 200 {"took":3,"errors":false,"items":[{"create":{"_index":"winlogbeat-8.17.0","_id":"...","_version":1,
+//!      "result":"created","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}}]}
+//! ```
+//!
+//! # References
+//! Elasticsearch REST API: bulk (`docs-bulk`), info, licence, index templates, ILM; Beats
+//! `libbeat/esleg/eslegclient` and `libbeat/template`; Fluent Bit `plugins/out_es`; Vector
+//! `src/sinks/elasticsearch`; `logstash-output-elasticsearch`.
+
+mod auth;
+mod body;
+mod error;
+mod ndjson;
+mod probes;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+
+pub use auth::TokenCheck;
+use error::BulkError;
+use ndjson::Parsed;
+
+use crate::{Sink, SinkError, SourceCounters};
+
+/// Bodies larger than this (as sent) are decompressed and parsed off the async threads.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
+/// Settings of the bulk API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BulkConfig {
+    /// Largest request body accepted, in bytes, both as sent and once decompressed (default
+    /// 104857600, 100 MiB, Elasticsearch's own `http.max_content_length`). Larger requests are
+    /// refused with 413, and Beats then split their batch.
+    pub max_body_bytes: usize,
+    /// The Elasticsearch version announced at `GET /` (default "8.17.0"). Beats 8.1 to 8.10
+    /// refuse a server older than themselves (8.11 and later allow it): raise it if such a Beat
+    /// logs "Elasticsearch is too old".
+    pub es_version: String,
+}
+
+impl Default for BulkConfig {
+    fn default() -> Self {
+        BulkConfig {
+            max_body_bytes: 100 * 1024 * 1024,
+            es_version: "8.17.0".to_string(),
+        }
+    }
+}
+
+/// What the bulk handlers share.
+pub struct BulkState<S> {
+    sink: Arc<S>,
+    counters: Arc<SourceCounters>,
+    tokens: TokenCheck,
+    config: Arc<BulkConfig>,
+    /// The next `_seq_no` to hand out.
+    seq_no: Arc<AtomicU64>,
+}
+
+impl<S> Clone for BulkState<S> {
+    fn clone(&self) -> Self {
+        BulkState {
+            sink: self.sink.clone(),
+            counters: self.counters.clone(),
+            tokens: self.tokens.clone(),
+            config: self.config.clone(),
+            seq_no: self.seq_no.clone(),
+        }
+    }
+}
+
+impl<S: Sink> BulkState<S> {
+    /// The state of a bulk API that stores into `sink`, counts into `counters` and accepts the
+    /// tokens `tokens` says are valid.
+    pub fn new(
+        sink: Arc<S>,
+        counters: Arc<SourceCounters>,
+        tokens: TokenCheck,
+        config: BulkConfig,
+    ) -> Self {
+        BulkState {
+            sink,
+            counters,
+            tokens,
+            config: Arc::new(config),
+            seq_no: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// The bulk API and the start-up calls, every route behind the token check.
+pub fn router<S: Sink>(state: BulkState<S>) -> Router {
+    let ack = probes::acknowledged;
+    Router::new()
+        .route("/", get(probes::root::<S>))
+        .route("/_bulk", post(bulk::<S>).put(bulk::<S>))
+        .route(
+            "/{index}/_bulk",
+            post(bulk_in_index::<S>).put(bulk_in_index::<S>),
+        )
+        .route("/_license", get(probes::license))
+        .route("/_xpack", get(probes::xpack))
+        .route("/_xpack/usage", get(probes::xpack_usage))
+        .route(
+            "/_template/{name}",
+            get(probes::legacy_template).put(ack).post(ack),
+        )
+        .route(
+            "/_index_template/{name}",
+            get(probes::index_template).put(ack).post(ack),
+        )
+        .route(
+            "/_component_template/{name}",
+            get(probes::component_template).put(ack).post(ack),
+        )
+        .route("/_ilm/policy", get(probes::empty_object))
+        .route("/_ilm/policy/{name}", get(probes::ilm_policy).put(ack))
+        .route("/_ingest/pipeline", get(probes::empty_object))
+        .route(
+            "/_ingest/pipeline/{name}",
+            get(probes::ingest_pipeline).put(ack),
+        )
+        .route("/_cat/templates", get(probes::cat_templates))
+        .route("/_cat/templates/{name}", get(probes::cat_templates))
+        .route("/_cluster/health", get(probes::cluster_health))
+        .route("/_cluster/health/{index}", get(probes::cluster_health))
+        .route("/_nodes", get(probes::nodes::<S>))
+        .route("/_nodes/{*rest}", get(probes::nodes::<S>))
+        .route(
+            "/{index}",
+            get(probes::index_info).put(probes::create_index),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::<S>))
+        .with_state(state)
+}
+
+/// Every request: the token check, and the product header on every answer.
+async fn guard<S: Sink>(
+    State(state): State<BulkState<S>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let checked = auth::authorize(request.headers(), &state.tokens, request.uri().path());
+    let mut response = match checked {
+        Ok(()) => next.run(request).await,
+        Err(refused) => {
+            SourceCounters::add(&state.counters.rejected, 1);
+            refused.into_response()
+        }
+    };
+    response.headers_mut().insert(
+        "x-elastic-product",
+        HeaderValue::from_static("Elasticsearch"),
+    );
+    response
+}
+
+async fn not_found(method: Method, uri: Uri) -> BulkError {
+    BulkError::NotFound {
+        method: method.to_string(),
+        uri: uri.path().to_string(),
+    }
+}
+
+async fn bulk<S: Sink>(
+    State(state): State<BulkState<S>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, BulkError> {
+    ingest(state, None, headers, body).await
+}
+
+async fn bulk_in_index<S: Sink>(
+    State(state): State<BulkState<S>>,
+    Path(index): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, BulkError> {
+    ingest(state, Some(index), headers, body).await
+}
+
+/// Read, decode, store, answer (see the module documentation).
+async fn ingest<S: Sink>(
+    state: BulkState<S>,
+    index: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, BulkError> {
+    let started = Instant::now();
+    let counters = &state.counters;
+    let refuse = |e: BulkError, documents: usize| {
+        SourceCounters::add(&counters.rejected, documents.max(1) as u64);
+        e
+    };
+    // Behind already: refuse before reading and decoding anything.
+    if let Some(wait) = state.sink.busy() {
+        return Err(refuse(BulkError::Busy(wait), 0));
+    }
+    let limit = state.config.max_body_bytes;
+    let encoding = body::encoding(&headers).map_err(|e| refuse(e, 0))?;
+    let wire = body::collect(body, &headers, limit)
+        .await
+        .map_err(|e| refuse(e, 0))?;
+    SourceCounters::add(&counters.bytes, wire.len() as u64);
+    let decode = move || -> Result<Parsed, BulkError> {
+        let plain = body::decompress(wire, encoding, limit)?;
+        ndjson::parse(&plain, index.as_deref())
+    };
+    let parsed = if small_enough(&headers, encoding) {
+        decode()
+    } else {
+        tokio::task::spawn_blocking(decode)
+            .await
+            .map_err(|e| BulkError::StoreFailed(format!("the bulk decoding task failed: {e}")))?
+    }
+    .map_err(|e| refuse(e, 0))?;
+    SourceCounters::add(&counters.received, parsed.items.len() as u64);
+    let failed = parsed.failed();
+    if failed > 0 {
+        SourceCounters::add(&counters.rejected, failed as u64);
+    }
+    let Parsed { items, events } = parsed;
+    let stored = events.len();
+    if stored > 0 {
+        state.sink.submit(events).await.map_err(|e| {
+            let e = match e {
+                SinkError::Busy { retry_after } => BulkError::Busy(retry_after),
+                SinkError::Closed => BulkError::Closed,
+                SinkError::Failed(reason) => BulkError::StoreFailed(reason),
+            };
+            refuse(e, stored)
+        })?;
+    }
+    let first_seq = state.seq_no.fetch_add(stored as u64, Ordering::Relaxed);
+    Ok(axum::Json(respond(items, first_seq, started)).into_response())
+}
+
+/// Whether the body is small enough to decode on the async thread: known to be under
+/// [`INLINE_PARSE_BYTES`] and not compressed.
+fn small_enough(headers: &HeaderMap, encoding: body::Encoding) -> bool {
+    encoding == body::Encoding::Identity
+        && headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n <= INLINE_PARSE_BYTES)
+}
+
+/// The bulk response for committed `items`, the good ones numbered from `first_seq`.
+fn respond(items: Vec<ndjson::Item>, first_seq: u64, started: Instant) -> BulkResponse {
+    let mut seq = first_seq;
+    let millis = jiff::Timestamp::now().as_millisecond().max(0) as u64;
+    let errors = items.iter().any(|i| i.error.is_some());
+    let items = items
+        .into_iter()
+        .map(|item| {
+            let body = match item.error {
+                None => {
+                    let seq_no = seq;
+                    seq += 1;
+                    ItemBody {
+                        id: item.id.unwrap_or_else(|| new_id(millis, seq_no)),
+                        index: item.index,
+                        version: Some(1),
+                        result: Some("created"),
+                        shards: Some(Shards {
+                            total: 1,
+                            successful: 1,
+                            failed: 0,
+                        }),
+                        seq_no: Some(seq_no),
+                        primary_term: Some(1),
+                        status: 201,
+                        error: None,
+                    }
+                }
+                Some(e) => ItemBody {
+                    id: item.id.unwrap_or_default(),
+                    index: item.index,
+                    version: None,
+                    result: None,
+                    shards: None,
+                    seq_no: None,
+                    primary_term: None,
+                    status: e.status,
+                    error: Some(ItemErrorBody {
+                        kind: e.kind,
+                        reason: e.reason,
+                    }),
+                },
+            };
+            ItemOut {
+                action: item.action.as_str(),
+                body,
+            }
+        })
+        .collect();
+    BulkResponse {
+        took: started.elapsed().as_millis() as u64,
+        errors,
+        items,
+    }
+}
+
+/// An Elasticsearch-like generated `_id`: 20 URL-safe characters from the time and the sequence
+/// number, unique within a run and practically across runs.
+fn new_id(millis: u64, seq_no: u64) -> String {
+    let mut bytes = [0u8; 15];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6..14].copy_from_slice(&seq_no.to_be_bytes());
+    bytes[14] = 0x77;
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Serialize)]
+struct BulkResponse {
+    took: u64,
+    errors: bool,
+    items: Vec<ItemOut>,
+}
+
+/// One item: `{"<action>": {..}}`.
+struct ItemOut {
+    action: &'static str,
+    body: ItemBody,
+}
+
+impl Serialize for ItemOut {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.action, &self.body)?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct ItemBody {
+    #[serde(rename = "_index")]
+    index: String,
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(rename = "_version", skip_serializing_if = "Option::is_none")]
+    version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'static str>,
+    #[serde(rename = "_shards", skip_serializing_if = "Option::is_none")]
+    shards: Option<Shards>,
+    #[serde(rename = "_seq_no", skip_serializing_if = "Option::is_none")]
+    seq_no: Option<u64>,
+    #[serde(rename = "_primary_term", skip_serializing_if = "Option::is_none")]
+    primary_term: Option<u64>,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ItemErrorBody>,
+}
+
+#[derive(Serialize)]
+struct Shards {
+    total: u32,
+    successful: u32,
+    failed: u32,
+}
+
+#[derive(Serialize)]
+struct ItemErrorBody {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    reason: String,
+}

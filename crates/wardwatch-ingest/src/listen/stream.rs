@@ -1,0 +1,342 @@
+//! What TCP and TLS syslog share: the accept loop with its connection limit, and serving one
+//! connection — framing, batching, and submitting with backpressure.
+//!
+//! A connection reads, frames and batches; a batch goes to the sink when it holds
+//! `batch_max` messages or its first message has waited `batch_delay_ms`. While the sink has
+//! not committed a batch the connection reads nothing more, so the sender's TCP window fills and
+//! it slows down: nothing is buffered beyond one batch and one read per connection. On `Busy` the
+//! same batch is submitted again after `retry_after`; it is kept as received bytes and decoded
+//! again, so the common path never copies events.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep, sleep_until};
+use tracing::{debug, warn};
+use wardwatch_core::{Event, Origin};
+
+use super::SyslogConfig;
+use super::framing::{Frame, Framer};
+use crate::{Sink, SinkError, SourceCounters};
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Longest a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between two submits of a batch the store failed to write.
+const MAX_FAILED_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Decode syslog frames into events with `now` as the receive time; the second value is how many
+/// were malformed (cut to the size limit, not syslog, or not UTF-8).
+pub(crate) fn decode_frames(frames: &[Frame], source: &str, now: Timestamp) -> (Vec<Event>, u64) {
+    let mut malformed = 0;
+    let events = frames
+        .iter()
+        .map(|frame| {
+            let origin = Origin {
+                source: source.to_string(),
+                record_id: None,
+                offset: None,
+            };
+            let mut event = crate::syslog::decode_bytes(&frame.data, origin, now);
+            let raw = event.raw.as_object_mut();
+            let flagged = raw.as_ref().is_some_and(|r| {
+                r.get("unparsed") == Some(&Value::Bool(true))
+                    || r.get("invalid_utf8") == Some(&Value::Bool(true))
+            });
+            if frame.oversize
+                && let Some(raw) = raw
+            {
+                raw.insert("truncated".into(), Value::Bool(true));
+            }
+            if frame.oversize || flagged {
+                malformed += 1;
+            }
+            event
+        })
+        .collect();
+    (events, malformed)
+}
+
+/// Whether the listener is stopping (the flag is set, or its sender is gone).
+fn stopping(rx: &watch::Receiver<bool>) -> bool {
+    *rx.borrow() || rx.has_changed().is_err()
+}
+
+/// Resolves when the listener starts stopping.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|&v| v).await;
+}
+
+/// The connection must end (the sink is closed, or the listener stops and the sink is busy).
+pub(crate) struct Stop;
+
+/// Submit `frames` until the sink commits them. `Busy` waits `retry_after` and tries again; a
+/// store failure backs off and tries again. When the listener stops during a wait, one last
+/// attempt is made and, failing it, the batch is counted as dropped.
+pub(crate) async fn submit_frames<S: Sink>(
+    sink: &S,
+    counters: &SourceCounters,
+    source: &str,
+    frames: &[Frame],
+    now: Timestamp,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), Stop> {
+    if frames.is_empty() {
+        return Ok(());
+    }
+    let (mut events, malformed) = decode_frames(frames, source, now);
+    SourceCounters::add(&counters.malformed, malformed);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let wait = match sink.submit(events).await {
+            Ok(()) => return Ok(()),
+            Err(SinkError::Closed) => {
+                SourceCounters::add(&counters.dropped, frames.len() as u64);
+                debug!(source, lost = frames.len(), "sink closed; connection ends");
+                return Err(Stop);
+            }
+            Err(SinkError::Busy { retry_after }) => retry_after,
+            Err(SinkError::Failed(reason)) => {
+                warn!(source, %reason, retry_in_ms = backoff.as_millis() as u64, "storing a syslog batch failed; retrying");
+                let wait = backoff;
+                backoff = (backoff * 2).min(MAX_FAILED_BACKOFF);
+                wait
+            }
+        };
+        if stopping(stop) {
+            SourceCounters::add(&counters.dropped, frames.len() as u64);
+            warn!(
+                source,
+                lost = frames.len(),
+                "listener stopping while the store is unavailable; batch dropped"
+            );
+            return Err(Stop);
+        }
+        tokio::select! {
+            _ = sleep(wait) => {}
+            _ = stopped(stop) => {}
+        }
+        (events, _) = decode_frames(frames, source, now);
+    }
+}
+
+/// Messages waiting for their batch to be submitted.
+struct Pending {
+    frames: Vec<Frame>,
+    /// When the first message arrived: the batch's deadline runs from here.
+    since: Instant,
+    /// Receive time given to messages without a usable time stamp.
+    now: Timestamp,
+}
+
+impl Pending {
+    fn push(&mut self, frame: Frame) {
+        if self.frames.is_empty() {
+            self.since = Instant::now();
+            self.now = Timestamp::now();
+        }
+        self.frames.push(frame);
+    }
+}
+
+/// One listener's shared settings.
+pub(crate) struct StreamCtx<S> {
+    pub sink: Arc<S>,
+    pub counters: Arc<SourceCounters>,
+    pub cfg: SyslogConfig,
+    pub source: &'static str,
+}
+
+/// Serve one connection until the peer closes it, it fails, the sink closes or the listener
+/// stops. Never panics on input.
+pub(crate) async fn serve_connection<R, S>(
+    mut reader: R,
+    peer: SocketAddr,
+    ctx: &StreamCtx<S>,
+    mut stop: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    S: Sink,
+{
+    let StreamCtx {
+        sink,
+        counters,
+        cfg,
+        source,
+    } = ctx;
+    let source = *source;
+    let mut framer = Framer::new(cfg.max_message_bytes);
+    let mut pending = Pending {
+        frames: Vec::with_capacity(cfg.batch_max.min(4096)),
+        since: Instant::now(),
+        now: Timestamp::now(),
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut eof = false;
+    loop {
+        // Frame what was read; a full batch is committed before anything more is read.
+        loop {
+            let frame = if eof {
+                framer.finish()
+            } else {
+                framer.next_frame()
+            };
+            let Some(frame) = frame else { break };
+            SourceCounters::add(&counters.received, 1);
+            pending.push(frame);
+            if pending.frames.len() >= cfg.batch_max {
+                if submit_frames(
+                    &**sink,
+                    counters,
+                    source,
+                    &pending.frames,
+                    pending.now,
+                    &mut stop,
+                )
+                .await
+                .is_err()
+                {
+                    return;
+                }
+                pending.frames.clear();
+            }
+        }
+        if eof || stopping(&stop) {
+            let _ = submit_frames(
+                &**sink,
+                counters,
+                source,
+                &pending.frames,
+                pending.now,
+                &mut stop,
+            )
+            .await;
+            debug!(source, %peer, "syslog connection closed");
+            return;
+        }
+        // Nothing pending and the sink already says it is busy: do not read (or decode) more.
+        if pending.frames.is_empty()
+            && let Some(wait) = sink.busy()
+        {
+            tokio::select! {
+                _ = sleep(wait) => {}
+                _ = stopped(&mut stop) => {}
+            }
+            continue;
+        }
+        let deadline = pending.since + cfg.batch_delay();
+        tokio::select! {
+            read = reader.read(&mut buf) => match read {
+                Ok(0) => eof = true,
+                Ok(n) => {
+                    SourceCounters::add(&counters.bytes, n as u64);
+                    framer.push(&buf[..n]);
+                }
+                // A TLS peer that closes without `close_notify` ends the stream all the same.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => eof = true,
+                Err(e) => {
+                    debug!(source, %peer, error = %e, "syslog connection failed; keeping what was received");
+                    eof = true;
+                }
+            },
+            _ = sleep_until(deadline), if !pending.frames.is_empty() => {
+                if submit_frames(&**sink, counters, source, &pending.frames, pending.now, &mut stop)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                pending.frames.clear();
+            }
+            _ = stopped(&mut stop) => {}
+        }
+    }
+}
+
+/// How a connection becomes a stream of bytes: as it is, or after a TLS handshake.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    Plain,
+    Tls(tokio_rustls::TlsAcceptor),
+}
+
+/// Accept connections until `shutdown` resolves, serving at most `max_connections` at once;
+/// then tell every connection to stop, and wait for them to submit what they hold.
+pub(crate) async fn accept_loop<S: Sink>(
+    listener: TcpListener,
+    transport: Transport,
+    ctx: StreamCtx<S>,
+    shutdown: impl Future,
+) {
+    let ctx = Arc::new(StreamCtx {
+        cfg: ctx.cfg.sane(),
+        ..ctx
+    });
+    let source = ctx.source;
+    let permits = Arc::new(Semaphore::new(ctx.cfg.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done {
+                warn!(source, error = %e, "a syslog connection task ended abnormally");
+            }
+        }
+        // Over the limit, stop accepting: new connections wait in the kernel's backlog.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted.
+                    debug!(source, error = %e, "accepting a syslog connection failed");
+                    sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        debug!(source, %peer, "syslog connection accepted");
+        let ctx = ctx.clone();
+        let stop = stop_rx.clone();
+        let transport = transport.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            match transport {
+                Transport::Plain => serve_connection(tcp, peer, &ctx, stop).await,
+                Transport::Tls(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => serve_connection(tls, peer, &ctx, stop).await,
+                        Ok(Err(e)) => {
+                            debug!(source = ctx.source, %peer, error = %e, "TLS handshake failed")
+                        }
+                        Err(_) => {
+                            debug!(source = ctx.source, %peer, "TLS handshake timed out")
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            warn!(source, error = %e, "a syslog connection task ended abnormally");
+        }
+    }
+}

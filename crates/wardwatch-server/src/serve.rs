@@ -1,0 +1,275 @@
+//! Starting and stopping a server: the pipeline, the HTTP listener (bulk ingest + API), and the
+//! syslog listeners, all bound before `start` returns so callers (and tests on ephemeral ports)
+//! know the addresses.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wardwatch_console::{ApiState, Telemetry};
+use wardwatch_detect::{Correlator, Detector, RulePack};
+use wardwatch_ingest::listen::{self, SyslogConfig};
+use wardwatch_store::{Db, DbOptions, TokenKind, token_hash};
+
+use crate::ServeError;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::pipeline::{Pipeline, Shared};
+
+/// Tokens given at start (from `WARDWATCH_INGEST_TOKEN` / `WARDWATCH_API_TOKEN`); more live in
+/// the store (`wardwatch tokens`).
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    pub ingest: Vec<String>,
+    pub api: Vec<String>,
+}
+
+/// A running server.
+pub struct Running {
+    pub http: SocketAddr,
+    /// UDP and TCP syslog address, when enabled.
+    pub syslog: Option<SocketAddr>,
+    pub syslog_tls: Option<SocketAddr>,
+    pub rules: usize,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    pipeline: Option<Pipeline>,
+}
+
+struct ServerTelemetry {
+    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
+}
+
+impl Telemetry for ServerTelemetry {
+    fn metrics(&self) -> String {
+        self.metrics.render(
+            self.shared.queued(),
+            self.shared
+                .processed
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        serde_json::json!({
+            "queued": self.shared.queued(),
+            "processed": self.shared.processed.load(std::sync::atomic::Ordering::Relaxed),
+            "last_seq": self.shared.last_seq.load(std::sync::atomic::Ordering::Relaxed),
+            "cursor": self.shared.cursor.load(std::sync::atomic::Ordering::Relaxed),
+            "latency_p50_s": self.metrics.latency_quantile(0.5),
+            "latency_p99_s": self.metrics.latency_quantile(0.99),
+        })
+    }
+}
+
+fn parse_addr(what: &str, text: &str) -> Result<Option<SocketAddr>, ServeError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(|_| {
+        ServeError::Config(format!(
+            "{what}: `{text}` is not an address like 0.0.0.0:5514"
+        ))
+    })
+}
+
+/// Ingest token hashes: the ones given at start plus the store's, refreshed periodically.
+fn ingest_tokens(
+    data_dir: &Path,
+    given: &[String],
+) -> Result<Arc<RwLock<HashSet<String>>>, ServeError> {
+    let db = Db::open(data_dir, &DbOptions::default())?;
+    let mut set: HashSet<String> = given.iter().map(|t| token_hash(t)).collect();
+    set.extend(db.token_hashes(TokenKind::Ingest)?);
+    Ok(Arc::new(RwLock::new(set)))
+}
+
+/// Start everything the configuration asks for.
+pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Running, ServeError> {
+    let data_dir = config.data.dir.clone();
+    let (detector, mut problems) = Detector::build(&pack);
+    let (correlator, corr_problems) = Correlator::build(&pack);
+    problems.extend(corr_problems);
+    for p in &problems {
+        tracing::warn!(problem = %p, "rule not loaded");
+    }
+    let rules = detector.rule_count() + pack.correlation_count();
+    drop(pack);
+    let metrics = Arc::new(Metrics::default());
+    let pipeline = {
+        let dir = data_dir.clone();
+        let cfg = config.pipeline();
+        let m = metrics.clone();
+        tokio::task::spawn_blocking(move || {
+            Pipeline::start(&dir, &cfg, Arc::new(detector), correlator, m)
+        })
+        .await
+        .map_err(|e| ServeError::Config(format!("pipeline start failed: {e}")))??
+    };
+    let (stop, stopped) = watch::channel(false);
+    let shutdown = move || {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut tasks = Vec::new();
+
+    // Ingest tokens: given + stored, refreshed every 10 s so `wardwatch tokens add` takes effect.
+    let token_set = ingest_tokens(&data_dir, &tokens.ingest)?;
+    {
+        let set = token_set.clone();
+        let dir = data_dir.clone();
+        let given: Vec<String> = tokens.ingest.clone();
+        let done = shutdown();
+        tasks.push(tokio::spawn(async move {
+            tokio::pin!(done);
+            loop {
+                tokio::select! {
+                    _ = &mut done => break,
+                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                }
+                let dir = dir.clone();
+                let given = given.clone();
+                if let Ok(Ok(fresh)) =
+                    tokio::task::spawn_blocking(move || ingest_tokens(&dir, &given)).await
+                {
+                    let fresh = fresh.read().map(|s| s.clone()).unwrap_or_default();
+                    if let Ok(mut s) = set.write() {
+                        *s = fresh;
+                    }
+                }
+            }
+        }));
+    }
+
+    // HTTP: bulk ingest + API.
+    let http = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|e| ServeError::Bind(format!("http {}: {e}", config.http.listen)))?;
+    let http_addr = http
+        .local_addr()
+        .map_err(|e| ServeError::Bind(e.to_string()))?;
+    let telemetry: Arc<dyn Telemetry> = Arc::new(ServerTelemetry {
+        metrics: metrics.clone(),
+        shared: pipeline.shared.clone(),
+    });
+    let api = wardwatch_console::router(ApiState::new(data_dir.clone(), &tokens.api, telemetry));
+    let check: listen::bulk::TokenCheck = {
+        let set = token_set.clone();
+        Arc::new(move |t: &str| {
+            set.read()
+                .map(|s| s.contains(&token_hash(t)))
+                .unwrap_or(false)
+        })
+    };
+    let bulk_cfg = listen::bulk::BulkConfig {
+        max_body_bytes: (config.http.max_body_mb * 1024 * 1024) as usize,
+        es_version: config.http.es_version.clone(),
+    };
+    let bulk = listen::bulk::router(listen::bulk::BulkState::new(
+        Arc::new(pipeline.sink.clone()),
+        metrics.source("bulk"),
+        check,
+        bulk_cfg,
+    ));
+    let app = api.merge(bulk);
+    {
+        let done = shutdown();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(http, app).with_graceful_shutdown(done).await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        }));
+    }
+
+    // Syslog.
+    let syslog_cfg = SyslogConfig {
+        max_message_bytes: (config.syslog.max_message_kb * 1024) as usize,
+        ..SyslogConfig::default()
+    };
+    let sink = Arc::new(pipeline.sink.clone());
+    let syslog = parse_addr("syslog.listen", &config.syslog.listen)?;
+    let mut syslog_addr = None;
+    if let Some(addr) = syslog {
+        let tcp = listen::bind_tcp(addr).await?;
+        let bound = tcp
+            .local_addr()
+            .map_err(|e| ServeError::Bind(e.to_string()))?;
+        // UDP on the same port as TCP (matters when the port was 0: take the one TCP got).
+        let udp = listen::bind_udp(bound).await?;
+        syslog_addr = Some(bound);
+        let (s, c, cfg, done) = (
+            sink.clone(),
+            metrics.source(listen::syslog_udp::SOURCE),
+            syslog_cfg.clone(),
+            shutdown(),
+        );
+        tasks.push(tokio::spawn(listen::syslog_udp::serve_udp(
+            udp, s, c, cfg, done,
+        )));
+        let (s, c, cfg, done) = (
+            sink.clone(),
+            metrics.source(listen::syslog_tcp::SOURCE),
+            syslog_cfg.clone(),
+            shutdown(),
+        );
+        tasks.push(tokio::spawn(listen::syslog_tcp::serve_tcp(
+            tcp, s, c, cfg, done,
+        )));
+    }
+    let mut tls_addr = None;
+    if let Some(addr) = parse_addr("syslog.tls_listen", &config.syslog.tls_listen)? {
+        if config.syslog.tls_cert.is_empty() || config.syslog.tls_key.is_empty() {
+            return Err(ServeError::Config(
+                "syslog.tls_listen is set but syslog.tls_cert or syslog.tls_key is empty".into(),
+            ));
+        }
+        let acceptor = listen::syslog_tls::tls_acceptor_from_files(
+            Path::new(&config.syslog.tls_cert),
+            Path::new(&config.syslog.tls_key),
+        )?;
+        let tcp = listen::bind_tcp(addr).await?;
+        tls_addr = Some(
+            tcp.local_addr()
+                .map_err(|e| ServeError::Bind(e.to_string()))?,
+        );
+        let (s, c, cfg, done) = (
+            sink.clone(),
+            metrics.source(listen::syslog_tls::SOURCE),
+            syslog_cfg.clone(),
+            shutdown(),
+        );
+        tasks.push(tokio::spawn(listen::syslog_tls::serve_tls(
+            tcp, acceptor, s, c, cfg, done,
+        )));
+    }
+    Ok(Running {
+        http: http_addr,
+        syslog: syslog_addr,
+        syslog_tls: tls_addr,
+        rules,
+        stop,
+        tasks,
+        pipeline: Some(pipeline),
+    })
+}
+
+impl Running {
+    /// Stop listening, let listeners hand over what they hold, then stop the pipeline after it
+    /// has committed everything it was given.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        if let Some(p) = self.pipeline.take() {
+            let _ = tokio::task::spawn_blocking(move || p.stop()).await;
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! `wardwatch serve`: live monitoring with the embedded store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use wardwatch_server::{Config, DEFAULT_CONFIG_TOML, Tokens};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); every key is optional. See --print-config.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data.dir`).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// HTTP listen address for bulk ingest and the API (overrides `http.listen`).
+    #[arg(long)]
+    http: Option<String>,
+    /// Syslog listen address, UDP and TCP (overrides `syslog.listen`; "" disables).
+    #[arg(long)]
+    syslog: Option<String>,
+    /// More Sigma rule folders (added to `rules.folders`).
+    #[arg(long = "rules", short = 'r')]
+    rules: Vec<PathBuf>,
+    /// Print the full documented default configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+/// The configuration after the file and the flags.
+pub fn config(args: &ServeArgs) -> Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            Config::from_toml(&text).with_context(|| format!("in `{}`", path.display()))?
+        }
+        None => Config::default(),
+    };
+    if let Some(d) = &args.data {
+        config.data.dir = d.clone();
+    }
+    if let Some(h) = &args.http {
+        config.http.listen = h
+            .parse()
+            .with_context(|| format!("--http `{h}` is not an address like 127.0.0.1:8080"))?;
+    }
+    if let Some(s) = &args.syslog {
+        config.syslog.listen = s.clone();
+    }
+    config.rules.folders.extend(args.rules.iter().cloned());
+    Ok(config)
+}
+
+/// Tokens from the environment.
+pub fn env_tokens() -> Tokens {
+    let get = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .into_iter()
+            .collect()
+    };
+    Tokens {
+        ingest: get("WARDWATCH_INGEST_TOKEN"),
+        api: get("WARDWATCH_API_TOKEN"),
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    if args.print_config {
+        print!("{DEFAULT_CONFIG_TOML}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = config(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("wardwatch-io")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config, env_tokens()))
+}
+
+/// Run a server until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config, tokens: Tokens) -> Result<ExitCode> {
+    let (pack, read_problems) = crate::pack::load(&config.rules.folders, config.rules.builtin);
+    for p in &read_problems {
+        eprintln!("wardwatch: rule file not read: {p}");
+    }
+    let data = config.data.dir.clone();
+    let running = wardwatch_server::start(config, pack, tokens.clone())
+        .await
+        .with_context(|| format!("cannot start the server (data in `{}`)", data.display()))?;
+    eprintln!(
+        "wardwatch: serving with {} rule(s); data in {}",
+        running.rules,
+        data.display()
+    );
+    eprintln!(
+        "  http    http://{}  (/_bulk, /api/v1, /healthz, /metrics)",
+        running.http
+    );
+    if let Some(a) = running.syslog {
+        eprintln!("  syslog  udp://{a}  tcp://{a}");
+    }
+    if let Some(a) = running.syslog_tls {
+        eprintln!("  syslog  tls://{a}");
+    }
+    if tokens.ingest.is_empty() {
+        eprintln!(
+            "  note    no WARDWATCH_INGEST_TOKEN set: /_bulk accepts only tokens made with `wardwatch tokens add`"
+        );
+    }
+    wait_for_signal().await?;
+    eprintln!("wardwatch: stopping (committing what was received)...");
+    running.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! `wardwatch tokens`: ingest and API tokens kept in the store (only their SHA-256).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use wardwatch_store::{Db, DbOptions, TokenKind};
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print its secret once (it is stored hashed).
+    Add {
+        /// A name for the token (the shipper or person using it).
+        name: String,
+        /// What the token opens.
+        #[arg(long, value_enum, default_value_t = Kind::Ingest)]
+        kind: Kind,
+        /// Data directory of the server.
+        #[arg(long, default_value = "./wardwatch-data")]
+        data: PathBuf,
+    },
+    /// List tokens (names and kinds, never secrets).
+    List {
+        #[arg(long, default_value = "./wardwatch-data")]
+        data: PathBuf,
+    },
+    /// Remove a token.
+    Remove {
+        name: String,
+        #[arg(long, default_value = "./wardwatch-data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Kind {
+    Ingest,
+    Api,
+}
+
+/// 32 random bytes from the OS, hex.
+fn secret() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for a token")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn open(data: &PathBuf) -> Result<Db> {
+    Db::open(data, &DbOptions::default())
+        .with_context(|| format!("cannot open the store in `{}`", data.display()))
+}
+
+pub fn run(cmd: TokensCommand) -> Result<ExitCode> {
+    match cmd {
+        TokensCommand::Add { name, kind, data } => {
+            let mut db = open(&data)?;
+            let kind = match kind {
+                Kind::Ingest => TokenKind::Ingest,
+                Kind::Api => TokenKind::Api,
+            };
+            let s = secret()?;
+            db.add_token(&name, kind, &s).with_context(|| {
+                format!("cannot add token `{name}` (does the name exist already?)")
+            })?;
+            println!("{s}");
+            eprintln!(
+                "token `{name}` ({}) created; the secret above is shown only now",
+                kind.as_str()
+            );
+        }
+        TokensCommand::List { data } => {
+            for t in open(&data)?.tokens()? {
+                println!("{}\t{}\t{}", t.name, t.kind.as_str(), t.created);
+            }
+        }
+        TokensCommand::Remove { name, data } => {
+            if !open(&data)?.remove_token(&name)? {
+                bail!("no token named `{name}`");
+            }
+            eprintln!("token `{name}` removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
