@@ -37,6 +37,19 @@ impl AlertId {
     }
 }
 
+impl AlertId {
+    /// The id of `rule_id` firing on the journal entry `seq` of a live store: a stored event
+    /// keeps its sequence number, so re-detecting it after a crash gives the same id.
+    pub fn for_journal(rule_id: &str, seq: i64) -> Self {
+        let origin = Origin {
+            source: "journal".into(),
+            record_id: Some(seq as u64),
+            offset: None,
+        };
+        AlertId::derive(rule_id, &origin, Timestamp::UNIX_EPOCH)
+    }
+}
+
 impl fmt::Display for AlertId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -13,6 +13,9 @@ use wardwatch_ingest::SourceCounters;
 /// Upper bounds of the latency histogram buckets, in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+/// Picks one counter of a source.
+type Pick = fn(&SourceCounters) -> &AtomicU64;
+
 /// Process-wide counters (one per server, passed explicitly; no globals).
 #[derive(Default)]
 pub struct Metrics {
@@ -67,7 +70,7 @@ impl Metrics {
     pub fn render(&self, queued: i64, processed: u64) -> String {
         let mut out = String::new();
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let families: [(&str, &str, fn(&SourceCounters) -> &AtomicU64); 5] = [
+        let families: [(&str, &str, Pick); 5] = [
             (
                 "wardwatch_received_total",
                 "Messages or documents received, per source.",

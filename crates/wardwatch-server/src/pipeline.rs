@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use wardwatch_core::{Event, Severity};
+use wardwatch_core::{AlertId, Event, Severity};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_ingest::{Sink, SinkError};
 use wardwatch_store::{Db, DbOptions, index_text};
@@ -275,15 +275,21 @@ fn detect_loop(
         let mut alerts = Vec::new();
         for (entry, detections) in entries.iter().zip(&found) {
             let latency = now - entry.received_ns;
+            let mut raise = |d: &Detection| {
+                let mut alert = d.to_alert(&entry.event);
+                // Two syslog lines can share source and second; the journal position cannot.
+                alert.id = AlertId::for_journal(&d.rule.id, entry.seq);
+                alerts.push((alert, entry.seq, latency));
+            };
             for d in detections
                 .iter()
                 .filter(|d| detector.is_reported(&d.rule.id))
             {
-                alerts.push((d.to_alert(&entry.event), entry.seq, latency));
+                raise(d);
             }
             if let Some(c) = correlator.as_mut() {
                 for d in c.process(&entry.event, detections) {
-                    alerts.push((d.to_alert(&entry.event), entry.seq, latency));
+                    raise(&d);
                 }
             }
         }

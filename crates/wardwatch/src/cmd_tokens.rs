@@ -49,7 +49,7 @@ fn secret() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn open(data: &PathBuf) -> Result<Db> {
+fn open(data: &std::path::Path) -> Result<Db> {
     Db::open(data, &DbOptions::default())
         .with_context(|| format!("cannot open the store in `{}`", data.display()))
 }

@@ -51,8 +51,9 @@ pub const SOURCE: &str = "syslog-udp";
 /// Batches that may wait for the sink while one is being submitted.
 pub const QUEUE_BATCHES: usize = 4;
 
-/// The largest UDP payload (IPv6 without jumbograms; IPv4 allows 65507).
-const MAX_DATAGRAM: usize = 65_527;
+/// Larger than any UDP payload (65507 bytes over IPv4, 65527 over IPv6 without jumbograms), so
+/// the true size of every datagram is seen.
+const RECEIVE_BUFFER: usize = 65_536;
 
 /// Interval between two warnings about dropped datagrams.
 const DROP_WARN_EVERY: Duration = Duration::from_secs(10);
@@ -146,9 +147,8 @@ pub async fn serve_udp<S: Sink>(
             unreported: 0,
         },
     ));
-    let limit = cfg.max_message_bytes.min(MAX_DATAGRAM);
-    // One byte more than the limit, to see that a datagram was longer.
-    let mut buf = vec![0u8; limit + 1];
+    let limit = cfg.max_message_bytes;
+    let mut buf = vec![0u8; RECEIVE_BUFFER];
     let mut batch = Batch {
         frames: Vec::new(),
         since: Instant::now(),
