@@ -46,8 +46,7 @@ fn app() -> App {
     app_with(BulkConfig::default())
 }
 
-fn request(method: &str, path: &str, body: impl Into<Body>) -> axum::http::request::Builder {
-    let _ = body;
+fn request(method: &str, path: &str) -> axum::http::request::Builder {
     Request::builder()
         .method(method)
         .uri(path)
@@ -56,7 +55,7 @@ fn request(method: &str, path: &str, body: impl Into<Body>) -> axum::http::reque
 }
 
 fn post(path: &str, body: &str) -> Request<Body> {
-    request("POST", path, ())
+    request("POST", path)
         .header(header::CONTENT_LENGTH, body.len())
         .body(Body::from(body.to_string()))
         .unwrap()
@@ -140,7 +139,7 @@ async fn gzip_bodies_are_decompressed() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(body.as_bytes()).unwrap();
     let compressed = gz.finish().unwrap();
-    let req = request("POST", "/_bulk", ())
+    let req = request("POST", "/_bulk")
         .header(header::CONTENT_ENCODING, "gzip")
         .body(Body::from(compressed))
         .unwrap();
@@ -149,7 +148,7 @@ async fn gzip_bodies_are_decompressed() {
     assert_eq!(answer["items"][0]["create"]["status"], 201);
     assert_eq!(app.sink.len(), 1);
 
-    let broken = request("POST", "/_bulk", ())
+    let broken = request("POST", "/_bulk")
         .header(header::CONTENT_ENCODING, "gzip")
         .body(Body::from(&b"not gzip at all"[..]))
         .unwrap();
@@ -160,7 +159,7 @@ async fn gzip_bodies_are_decompressed() {
         "{answer}"
     );
 
-    let brotli = request("POST", "/_bulk", ())
+    let brotli = request("POST", "/_bulk")
         .header(header::CONTENT_ENCODING, "br")
         .body(Body::from(body))
         .unwrap();
@@ -335,7 +334,7 @@ async fn oversize_bodies_get_413() {
         "{answer}"
     );
     // Streamed without a length.
-    let req = request("POST", "/_bulk", ())
+    let req = request("POST", "/_bulk")
         .body(Body::from(doc.clone()))
         .unwrap();
     let (status, _, _) = call(&app, req).await;
@@ -345,7 +344,7 @@ async fn oversize_bodies_get_413() {
     gz.write_all(doc.as_bytes()).unwrap();
     let compressed = gz.finish().unwrap();
     assert!(compressed.len() < 1024);
-    let req = request("POST", "/_bulk", ())
+    let req = request("POST", "/_bulk")
         .header(header::CONTENT_ENCODING, "gzip")
         .body(Body::from(compressed))
         .unwrap();
@@ -357,14 +356,14 @@ async fn oversize_bodies_get_413() {
 #[tokio::test]
 async fn start_up_probes_are_answered() {
     let app = app();
-    let get_json = |path: &str| request("GET", path, ()).body(Body::empty()).unwrap();
+    let get_json = |path: &str| request("GET", path).body(Body::empty()).unwrap();
     let (status, headers, root) = call(&app, get_json("/")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["x-elastic-product"], "Elasticsearch");
     assert_eq!(root["version"]["number"], "8.17.0");
     assert_eq!(root["version"]["build_flavor"], "default");
     assert_eq!(root["tagline"], "You Know, for Search");
-    let head = request("HEAD", "/", ()).body(Body::empty()).unwrap();
+    let head = request("HEAD", "/").body(Body::empty()).unwrap();
     assert_eq!(call(&app, head).await.0, StatusCode::OK);
     let (_, _, license) = call(&app, get_json("/_license?human=false")).await;
     assert_eq!(license["license"]["status"], "active");
@@ -387,7 +386,7 @@ async fn start_up_probes_are_answered() {
     ] {
         let (status, _, _) = call(&app, get_json(path)).await;
         assert_eq!(status, StatusCode::OK, "GET {path}");
-        let head = request("HEAD", path, ()).body(Body::empty()).unwrap();
+        let head = request("HEAD", path).body(Body::empty()).unwrap();
         assert_eq!(call(&app, head).await.0, StatusCode::OK, "HEAD {path}");
     }
     for path in [
@@ -398,7 +397,7 @@ async fn start_up_probes_are_answered() {
         "/_ingest/pipeline/p",
         "/%3Clogstash-%7Bnow%2Fd%7D-000001%3E",
     ] {
-        let put = request("PUT", path, ()).body(Body::from("{}")).unwrap();
+        let put = request("PUT", path).body(Body::from("{}")).unwrap();
         let (status, _, answer) = call(&app, put).await;
         assert_eq!(status, StatusCode::OK, "PUT {path}");
         assert_eq!(answer["acknowledged"], true, "PUT {path}");

@@ -393,6 +393,30 @@ async fn tcp_shutdown_stores_what_was_received() {
     drop(tcp);
 }
 
+/// What the sender wrote but the listener had not read yet (it was waiting for a busy sink) is
+/// read and stored when the listener stops: TCP had already acknowledged it.
+#[tokio::test]
+async fn tcp_shutdown_reads_what_the_kernel_already_acknowledged() {
+    let run = start_tcp(loopback_tcp().await, config()).await;
+    run.sink.set_busy(Some(Duration::from_secs(60)));
+    let mut tcp = TcpStream::connect(run.addr).await.unwrap();
+    tcp.write_all(b"<13>1 - h app - - - unread\n")
+        .await
+        .unwrap();
+    // Let the connection be accepted and start waiting for the sink.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        get(&run.counters.received),
+        0,
+        "not read while the sink is busy"
+    );
+    run.sink.set_busy(None);
+    let sink = run.sink.clone();
+    run.stop().await;
+    assert_eq!(sink.len(), 1);
+    drop(tcp);
+}
+
 #[tokio::test]
 async fn tls_messages_arrive() {
     let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();

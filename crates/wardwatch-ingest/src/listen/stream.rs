@@ -6,7 +6,9 @@
 //! not committed a batch the connection reads nothing more, so the sender's TCP window fills and
 //! it slows down: nothing is buffered beyond one batch and one read per connection. On `Busy` the
 //! same batch is submitted again after `retry_after`; it is kept as received bytes and decoded
-//! again, so the common path never copies events.
+//! again, so the common path never copies events. When the listener stops, a connection still
+//! reads what the sender has already written (TCP acknowledged it) until the peer is quiet for
+//! 50 ms, submits it, and closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +32,10 @@ use crate::{Sink, SinkError, SourceCounters};
 const READ_CHUNK: usize = 16 * 1024;
 /// Longest a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// When stopping, a connection is read until it has been quiet this long...
+const DRAIN_QUIET: Duration = Duration::from_millis(50);
+/// ...or this much more was read.
+const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
 /// Longest wait between two submits of a batch the store failed to write.
 const MAX_FAILED_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -181,6 +187,7 @@ pub(crate) async fn serve_connection<R, S>(
     };
     let mut buf = vec![0u8; READ_CHUNK];
     let mut eof = false;
+    let mut drained = 0;
     loop {
         // Frame what was read; a full batch is committed before anything more is read.
         loop {
@@ -209,7 +216,7 @@ pub(crate) async fn serve_connection<R, S>(
                 pending.frames.clear();
             }
         }
-        if eof || stopping(&stop) {
+        if eof {
             let _ = submit_frames(
                 &**sink,
                 counters,
@@ -221,6 +228,23 @@ pub(crate) async fn serve_connection<R, S>(
             .await;
             debug!(source, %peer, "syslog connection closed");
             return;
+        }
+        if stopping(&stop) {
+            // The kernel has already acknowledged to the sender what waits in the socket: read
+            // it too, until the peer is quiet for a moment.
+            if drained >= MAX_DRAIN_BYTES {
+                eof = true;
+                continue;
+            }
+            match tokio::time::timeout(DRAIN_QUIET, reader.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    SourceCounters::add(&counters.bytes, n as u64);
+                    framer.push(&buf[..n]);
+                    drained += n;
+                }
+                _ => eof = true,
+            }
+            continue;
         }
         // Nothing pending and the sink already says it is busy: do not read (or decode) more.
         if pending.frames.is_empty()

@@ -11,8 +11,11 @@
 //! A connection reads nothing more while a batch waits to be committed, so when the pipeline is
 //! behind, the sender's TCP window fills and it slows down (rsyslog then queues on its side); a
 //! batch refused as busy is submitted again after the delay the sink asks for and never lost. A
-//! connection that fails is logged at debug level; the messages it had completed are kept, as is
-//! an unfinished last message (marked truncated and counted as malformed).
+//! connection that ends or fails (logged at debug level) keeps every message it received, also
+//! a last one without its line feed; an octet-counted one cut short is kept marked truncated and
+//! counted as malformed. When the listener
+//! stops, each connection first reads what the sender has already written (TCP acknowledged
+//! it), stores it and then closes.
 //!
 //! # Why it matters
 //! TCP is how rsyslog, syslog-ng and most appliances forward reliably; plain TCP has no

@@ -7,7 +7,8 @@
 //! and `delete` (which has none) are refused per item: events are kept as they were sent. An
 //! action line that is not a JSON object naming one action fails the whole request, as in
 //! Elasticsearch — after it, which line is an action and which a document is unknowable.
-//! Empty lines are skipped, and the last line need not end with a line feed.
+//! An index name over 255 bytes (Elasticsearch's limit) fails its item. Empty lines are skipped,
+//! and the last line need not end with a line feed.
 
 use serde_json::{Map, Value};
 use wardwatch_core::{Event, Origin};
@@ -66,6 +67,10 @@ impl Parsed {
     }
 }
 
+/// Elasticsearch's limit on index names; longer names are refused per item, so a sender cannot
+/// make every stored event carry an arbitrarily long `origin.source`.
+const MAX_INDEX_NAME_BYTES: usize = 255;
+
 /// `origin.source` of a document sent to `index` (`bulk` when no index was named).
 pub(crate) fn source_of(index: &str) -> String {
     if index.is_empty() {
@@ -108,6 +113,15 @@ pub(crate) fn parse(body: &[u8], path_index: Option<&str>) -> Result<Parsed, Bul
                         action.as_str()
                     )));
                 };
+                if item.index.len() > MAX_INDEX_NAME_BYTES {
+                    item.error = Some(ItemError {
+                        status: 400,
+                        kind: "invalid_index_name_exception",
+                        reason: format!("index name is longer than {MAX_INDEX_NAME_BYTES} bytes"),
+                    });
+                    parsed.items.push(item);
+                    continue;
+                }
                 let origin = Origin {
                     source: source_of(&item.index),
                     record_id: None,
@@ -243,6 +257,19 @@ mod tests {
                 "index i - -> 400 mapper_parsing_exception",
                 "index i - -> 400 mapper_parsing_exception",
                 "index i - -> ok",
+            ],
+        );
+    }
+
+    #[test]
+    fn overlong_index_names_are_refused_per_item() {
+        let long = "i".repeat(256);
+        check(
+            &format!("{{\"index\":{{\"_index\":\"{long}\"}}}}\n{{}}\n{{\"index\":{{}}}}\n{{}}\n"),
+            Some("ok"),
+            &[
+                &format!("index {long} - -> 400 invalid_index_name_exception"),
+                "index ok - -> ok",
             ],
         );
     }
