@@ -45,6 +45,7 @@ impl AlertId {
             source: "journal".into(),
             record_id: Some(seq as u64),
             offset: None,
+            id: None,
         };
         AlertId::derive(rule_id, &origin, Timestamp::UNIX_EPOCH)
     }
@@ -117,6 +118,7 @@ mod tests {
             source: "a.evtx".into(),
             record_id: Some(7),
             offset: None,
+            id: None,
         };
         let t = Timestamp::from_second(1_700_000_000).unwrap();
         assert_eq!(AlertId::derive("r1", &o, t), AlertId::derive("r1", &o, t));

@@ -56,6 +56,10 @@ pub struct Origin {
     /// Byte offset of the record in the (decompressed) file, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// The sender's own id for the record (the Elasticsearch bulk `_id`), when it gave one: a
+    /// record sent again with the same id (a retry after a lost acknowledgement) is stored once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// The ECS core fields that every later stage needs. Absent fields stay `None`; decoders fill

@@ -81,6 +81,7 @@ pub fn decode_record(
         source: source.to_string(),
         record_id: Some(record_id),
         offset: None,
+        id: None,
     };
     event
 }

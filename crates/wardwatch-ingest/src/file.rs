@@ -194,6 +194,7 @@ where
             source: source.to_string(),
             record_id: Some(line_no),
             offset: Some(at),
+            id: None,
         };
         let decoded = match format {
             Format::Syslog => match std::str::from_utf8(line) {
@@ -262,6 +263,7 @@ fn read_json_document(text: &[u8], source: &str, mut each: impl FnMut(Result<Eve
                 source: source.to_string(),
                 record_id: Some(record),
                 offset: Some(at),
+                id: None,
             };
             each(
                 crate::jsonl::decode_value(v, origin)

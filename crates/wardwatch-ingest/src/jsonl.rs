@@ -215,6 +215,7 @@ mod tests {
             source: "f.json".into(),
             record_id: Some(3),
             offset: Some(120),
+            id: None,
         };
         let ev = decode_line(br#"{"a":1}"#, origin.clone()).unwrap();
         assert_eq!(ev.origin, origin);

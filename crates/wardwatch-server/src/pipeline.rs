@@ -200,7 +200,8 @@ fn writer(mut db: Db, rx: Receiver<WriteRequest>, shared: Arc<Shared>, max_event
         let result = db.append(&batches);
         match result {
             Ok(last) => {
-                shared.last_seq.store(last, Ordering::Release);
+                // 0: every event was a resend already stored.
+                shared.last_seq.fetch_max(last, Ordering::AcqRel);
                 shared
                     .metrics
                     .events_stored

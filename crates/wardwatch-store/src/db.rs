@@ -161,21 +161,23 @@ impl Db {
     }
 
     /// Commit several batches in one transaction (group commit); returns the last sequence
-    /// number written. When this returns, every event is durable.
+    /// number written (0 when nothing new was). When this returns, every event is durable. An
+    /// event whose sender id (`origin.id`) is already stored for its source is not stored again.
     pub fn append(&mut self, batches: &[Vec<Event>]) -> Result<i64, StoreError> {
         let received = now_ns();
+        let mut last = 0;
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO events (ts, received, org, source, kind, host, user, code, channel, bytes, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT OR IGNORE INTO events (ts, received, org, source, kind, host, user, code, channel, bytes, ext_id, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for e in batches.iter().flatten() {
                 let doc = serde_json::to_string(e).map_err(|err| StoreError::Corrupt {
                     seq: -1,
                     reason: err.to_string(),
                 })?;
-                stmt.execute(params![
+                let inserted = stmt.execute(params![
                     ns(e.timestamp),
                     received,
                     e.organization,
@@ -186,11 +188,14 @@ impl Db {
                     e.ecs.event_code,
                     e.ecs.channel,
                     doc.len() as i64,
+                    e.origin.id,
                     doc,
                 ])?;
+                if inserted > 0 {
+                    last = last.max(tx.last_insert_rowid());
+                }
             }
         }
-        let last = tx.last_insert_rowid();
         tx.commit()?;
         Ok(last)
     }

@@ -17,8 +17,10 @@ CREATE TABLE IF NOT EXISTS events (
     code      TEXT,
     channel   TEXT,
     bytes     INTEGER NOT NULL,             -- size of doc, for retention by size
+    ext_id    TEXT,                         -- the sender's id (bulk `_id`): stored once
     doc       TEXT NOT NULL                 -- the Event as JSON
 );
+CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events(org, source, ext_id) WHERE ext_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 CREATE INDEX IF NOT EXISTS events_host ON events(host, ts);
 CREATE INDEX IF NOT EXISTS events_user ON events(user, ts);

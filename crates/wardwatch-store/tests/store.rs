@@ -18,6 +18,7 @@ fn event(second: i64, host: &str, user: &str, cmd: &str) -> Event {
         source: "test".into(),
         record_id: Some(second as u64),
         offset: None,
+        id: None,
     };
     e
 }
@@ -261,6 +262,33 @@ fn retention_by_size_keeps_unprocessed_events() {
     db.retain(Some(std::time::Duration::from_secs(86_400)), None, 100)
         .unwrap();
     assert_eq!(db.stats().unwrap().events, 0);
+}
+
+#[test]
+fn events_resent_with_the_same_sender_id_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    let with_id = |i: i64, id: Option<&str>| {
+        let mut e = event(i, "h", "u", "x");
+        e.origin.id = id.map(str::to_string);
+        e
+    };
+    let first = vec![
+        with_id(1, Some("a")),
+        with_id(2, Some("b")),
+        with_id(3, None),
+    ];
+    assert_eq!(db.append(&[first]).unwrap(), 3);
+    // A retry of the same batch after a lost acknowledgement, plus one new event.
+    let retry = vec![
+        with_id(1, Some("a")),
+        with_id(2, Some("b")),
+        with_id(4, Some("c")),
+        with_id(3, None),
+    ];
+    assert_eq!(db.append(&[retry]).unwrap(), 5);
+    assert_eq!(db.stats().unwrap().events, 5);
+    assert_eq!(db.append(&[vec![with_id(1, Some("a"))]]).unwrap(), 0);
 }
 
 #[test]

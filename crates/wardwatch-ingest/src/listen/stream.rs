@@ -50,6 +50,7 @@ pub(crate) fn decode_frames(frames: &[Frame], source: &str, now: Timestamp) -> (
                 source: source.to_string(),
                 record_id: None,
                 offset: None,
+                id: None,
             };
             let mut event = crate::syslog::decode_bytes(&frame.data, origin, now);
             let raw = event.raw.as_object_mut();

@@ -171,6 +171,7 @@ fn origin_is_kept_and_bom_dropped() {
         source: "udp:514".into(),
         record_id: Some(9),
         offset: None,
+        id: None,
     };
     let ev = decode_line_at(
         "<13>1 2024-01-01T00:00:00Z h a - - - \u{feff}text",

@@ -126,6 +126,7 @@ pub(crate) fn parse(body: &[u8], path_index: Option<&str>) -> Result<Parsed, Bul
                     source: source_of(&item.index),
                     record_id: None,
                     offset: None,
+                    id: item.id.clone(),
                 };
                 match crate::jsonl::decode_line(doc, origin) {
                     Ok(event) => parsed.events.push(event),
