@@ -25,7 +25,7 @@ fn rule() -> String {
 
 /// Event `n`: a Sysmon process creation; every 7th carries the marker the rule looks for.
 fn doc(n: usize) -> String {
-    let cmd = if n % 7 == 0 {
+    let cmd = if n.is_multiple_of(7) {
         format!("cmd /c kill9-marker {n}")
     } else {
         format!("cmd /c echo {n}")
