@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event, Severity};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_ingest::{Sink, SinkError};
-use wardwatch_store::{Db, DbOptions, index_text};
+use wardwatch_store::{Db, DbOptions, Encoded, index_text};
 
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
@@ -32,8 +32,18 @@ use crate::metrics::Metrics;
 /// The detection worker's name in the store's cursor table.
 pub const DETECTOR: &str = "detect";
 
+/// Events the writer just committed, handed straight to the detector so it need not read them
+/// back: `entries` are every event stored with a sequence number above `after`.
+struct Handoff {
+    after: i64,
+    entries: Vec<wardwatch_store::JournalEntry>,
+}
+
+/// Handoffs waiting for the detector. When it lags further, it reads the journal instead.
+const HANDOFF_QUEUE: usize = 2;
+
 struct WriteRequest {
-    batch: Vec<Event>,
+    batch: Vec<Encoded>,
     ack: tokio::sync::oneshot::Sender<Result<(), SinkError>>,
 }
 
@@ -75,6 +85,12 @@ impl Sink for JournalSink {
         if let Some(retry_after) = self.shared.busy() {
             return Err(SinkError::Busy { retry_after });
         }
+        // Encode here, on the caller's thread, so the single journal writer only writes.
+        let batch = batch
+            .into_iter()
+            .map(Encoded::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SinkError::Failed(e.to_string()))?;
         let (ack, done) = tokio::sync::oneshot::channel();
         let mut req = WriteRequest { batch, ack };
         // The channel is bounded: when the writer is behind, wait (politely) for room.
@@ -132,16 +148,17 @@ impl Pipeline {
             metrics,
         });
         let (tx, rx) = sync_channel(cfg.writer_queue_batches.max(1));
+        let (handoff_tx, handoff_rx) = sync_channel(HANDOFF_QUEUE);
         let mut threads = Vec::new();
         let s = shared.clone();
         let max_events = cfg.commit_max_events;
         threads.push(spawn("wardwatch-writer", move || {
-            writer(writer_db, rx, s, max_events)
+            writer(writer_db, rx, handoff_tx, s, max_events)
         }));
         let s = shared.clone();
         let batch = cfg.detect_batch;
         threads.push(spawn("wardwatch-detect", move || {
-            detect_loop(detector_db, detector, correlator, s, batch)
+            detect_loop(detector_db, handoff_rx, detector, correlator, s, batch)
         }));
         let s = shared.clone();
         let retention = cfg.retention.clone();
@@ -176,8 +193,16 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         .expect("the OS can start a thread")
 }
 
-/// Commit requests as they come, grouping whatever is waiting into one transaction.
-fn writer(mut db: Db, rx: Receiver<WriteRequest>, shared: Arc<Shared>, max_events: usize) {
+/// Commit requests as they come, grouping whatever is waiting into one transaction, then hand
+/// the committed events to the detector.
+fn writer(
+    mut db: Db,
+    rx: Receiver<WriteRequest>,
+    handoff: SyncSender<Handoff>,
+    shared: Arc<Shared>,
+    max_events: usize,
+) {
+    let mut seqs = Vec::new();
     loop {
         let first = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(r) => r,
@@ -195,10 +220,11 @@ fn writer(mut db: Db, rx: Receiver<WriteRequest>, shared: Arc<Shared>, max_event
                 Err(_) => break,
             }
         }
-        let (batches, acks): (Vec<Vec<Event>>, Vec<_>) =
+        let (batches, acks): (Vec<Vec<Encoded>>, Vec<_>) =
             reqs.into_iter().map(|r| (r.batch, r.ack)).unzip();
-        let result = db.append(&batches);
-        match result {
+        let before = shared.last_seq.load(Ordering::Acquire);
+        let received_ns = jiff::Timestamp::now().as_nanosecond() as i64;
+        match db.append_encoded(&batches, &mut seqs) {
             Ok(last) => {
                 // 0: every event was a resend already stored.
                 shared.last_seq.fetch_max(last, Ordering::AcqRel);
@@ -206,10 +232,28 @@ fn writer(mut db: Db, rx: Receiver<WriteRequest>, shared: Arc<Shared>, max_event
                     .metrics
                     .events_stored
                     .fetch_add(n as u64, Ordering::Relaxed);
-                shared.wake.1.notify_all();
                 for ack in acks {
                     let _ = ack.send(Ok(()));
                 }
+                let entries: Vec<_> = batches
+                    .into_iter()
+                    .flatten()
+                    .zip(seqs.iter())
+                    .filter(|(_, seq)| **seq > 0)
+                    .map(|(encoded, seq)| wardwatch_store::JournalEntry {
+                        seq: *seq,
+                        received_ns,
+                        event: encoded.event,
+                    })
+                    .collect();
+                if !entries.is_empty() {
+                    // A full queue means the detector lags: it will read these from the journal.
+                    let _ = handoff.try_send(Handoff {
+                        after: before,
+                        entries,
+                    });
+                }
+                shared.wake.1.notify_all();
             }
             Err(e) => {
                 tracing::error!(error = %e, events = n, "journal commit failed; batches refused");
@@ -221,9 +265,48 @@ fn writer(mut db: Db, rx: Receiver<WriteRequest>, shared: Arc<Shared>, max_event
     }
 }
 
+/// The next entries for the detector after `cursor`: from the writer's handoff when it starts
+/// right there, else from the journal.
+fn next_entries(
+    db: &Db,
+    handoff: &Receiver<Handoff>,
+    pending: &mut Option<Handoff>,
+    cursor: i64,
+    batch: usize,
+) -> Result<Vec<wardwatch_store::JournalEntry>, wardwatch_store::StoreError> {
+    loop {
+        if pending.is_none() {
+            *pending = handoff.try_recv().ok();
+        }
+        match pending.take() {
+            // Already processed (read from the journal while the detector caught up).
+            Some(h) if h.entries.last().is_some_and(|e| e.seq <= cursor) => continue,
+            Some(h) if h.after == cursor => return Ok(h.entries),
+            Some(h) if h.after > cursor => {
+                // A gap (a handoff was dropped): read up to where this one starts.
+                let mut gap = db.read_after(cursor, batch)?;
+                gap.retain(|e| e.seq <= h.after);
+                if gap.is_empty() {
+                    // Nothing stored in between (sequence numbers of ignored resends).
+                    return Ok(h.entries);
+                }
+                *pending = Some(h);
+                return Ok(gap);
+            }
+            Some(h) => {
+                // Starts before the cursor: keep the part after it.
+                let rest: Vec<_> = h.entries.into_iter().filter(|e| e.seq > cursor).collect();
+                return Ok(rest);
+            }
+            None => return db.read_after(cursor, batch),
+        }
+    }
+}
+
 /// Read the journal after the cursor, detect, commit alerts + index + cursor + state together.
 fn detect_loop(
     mut db: Db,
+    handoff: Receiver<Handoff>,
     detector: Arc<Detector>,
     mut correlator: Option<Correlator>,
     shared: Arc<Shared>,
@@ -242,8 +325,9 @@ fn detect_loop(
     {
         tracing::warn!("saved correlation state is from another version; correlations start empty");
     }
+    let mut pending = None;
     loop {
-        let entries = match db.read_after(cursor, batch) {
+        let entries = match next_entries(&db, &handoff, &mut pending, cursor, batch) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the journal; retrying");

@@ -87,6 +87,24 @@ pub struct TokenInfo {
     pub created: String,
 }
 
+/// An event and its stored JSON form.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub event: Event,
+    pub doc: String,
+}
+
+impl Encoded {
+    /// Encode `event` for the journal.
+    pub fn new(event: Event) -> Result<Encoded, StoreError> {
+        let doc = serde_json::to_string(&event).map_err(|e| StoreError::Corrupt {
+            seq: -1,
+            reason: e.to_string(),
+        })?;
+        Ok(Encoded { event, doc })
+    }
+}
+
 /// A connection to the store.
 pub struct Db {
     pub(crate) conn: Connection,
@@ -164,6 +182,27 @@ impl Db {
     /// number written (0 when nothing new was). When this returns, every event is durable. An
     /// event whose sender id (`origin.id`) is already stored for its source is not stored again.
     pub fn append(&mut self, batches: &[Vec<Event>]) -> Result<i64, StoreError> {
+        let encoded: Vec<Vec<Encoded>> = batches
+            .iter()
+            .map(|b| {
+                b.iter()
+                    .cloned()
+                    .map(Encoded::new)
+                    .collect::<Result<_, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        self.append_encoded(&encoded, &mut Vec::new())
+    }
+
+    /// [`Db::append`] for events already encoded (callers encode on their own threads, so the
+    /// single journal writer only writes), filling `seqs` with each event's sequence number in
+    /// order (0 for an event not stored because its sender id was already there).
+    pub fn append_encoded(
+        &mut self,
+        batches: &[Vec<Encoded>],
+        seqs: &mut Vec<i64>,
+    ) -> Result<i64, StoreError> {
+        seqs.clear();
         let received = now_ns();
         let mut last = 0;
         let tx = self.conn.transaction()?;
@@ -172,11 +211,7 @@ impl Db {
                 "INSERT OR IGNORE INTO events (ts, received, org, source, kind, host, user, code, channel, bytes, ext_id, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
-            for e in batches.iter().flatten() {
-                let doc = serde_json::to_string(e).map_err(|err| StoreError::Corrupt {
-                    seq: -1,
-                    reason: err.to_string(),
-                })?;
+            for Encoded { event: e, doc } in batches.iter().flatten() {
                 let inserted = stmt.execute(params![
                     ns(e.timestamp),
                     received,
@@ -193,6 +228,9 @@ impl Db {
                 ])?;
                 if inserted > 0 {
                     last = last.max(tx.last_insert_rowid());
+                    seqs.push(tx.last_insert_rowid());
+                } else {
+                    seqs.push(0);
                 }
             }
         }

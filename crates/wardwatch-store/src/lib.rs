@@ -20,7 +20,7 @@ mod schema;
 mod search;
 
 pub use db::{
-    Db, DbOptions, FILE_NAME, JournalEntry, RetentionReport, Stats, TokenInfo, TokenKind,
+    Db, DbOptions, Encoded, FILE_NAME, JournalEntry, RetentionReport, Stats, TokenInfo, TokenKind,
     index_text, token_hash,
 };
 pub use error::StoreError;

@@ -299,10 +299,21 @@ impl Query {
     }
 }
 
-/// An FTS5 phrase for `text`, or `None` when it has no words.
+/// An FTS5 expression requiring every word of `text` (the index keeps no positions; the
+/// exact phrase is checked on the candidates), or `None` when it has no words.
 fn phrase(text: &str) -> Option<String> {
     let w = words(text);
-    (!w.is_empty()).then(|| format!("\"{}\"", w.join(" ")))
+    match w.len() {
+        0 => None,
+        1 => Some(format!("\"{}\"", w[0])),
+        _ => Some(format!(
+            "({})",
+            w.iter()
+                .map(|x| format!("\"{x}\""))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        )),
+    }
 }
 
 /// Case-insensitive equality with `*` wildcards in the pattern.

@@ -6,7 +6,7 @@ pub const VERSION: i64 = 1;
 /// Statements that bring an empty database to [`VERSION`].
 pub const V1: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
-    seq       INTEGER PRIMARY KEY,          -- journal position, increasing
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT, -- journal position, increasing, never reused
     ts        INTEGER NOT NULL,             -- event time, ns since the Unix epoch (UTC)
     received  INTEGER NOT NULL,             -- when it was committed, ns
     org       TEXT NOT NULL,
@@ -22,11 +22,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events(org, source, ext_id) WHERE ext_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
-CREATE INDEX IF NOT EXISTS events_host ON events(host, ts);
-CREATE INDEX IF NOT EXISTS events_user ON events(user, ts);
 
 -- Full-text index of every event's values, built behind the journal (rowid = seq).
-CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(text, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
+-- Words only (detail=none): phrases and field terms are checked exactly on the candidates.
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(text, content='', contentless_delete=1, detail=none, tokenize='unicode61 remove_diacritics 2');
 
 CREATE TABLE IF NOT EXISTS alerts (
     id        TEXT PRIMARY KEY,             -- deterministic: same rule + same event = same id

@@ -70,7 +70,7 @@ fn prefilter_is_a_superset_and_skips_negations() {
     let q = parse("host.name:ws-042 NOT bob (x OR y:\"a b\")").unwrap();
     assert_eq!(
         q.fts_prefilter().unwrap(),
-        "(\"ws 042\" AND (\"x\" OR \"a b\"))"
+        "((\"ws\" AND \"042\") AND (\"x\" OR (\"a\" AND \"b\")))"
     );
     assert_eq!(parse("NOT a").unwrap().fts_prefilter(), None);
     assert_eq!(parse("a OR host.name:w*").unwrap().fts_prefilter(), None);
