@@ -11,7 +11,9 @@ use wardwatch_core::Severity;
 use wardwatch_ingest::SourceCounters;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
-pub const LATENCY_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// Picks one counter of a source.
 type Pick = fn(&SourceCounters) -> &AtomicU64;

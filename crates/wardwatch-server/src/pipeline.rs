@@ -9,7 +9,8 @@
 //!
 //! Why this shape: the journal is the only buffer, and it is on disk. A sender is acknowledged
 //! once its batch is committed; detection reads the journal after its own durable cursor and
-//! commits alerts, the index, the cursor and correlation state together. A kill -9 anywhere
+//! commits alerts, its cursor and correlation state together; the full-text index is built by a
+//! third reader with its own cursor. A kill -9 anywhere
 //! loses nothing acknowledged and duplicates nothing (alert ids are deterministic). Memory is
 //! bounded by the writer channel and the detector's batch size; when detection falls behind,
 //! `Busy` pushes back on the senders.
@@ -24,7 +25,7 @@ use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event, Severity};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_ingest::{Sink, SinkError};
-use wardwatch_store::{Db, DbOptions, Encoded, index_text};
+use wardwatch_store::{Db, DbOptions, Encoded, INDEXER, index_text};
 
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
@@ -159,6 +160,11 @@ impl Pipeline {
         let batch = cfg.detect_batch;
         threads.push(spawn("wardwatch-detect", move || {
             detect_loop(detector_db, handoff_rx, detector, correlator, s, batch)
+        }));
+        let index_db = Db::open(data_dir, &opts)?;
+        let s = shared.clone();
+        threads.push(spawn("wardwatch-index", move || {
+            index_loop(index_db, s, batch)
         }));
         let s = shared.clone();
         let retention = cfg.retention.clone();
@@ -303,7 +309,7 @@ fn next_entries(
     }
 }
 
-/// Read the journal after the cursor, detect, commit alerts + index + cursor + state together.
+/// Read the journal after the cursor, detect, commit alerts + cursor + state together.
 fn detect_loop(
     mut db: Db,
     handoff: Receiver<Handoff>,
@@ -352,10 +358,6 @@ fn detect_loop(
             .par_iter()
             .map(|e| detector.detect(&e.event))
             .collect();
-        let index: Vec<(i64, String)> = entries
-            .par_iter()
-            .map(|e| (e.seq, index_text(&e.event)))
-            .collect();
         let now = jiff::Timestamp::now().as_nanosecond() as i64;
         let mut alerts = Vec::new();
         for (entry, detections) in entries.iter().zip(&found) {
@@ -380,7 +382,7 @@ fn detect_loop(
         }
         let last = entries.last().map_or(cursor, |e| e.seq);
         let state = correlator.as_ref().map(|c| c.export_state().to_string());
-        match db.commit_detection(DETECTOR, last, &alerts, &index, state.as_deref()) {
+        match db.commit_detection(DETECTOR, last, &alerts, &[], state.as_deref()) {
             Ok(_) => {
                 cursor = last;
                 shared.cursor.store(last, Ordering::Release);
@@ -400,6 +402,47 @@ fn detect_loop(
                 {
                     c.import_state(v);
                 }
+            }
+        }
+    }
+}
+
+/// Build the full-text index behind the journal, with its own cursor: search stays exact
+/// meanwhile (it checks events after this cursor directly), and detection latency does not
+/// pay for indexing.
+fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
+    let mut cursor = match db.cursor(INDEXER) {
+        Ok((c, _)) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the index cursor; search will scan");
+            return;
+        }
+    };
+    loop {
+        let entries = match db.read_after(cursor, batch) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the journal for indexing; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            if shared.stop.load(Ordering::Acquire) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        let index: Vec<(i64, String)> = entries
+            .par_iter()
+            .map(|e| (e.seq, index_text(&e.event)))
+            .collect();
+        match db.commit_detection(INDEXER, last, &[], &index, None) {
+            Ok(_) => cursor = last,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot commit the index; retrying");
+                std::thread::sleep(Duration::from_secs(1));
             }
         }
     }

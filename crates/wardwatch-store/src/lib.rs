@@ -24,4 +24,8 @@ pub use db::{
     index_text, token_hash,
 };
 pub use error::StoreError;
+
+/// The cursor name of the worker that builds the full-text index behind the journal. Search
+/// treats events after it as not yet indexed and checks them directly.
+pub const INDEXER: &str = "index";
 pub use search::{AlertPage, EventPage, SearchRequest};

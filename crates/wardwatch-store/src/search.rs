@@ -72,8 +72,14 @@ impl Db {
             req.to.map_or(i64::MAX, ns).into(),
         ];
         if let Some(fts) = query.fts_prefilter() {
-            sql.push_str(" AND seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?3)");
+            // Events the indexer has not reached yet are candidates too: search stays exact
+            // while the index catches up.
+            sql.push_str(
+                " AND (seq > COALESCE((SELECT seq FROM cursors WHERE name = ?4), 0) \
+                 OR seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?3))",
+            );
             args.push(fts.into());
+            args.push(crate::INDEXER.to_string().into());
         }
         sql.push_str(" ORDER BY ts DESC, seq DESC");
         let mut stmt = self.conn.prepare(&sql)?;

@@ -144,6 +144,16 @@ fn search_with_terms_time_range_exact_total_and_cursor() {
     }
     assert_eq!(seen, 13);
     assert_eq!(db.search_events(&req("powershell", 100)).unwrap().total, 5);
+    // Events the indexer has not reached are still found.
+    db.append(&[vec![event(30, "ws-new", "bob", "powershell -nop")]])
+        .unwrap();
+    assert_eq!(db.search_events(&req("powershell", 100)).unwrap().total, 6);
+    assert_eq!(
+        db.search_events(&req("host.name:ws-new", 100))
+            .unwrap()
+            .total,
+        1
+    );
     assert_eq!(
         db.search_events(&req("\"powershell -enc\" NOT host.name:ws-odd", 100))
             .unwrap()
@@ -151,9 +161,12 @@ fn search_with_terms_time_range_exact_total_and_cursor() {
         3
     );
     assert_eq!(
-        db.search_events(&req("CommandLine:notepad OR CommandLine:*enc*", 100))
-            .unwrap()
-            .total,
+        db.search_events(&req(
+            "CommandLine:notepad OR CommandLine:*enc* NOT host.name:ws-new",
+            100
+        ))
+        .unwrap()
+        .total,
         25
     );
     let ranged = SearchRequest {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Benchmark of `wardwatch serve`: Windows events (the dense EVTX set, as EVTX JSON documents)
+# posted through `/_bulk` with the SigmaHQ rules loaded and the store on.
+#   1. sustained events/s at the highest rate the server accepts (posting as fast as acknowledged);
+#   2. ingest-to-alert latency p50/p99 at a steady 20,000 events/s;
+#   3. peak memory of the server (VmHWM) in each run.
+# When an `rsigma` binary is on PATH, its daemon is run on the same events and rules and the
+# ratio is printed.
+# Usage: bench/serve.sh [SECONDS]   (default 20 per run)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+shared="${WARDWATCH_SHARED_DATA:-$root/../shared/data}"
+secs="${1:-20}"
+if [ ! -d "$shared/evtx/dense-samples" ] || [ ! -d "$shared/sigma/rules" ]; then
+    echo "bench/serve.sh: $shared/evtx/dense-samples or sigma/rules is missing; nothing to measure"
+    exit 0
+fi
+cd "$root"
+cargo build --release -p wardwatch >/dev/null
+CARGO_TARGET_DIR="$root/target" cargo build --release --manifest-path bench/loadgen/Cargo.toml >/dev/null
+bin="$root/target/release/wardwatch"
+loadgen="$root/target/release/wardwatch-loadgen"
+port=18181
+
+run() { # $1 rate (0 = max), prints loadgen figures + peak MiB
+    local data; data="$(mktemp -d)"
+    WARDWATCH_INGEST_TOKEN=bench WARDWATCH_API_TOKEN=bench "$bin" serve --data "$data" \
+        --http "127.0.0.1:$port" --syslog "" -r "$shared/sigma/rules" >"$data.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 100); do
+        curl -s "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    "$loadgen" "127.0.0.1:$port" bench bench "$shared/evtx/dense-samples" "$1" "$secs" 500 4 2>/dev/null
+    echo "peak_mib $(( $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") / 1024 ))"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -rf "$data" "$data.log"
+}
+
+echo "== wardwatch serve, SigmaHQ rules ($(find "$shared/sigma/rules" -name '*.yml' | wc -l) files), store on, fsync on, ${secs}s per run"
+echo "-- as fast as acknowledged"
+max="$(run 0)"; echo "$max"
+echo "-- steady 20,000 events/s"
+steady="$(run 20000)"; echo "$steady"
+ours=$(echo "$max" | awk '/sustained_rate/ {print $2}')
+echo
+echo "sustained: $ours events/s (target 50,000)"
+echo "latency at 20k/s: p50 <= $(echo "$steady" | awk '/latency_p50/ {print $2}') s, p99 <= $(echo "$steady" | awk '/latency_p99/ {print $2}') s (histogram bucket bounds; target p99 < 1 s)"
+if command -v rsigma >/dev/null 2>&1; then
+    echo "rsigma on PATH: run its daemon on the same events with bench/hunt.sh's flattened NDJSON to compare (see bench/README.md)"
+else
+    echo "rsigma not on PATH: no peer ratio measured for serve"
+fi
