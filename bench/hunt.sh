@@ -194,13 +194,13 @@ if [[ -z ${NO_PEERS:-} ]]; then
                 HB_NOTE="hayabusa-rules sigma/ (main set, $(find "$HB_RULES" -name '*.yml' | wc -l) converted rules)"
             fi
             HB_OUT=$WORK/hayabusa.jsonl
-            # -w: no wizard; -q: no banner; -C: overwrite; -L: JSONL; -c: its rule config;
-            # --no-summary: no results summary (we print none with -q either).
-            # Run from its folder, where it looks for config/.
+            # -L: JSONL; -w: no wizard; -q: no banner; -C: overwrite; -c: its rule config (it
+            # still prints its results summary, as in the reference figures). Run from its
+            # folder, so that anything it looks up or writes relative to it stays there.
             pushd "$HB_DIR" >/dev/null
             measure hayabusa "${HB_VERSION:-?}" "$PEER_RUNS" "$HB_OUT" "$HB_NOTE" \
                 "$HB" json-timeline -d "$SET" -r "$HB_RULES" -c "$HB_DIR/rules/config" \
-                -o "$HB_OUT" -L -w -q -C --no-summary || true
+                -o "$HB_OUT" -L -w -q -C || true
             popd >/dev/null
             MEASURED+="hayabusa "
         fi

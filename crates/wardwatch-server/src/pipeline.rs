@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event, Severity};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_ingest::{Sink, SinkError};
-use wardwatch_store::{Db, DbOptions, Encoded, INDEXER, index_text};
+use wardwatch_store::{Db, DbOptions, Encoded, INDEXER, index_words};
 
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
@@ -434,9 +434,10 @@ fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
             std::thread::sleep(Duration::from_millis(200));
             continue;
         };
+        // On this thread only: indexing must not take the cores detection needs.
         let index: Vec<(i64, String)> = entries
-            .par_iter()
-            .map(|e| (e.seq, index_text(&e.event)))
+            .iter()
+            .map(|e| (e.seq, index_words(&e.event)))
             .collect();
         match db.commit_detection(INDEXER, last, &[], &index, None) {
             Ok(_) => cursor = last,

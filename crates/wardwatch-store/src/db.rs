@@ -503,7 +503,16 @@ fn delete_events(
     )? as i64)
 }
 
-/// The text the full-text index holds for an event: every string and number in it.
+/// What the full-text index stores for an event: each distinct word of [`index_text`] once
+/// (the index keeps no positions, so repeats and order would only cost tokenizing time).
+pub fn index_words(event: &Event) -> String {
+    let mut words = crate::query::words(&index_text(event));
+    words.sort_unstable();
+    words.dedup();
+    words.join(" ")
+}
+
+/// Every string and number of an event, in order: what free-text and phrase terms match.
 pub fn index_text(event: &Event) -> String {
     fn walk(v: &serde_json::Value, out: &mut String) {
         match v {

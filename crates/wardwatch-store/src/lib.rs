@@ -21,7 +21,7 @@ mod search;
 
 pub use db::{
     Db, DbOptions, Encoded, FILE_NAME, JournalEntry, RetentionReport, Stats, TokenInfo, TokenKind,
-    index_text, token_hash,
+    index_text, index_words, token_hash,
 };
 pub use error::StoreError;
 
