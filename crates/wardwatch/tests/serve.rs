@@ -183,3 +183,57 @@ fn evtx_derived_events_raise_the_expected_sigmahq_alerts() {
         );
     }
 }
+
+#[test]
+fn correlation_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("failed.yml"),
+        "title: Failed logon (test)\nid: 8d1e6f0a-1b2c-4d3e-9f40-5a6b7c8d9e0f\nname: test_failed_logon\n\
+         logsource: {product: windows, service: security}\ndetection:\n  sel: {EventID: 4625}\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("spray.yml"),
+        "title: Many failed logons (test)\nid: 9e2f7a1b-2c3d-4e4f-8a51-6b7c8d9e0f1a\ncorrelation:\n  type: event_count\n  rules: [test_failed_logon]\n  group-by: [IpAddress]\n  timespan: 1h\n  condition: {gte: 3}\nlevel: high\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let args = ["--rules", rules.to_str().unwrap()];
+    let post = |server: &Server, n: usize| {
+        let doc = serde_json::json!({"EventID": 4625, "Channel": "Security", "Computer": "dc01",
+            "TimeCreated": format!("2026-11-01T02:00:0{n}Z"), "TargetUserName": format!("user{n}"),
+            "IpAddress": "10.9.9.9"});
+        let (status, v) = http_post(
+            server.http,
+            "/_bulk",
+            &format!("{{\"index\":{{}}}}\n{doc}\n"),
+            Some("test-ingest"),
+        );
+        assert_eq!(status, 200, "{v}");
+    };
+    let mut server = Server::start_in(&data, "127.0.0.1:0", "", &args);
+    post(&server, 1);
+    post(&server, 2);
+    let processed = |server: &Server, n: u64| {
+        for _ in 0..300 {
+            let (_, s) = http_get(server.http, "/api/v1/stats", Some("test-api"));
+            if s["pipeline"]["queued"] == 0 && s["store"]["events"].as_u64() >= Some(n) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("detection did not catch up");
+    };
+    processed(&server, 2);
+    server.kill();
+    let server = Server::start_in(&data, "127.0.0.1:0", "", &args);
+    post(&server, 3);
+    let v = server.wait_alerts("rule_id=9e2f7a1b-2c3d-4e4f-8a51-6b7c8d9e0f1a", 1);
+    assert_eq!(
+        v["total"], 1,
+        "the third failure after the restart must complete the count: {v}"
+    );
+}
