@@ -36,6 +36,28 @@ impl Metrics {
         s.entry(name.to_string()).or_default().clone()
     }
 
+    /// Per-source counters as JSON, for `/api/v1/stats`.
+    pub fn sources_json(&self) -> serde_json::Value {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        sources
+            .iter()
+            .map(|(name, c)| {
+                (
+                    name.clone(),
+                    serde_json::json!({
+                        "received": get(&c.received),
+                        "rejected": get(&c.rejected),
+                        "dropped": get(&c.dropped),
+                        "malformed": get(&c.malformed),
+                        "bytes": get(&c.bytes),
+                    }),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
     /// Count an alert and its ingest-to-alert latency.
     pub fn alert(&self, level: Severity, latency_ns: i64) {
         let i = Severity::ALL.iter().position(|l| *l == level).unwrap_or(0);

@@ -63,6 +63,7 @@ impl Telemetry for ServerTelemetry {
             "cursor": self.shared.cursor.load(std::sync::atomic::Ordering::Relaxed),
             "latency_p50_s": self.metrics.latency_quantile(0.5),
             "latency_p99_s": self.metrics.latency_quantile(0.99),
+            "sources": self.metrics.sources_json(),
         })
     }
 }
