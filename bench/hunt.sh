@@ -67,6 +67,9 @@ cleanup() {
     if [[ -n ${KEEP:-} ]]; then note "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+# A copy of the binary, so that a build running beside this one cannot swap it mid-benchmark.
+cp "$WW" "$WORK/wardwatch"
+WW=$WORK/wardwatch
 SET=$WORK/set
 mkdir -p "$SET"
 for i in $(seq -w 1 "$COPIES"); do
@@ -109,14 +112,14 @@ ROWS=()
 
 # measure NAME VERSION NRUNS COUNTFILE NOTE CMD...
 #   Runs CMD NRUNS times; COUNTFILE's lines after each run are the detection count ("-": the
-#   command's stdout). Adds a row to ROWS; returns 1 (row marked failed) if a run fails.
+#   command's stdout; "none": no count). Adds a row to ROWS; returns 1 (row marked failed) if a run fails.
 measure() {
     local name=$1 version=$2 nruns=$3 countfile=$4 rownote=$5
     shift 5
     local times=() peak=0 count=NA r secs kib rc
     echo "== $name: $nruns run(s): $*"
     for ((r = 1; r <= nruns; r++)); do
-        [[ $countfile = - ]] || rm -f "$countfile"
+        [[ $countfile = - || $countfile = none ]] || rm -f "$countfile"
         rc=0
         read -r secs kib < <(time_once "$WORK/stdout" "$WORK/stderr" "$@" || echo "FAIL $?") || true
         if [[ $secs = FAIL ]]; then
@@ -125,7 +128,9 @@ measure() {
             ROWS+=("$name|$version|$nruns|failed|NA|NA|$rownote")
             return 1
         fi
-        if [[ $countfile = - ]]; then
+        if [[ $countfile = none ]]; then
+            count=-
+        elif [[ $countfile = - ]]; then
             count=$(wc -l <"$WORK/stdout")
         elif [[ -f $countfile ]]; then
             count=$(wc -l <"$countfile")
@@ -175,7 +180,7 @@ if [[ -z ${NO_PEERS:-} ]]; then
     if command -v hayabusa >/dev/null; then
         HB=$(command -v hayabusa)
         HB_DIR=${HAYABUSA_DIR:-$(find_up "$HB" rules/config || true)}
-        HB_VERSION=$("$HB" help 2>/dev/null | grep -oE 'v?[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true)
+        HB_VERSION=$("$HB" help 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true)
         if [[ -z $HB_DIR || ! -d $HB_DIR/rules/config ]]; then
             note "hayabusa: no rules/config folder found above $HB; set HAYABUSA_DIR. Skipped."
         else
@@ -189,8 +194,7 @@ if [[ -z ${NO_PEERS:-} ]]; then
                     find . -name '*.yml' \
                         -not -path '*/deprecated/*' -not -path '*/emerging-threats/*' \
                         -not -path '*/threat-hunting/*' -not -path '*/placeholder/*' \
-                        -not -path '*/unsupported/*' -print0 |
-                    cpio -0 -pdm --quiet "$HB_RULES")
+                        -not -path '*/unsupported/*' -exec cp --parents -t "$HB_RULES" {} +)
                 HB_NOTE="hayabusa-rules sigma/ (main set, $(find "$HB_RULES" -name '*.yml' | wc -l) converted rules)"
             fi
             HB_OUT=$WORK/hayabusa.jsonl
@@ -251,10 +255,9 @@ if [[ -z ${NO_PEERS:-} ]]; then
 
     # The floor: parsing alone, EVTX to JSON lines, no detection.
     if command -v evtx_dump >/dev/null; then
-        measure "evtx_dump (parse only)" "$(evtx_dump --version 2>/dev/null | awk '{print $2}')" "$RUNS" - \
+        measure "evtx_dump (parse only)" "$(evtx_dump --version 2>/dev/null | awk '{print $NF}')" "$RUNS" none \
             "EVTX → JSONL, no detection: the floor" \
             bash -c 'for f in "$1"/*.evtx; do evtx_dump -o jsonl "$f" || exit; done' _ "$SET" || true
-        ROWS[-1]=$(awk -F'|' -v OFS='|' '{$6="-"; print}' <<<"${ROWS[-1]}")
     fi
 fi
 
@@ -283,11 +286,12 @@ done
 
 # ---------------------------------------------------------------- table
 IFS='|' read -r _ _ _ OUR_S OUR_MIB OUR_COUNT _ <<<"${ROWS[0]}"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0 > 0 && b+0 > 0) printf "%.1fx", a/b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0 > 0 && b+0 > 0) printf (a/b < 1 ? "%.2fx" : "%.1fx"), a/b; else print "-" }'; }
 evps() { awk -v s="$1" -v n="$EVENTS" 'BEGIN{ if (s+0 > 0) printf "%.0f", n/s; else print "-" }'; }
 
 echo
 echo "Hunt benchmark: $EVENTS records in $((COPIES * ${#SRC_FILES[@]})) EVTX files, $(nproc) cores, median of the runs"
+echo "(load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); anything else running skews the figures)"
 echo "(ratios are the tool's figure over wardwatch's: time ratio > 1 means wardwatch is faster,"
 echo " MiB ratio > 1 means wardwatch uses less memory)"
 echo
