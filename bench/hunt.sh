@@ -4,7 +4,7 @@
 #
 # Environment:
 #   RUNS=3                    timed runs per tool (the median is reported)
-#   PEER_RUNS=$RUNS           timed runs per peer (Chainsaw takes ~2 min a run)
+#   PEER_RUNS=$RUNS           timed runs per peer (a Chainsaw run takes 35 s to 2 min)
 #   WARDWATCH_SHARED_DATA     the shared data folder (default: <repo>/../shared/data)
 #   WARDWATCH_BIN             use this wardwatch binary instead of building one
 #   HAYABUSA_DIR              Hayabusa's build folder (holds rules/config); default: found
@@ -63,6 +63,7 @@ fi
 # ---------------------------------------------------------------- reference set
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wardwatch-hunt-bench.XXXXXX")
 case $WORK/ in "$ROOT"/*) die "temporary folder $WORK is inside the repository; set TMPDIR elsewhere" ;; esac
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
     if [[ -n ${KEEP:-} ]]; then note "kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -116,11 +117,10 @@ ROWS=()
 measure() {
     local name=$1 version=$2 nruns=$3 countfile=$4 rownote=$5
     shift 5
-    local times=() peak=0 count=NA r secs kib rc
+    local times=() peak=0 count=NA r secs kib
     echo "== $name: $nruns run(s): $*"
     for ((r = 1; r <= nruns; r++)); do
         [[ $countfile = - || $countfile = none ]] || rm -f "$countfile"
-        rc=0
         read -r secs kib < <(time_once "$WORK/stdout" "$WORK/stderr" "$@" || echo "FAIL $?") || true
         if [[ $secs = FAIL ]]; then
             note "$name failed (exit $kib); last lines of its stderr:"
@@ -138,8 +138,9 @@ measure() {
             count=0
         fi
         count=${count// /}
-        printf '   run %d: %6.2f s  %s  %s detection(s)\n' "$r" "$secs" \
-            "$([[ $kib = NA ]] && echo 'peak n/a' || awk -v k="$kib" 'BEGIN{printf "%7.1f MiB", k/1024}')" "$count"
+        local shown='peak n/a'
+        [[ $kib = NA ]] || shown=$(awk -v k="$kib" 'BEGIN{printf "%7.1f MiB", k/1024}')
+        printf '   run %d: %6.2f s  %s  %s detection(s)\n' "$r" "$secs" "$shown" "$count"
         times+=("$secs")
         [[ $kib = NA ]] && peak=NA
         [[ $peak != NA ]] && ((kib > peak)) && peak=$kib
@@ -174,6 +175,7 @@ measure wardwatch "$("$WW" --version | awk '{print $2}')" "$RUNS" "$WW_OUT" "EVT
     die "wardwatch failed"
 
 # ---------------------------------------------------------------- peers
+# Peers measured successfully; the others (absent or failed) get their reference row.
 MEASURED=" "
 if [[ -z ${NO_PEERS:-} ]]; then
     # Hayabusa 3.x: converted SigmaHQ rules (hayabusa-rules' sigma/), its own config folder.
@@ -183,6 +185,8 @@ if [[ -z ${NO_PEERS:-} ]]; then
         HB_VERSION=$("$HB" help 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true)
         if [[ -z $HB_DIR || ! -d $HB_DIR/rules/config ]]; then
             note "hayabusa: no rules/config folder found above $HB; set HAYABUSA_DIR. Skipped."
+        elif [[ -z ${HAYABUSA_RULES:-} && ! -d $HB_DIR/rules/sigma ]]; then
+            note "hayabusa: no converted rules in $HB_DIR/rules/sigma; set HAYABUSA_RULES. Skipped."
         else
             if [[ -n ${HAYABUSA_RULES:-} ]]; then
                 HB_RULES=$HAYABUSA_RULES
@@ -204,9 +208,8 @@ if [[ -z ${NO_PEERS:-} ]]; then
             pushd "$HB_DIR" >/dev/null
             measure hayabusa "${HB_VERSION:-?}" "$PEER_RUNS" "$HB_OUT" "$HB_NOTE" \
                 "$HB" json-timeline -d "$SET" -r "$HB_RULES" -c "$HB_DIR/rules/config" \
-                -o "$HB_OUT" -L -w -q -C || true
+                -o "$HB_OUT" -L -w -q -C && MEASURED+="hayabusa "
             popd >/dev/null
-            MEASURED+="hayabusa "
         fi
     else
         note "hayabusa not on PATH: reference figures only"
@@ -226,8 +229,8 @@ if [[ -z ${NO_PEERS:-} ]]; then
             CS_OUT=$WORK/chainsaw.jsonl
             measure chainsaw "$("$CS" --version | awk '{print $2}')" "$PEER_RUNS" "$CS_OUT" \
                 "SigmaHQ rules/, mapping $(basename "$CS_MAPPING")" \
-                "$CS" hunt "$SET" -s "$RULES" --mapping "$CS_MAPPING" --jsonl -o "$CS_OUT" -q || true
-            MEASURED+="chainsaw "
+                "$CS" hunt "$SET" -s "$RULES" --mapping "$CS_MAPPING" --jsonl -o "$CS_OUT" -q &&
+                MEASURED+="chainsaw "
         fi
     else
         note "chainsaw not on PATH: reference figures only"
@@ -240,14 +243,17 @@ if [[ -z ${NO_PEERS:-} ]]; then
             note "rsigma: needs evtx_dump and python3 to pre-flatten the records. Skipped."
         else
             FLAT=$WORK/flat.ndjson
-            for f in "$SET"/*.evtx; do evtx_dump -o jsonl "$f"; done |
-                python3 "$HERE/flatten_evtx_jsonl.py" >"$FLAT"
-            n=$(wc -l <"$FLAT")
-            ((n == EVENTS)) || note "rsigma: $n flattened records, expected $EVENTS"
-            measure rsigma "$(rsigma --version | awk 'NR==1{print $2}')" "$PEER_RUNS" - \
-                "engine eval on pre-flattened NDJSON: detection only" \
-                rsigma engine eval -r "$RULES" -e "@$FLAT" --output-format ndjson -q || true
-            MEASURED+="rsigma "
+            if ! for f in "$SET"/*.evtx; do evtx_dump -o jsonl "$f" || exit; done |
+                python3 "$HERE/flatten_evtx_jsonl.py" >"$FLAT"; then
+                note "rsigma: could not convert the set to flat NDJSON. Skipped."
+            else
+                n=$(wc -l <"$FLAT")
+                ((n == EVENTS)) || note "rsigma: $n flattened records, expected $EVENTS"
+                measure rsigma "$(rsigma --version | awk 'NR==1{print $2}')" "$PEER_RUNS" - \
+                    "engine eval on pre-flattened NDJSON: detection only" \
+                    rsigma engine eval -r "$RULES" -e "@$FLAT" --output-format ndjson -q &&
+                    MEASURED+="rsigma "
+            fi
         fi
     else
         note "rsigma not on PATH: reference figures only"
@@ -255,6 +261,7 @@ if [[ -z ${NO_PEERS:-} ]]; then
 
     # The floor: parsing alone, EVTX to JSON lines, no detection.
     if command -v evtx_dump >/dev/null; then
+        # shellcheck disable=SC2016 # $1 and $f are the inner bash's
         measure "evtx_dump (parse only)" "$(evtx_dump --version 2>/dev/null | awk '{print $NF}')" "$RUNS" none \
             "EVTX → JSONL, no detection: the floor" \
             bash -c 'for f in "$1"/*.evtx; do evtx_dump -o jsonl "$f" || exit; done' _ "$SET" || true
@@ -280,12 +287,13 @@ declare -A REF_PATTERN=([hayabusa]="Hayabusa" [chainsaw]="Chainsaw" [rsigma]="rs
 declare -A REF_DEFAULT=([hayabusa]="19.1 519" [chainsaw]="124 277" [rsigma]="3.6 227")
 for peer in hayabusa chainsaw rsigma; do
     [[ $MEASURED = *" $peer "* ]] && continue
-    read -r rs rm < <(ref_row "${REF_PATTERN[$peer]}" ${REF_DEFAULT[$peer]})
-    ROWS+=("${REF_LABEL[$peer]}|reference|-|$rs|$rm|-|reference (not measured here), from SOURCES.md")
+    # shellcheck disable=SC2086 # two words: seconds and MiB
+    read -r ref_s ref_mib < <(ref_row "${REF_PATTERN[$peer]}" ${REF_DEFAULT[$peer]})
+    ROWS+=("${REF_LABEL[$peer]}|reference|-|$ref_s|$ref_mib|-|reference (not measured here), from SOURCES.md")
 done
 
 # ---------------------------------------------------------------- table
-IFS='|' read -r _ _ _ OUR_S OUR_MIB OUR_COUNT _ <<<"${ROWS[0]}"
+IFS='|' read -r _ _ _ OUR_S OUR_MIB _ _ <<<"${ROWS[0]}"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0 > 0 && b+0 > 0) printf (a/b < 1 ? "%.2fx" : "%.1fx"), a/b; else print "-" }'; }
 evps() { awk -v s="$1" -v n="$EVENTS" 'BEGIN{ if (s+0 > 0) printf "%.0f", n/s; else print "-" }'; }
 
@@ -299,6 +307,7 @@ echo
     echo "tool|version|runs|median s|events/s|peak MiB|detections|time ratio|MiB ratio|what"
     for row in "${ROWS[@]}"; do
         IFS='|' read -r n v r s m c what <<<"$row"
+        [[ $m = NA ]] && m=n/a
         if [[ $s = failed ]]; then
             echo "$n|$v|$r|failed|-|-|-|-|-|$what"
         elif [[ $n = wardwatch ]]; then

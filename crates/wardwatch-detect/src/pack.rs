@@ -126,6 +126,13 @@ pub(crate) fn one_line(reason: &str) -> String {
     parts.join("; ")
 }
 
+/// What [`RulePack::admit`] reads of a detection or correlation rule.
+struct Head<'a> {
+    id: Option<&'a str>,
+    title: &'a str,
+    attrs: &'a HashMap<String, yaml_serde::Value>,
+}
+
 /// A parsed rule pack: detection rules, correlation rules and filters, each with its metadata,
 /// plus every problem met while parsing. Rules are compiled later, by [`crate::Detector::build`].
 #[derive(Debug, Default)]
@@ -164,23 +171,14 @@ impl RulePack {
                 pack.problem(&origin, None, err.clone());
             }
             for mut rule in collection.rules {
-                let id = rule
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| derived_id(&origin, &rule.title));
-                if let Some(first) = seen.get(&id) {
-                    let reason = format!("duplicate rule id `{id}` (first defined in {first})");
-                    pack.problem(&origin, Some(rule.title.clone()), reason);
-                    continue;
-                }
-                let wardwatch = match wardwatch_block(&rule.custom_attributes) {
-                    Ok(w) => w,
-                    Err(reason) => {
-                        pack.problem(&origin, Some(rule.title.clone()), reason);
-                        continue;
-                    }
+                let head = Head {
+                    id: rule.id.as_deref(),
+                    title: &rule.title,
+                    attrs: &rule.custom_attributes,
                 };
-                seen.insert(id.clone(), origin.clone());
+                let Some((id, wardwatch)) = pack.admit(&mut seen, &origin, head) else {
+                    continue;
+                };
                 rule.id = Some(id.clone());
                 let meta = RuleMeta {
                     id,
@@ -198,23 +196,14 @@ impl RulePack {
                 pack.rules.push((rule, Arc::new(meta)));
             }
             for mut corr in collection.correlations {
-                let id = corr
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| derived_id(&origin, &corr.title));
-                if let Some(first) = seen.get(&id) {
-                    let reason = format!("duplicate rule id `{id}` (first defined in {first})");
-                    pack.problem(&origin, Some(corr.title.clone()), reason);
-                    continue;
-                }
-                let wardwatch = match wardwatch_block(&corr.custom_attributes) {
-                    Ok(w) => w,
-                    Err(reason) => {
-                        pack.problem(&origin, Some(corr.title.clone()), reason);
-                        continue;
-                    }
+                let head = Head {
+                    id: corr.id.as_deref(),
+                    title: &corr.title,
+                    attrs: &corr.custom_attributes,
                 };
-                seen.insert(id.clone(), origin.clone());
+                let Some((id, wardwatch)) = pack.admit(&mut seen, &origin, head) else {
+                    continue;
+                };
                 corr.id = Some(id.clone());
                 let meta = RuleMeta {
                     id,
@@ -237,6 +226,35 @@ impl RulePack {
         }
         pack.check_correlation_references();
         pack
+    }
+
+    /// The id a rule will have (its own, or one derived from its title) and its `wardwatch:`
+    /// block, or `None` after recording why it cannot be kept (a duplicate id, a bad block).
+    fn admit(
+        &mut self,
+        seen: &mut HashMap<String, String>,
+        origin: &str,
+        head: Head<'_>,
+    ) -> Option<(String, Wardwatch)> {
+        let id = head
+            .id
+            .map(str::to_string)
+            .unwrap_or_else(|| derived_id(origin, head.title));
+        if let Some(first) = seen.get(&id) {
+            let reason = format!("duplicate rule id `{id}` (first defined in {first})");
+            self.problem(origin, Some(head.title.to_string()), reason);
+            return None;
+        }
+        match wardwatch_block(head.attrs) {
+            Ok(w) => {
+                seen.insert(id.clone(), origin.to_string());
+                Some((id, w))
+            }
+            Err(reason) => {
+                self.problem(origin, Some(head.title.to_string()), reason);
+                None
+            }
+        }
     }
 
     /// A correlation that names a rule the pack does not have can never fire: say so.

@@ -129,6 +129,23 @@ pub(crate) fn ecs_of(v: &Value) -> Ecs {
 /// number counts as epoch text). A time field that is present but unreadable gives the Unix
 /// epoch with its text kept, which is how [`wardwatch_core::Event::time_text`] says "no usable
 /// time"; no time field at all gives the epoch and `None`.
+/// The event for a decoded JSON document `v` of `kind`: its time from the first of `time_paths`
+/// that reads, the normalized fields `ecs`, and where it came from.
+pub(crate) fn event_of(
+    kind: wardwatch_core::SourceKind,
+    v: Value,
+    time_paths: &[&str],
+    ecs: wardwatch_core::Ecs,
+    origin: wardwatch_core::Origin,
+) -> wardwatch_core::Event {
+    let (timestamp, time_text) = time_at(&v, time_paths);
+    let mut event = wardwatch_core::Event::new(kind, timestamp, v);
+    event.time_text = time_text;
+    event.ecs = ecs;
+    event.origin = origin;
+    event
+}
+
 pub(crate) fn time_at(v: &Value, paths: &[&str]) -> (Timestamp, Option<String>) {
     let mut unreadable = None;
     for p in paths {

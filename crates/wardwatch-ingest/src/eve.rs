@@ -33,7 +33,7 @@
 use serde_json::Value;
 use wardwatch_core::{Ecs, Event, Origin, SourceKind};
 
-use crate::doc::{port_of, scalar_text, text_at, time_at};
+use crate::doc::{port_of, scalar_text, text_at};
 
 /// Keys only Suricata writes at the top level of an EVE record.
 const EVE_KEYS: &[&str] = &["flow_id", "src_ip", "pcap_cnt", "in_iface", "community_id"];
@@ -67,13 +67,8 @@ pub fn looks_like_eve(first_line: &str) -> bool {
 
 /// Decode one EVE object (see the module documentation for the fields filled).
 pub fn decode_value(v: Value, origin: Origin) -> Event {
-    let (timestamp, time_text) = time_at(&v, &["timestamp"]);
     let ecs = normalize(&v);
-    let mut event = Event::new(SourceKind::SuricataEve, timestamp, v);
-    event.time_text = time_text;
-    event.ecs = ecs;
-    event.origin = origin;
-    event
+    crate::doc::event_of(SourceKind::SuricataEve, v, &["timestamp"], ecs, origin)
 }
 
 /// Event types that are themselves the name of an application protocol.

@@ -28,7 +28,7 @@
 use serde_json::Value;
 use wardwatch_core::{Event, Origin, SourceKind};
 
-use crate::doc::{first_text, object_at, time_at};
+use crate::doc::{first_text, object_at};
 use crate::windows::{WindowsRecord, event_id_of, normalize};
 
 const EVENT_ID: &[&str] = &["EventID", "EventId"];
@@ -86,12 +86,7 @@ pub(crate) fn decode(v: Value, origin: Origin) -> Event {
         data: nested.as_deref().or(v.as_object()),
     });
     drop(nested);
-    let (timestamp, time_text) = time_at(&v, TIME);
-    let mut event = Event::new(SourceKind::FlatWindows, timestamp, v);
-    event.time_text = time_text;
-    event.ecs = ecs;
-    event.origin = origin;
-    event
+    crate::doc::event_of(SourceKind::FlatWindows, v, TIME, ecs, origin)
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@
 use serde_json::Value;
 use wardwatch_core::{Event, Origin, SourceKind};
 
-use crate::doc::{ecs_of, first_text, time_at};
+use crate::doc::{ecs_of, first_text};
 
 /// Parse a time in the forms JSON shippers write: RFC 3339 with `Z` or an offset (also
 /// Suricata's `+0000` without a colon), a space instead of the `T`, no offset at all (taken as
@@ -105,12 +105,7 @@ fn decode_generic(v: Value, origin: Origin) -> Event {
         ecs.host_name = first_text(&v, &["host", "hostname"]);
     }
     ecs.event_kind.get_or_insert_with(|| "event".into());
-    let (timestamp, time_text) = time_at(&v, GENERIC_TIME);
-    let mut event = Event::new(SourceKind::Json, timestamp, v);
-    event.time_text = time_text;
-    event.ecs = ecs;
-    event.origin = origin;
-    event
+    crate::doc::event_of(SourceKind::Json, v, GENERIC_TIME, ecs, origin)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@
 use serde_json::Value;
 use wardwatch_core::{Event, Origin, SourceKind};
 
-use crate::doc::{ecs_of, first_text, lookup, object_at, overlay, time_at};
+use crate::doc::{ecs_of, first_text, lookup, object_at, overlay};
 use crate::windows::{WindowsRecord, event_id_of, normalize};
 
 /// Where one of the two Winlogbeat layouts keeps each Windows part.
@@ -109,12 +109,7 @@ pub(crate) fn decode(v: Value, origin: Origin) -> Event {
     if computer.is_some() {
         ecs.host_name = computer;
     }
-    let (timestamp, time_text) = time_at(&v, &["@timestamp"]);
-    let mut event = Event::new(SourceKind::WinlogbeatEcs, timestamp, v);
-    event.time_text = time_text;
-    event.ecs = ecs;
-    event.origin = origin;
-    event
+    crate::doc::event_of(SourceKind::WinlogbeatEcs, v, &["@timestamp"], ecs, origin)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Server, http_get, request};
+use common::{Server, free_port, http_get, request};
 
 const EVENTS: usize = 6000;
 const BATCH: usize = 200;
@@ -36,14 +36,6 @@ fn doc(n: usize) -> String {
         "Image": "C:\\Windows\\System32\\cmd.exe", "CommandLine": cmd, "n": n
     })
     .to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -24,6 +24,15 @@ pub fn shared(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// A loopback port free right now (for a server that must come back on the same port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub struct Server {
     pub child: Child,
     pub http: SocketAddr,
