@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event, Severity};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_ingest::{Sink, SinkError};
-use wardwatch_store::{Db, DbOptions, Encoded, INDEXER, index_words};
+use wardwatch_store::{Db, DbOptions, Encoded, INDEXER, doc_words};
 
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
@@ -419,15 +419,15 @@ fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
         }
     };
     loop {
-        let entries = match db.read_after(cursor, batch) {
-            Ok(e) => e,
+        let docs = match db.read_docs_after(cursor, batch) {
+            Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the journal for indexing; retrying");
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
-        let Some(last) = entries.last().map(|e| e.seq) else {
+        let Some(last) = docs.last().map(|(seq, _)| *seq) else {
             if shared.stop.load(Ordering::Acquire) {
                 break;
             }
@@ -435,9 +435,15 @@ fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
             continue;
         };
         // On this thread only: indexing must not take the cores detection needs.
-        let index: Vec<(i64, String)> = entries
+        let index: Vec<(i64, String)> = docs
             .iter()
-            .map(|e| (e.seq, index_words(&e.event)))
+            .filter_map(|(seq, doc)| match doc_words(doc) {
+                Ok(words) => Some((*seq, words)),
+                Err(e) => {
+                    tracing::warn!(seq, error = %e, "stored event is not valid JSON; not indexed");
+                    None
+                }
+            })
             .collect();
         match db.commit_detection(INDEXER, last, &[], &index, None) {
             Ok(_) => cursor = last,

@@ -258,6 +258,20 @@ impl Db {
             .unwrap_or((0, None)))
     }
 
+    /// Up to `limit` stored documents after `seq`, in order, as `(seq, JSON)`, for readers that
+    /// do not need the decoded event (the indexer).
+    pub fn read_docs_after(
+        &self,
+        seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, doc FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt.query_map(params![seq, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Up to `limit` journal entries after `seq`, in order.
     pub fn read_after(&self, seq: i64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -501,15 +515,6 @@ fn delete_events(
         "DELETE FROM events WHERE seq <= ?1 AND ts < ?2",
         params![upto_seq, before_ts],
     )? as i64)
-}
-
-/// What the full-text index stores for an event: each distinct word of [`index_text`] once
-/// (the index keeps no positions, so repeats and order would only cost tokenizing time).
-pub fn index_words(event: &Event) -> String {
-    let mut words = crate::query::words(&index_text(event));
-    words.sort_unstable();
-    words.dedup();
-    words.join(" ")
 }
 
 /// Every string and number of an event, in order: what free-text and phrase terms match.

@@ -18,10 +18,11 @@ mod error;
 pub mod query;
 mod schema;
 mod search;
+mod words;
 
 pub use db::{
     Db, DbOptions, Encoded, FILE_NAME, JournalEntry, RetentionReport, Stats, TokenInfo, TokenKind,
-    index_text, index_words, token_hash,
+    index_text, token_hash,
 };
 pub use error::StoreError;
 
@@ -29,3 +30,4 @@ pub use error::StoreError;
 /// treats events after it as not yet indexed and checks them directly.
 pub const INDEXER: &str = "index";
 pub use search::{AlertPage, EventPage, SearchRequest};
+pub use words::doc_words;
