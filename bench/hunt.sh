@@ -62,7 +62,10 @@ fi
 
 # ---------------------------------------------------------------- reference set
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wardwatch-hunt-bench.XXXXXX")
-case $WORK/ in "$ROOT"/*) die "temporary folder $WORK is inside the repository; set TMPDIR elsewhere" ;; esac
+case $WORK/ in "$ROOT"/*)
+    rmdir "$WORK"
+    die "temporary folder $WORK is inside the repository; set TMPDIR elsewhere" ;;
+esac
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
     if [[ -n ${KEEP:-} ]]; then note "kept $WORK"; else rm -rf "$WORK"; fi
