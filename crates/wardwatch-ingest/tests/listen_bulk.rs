@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use listen_common::{TestSink, counts, get};
+use listen_common::{TestSink, counts, get, wait_until};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use wardwatch_core::SourceKind;
@@ -313,6 +313,33 @@ async fn a_busy_pipeline_gets_429_with_retry_after_and_nothing_stored() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer["status"], 503);
     assert_eq!(app.sink.len(), 0);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_limit_wait_unread() {
+    let app = app_with(BulkConfig {
+        max_concurrent_requests: 1,
+        ..BulkConfig::default()
+    });
+    let gate = app.sink.hold();
+    let doc = "{\"index\":{}}\n{\"message\":\"a\"}\n";
+    let first = tokio::spawn(app.router.clone().oneshot(post("/_bulk", doc)));
+    wait_until("the first request reaches the sink", || {
+        app.sink.submits.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    // The second request waits for the slot: its body is not even read.
+    let second = tokio::spawn(app.router.clone().oneshot(post("/_bulk", doc)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.sink.submits.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(get(&app.counters.received), 1, "{}", counts(&app.counters));
+    gate.add_permits(2);
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+    assert_eq!(second.await.unwrap().unwrap().status(), StatusCode::OK);
+    assert_eq!(app.sink.len(), 2);
 }
 
 #[tokio::test]

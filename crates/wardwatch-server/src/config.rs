@@ -24,6 +24,8 @@ listen = "127.0.0.1:8080"
 max_body_mb = 100
 # Elasticsearch version reported to shippers on `GET /` (Filebeat refuses older ones).
 es_version = "8.17.0"
+# Most `_bulk` requests read at once; more wait unread (bounds memory to this x max_body_mb).
+max_concurrent_bulk = 8
 
 [syslog]
 # Syslog over UDP and TCP on the same address (RFC 5424 and RFC 3164; octet-counted or
@@ -103,6 +105,8 @@ pub struct HttpConfig {
     pub max_body_mb: u64,
     /// Version reported on `GET /`. Default `8.17.0`.
     pub es_version: String,
+    /// Bulk requests read at once. Default 8.
+    pub max_concurrent_bulk: usize,
 }
 
 impl Default for HttpConfig {
@@ -111,6 +115,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_mb: 100,
             es_version: "8.17.0".into(),
+            max_concurrent_bulk: 8,
         }
     }
 }

@@ -172,6 +172,7 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
     let bulk_cfg = listen::bulk::BulkConfig {
         max_body_bytes: (config.http.max_body_mb * 1024 * 1024) as usize,
         es_version: config.http.es_version.clone(),
+        max_concurrent_requests: config.http.max_concurrent_bulk,
     };
     let bulk = listen::bulk::router(listen::bulk::BulkState::new(
         Arc::new(pipeline.sink.clone()),

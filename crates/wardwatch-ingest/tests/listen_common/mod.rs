@@ -20,6 +20,8 @@ pub struct TestSink {
     closed: AtomicBool,
     /// Calls of `submit`, accepted or not.
     pub submits: AtomicU64,
+    /// When set, `submit` waits for a permit of this semaphore before storing (see `hold`).
+    gate: Mutex<Option<std::sync::Arc<tokio::sync::Semaphore>>>,
 }
 
 impl TestSink {
@@ -34,6 +36,13 @@ impl TestSink {
 
     pub fn set_busy_on_submit_only(&self, on: bool) {
         self.busy_on_submit_only.store(on, Ordering::SeqCst);
+    }
+
+    /// Make every later `submit` wait until the returned gate is given permits (one a submit).
+    pub fn hold(&self) -> std::sync::Arc<tokio::sync::Semaphore> {
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        *self.gate.lock().unwrap() = Some(gate.clone());
+        gate
     }
 
     pub fn close(&self) {
@@ -52,15 +61,22 @@ impl TestSink {
 impl Sink for TestSink {
     fn submit(&self, batch: Vec<Event>) -> impl Future<Output = Result<(), SinkError>> + Send {
         self.submits.fetch_add(1, Ordering::SeqCst);
-        let result = if self.closed.load(Ordering::SeqCst) {
-            Err(SinkError::Closed)
-        } else if let Some(retry_after) = *self.busy.lock().unwrap() {
-            Err(SinkError::Busy { retry_after })
-        } else {
-            self.events.lock().unwrap().extend(batch);
-            Ok(())
-        };
-        std::future::ready(result)
+        let gate = self.gate.lock().unwrap().clone();
+        async move {
+            if let Some(gate) = gate
+                && let Ok(permit) = gate.acquire().await
+            {
+                permit.forget();
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                Err(SinkError::Closed)
+            } else if let Some(retry_after) = *self.busy.lock().unwrap() {
+                Err(SinkError::Busy { retry_after })
+            } else {
+                self.events.lock().unwrap().extend(batch);
+                Ok(())
+            }
+        }
     }
 
     fn busy(&self) -> Option<Duration> {

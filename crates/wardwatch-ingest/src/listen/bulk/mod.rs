@@ -91,6 +91,9 @@ pub struct BulkConfig {
     /// refuse a server older than themselves (8.11 and later allow it): raise it if such a Beat
     /// logs "Elasticsearch is too old".
     pub es_version: String,
+    /// Most bulk requests read and decoded at once (default 8). Further requests wait, unread,
+    /// so memory stays bounded by this times `max_body_bytes` whatever the number of senders.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for BulkConfig {
@@ -98,6 +101,7 @@ impl Default for BulkConfig {
         BulkConfig {
             max_body_bytes: 100 * 1024 * 1024,
             es_version: "8.17.0".to_string(),
+            max_concurrent_requests: 8,
         }
     }
 }
@@ -110,6 +114,8 @@ pub struct BulkState<S> {
     config: Arc<BulkConfig>,
     /// The next `_seq_no` to hand out.
     seq_no: Arc<AtomicU64>,
+    /// Permits for requests being read and decoded (`max_concurrent_requests`).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S> Clone for BulkState<S> {
@@ -120,6 +126,7 @@ impl<S> Clone for BulkState<S> {
             tokens: self.tokens.clone(),
             config: self.config.clone(),
             seq_no: self.seq_no.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -133,12 +140,14 @@ impl<S: Sink> BulkState<S> {
         tokens: TokenCheck,
         config: BulkConfig,
     ) -> Self {
+        let permits = config.max_concurrent_requests.max(1);
         BulkState {
             sink,
             counters,
             tokens,
             config: Arc::new(config),
             seq_no: Arc::new(AtomicU64::new(0)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(permits)),
         }
     }
 }
@@ -252,6 +261,12 @@ async fn ingest<S: Sink>(
     if let Some(wait) = state.sink.busy() {
         return Err(refuse(BulkError::Busy(wait), 0));
     }
+    // Wait for a slot before reading the body: senders beyond the limit are held unread.
+    let _permit = state
+        .in_flight
+        .acquire()
+        .await
+        .map_err(|_| refuse(BulkError::Closed, 0))?;
     let limit = state.config.max_body_bytes;
     let encoding = body::encoding(&headers).map_err(|e| refuse(e, 0))?;
     let wire = body::collect(body, &headers, limit)
