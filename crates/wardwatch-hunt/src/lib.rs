@@ -108,9 +108,10 @@ pub fn hunt(
         correlator
             .as_ref()
             .map(|c| {
-                detector_rule_ids(&detector)
-                    .into_iter()
+                detector
+                    .rule_ids()
                     .filter(|id| c.feeds(id))
+                    .map(str::to_string)
                     .collect()
             })
             .unwrap_or_default(),
@@ -191,10 +192,6 @@ pub fn hunt(
     summary.elapsed = started.elapsed();
     summary.tally(&findings);
     HuntReport { findings, summary }
-}
-
-fn detector_rule_ids(detector: &Detector) -> Vec<String> {
-    detector.rule_ids().map(str::to_string).collect()
 }
 
 /// Decode and check one file, adding to `out`.

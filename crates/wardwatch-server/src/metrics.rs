@@ -18,6 +18,40 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 /// Picks one counter of a source.
 type Pick = fn(&SourceCounters) -> &AtomicU64;
 
+/// The per-source counters: metric name, `/api/v1/stats` key, help text, and the counter.
+const SOURCE_COUNTERS: [(&str, &str, &str, Pick); 5] = [
+    (
+        "wardwatch_received_total",
+        "received",
+        "Messages or documents received, per source.",
+        |c| &c.received,
+    ),
+    (
+        "wardwatch_rejected_total",
+        "rejected",
+        "Refused with an error to the sender, per source.",
+        |c| &c.rejected,
+    ),
+    (
+        "wardwatch_dropped_total",
+        "dropped",
+        "Lost without the sender knowing (UDP overload), per source.",
+        |c| &c.dropped,
+    ),
+    (
+        "wardwatch_malformed_total",
+        "malformed",
+        "Kept as raw text because they could not be parsed, per source.",
+        |c| &c.malformed,
+    ),
+    (
+        "wardwatch_received_bytes_total",
+        "bytes",
+        "Bytes received, per source.",
+        |c| &c.bytes,
+    ),
+];
+
 /// Process-wide counters (one per server, passed explicitly; no globals).
 #[derive(Default)]
 pub struct Metrics {
@@ -39,20 +73,16 @@ impl Metrics {
     /// Per-source counters as JSON, for `/api/v1/stats`.
     pub fn sources_json(&self) -> serde_json::Value {
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         sources
             .iter()
             .map(|(name, c)| {
-                (
-                    name.clone(),
-                    serde_json::json!({
-                        "received": get(&c.received),
-                        "rejected": get(&c.rejected),
-                        "dropped": get(&c.dropped),
-                        "malformed": get(&c.malformed),
-                        "bytes": get(&c.bytes),
-                    }),
-                )
+                let counts: serde_json::Map<_, _> = SOURCE_COUNTERS
+                    .iter()
+                    .map(|(_, key, _, get)| {
+                        (key.to_string(), get(c).load(Ordering::Relaxed).into())
+                    })
+                    .collect();
+                (name.clone(), serde_json::Value::Object(counts))
             })
             .collect::<serde_json::Map<_, _>>()
             .into()
@@ -94,34 +124,7 @@ impl Metrics {
     pub fn render(&self, queued: i64, processed: u64) -> String {
         let mut out = String::new();
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let families: [(&str, &str, Pick); 5] = [
-            (
-                "wardwatch_received_total",
-                "Messages or documents received, per source.",
-                |c| &c.received,
-            ),
-            (
-                "wardwatch_rejected_total",
-                "Refused with an error to the sender, per source.",
-                |c| &c.rejected,
-            ),
-            (
-                "wardwatch_dropped_total",
-                "Lost without the sender knowing (UDP overload), per source.",
-                |c| &c.dropped,
-            ),
-            (
-                "wardwatch_malformed_total",
-                "Kept as raw text because they could not be parsed, per source.",
-                |c| &c.malformed,
-            ),
-            (
-                "wardwatch_received_bytes_total",
-                "Bytes received, per source.",
-                |c| &c.bytes,
-            ),
-        ];
-        for (name, help, get) in families {
+        for (name, _, help, get) in SOURCE_COUNTERS {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (source, c) in sources.iter() {
                 let _ = writeln!(

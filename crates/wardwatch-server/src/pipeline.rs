@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use wardwatch_core::{AlertId, Event, Severity};
+use wardwatch_core::{AlertId, Event};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_ingest::{Sink, SinkError};
 use wardwatch_store::{Db, DbOptions, Encoded, INDEXER, doc_words};
@@ -482,9 +482,4 @@ fn retention_loop(mut db: Db, shared: Arc<Shared>, cfg: crate::config::Retention
             Err(e) => tracing::warn!(error = %e, "retention pass failed"),
         }
     }
-}
-
-/// Severity levels as metric labels.
-pub fn level_label(l: Severity) -> &'static str {
-    l.as_str()
 }

@@ -79,15 +79,12 @@ fn parse_addr(what: &str, text: &str) -> Result<Option<SocketAddr>, ServeError> 
     })
 }
 
-/// Ingest token hashes: the ones given at start plus the store's, refreshed periodically.
-fn ingest_tokens(
-    data_dir: &Path,
-    given: &[String],
-) -> Result<Arc<RwLock<HashSet<String>>>, ServeError> {
+/// Ingest token hashes: the ones given at start plus the store's.
+fn ingest_tokens(data_dir: &Path, given: &[String]) -> Result<HashSet<String>, ServeError> {
     let db = Db::open(data_dir, &DbOptions::default())?;
     let mut set: HashSet<String> = given.iter().map(|t| token_hash(t)).collect();
     set.extend(db.token_hashes(TokenKind::Ingest)?);
-    Ok(Arc::new(RwLock::new(set)))
+    Ok(set)
 }
 
 /// Start everything the configuration asks for.
@@ -122,7 +119,7 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
     let mut tasks = Vec::new();
 
     // Ingest tokens: given + stored, refreshed every 10 s so `wardwatch tokens add` takes effect.
-    let token_set = ingest_tokens(&data_dir, &tokens.ingest)?;
+    let token_set = Arc::new(RwLock::new(ingest_tokens(&data_dir, &tokens.ingest)?));
     {
         let set = token_set.clone();
         let dir = data_dir.clone();
@@ -139,11 +136,9 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
                 let given = given.clone();
                 if let Ok(Ok(fresh)) =
                     tokio::task::spawn_blocking(move || ingest_tokens(&dir, &given)).await
+                    && let Ok(mut s) = set.write()
                 {
-                    let fresh = fresh.read().map(|s| s.clone()).unwrap_or_default();
-                    if let Ok(mut s) = set.write() {
-                        *s = fresh;
-                    }
+                    *s = fresh;
                 }
             }
         }));
