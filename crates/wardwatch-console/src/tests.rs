@@ -60,6 +60,8 @@ fn seeded() -> (tempfile::TempDir, Router) {
             channel: None,
         },
         recommendation: Some("Block the source.".into()),
+        awareness: None,
+        facts: Default::default(),
     };
     db.commit_detection("detect", last, &[(alert, 3, 5)], &index, None)
         .unwrap();

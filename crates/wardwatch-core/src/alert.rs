@@ -1,5 +1,6 @@
 //! Alerts: what a rule (or an analytic) says about an event.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::Timestamp;
@@ -90,7 +91,50 @@ pub struct Alert {
     /// What to do, in plain words, when the rule says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recommendation: Option<String>,
+    /// A note for the person whose action caused the alert, when the rule has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awareness: Option<String>,
+    /// What the matched event says, by field name: its ECS fields (`process.command_line`,
+    /// `url.full`, `source.ip`...) and the source fields incidents link on and narratives
+    /// quote (`ProcessGuid`, `ParentProcessGuid`, `LogonType`, `WorkstationName`,
+    /// `TargetUserName`...). See [`FACT_FIELDS`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, String>,
 }
+
+/// Source fields (Sigma names) copied into [`Alert::facts`] when the event has them, besides
+/// its ECS fields: what links alerts causally (process GUIDs, logon source) and what a
+/// narrative names (the command, the target account, the service installed).
+pub const FACT_FIELDS: &[&str] = &[
+    "ProcessGuid",
+    "ParentProcessGuid",
+    "ProcessId",
+    "ParentProcessId",
+    "Image",
+    "ParentImage",
+    "CommandLine",
+    "ParentCommandLine",
+    "TargetImage",
+    "SourceImage",
+    "TargetFilename",
+    "TargetObject",
+    "LogonType",
+    "IpAddress",
+    "WorkstationName",
+    "TargetUserName",
+    "TargetDomainName",
+    "SubjectUserName",
+    "MemberName",
+    "MemberSid",
+    "ServiceName",
+    "ImagePath",
+    "ShareName",
+    "RelativeTargetName",
+    "DestinationHostname",
+    "DestinationIp",
+    "DestinationPort",
+    "QueryName",
+];
 
 impl Alert {
     /// ATT&CK technique ids in the tags (`T1059.001`), upper-cased, in tag order.
@@ -153,6 +197,8 @@ mod tests {
                 channel: None,
             },
             recommendation: None,
+            awareness: None,
+            facts: BTreeMap::new(),
         };
         assert_eq!(a.techniques(), vec!["T1059.001".to_string()]);
     }

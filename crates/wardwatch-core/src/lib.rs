@@ -13,7 +13,7 @@ mod entity;
 mod event;
 mod severity;
 
-pub use alert::{Alert, AlertId, EventRef};
+pub use alert::{Alert, AlertId, EventRef, FACT_FIELDS};
 pub use entity::{Entity, EntityKind};
 pub use event::{DEFAULT_ORGANIZATION, Ecs, Event, Origin, SourceKind};
 pub use severity::{ParseSeverityError, Severity};

@@ -61,6 +61,8 @@ impl Detection {
                 channel: event.ecs.channel.clone(),
             },
             recommendation: rule.wardwatch.recommendation.clone(),
+            awareness: rule.wardwatch.awareness.clone(),
+            facts: crate::fields::facts(event),
         }
     }
 }

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_ingest::{Sink, SinkError};
-use wardwatch_store::{Db, DbOptions, Encoded, INDEXER, doc_words};
+use wardwatch_store::{Db, DbOptions, Encoded, INDEXER, doc_text};
 
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
@@ -40,7 +40,7 @@ struct Handoff {
     entries: Vec<wardwatch_store::JournalEntry>,
 }
 
-/// Handoffs waiting for the detector. When it lags further, it reads the journal instead.
+/// Handoffs waiting for the detector. When it is further behind, it reads the journal instead.
 const HANDOFF_QUEUE: usize = 2;
 
 struct WriteRequest {
@@ -253,11 +253,23 @@ fn writer(
                     })
                     .collect();
                 if !entries.is_empty() {
-                    // A full queue means the detector lags: it will read these from the journal.
-                    let _ = handoff.try_send(Handoff {
+                    let h = Handoff {
                         after: before,
                         entries,
-                    });
+                    };
+                    // While the detector keeps up from memory, wait for it rather than drop
+                    // the handoff: reading events back from the journal parses them a second
+                    // time, which under sustained load made detection the bottleneck. Waiting
+                    // fills the writer's bounded channel, which slows the senders, with memory
+                    // bounded by the two queues. When the detector is far behind (catching up
+                    // after a restart), drop it: the journal is the buffer then, and ingest
+                    // goes on until `max_queued_events`.
+                    let lag = before - shared.cursor.load(Ordering::Acquire);
+                    if lag <= (HANDOFF_QUEUE * max_events) as i64 {
+                        let _ = handoff.send(h);
+                    } else {
+                        let _ = handoff.try_send(h);
+                    }
                 }
                 shared.wake.1.notify_all();
             }
@@ -437,7 +449,7 @@ fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
         // On this thread only: indexing must not take the cores detection needs.
         let index: Vec<(i64, String)> = docs
             .iter()
-            .filter_map(|(seq, doc)| match doc_words(doc) {
+            .filter_map(|(seq, doc)| match doc_text(doc) {
                 Ok(words) => Some((*seq, words)),
                 Err(e) => {
                     tracing::warn!(seq, error = %e, "stored event is not valid JSON; not indexed");

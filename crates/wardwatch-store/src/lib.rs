@@ -30,4 +30,4 @@ pub use error::StoreError;
 /// treats events after it as not yet indexed and checks them directly.
 pub const INDEXER: &str = "index";
 pub use search::{AlertPage, EventPage, SearchRequest};
-pub use words::doc_words;
+pub use words::doc_text;

@@ -1,16 +1,21 @@
-//! Words of a stored document for the full-text index, read straight from its JSON text.
+//! The text of a stored document for the full-text index, read straight from its JSON text.
 //!
 //! Why not through `Event`: building the `serde_json::Value` tree (ordered maps, one allocation
 //! per key and value) was most of the indexer's time in profiles of `serve`. A visitor that
 //! only looks at string and number leaves skips all of it.
+//!
+//! Why the leaves are handed over whole: FTS5's own tokenizer splits and case-folds them, the
+//! same way it splits the words of a query, so both sides agree by construction. Splitting,
+//! lowercasing and de-duplicating here first (one allocation per word, a sort) cost more than
+//! the index insert itself; with `detail=none` a repeated word costs FTS5 almost nothing.
 
 use std::fmt;
 
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// Collects the words of every string and number value (object keys are not words).
-struct Leaves<'a>(&'a mut Vec<String>);
+/// Appends every string and number value, space-separated (object keys are not text).
+struct Leaves<'a>(&'a mut String);
 
 impl<'de> DeserializeSeed<'de> for Leaves<'_> {
     type Value = ();
@@ -28,7 +33,10 @@ impl<'de> Visitor<'de> for Leaves<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        push_words(v, self.0);
+        if v.chars().any(char::is_alphanumeric) {
+            self.0.push_str(v);
+            self.0.push(' ');
+        }
         Ok(())
     }
 
@@ -41,17 +49,20 @@ impl<'de> Visitor<'de> for Leaves<'_> {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.0.push(v.to_string());
+        use std::fmt::Write;
+        let _ = write!(self.0, "{v} ");
         Ok(())
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.0.push(v.to_string());
+        use std::fmt::Write;
+        let _ = write!(self.0, "{v} ");
         Ok(())
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        push_words(&v.to_string(), self.0);
+        use std::fmt::Write;
+        let _ = write!(self.0, "{v} ");
         Ok(())
     }
 
@@ -76,26 +87,14 @@ impl<'de> Visitor<'de> for Leaves<'_> {
     }
 }
 
-/// Lowercase runs of letters and digits, as [`crate::query::words`] splits them.
-fn push_words(text: &str, out: &mut Vec<String>) {
-    for w in text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        out.push(w.to_lowercase());
-    }
-}
-
-/// The distinct words of every value in the JSON document `doc`, space-separated: what the
-/// full-text index stores (it keeps no positions, so order and repeats do not matter).
-pub fn doc_words(doc: &str) -> Result<String, serde_json::Error> {
-    let mut words = Vec::new();
+/// The text of every value in the JSON document `doc`, space-separated: what the full-text
+/// index tokenizes (it keeps no positions, so order and repeats do not matter).
+pub fn doc_text(doc: &str) -> Result<String, serde_json::Error> {
+    let mut text = String::with_capacity(doc.len() / 2);
     let mut de = serde_json::Deserializer::from_str(doc);
-    Leaves(&mut words).deserialize(&mut de)?;
+    Leaves(&mut text).deserialize(&mut de)?;
     de.end()?;
-    words.sort_unstable();
-    words.dedup();
-    Ok(words.join(" "))
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -103,10 +102,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_of_values_not_keys_distinct_and_lowercased() {
-        let doc = r#"{"Image": "C:\\Windows\\cmd.exe", "n": 42, "a": ["Cmd", {"x": "WS-1"}], "b": true, "c": null}"#;
-        assert_eq!(doc_words(doc).unwrap(), "1 42 c cmd exe windows ws");
-        assert!(doc_words("{\"a\": ").is_err());
+    fn text_of_values_not_keys() {
+        let doc = r#"{"Image": "C:\\Windows\\cmd.exe", "n": 42, "a": ["Cmd", {"x": "WS-1"}], "b": true, "c": null, "d": "--"}"#;
+        assert_eq!(doc_text(doc).unwrap(), "C:\\Windows\\cmd.exe 42 Cmd WS-1 ");
+        assert!(doc_text("{\"a\": ").is_err());
     }
 
     #[test]
@@ -118,11 +117,11 @@ mod tests {
         );
         e.ecs.host_name = Some("gw".into());
         let doc = serde_json::to_string(&e).unwrap();
-        let from_doc = doc_words(&doc).unwrap();
+        let from_doc = crate::query::words(&doc_text(&doc).unwrap());
         for w in crate::query::words(&crate::index_text(&e)) {
             assert!(
-                from_doc.split(' ').any(|x| x == w),
-                "{w} missing from {from_doc}"
+                from_doc.contains(&w),
+                "{w} missing from {from_doc:?}"
             );
         }
     }

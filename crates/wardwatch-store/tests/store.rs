@@ -40,6 +40,8 @@ fn alert(e: &Event, rule: &str, level: Severity) -> Alert {
             channel: None,
         },
         recommendation: None,
+        awareness: None,
+        facts: Default::default(),
     }
 }
 

@@ -298,5 +298,32 @@ pub fn lookup(event: &Event, field: &str) -> Option<String> {
     v.as_str().map(|s| s.into_owned())
 }
 
+/// What an alert keeps of its event ([`wardwatch_core::Alert::facts`]): every ECS field that
+/// is set, under its ECS name, and each of [`wardwatch_core::FACT_FIELDS`] the event has.
+pub fn facts(event: &Event) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Ok(serde_json::Value::Object(ecs)) = serde_json::to_value(&event.ecs) {
+        for (k, v) in ecs {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => continue,
+                other => other.to_string(),
+            };
+            out.insert(k, text);
+        }
+    }
+    let view = FieldView::new(event);
+    for field in wardwatch_core::FACT_FIELDS {
+        if let Some(v) = view.get_field(field)
+            && let Some(text) = v.as_str()
+            && !text.is_empty()
+            && text != "-"
+        {
+            out.insert((*field).to_string(), text.into_owned());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;
