@@ -8,6 +8,7 @@
 //! decoding, listeners or rule evaluation.
 
 mod error;
+mod incidents;
 mod time;
 
 use std::collections::HashSet;
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -25,6 +26,13 @@ use wardwatch_core::Severity;
 use wardwatch_store::{Db, DbOptions, SearchRequest, token_hash};
 
 pub use error::ApiError;
+
+/// The view of a stored incident (both sides laid together), for the API and the CLI.
+pub fn incident_view(
+    s: &wardwatch_store::StoredIncident,
+) -> Result<wardwatch_incidents::IncidentView, String> {
+    wardwatch_incidents::IncidentView::from_json(&s.id, &s.doc, s.lifecycle.as_deref())
+}
 
 /// Extra figures the server adds to `/api/v1/stats` and `/metrics` (the console does not know
 /// the pipeline).
@@ -67,14 +75,22 @@ impl ApiState {
         &self,
         f: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        self.with_db_mut(move |db| f(db)).await
+    }
+
+    /// [`ApiState::with_db`] for writes.
+    async fn with_db_mut<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Db) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let db = inner.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let db = match db {
+            let mut db = match db {
                 Some(db) => db,
                 None => Db::open(&inner.data_dir, &DbOptions::default())?,
             };
-            let out = f(&db);
+            let out = f(&mut db);
             let mut pool = inner.pool.lock().unwrap_or_else(|e| e.into_inner());
             if pool.len() < 8 {
                 pool.push(db);
@@ -121,6 +137,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}", get(alert))
         .route("/api/v1/stats", get(stats))
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/{id}", get(incidents::detail))
+        .route("/api/v1/incidents/{id}/actions", post(incidents::act))
+        .route(
+            "/api/v1/exceptions",
+            get(incidents::exceptions).post(incidents::add_exception),
+        )
+        .route("/api/v1/exceptions/{id}", delete(incidents::delete_exception))
         .with_state(state)
 }
 

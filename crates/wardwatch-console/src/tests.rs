@@ -63,7 +63,13 @@ fn seeded() -> (tempfile::TempDir, Router) {
         awareness: None,
         facts: Default::default(),
     };
-    db.commit_detection("detect", last, &[(alert, 3, 5)], &index, None)
+    db.commit_detection(&wardwatch_store::DetectionCommit {
+        worker: "detect",
+        cursor: last,
+        alerts: &[(alert, 3, 5)],
+        index: &index,
+        ..Default::default()
+    })
         .unwrap();
     db.add_token("ops", TokenKind::Api, "stored-secret")
         .unwrap();

@@ -55,6 +55,20 @@ writer_queue_batches = 64
 # Events read by the detection worker per pass.
 detect_batch = 4000
 
+[incidents]
+# Alerts that share a host, user or source address (or are linked: parent -> child process,
+# a mail's recipient -> that user's activity, a logon from host A to host B) within this many
+# minutes of an incident's last alert join it.
+window_minutes = 120
+# An incident with no new alert for this many minutes closes; later alerts open a new one.
+quiet_minutes = 360
+# Asset inventory: CSV (`match,class,criticality,name,department`; match = hostname, IP or
+# CIDR subnet) or YAML (a list of the same keys). Empty: every asset is "unknown",
+# criticality 3. Used by scoring and narratives.
+inventory = ""
+# People: CSV (`user,name,email,department,role,privileged,manager`) or YAML. Empty: none.
+roster = ""
+
 [retention]
 # Remove events older than this many days (0: keep forever).
 max_age_days = 90
@@ -73,7 +87,33 @@ pub struct Config {
     pub syslog: SyslogSection,
     pub rules: RulesConfig,
     pub pipeline: PipelineSection,
+    pub incidents: IncidentsSection,
     pub retention: RetentionSection,
+}
+
+/// `[incidents]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentsSection {
+    /// Grouping window, minutes. Default 120.
+    pub window_minutes: u64,
+    /// Quiet time after which an incident closes, minutes. Default 360.
+    pub quiet_minutes: u64,
+    /// Asset inventory file (CSV or YAML); empty for none.
+    pub inventory: PathBuf,
+    /// People roster file (CSV or YAML); empty for none.
+    pub roster: PathBuf,
+}
+
+impl Default for IncidentsSection {
+    fn default() -> Self {
+        IncidentsSection {
+            window_minutes: 120,
+            quiet_minutes: 360,
+            inventory: PathBuf::new(),
+            roster: PathBuf::new(),
+        }
+    }
 }
 
 /// `[data]`.

@@ -25,9 +25,10 @@ use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_ingest::{Sink, SinkError};
-use wardwatch_store::{Db, DbOptions, Encoded, INDEXER, doc_text};
+use wardwatch_store::{Db, DbOptions, DetectionCommit, Encoded, INDEXER, doc_text};
 
 use crate::config::PipelineConfig;
+use crate::incidents::IncidentStage;
 use crate::metrics::Metrics;
 
 /// The detection worker's name in the store's cursor table.
@@ -129,6 +130,7 @@ impl Pipeline {
         cfg: &PipelineConfig,
         detector: Arc<Detector>,
         correlator: Option<Correlator>,
+        incidents: IncidentSetup,
         metrics: Arc<Metrics>,
     ) -> Result<Pipeline, wardwatch_store::StoreError> {
         let opts = DbOptions {
@@ -139,6 +141,7 @@ impl Pipeline {
         let detector_db = Db::open(data_dir, &opts)?;
         let retention_db = Db::open(data_dir, &opts)?;
         let (cursor, _) = detector_db.cursor(DETECTOR)?;
+        let stage = IncidentStage::load(&detector_db, incidents.group, incidents.ctx.clone())?;
         let shared = Arc::new(Shared {
             last_seq: AtomicI64::new(writer_db.last_seq()?),
             cursor: AtomicI64::new(cursor),
@@ -159,7 +162,15 @@ impl Pipeline {
         let s = shared.clone();
         let batch = cfg.detect_batch;
         threads.push(spawn("wardwatch-detect", move || {
-            detect_loop(detector_db, handoff_rx, detector, correlator, s, batch)
+            detect_loop(
+                detector_db,
+                handoff_rx,
+                detector,
+                correlator,
+                (stage, incidents),
+                s,
+                batch,
+            )
         }));
         let index_db = Db::open(data_dir, &opts)?;
         let s = shared.clone();
@@ -321,12 +332,21 @@ fn next_entries(
     }
 }
 
-/// Read the journal after the cursor, detect, commit alerts + cursor + state together.
+/// What the incident stage starts from: grouping settings and the asset and people context.
+#[derive(Clone, Default)]
+pub struct IncidentSetup {
+    pub group: wardwatch_incidents::GroupConfig,
+    pub ctx: Arc<wardwatch_incidents::Context>,
+}
+
+/// Read the journal after the cursor, detect, group; commit alerts, incidents, cursor and
+/// state together.
 fn detect_loop(
     mut db: Db,
     handoff: Receiver<Handoff>,
     detector: Arc<Detector>,
     mut correlator: Option<Correlator>,
+    (mut stage, setup): (IncidentStage, IncidentSetup),
     shared: Arc<Shared>,
     batch: usize,
 ) {
@@ -394,7 +414,16 @@ fn detect_loop(
         }
         let last = entries.last().map_or(cursor, |e| e.seq);
         let state = correlator.as_ref().map(|c| c.export_state().to_string());
-        match db.commit_detection(DETECTOR, last, &alerts, &[], state.as_deref()) {
+        let (incidents, suppressed) = stage.process(&db, &mut alerts);
+        match db.commit_detection(&DetectionCommit {
+            worker: DETECTOR,
+            cursor: last,
+            alerts: &alerts,
+            incidents: &incidents,
+            suppressed: &suppressed,
+            state: state.as_deref(),
+            ..Default::default()
+        }) {
             Ok(_) => {
                 cursor = last;
                 shared.cursor.store(last, Ordering::Release);
@@ -414,6 +443,11 @@ fn detect_loop(
                 {
                     c.import_state(v);
                 }
+                // The grouper saw alerts that did not commit: back to what the store has.
+                match IncidentStage::load(&db, setup.group, setup.ctx.clone()) {
+                    Ok(s) => stage = s,
+                    Err(e) => tracing::error!(error = %e, "cannot reload incidents"),
+                }
             }
         }
     }
@@ -423,6 +457,7 @@ fn detect_loop(
 /// meanwhile (it checks events after this cursor directly), and detection latency does not
 /// pay for indexing.
 fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
+    lowest_priority();
     let mut cursor = match db.cursor(INDEXER) {
         Ok((c, _)) => c,
         Err(e) => {
@@ -457,12 +492,34 @@ fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
                 }
             })
             .collect();
-        match db.commit_detection(INDEXER, last, &[], &index, None) {
+        match db.commit_detection(&DetectionCommit {
+            worker: INDEXER,
+            cursor: last,
+            index: &index,
+            ..Default::default()
+        }) {
             Ok(_) => cursor = last,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot commit the index; retrying");
                 std::thread::sleep(Duration::from_secs(1));
             }
+        }
+    }
+}
+
+/// Give this thread the lowest CPU priority: indexing is work that can wait. Under full load
+/// the cores go to ingest and detection and the index falls behind (search stays exact: it
+/// checks unindexed events directly); it catches up as soon as there is a spare cycle.
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain syscalls on this thread's own id, with no pointers involved.
+        let ok = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19) == 0
+        };
+        if !ok {
+            tracing::debug!("could not lower the indexer's priority");
         }
     }
 }

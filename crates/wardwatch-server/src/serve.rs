@@ -12,13 +12,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wardwatch_console::{ApiState, Telemetry};
 use wardwatch_detect::{Correlator, Detector, RulePack};
+use wardwatch_incidents::{Context, GroupConfig, Inventory, Roster};
 use wardwatch_ingest::listen::{self, SyslogConfig};
 use wardwatch_store::{Db, DbOptions, TokenKind, token_hash};
 
 use crate::ServeError;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::pipeline::{Pipeline, Shared};
+use crate::pipeline::{IncidentSetup, Pipeline, Shared};
 
 /// Tokens given at start (from `WARDWATCH_INGEST_TOKEN` / `WARDWATCH_API_TOKEN`); more live in
 /// the store (`wardwatch tokens`).
@@ -87,6 +88,33 @@ fn ingest_tokens(data_dir: &Path, given: &[String]) -> Result<HashSet<String>, S
     Ok(set)
 }
 
+/// The incident stage's settings and context files, read now so a bad file stops the start
+/// with its name and line.
+fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
+    let read = |path: &std::path::Path| -> Result<Option<(String, String)>, ServeError> {
+        if path.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ServeError::Config(format!("cannot read {}: {e}", path.display())))?;
+        Ok(Some((path.display().to_string(), text)))
+    };
+    let mut ctx = Context::default();
+    if let Some((name, text)) = read(&config.incidents.inventory)? {
+        ctx.inventory = Inventory::load(&name, &text).map_err(|e| ServeError::Config(e.to_string()))?;
+    }
+    if let Some((name, text)) = read(&config.incidents.roster)? {
+        ctx.roster = Roster::load(&name, &text).map_err(|e| ServeError::Config(e.to_string()))?;
+    }
+    Ok(IncidentSetup {
+        group: GroupConfig {
+            window: Duration::from_secs(config.incidents.window_minutes.max(1) * 60),
+            quiet: Duration::from_secs(config.incidents.quiet_minutes.max(1) * 60),
+        },
+        ctx: Arc::new(ctx),
+    })
+}
+
 /// Start everything the configuration asks for.
 pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Running, ServeError> {
     let data_dir = config.data.dir.clone();
@@ -99,12 +127,13 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
     let rules = detector.rule_count() + pack.correlation_count();
     drop(pack);
     let metrics = Arc::new(Metrics::default());
+    let incidents = incident_setup(&config)?;
     let pipeline = {
         let dir = data_dir.clone();
         let cfg = config.pipeline();
         let m = metrics.clone();
         tokio::task::spawn_blocking(move || {
-            Pipeline::start(&dir, &cfg, Arc::new(detector), correlator, m)
+            Pipeline::start(&dir, &cfg, Arc::new(detector), correlator, incidents, m)
         })
         .await
         .map_err(|e| ServeError::Config(format!("pipeline start failed: {e}")))??
@@ -258,6 +287,17 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
 }
 
 impl Running {
+    /// The journal's door, for feeding events from inside the process (`wardwatch demo`):
+    /// the same durable path the listeners use.
+    pub fn sink(&self) -> Option<crate::pipeline::JournalSink> {
+        self.pipeline.as_ref().map(|p| p.sink.clone())
+    }
+
+    /// Events committed but not yet through detection.
+    pub fn queued(&self) -> i64 {
+        self.pipeline.as_ref().map_or(0, |p| p.shared.queued())
+    }
+
     /// Stop listening, let listeners hand over what they hold, then stop the pipeline after it
     /// has committed everything it was given.
     pub async fn shutdown(mut self) {

@@ -87,6 +87,25 @@ pub struct TokenInfo {
     pub created: String,
 }
 
+/// What one detection pass commits together (see [`Db::commit_detection`]).
+#[derive(Debug, Default)]
+pub struct DetectionCommit<'a> {
+    /// The journal reader's name in the cursor table.
+    pub worker: &'a str,
+    /// Its new cursor: every event up to this sequence number is processed.
+    pub cursor: i64,
+    /// New alerts, each with the sequence number of its event and the ingest-to-alert latency.
+    pub alerts: &'a [(Alert, i64, i64)],
+    /// Full-text index rows (sequence number, text).
+    pub index: &'a [(i64, String)],
+    /// Incidents created or changed.
+    pub incidents: &'a [crate::IncidentRow],
+    /// Exceptions that suppressed alerts: (id, how many more, when last).
+    pub suppressed: &'a [(String, u64, i64)],
+    /// The worker's state (correlation windows...), replaced.
+    pub state: Option<&'a str>,
+}
+
 /// An event and its stored JSON form.
 #[derive(Debug, Clone)]
 pub struct Encoded {
@@ -166,7 +185,10 @@ impl Db {
             });
         }
         if version < schema::VERSION {
-            conn.execute_batch(schema::V1).map_err(open_err)?;
+            if version < 1 {
+                conn.execute_batch(schema::V1).map_err(open_err)?;
+            }
+            conn.execute_batch(schema::V2).map_err(open_err)?;
             conn.pragma_update(None, "user_version", schema::VERSION)
                 .map_err(open_err)?;
         }
@@ -302,16 +324,10 @@ impl Db {
 
     /// Commit what a detection pass produced, atomically: its alerts (each with the sequence
     /// number of its event and the ingest-to-alert latency), the full-text index rows of the
-    /// events it read, its new cursor and its state. Returns how many alerts were new (an alert
-    /// already stored — a replay after a crash — is not stored twice).
-    pub fn commit_detection(
-        &mut self,
-        worker: &str,
-        cursor: i64,
-        alerts: &[(Alert, i64, i64)],
-        index: &[(i64, String)],
-        state: Option<&str>,
-    ) -> Result<usize, StoreError> {
+    /// events it read, the incidents it changed, the exceptions' counters, its new cursor and
+    /// its state. Returns how many alerts were new (an alert already stored — a replay after a
+    /// crash — is not stored twice).
+    pub fn commit_detection(&mut self, c: &DetectionCommit<'_>) -> Result<usize, StoreError> {
         let created = now_ns();
         let tx = self.conn.transaction()?;
         let mut new = 0;
@@ -320,7 +336,7 @@ impl Db {
                 "INSERT OR IGNORE INTO alerts (id, seq, ts, org, rule_id, title, level, host, created, latency, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
-            for (a, seq, latency) in alerts {
+            for (a, seq, latency) in c.alerts {
                 let doc = serde_json::to_string(a).map_err(|e| StoreError::Corrupt {
                     seq: *seq,
                     reason: e.to_string(),
@@ -342,13 +358,15 @@ impl Db {
             let mut fts = tx.prepare_cached(
                 "INSERT OR REPLACE INTO events_fts (rowid, text) VALUES (?1, ?2)",
             )?;
-            for (seq, text) in index {
+            for (seq, text) in c.index {
                 fts.execute(params![seq, text])?;
             }
+            crate::incidents::write_incidents(&tx, c.incidents)?;
+            crate::incidents::count_suppressed(&tx, c.suppressed)?;
             tx.execute(
                 "INSERT INTO cursors (name, seq, state) VALUES (?1, ?2, ?3)
                  ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, state = excluded.state",
-                params![worker, cursor, state],
+                params![c.worker, c.cursor, c.state],
             )?;
         }
         tx.commit()?;

@@ -15,16 +15,20 @@
 
 mod db;
 mod error;
+mod incidents;
 pub mod query;
 mod schema;
 mod search;
 mod words;
 
 pub use db::{
-    Db, DbOptions, Encoded, FILE_NAME, JournalEntry, RetentionReport, Stats, TokenInfo, TokenKind,
+    DetectionCommit, Db, DbOptions, Encoded, FILE_NAME, JournalEntry, RetentionReport, Stats, TokenInfo, TokenKind,
     index_text, token_hash,
 };
 pub use error::StoreError;
+pub use incidents::{
+    IncidentFilter, IncidentPage, IncidentRow, LifecycleUpdate, StoredException, StoredIncident,
+};
 
 /// The cursor name of the worker that builds the full-text index behind the journal. Search
 /// treats events after it as not yet indexed and checks them directly.

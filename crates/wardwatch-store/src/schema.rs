@@ -1,7 +1,7 @@
 //! The schema and its migrations, keyed by SQLite's `user_version`.
 
 /// The schema version this code writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Statements that bring an empty database to [`VERSION`].
 pub const V1: &str = r#"
@@ -55,5 +55,41 @@ CREATE TABLE IF NOT EXISTS tokens (
     kind      TEXT NOT NULL,                -- ingest | api
     sha256    TEXT NOT NULL UNIQUE,
     created   INTEGER NOT NULL
+);
+"#;
+
+/// Version 2: incidents and exceptions.
+pub const V2: &str = r#"
+-- Incidents. The grouping columns and `doc` (the incident and its narrative, JSON) are written
+-- only by the detection worker; `status`, `resolution`, `assignee` and `lifecycle` (comments and
+-- people's actions, JSON) only through the API. Neither side overwrites the other's columns.
+CREATE TABLE IF NOT EXISTS incidents (
+    id          TEXT PRIMARY KEY,
+    org         TEXT NOT NULL,
+    opened      INTEGER NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    severity    INTEGER NOT NULL,
+    score       REAL NOT NULL,
+    closed      INTEGER NOT NULL,                   -- 1 once quiet (or merged into another)
+    merged_into TEXT,
+    title       TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'new',       -- new | acknowledged | resolved
+    resolution  TEXT,
+    assignee    TEXT,
+    lifecycle   TEXT
+);
+CREATE INDEX IF NOT EXISTS incidents_last_seen ON incidents(last_seen);
+CREATE INDEX IF NOT EXISTS incidents_open ON incidents(closed, last_seen);
+
+-- Exceptions (scoped suppressions made from alerts), and how much each suppressed.
+CREATE TABLE IF NOT EXISTS exceptions (
+    id              TEXT PRIMARY KEY,
+    rule_id         TEXT NOT NULL,
+    expires         INTEGER NOT NULL,
+    doc             TEXT NOT NULL,
+    suppressed      INTEGER NOT NULL DEFAULT 0,
+    last_suppressed INTEGER
 );
 "#;

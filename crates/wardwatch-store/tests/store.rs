@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use wardwatch_core::{Alert, AlertId, Event, EventRef, Origin, Severity, SourceKind};
-use wardwatch_store::{Db, DbOptions, SearchRequest, TokenKind, index_text, token_hash};
+use wardwatch_store::{Db, DbOptions, DetectionCommit, SearchRequest, TokenKind, index_text, token_hash};
 
 fn event(second: i64, host: &str, user: &str, cmd: &str) -> Event {
     let mut e = Event::new(
@@ -77,13 +77,27 @@ fn journal_cursor_and_idempotent_detection_commits() {
     let a = alert(&read[3].event, "r1", Severity::High);
     let index: Vec<(i64, String)> = read.iter().map(|r| (r.seq, index_text(&r.event))).collect();
     assert_eq!(
-        db.commit_detection("detect", 6, &[(a.clone(), 6, 1000)], &index, Some("{}"))
+        db.commit_detection(&DetectionCommit {
+            worker: "detect",
+            cursor: 6,
+            alerts: &[(a.clone(), 6, 1000)],
+            index: &index,
+            state: Some("{}"),
+            ..Default::default()
+        })
             .unwrap(),
         1
     );
     // A replay after a crash commits the same alert again: stored once.
     assert_eq!(
-        db.commit_detection("detect", 6, &[(a.clone(), 6, 1000)], &index, Some("{}"))
+        db.commit_detection(&DetectionCommit {
+            worker: "detect",
+            cursor: 6,
+            alerts: &[(a.clone(), 6, 1000)],
+            index: &index,
+            state: Some("{}"),
+            ..Default::default()
+        })
             .unwrap(),
         0
     );
@@ -102,7 +116,12 @@ fn indexed(db: &mut Db, events: Vec<Event>) {
     let last = db.append(&[events]).unwrap();
     let read = db.read_after(0, 10_000).unwrap();
     let index: Vec<(i64, String)> = read.iter().map(|r| (r.seq, index_text(&r.event))).collect();
-    db.commit_detection("detect", last, &[], &index, None)
+    db.commit_detection(&DetectionCommit {
+        worker: "detect",
+        cursor: last,
+        index: &index,
+        ..Default::default()
+    })
         .unwrap();
 }
 
@@ -211,7 +230,12 @@ fn alerts_page_by_level_rule_and_host() {
             )
         })
         .collect();
-    db.commit_detection("detect", 6, &alerts, &[], None)
+    db.commit_detection(&DetectionCommit {
+        worker: "detect",
+        cursor: 6,
+        alerts: &alerts,
+        ..Default::default()
+    })
         .unwrap();
     let req = SearchRequest {
         limit: 2,

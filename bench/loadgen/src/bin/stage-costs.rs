@@ -72,7 +72,7 @@ fn main() {
     let index: Vec<(i64, String)> = words.into_iter().enumerate().map(|(i, w)| (i as i64 + 1, w)).collect();
     let t = Instant::now();
     for c in index.chunks(4000) {
-        db.commit_detection("index", c.last().unwrap().0, &[], c, None).unwrap();
+        db.commit_detection(&wardwatch_store::DetectionCommit { worker: "index", cursor: c.last().unwrap().0, index: c, ..Default::default() }).unwrap();
     }
     stage("fts insert (4000/tx)", t);
     let t = Instant::now();

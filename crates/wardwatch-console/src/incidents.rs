@@ -1,0 +1,288 @@
+//! `/api/v1/incidents` and `/api/v1/exceptions`: the incident list and detail with their
+//! narratives, people's actions on an incident, and exceptions made from alerts.
+//!
+//! The detection worker writes incidents; these handlers write only the lifecycle columns
+//! (status, assignee, comments and people's history) and exceptions, so neither side can
+//! overwrite the other.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use wardwatch_core::Severity;
+use wardwatch_incidents::{Exception, Resolution};
+use wardwatch_store::{IncidentFilter, LifecycleUpdate};
+
+use crate::{ApiError, ApiState, incident_view, time};
+
+/// Query parameters of `GET /api/v1/incidents`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IncidentParams {
+    status: Option<String>,
+    min_severity: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+    include_merged: Option<bool>,
+}
+
+fn severity(p: &Option<String>, name: &str) -> Result<Severity, ApiError> {
+    match p {
+        Some(l) => l.parse().map_err(|e: wardwatch_core::ParseSeverityError| {
+            ApiError::BadRequest(format!("{name}: {e}"))
+        }),
+        None => Ok(Severity::Informational),
+    }
+}
+
+fn ns(t: jiff::Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
+}
+
+pub(crate) async fn list(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Query(p): Query<IncidentParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.authorize(&headers).await?;
+    let now = jiff::Timestamp::now();
+    if let Some(st) = &p.status
+        && !matches!(st.as_str(), "new" | "acknowledged" | "resolved")
+    {
+        return Err(ApiError::BadRequest(format!(
+            "status: `{st}` is not one of new, acknowledged, resolved"
+        )));
+    }
+    let filter = IncidentFilter {
+        status: p.status.clone(),
+        min_severity: severity(&p.min_severity, "min_severity")?,
+        include_merged: p.include_merged.unwrap_or(false),
+        from: p.from.as_deref().map(|t| time::parse(t, now, "from")).transpose()?.map(ns),
+        to: p.to.as_deref().map(|t| time::parse(t, now, "to")).transpose()?.map(ns),
+        limit: p.limit.unwrap_or(50),
+        cursor: p.cursor.clone(),
+    };
+    let page = s.with_db(move |db| Ok(db.list_incidents(&filter)?)).await?;
+    let mut incidents = Vec::with_capacity(page.incidents.len());
+    for stored in &page.incidents {
+        incidents.push(incident_view(stored).map_err(ApiError::Internal)?.summary());
+    }
+    Ok(Json(json!({
+        "total": page.total,
+        "incidents": incidents,
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+pub(crate) async fn detail(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.authorize(&headers).await?;
+    let key = id.clone();
+    let (stored, alerts) = s
+        .with_db(move |db| {
+            let Some(stored) = db.incident(&key)? else {
+                return Ok((None, Vec::new()));
+            };
+            let view = incident_view(&stored).map_err(ApiError::Internal)?;
+            // The alerts behind it (the most recent 200), with what each matched.
+            let mut alerts = Vec::new();
+            for aid in view.incident.alert_ids.iter().rev().take(200) {
+                if let Some((alert, _)) = db.alert(&aid.0)? {
+                    alerts.push(alert);
+                }
+            }
+            Ok((Some(view), alerts))
+        })
+        .await?;
+    match stored {
+        Some(view) => Ok(Json(json!({"incident": view.full(), "alerts": alerts}))),
+        None => Err(ApiError::NotFound(format!("no incident `{id}`"))),
+    }
+}
+
+/// Body of `POST /api/v1/incidents/{id}/actions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ActionBody {
+    /// acknowledge | resolve | reopen | assign | comment
+    action: String,
+    /// Who acts (shown in the history).
+    actor: String,
+    /// For `resolve`: true-positive | false-positive | benign.
+    resolution: Option<Resolution>,
+    /// For `assign`.
+    assignee: Option<String>,
+    /// For `comment`, or a note with `resolve`.
+    text: Option<String>,
+}
+
+pub(crate) async fn act(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.authorize(&headers).await?;
+    let Json(b) = body.map_err(|e| ApiError::BadRequest(format!("action body: {e}")))?;
+    if b.actor.trim().is_empty() {
+        return Err(ApiError::BadRequest("action body: `actor` is empty".into()));
+    }
+    let key = id.clone();
+    let view = s
+        .with_db_mut(move |db| {
+            let Some(stored) = db.incident(&key)? else {
+                return Ok(None);
+            };
+            let mut view = incident_view(&stored).map_err(ApiError::Internal)?;
+            let now = jiff::Timestamp::now();
+            let actor = b.actor.trim().to_string();
+            let done = match b.action.as_str() {
+                "acknowledge" => view.act(|i| i.acknowledge(&actor, now)),
+                "resolve" => {
+                    let r = b.resolution.ok_or_else(|| {
+                        ApiError::BadRequest(
+                            "resolve needs `resolution`: true-positive, false-positive or benign"
+                                .into(),
+                        )
+                    })?;
+                    view.act(|i| i.resolve(r, &actor, b.text.clone(), now))
+                }
+                "reopen" => view.act(|i| i.reopen(&actor, now)),
+                "assign" => {
+                    let who = b.assignee.clone().filter(|a| !a.trim().is_empty()).ok_or_else(
+                        || ApiError::BadRequest("assign needs `assignee`".into()),
+                    )?;
+                    view.act(|i| {
+                        i.assign(&who, &actor, now);
+                        Ok(())
+                    })
+                }
+                "comment" => {
+                    let text = b.text.clone().filter(|t| !t.trim().is_empty()).ok_or_else(
+                        || ApiError::BadRequest("comment needs `text`".into()),
+                    )?;
+                    view.act(|i| i.comment(&actor, &text, now))
+                }
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "action `{other}` is not one of acknowledge, resolve, reopen, assign, comment"
+                    )));
+                }
+            };
+            done.map_err(|e| ApiError::Conflict(e.to_string()))?;
+            let lc = &view.lifecycle;
+            let update = LifecycleUpdate {
+                status: lc.status.as_str().to_string(),
+                resolution: lc.resolution.map(|r| r.as_str().to_string()),
+                assignee: lc.assignee.clone(),
+                lifecycle: serde_json::to_string(lc)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            };
+            db.update_lifecycle(&key, &update)?;
+            Ok(Some(view))
+        })
+        .await?;
+    match view {
+        Some(v) => Ok(Json(json!({"incident": v.full()}))),
+        None => Err(ApiError::NotFound(format!("no incident `{id}`"))),
+    }
+}
+
+/// Body of `POST /api/v1/exceptions`: an exception made in one step from an alert.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExceptionBody {
+    /// The alert it is made from.
+    alert_id: String,
+    /// Facts of the alert that must be equal (`CommandLine`, `ParentImage`...).
+    #[serde(default)]
+    fields: Vec<String>,
+    /// Only on the alert's host / for its user.
+    #[serde(default)]
+    scope_host: bool,
+    #[serde(default)]
+    scope_user: bool,
+    /// When it stops: RFC 3339, epoch ms, or relative (`now+30d`).
+    expires: String,
+    justification: String,
+    author: String,
+}
+
+pub(crate) async fn exceptions(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.authorize(&headers).await?;
+    let rows = s.with_db(|db| Ok(db.exceptions()?)).await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let mut e: Exception = serde_json::from_str(&r.doc)
+            .map_err(|err| ApiError::Internal(format!("exception {}: {err}", r.id)))?;
+        e.suppressed = r.suppressed;
+        e.last_suppressed = r
+            .last_suppressed
+            .and_then(|n| jiff::Timestamp::from_nanosecond(n.into()).ok());
+        out.push(e);
+    }
+    Ok(Json(json!({"total": out.len(), "exceptions": out})))
+}
+
+pub(crate) async fn add_exception(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Json<ExceptionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    s.authorize(&headers).await?;
+    let Json(b) = body.map_err(|e| ApiError::BadRequest(format!("exception body: {e}")))?;
+    let now = jiff::Timestamp::now();
+    let expires = time::parse(&b.expires, now, "expires")?;
+    if expires <= now {
+        return Err(ApiError::BadRequest(format!(
+            "expires: `{}` is in the past",
+            b.expires
+        )));
+    }
+    let e = s
+        .with_db_mut(move |db| {
+            let Some((alert, _)) = db.alert(&b.alert_id)? else {
+                return Err(ApiError::NotFound(format!("no alert `{}`", b.alert_id)));
+            };
+            let fields: Vec<&str> = b.fields.iter().map(String::as_str).collect();
+            let e = Exception::from_alert(
+                &alert,
+                &fields,
+                b.scope_host,
+                b.scope_user,
+                expires,
+                &b.justification,
+                &b.author,
+                now,
+            )
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let doc = serde_json::to_string(&e).map_err(|e| ApiError::Internal(e.to_string()))?;
+            db.put_exception(&e.id, &e.rule_id, ns(e.expires), &doc)?;
+            Ok(e)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"exception": e}))))
+}
+
+pub(crate) async fn delete_exception(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.authorize(&headers).await?;
+    let key = id.clone();
+    if s.with_db_mut(move |db| Ok(db.delete_exception(&key)?)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("no exception `{id}`")))
+    }
+}

@@ -1,0 +1,473 @@
+use super::*;
+use crate::model::MAX_ALERT_IDS;
+use crate::testkit::*;
+use wardwatch_core::Severity::{Critical, High, Low, Medium};
+
+/// Feed `alerts` through a default grouper; returns the grouper and the open incidents.
+fn run(alerts: &[Alert]) -> (Grouper, Vec<Incident>) {
+    let ctx = hospital();
+    let mut g = grouper();
+    for a in alerts {
+        g.add(a, &ctx, a.timestamp);
+    }
+    let open = g.open().cloned().collect();
+    (g, open)
+}
+
+#[test]
+fn unrelated_alerts_stay_apart() {
+    let t = at("2026-03-02T10:00:00Z");
+    let (_, open) = run(&[
+        alert("r1", "a", High, t).host("ws-1").user("alice").build(),
+        alert("r2", "b", High, t).host("ws-2").user("bob").build(),
+        alert("r3", "c", Low, t)
+            .host("ws-3")
+            .user("SYSTEM")
+            .ip("127.0.0.1")
+            .build(),
+        alert("r4", "d", Low, t)
+            .host("ws-4")
+            .user("WS-4$")
+            .fact("IpAddress", "::1")
+            .build(),
+        alert("r5", "e", Low, t)
+            .host("ws-5")
+            .user("NT AUTHORITY\\SYSTEM")
+            .fact("IpAddress", "-")
+            .build(),
+    ]);
+    assert_eq!(open.len(), 5, "noise users and addresses link nothing");
+}
+
+#[test]
+fn shared_host_user_and_address_join_within_the_window() {
+    let t = at("2026-03-02T10:00:00Z");
+    let (_, open) = run(&[
+        alert("r1", "a", High, t).host("ws-1").user("alice").build(),
+        // same host, other spelling
+        alert("r2", "b", Medium, at("2026-03-02T10:30:00Z"))
+            .host("WS-1")
+            .build(),
+        // same user, domain-qualified
+        alert("r3", "c", Medium, at("2026-03-02T11:00:00Z"))
+            .host("srv-9")
+            .user("HOSP\\Alice")
+            .build(),
+        // same source address as the next one
+        alert("r4", "d", Low, at("2026-03-02T11:10:00Z"))
+            .host("srv-9")
+            .ip("10.1.1.1")
+            .build(),
+        alert("r5", "e", Low, at("2026-03-02T11:20:00Z"))
+            .host("srv-7")
+            .ip("10.1.1.1")
+            .build(),
+    ]);
+    assert_eq!(open.len(), 1);
+    let inc = &open[0];
+    assert_eq!(inc.hosts, ["ws-1", "srv-9", "srv-7"]);
+    assert_eq!(inc.users, ["alice"]);
+    assert_eq!(inc.ips, ["10.1.1.1"]);
+    assert_eq!(inc.alert_count, 5);
+    assert_eq!(inc.id, format!("inc-{}", open[0].alert_ids[0]));
+}
+
+#[test]
+fn the_window_is_event_time() {
+    let (_, open) = run(&[
+        alert("r1", "a", High, at("2026-03-02T10:00:00Z"))
+            .host("ws-1")
+            .build(),
+        // 2 h 1 min later: same host, but outside the window (incident still open)
+        alert("r2", "b", High, at("2026-03-02T12:01:00Z"))
+            .host("ws-1")
+            .build(),
+    ]);
+    assert_eq!(open.len(), 2);
+    // An alert arriving late but with an event time inside the window still joins.
+    let (_, open) = run(&[
+        alert("r1", "a", High, at("2026-03-02T10:00:00Z"))
+            .host("ws-1")
+            .build(),
+        alert("r2", "b", High, at("2026-03-02T09:00:00Z"))
+            .host("ws-1")
+            .build(),
+    ]);
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].first_seen, at("2026-03-02T09:00:00Z"));
+}
+
+#[test]
+fn quiet_incidents_close_by_tick_and_by_event_time() {
+    let ctx = hospital();
+    let mut g = grouper();
+    let t = at("2026-03-02T10:00:00Z");
+    g.add(&alert("r1", "a", High, t).host("ws-1").build(), &ctx, t);
+    assert!(g.tick(at("2026-03-02T15:59:59Z")).is_empty());
+    let closed = g.tick(at("2026-03-02T16:00:00Z"));
+    assert_eq!(closed.len(), 1);
+    assert!(closed[0].closed);
+    assert_eq!(closed[0].history.last().unwrap().action, "closed");
+    assert_eq!(g.open().count(), 0);
+
+    // Replay: a later alert's event time closes what went quiet before it, and is returned.
+    let mut g = grouper();
+    g.add(&alert("r1", "a", High, t).host("ws-1").build(), &ctx, t);
+    let later = at("2026-03-02T17:00:00Z");
+    let out = g.add(
+        &alert("r2", "b", High, later).host("ws-1").build(),
+        &ctx,
+        later,
+    );
+    assert_eq!(out.len(), 2);
+    assert!(out[0].closed && !out[1].closed);
+    assert_ne!(out[0].id, out[1].id);
+}
+
+#[test]
+fn an_alert_linking_two_incidents_merges_them_into_the_older() {
+    let ctx = hospital();
+    let mut g = grouper();
+    let t1 = at("2026-03-02T10:00:00Z");
+    let t2 = at("2026-03-02T10:05:00Z");
+    let t3 = at("2026-03-02T10:10:00Z");
+    let a = alert("r1", "a", High, t1)
+        .host("ws-1")
+        .user("alice")
+        .build();
+    let b = alert("r2", "b", Medium, t2)
+        .host("ws-2")
+        .user("bob")
+        .build();
+    g.add(&a, &ctx, t1);
+    g.add(&b, &ctx, t2);
+    assert_eq!(g.open().count(), 2);
+    let out = g.add(
+        &alert("r3", "c", Critical, t3)
+            .host("ws-2")
+            .user("alice")
+            .build(),
+        &ctx,
+        t3,
+    );
+    assert_eq!(out.len(), 2);
+    let (gone, kept) = (&out[0], &out[1]);
+    assert_eq!(kept.id, format!("inc-{}", a.id));
+    assert_eq!(gone.merged_into.as_deref(), Some(kept.id.as_str()));
+    assert!(gone.closed);
+    assert_eq!(gone.history.last().unwrap().action, "merged-into");
+    assert!(
+        kept.history
+            .iter()
+            .any(|h| h.action == "merged" && h.detail.contains(&gone.id))
+    );
+    assert_eq!(kept.alert_count, 3);
+    assert_eq!(kept.hosts, ["ws-1", "ws-2"]);
+    assert_eq!(kept.users, ["alice", "bob"]);
+    assert_eq!(kept.timeline.len(), 3);
+    assert_eq!(g.open().count(), 1);
+    // The merged-away incident's keys now lead to the survivor.
+    let t4 = at("2026-03-02T10:20:00Z");
+    let out = g.add(&alert("r4", "d", Low, t4).user("bob").build(), &ctx, t4);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].id, kept.id);
+}
+
+#[test]
+fn repeated_alerts_count_on_one_step() {
+    let mut alerts = Vec::new();
+    for m in 0..5 {
+        let t = at(&format!("2026-03-02T10:0{m}:00Z"));
+        alerts.push(
+            alert("r1", "a", Medium, t)
+                .host("ws-1")
+                .user("alice")
+                .build(),
+        );
+    }
+    alerts.push(
+        alert("r1", "a", Medium, at("2026-03-02T10:06:00Z"))
+            .host("ws-1")
+            .user("bob")
+            .build(),
+    );
+    let (g, open) = run(&alerts);
+    let inc = &open[0];
+    assert_eq!(inc.alert_count, 6);
+    assert_eq!(inc.timeline.len(), 2);
+    assert_eq!(inc.timeline[0].count, 5);
+    assert_eq!(inc.timeline[0].last_seen, at("2026-03-02T10:04:00Z"));
+    // Score counts the rule once.
+    assert_eq!(inc.score, 5.0 * 1.2);
+    // Replaying the same alert ids adds nothing.
+    let mut g = g;
+    let ctx = hospital();
+    assert!(g.add(&alerts[0], &ctx, alerts[0].timestamp).is_empty());
+    assert_eq!(g.open().next().unwrap().alert_count, 6);
+}
+
+#[test]
+fn history_records_creation_and_growth_but_not_repeats() {
+    let t = at("2026-03-02T10:00:00Z");
+    let (_, open) = run(&[
+        alert("r1", "Encoded PowerShell", High, t)
+            .host("ws-1")
+            .build(),
+        alert("r1", "Encoded PowerShell", High, t)
+            .host("ws-1")
+            .build(),
+        alert("r2", "b", High, t).host("ws-1").build(),
+    ]);
+    let actions: Vec<&str> = open[0].history.iter().map(|h| h.action.as_str()).collect();
+    assert_eq!(actions, ["created", "grew"]);
+    assert_eq!(
+        open[0].history[0].detail,
+        "opened by Encoded PowerShell on ws-1"
+    );
+}
+
+#[test]
+fn a_child_process_joins_its_parents_incident_however_late() {
+    let (_, open) = run(&[
+        alert(
+            "r1",
+            "Word spawns PowerShell",
+            High,
+            at("2026-03-02T10:00:00Z"),
+        )
+        .host("ws-1")
+        .user("alice")
+        .fact("ProcessGuid", "{AAAA-1}")
+        .build(),
+        // 3 h later, no shared host or user (the event lost them), but the parent is known.
+        alert(
+            "r2",
+            "PowerShell download",
+            High,
+            at("2026-03-02T13:00:00Z"),
+        )
+        .user("SYSTEM")
+        .fact("ProcessGuid", "{BBBB-2}")
+        .fact("ParentProcessGuid", "{aaaa-1}")
+        .build(),
+        // And its child in turn.
+        alert(
+            "r3",
+            "Rundll32 MiniDump",
+            Critical,
+            at("2026-03-02T13:01:00Z"),
+        )
+        .fact("ParentProcessGuid", "{BBBB-2}")
+        .build(),
+    ]);
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(open[0].alert_count, 3);
+}
+
+#[test]
+fn a_mail_joins_its_recipients_incident_and_the_other_way_round() {
+    // mail first, the user's alert 3 h later (beyond the window, but causal)
+    let (_, open) = run(&[
+        alert("mail", "Phishing mail", Medium, at("2026-03-02T07:00:00Z"))
+            .host("mx01")
+            .fact("email.to.address", "J.Smith@hospital.example")
+            .build(),
+        alert(
+            "click",
+            "Edge from Outlook",
+            Medium,
+            at("2026-03-02T10:00:00Z"),
+        )
+        .host("ws-rad-014")
+        .user("jsmith")
+        .build(),
+    ]);
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].users, ["jsmith"]);
+    assert_eq!(open[0].emails, ["j.smith@hospital.example"]);
+
+    // the user's alert first, the mail later
+    let (_, open) = run(&[
+        alert(
+            "click",
+            "Edge from Outlook",
+            Medium,
+            at("2026-03-02T07:00:00Z"),
+        )
+        .host("ws-rad-014")
+        .user("jsmith")
+        .build(),
+        alert("mail", "Phishing mail", Medium, at("2026-03-02T10:00:00Z"))
+            .host("mx01")
+            .fact("email.to.address", "j.smith@hospital.example")
+            .build(),
+    ]);
+    assert_eq!(open.len(), 1);
+
+    // a mail to someone else stays apart
+    let (_, open) = run(&[
+        alert(
+            "click",
+            "Edge from Outlook",
+            Medium,
+            at("2026-03-02T07:00:00Z"),
+        )
+        .host("ws-rad-014")
+        .user("jsmith")
+        .build(),
+        alert("mail", "Phishing mail", Medium, at("2026-03-02T10:00:00Z"))
+            .host("mx01")
+            .fact("email.to.address", "k.weber@hospital.example")
+            .build(),
+    ]);
+    assert_eq!(open.len(), 2);
+}
+
+#[test]
+fn a_logon_from_a_host_joins_that_hosts_incident() {
+    // The inventory maps 10.20.1.14 to WS-RAD-014; the logon on PACS01 uses another account.
+    let (_, open) = run(&[
+        alert("dump", "LSASS dump", Critical, at("2026-03-02T10:00:00Z"))
+            .host("WS-RAD-014")
+            .user("jsmith")
+            .build(),
+        alert("logon", "Admin logon", Medium, at("2026-03-02T10:30:00Z"))
+            .host("PACS01")
+            .user("pacs-admin")
+            .fact("LogonType", "3")
+            .fact("IpAddress", "10.20.1.14")
+            .build(),
+        alert("svc", "PsExec service", High, at("2026-03-02T10:31:00Z"))
+            .host("PACS01")
+            .build(),
+    ]);
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(open[0].hosts, ["WS-RAD-014", "PACS01"]);
+
+    // Addresses learned from alerts' host.ip work too, and so does WorkstationName.
+    let (_, open) = run(&[
+        alert("a", "x", High, at("2026-03-02T10:00:00Z"))
+            .host("WS-9")
+            .user("u1")
+            .fact("host.ip", "10.5.5.9")
+            .build(),
+        alert("b", "y", High, at("2026-03-02T10:10:00Z"))
+            .host("SRV-1")
+            .user("u2")
+            .fact("IpAddress", "10.5.5.9")
+            .build(),
+        alert("c", "z", High, at("2026-03-02T10:20:00Z"))
+            .host("WS-7")
+            .user("u3")
+            .build(),
+        alert("d", "w", High, at("2026-03-02T10:30:00Z"))
+            .host("SRV-2")
+            .user("u4")
+            .fact("WorkstationName", "ws-7")
+            .build(),
+    ]);
+    assert_eq!(open.len(), 2);
+}
+
+#[test]
+fn a_restarted_grouper_continues_the_same_incidents() {
+    let ctx = hospital();
+    let t = at("2026-03-02T10:00:00Z");
+    let a = alert("a", "x", High, t)
+        .host("WS-9")
+        .fact("ProcessGuid", "{G-1}")
+        .fact("host.ip", "10.5.5.9")
+        .build();
+    let mut g = grouper();
+    g.add(&a, &ctx, t);
+    let open: Vec<Incident> = g.open().cloned().collect();
+    let json = serde_json::to_string(&open).unwrap();
+    let back: Vec<Incident> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, open);
+    let mut g = Grouper::new(GroupConfig::default(), back);
+    assert!(g.add(&a, &ctx, t).is_empty(), "already grouped");
+    let t2 = at("2026-03-02T10:05:00Z");
+    let out = g.add(
+        &alert("b", "y", High, t2)
+            .host("SRV-1")
+            .fact("IpAddress", "10.5.5.9")
+            .build(),
+        &ctx,
+        t2,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].alert_count, 2);
+    let t3 = at("2026-03-02T15:00:00Z");
+    let out = g.add(
+        &alert("c", "z", High, t3)
+            .fact("ParentProcessGuid", "{g-1}")
+            .build(),
+        &ctx,
+        t3,
+    );
+    assert_eq!(out[0].alert_count, 3);
+    assert!(g.get_mut(&out[0].id).is_some());
+}
+
+#[test]
+fn alert_ids_are_capped_but_counted() {
+    let ctx = hospital();
+    let mut g = grouper();
+    let t = at("2026-03-02T10:00:00Z");
+    for n in 0..(MAX_ALERT_IDS + 5) {
+        g.add(
+            &alert("r", "x", Low, t)
+                .id(&format!("a{n}"))
+                .host("ws-1")
+                .build(),
+            &ctx,
+            t,
+        );
+    }
+    let inc = g.open().next().unwrap();
+    assert_eq!(inc.alert_count, MAX_ALERT_IDS as u64 + 5);
+    assert_eq!(inc.alert_ids.len(), MAX_ALERT_IDS);
+}
+
+#[test]
+fn noise_helpers() {
+    for u in [
+        "SYSTEM",
+        "NT AUTHORITY\\LOCAL SERVICE",
+        "Network Service",
+        "ANONYMOUS LOGON",
+        "-",
+        "",
+        "WS-1$",
+        "DWM-1",
+    ] {
+        assert!(is_noise_user(u), "{u}");
+    }
+    assert!(!is_noise_user("jsmith"));
+    assert_eq!(clean_ip("::ffff:10.1.2.3").as_deref(), Some("10.1.2.3"));
+    for ip in ["127.0.0.1", "::1", "0.0.0.0", "-", ""] {
+        assert_eq!(clean_ip(ip), None, "{ip}");
+    }
+}
+
+#[test]
+fn a_spray_over_thousands_of_accounts_stays_bounded() {
+    use crate::model::{MAX_ENTITIES, MAX_STEPS};
+    let ctx = hospital();
+    let mut g = grouper();
+    let t = at("2026-03-02T10:00:00Z");
+    for n in 0..1500 {
+        let a = alert("spray", "Failed logon", Low, t)
+            .host("DC01")
+            .user(&format!("user{n}"))
+            .fact("IpAddress", "10.99.3.17")
+            .build();
+        g.add(&a, &ctx, t);
+    }
+    let inc = g.open().next().unwrap();
+    assert_eq!(g.open().count(), 1);
+    assert_eq!(inc.alert_count, 1500);
+    assert_eq!(inc.users.len(), MAX_ENTITIES);
+    assert_eq!(inc.timeline.len(), MAX_STEPS);
+    assert_eq!(inc.timeline.iter().map(|s| s.count).sum::<u64>(), 1500);
+}

@@ -1,0 +1,151 @@
+//! The incident stage of the detection worker: exceptions first, then grouping, committed
+//! with the alerts.
+//!
+//! Why inside the detection worker and not a reader of its own: an alert, the incident it
+//! joined and the exception that suppressed it must commit in one transaction with the
+//! detection cursor, or a kill -9 between two commits would count an alert twice or lose it
+//! from its incident. Grouping is cheap next to detection (it sees alerts, not events).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use wardwatch_core::Alert;
+use wardwatch_incidents::{
+    Context, Exception, ExceptionSet, GroupConfig, Grouper, Incident, IncidentDoc, narrate,
+};
+use wardwatch_store::{Db, IncidentRow, StoreError};
+
+/// How often the worker re-reads exceptions made through the API.
+const EXCEPTION_RELOAD: Duration = Duration::from_secs(1);
+
+/// Exceptions and grouping, with the context (inventory, roster) they read.
+pub struct IncidentStage {
+    grouper: Grouper,
+    exceptions: ExceptionSet,
+    ctx: Arc<Context>,
+    loaded: Instant,
+}
+
+fn ns(t: Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
+}
+
+/// Exceptions as stored; a row that does not parse is skipped with a warning (it was written
+/// by another version), never fatal.
+pub fn load_exceptions(db: &Db) -> Result<Vec<Exception>, StoreError> {
+    let mut out = Vec::new();
+    for row in db.exceptions()? {
+        match serde_json::from_str::<Exception>(&row.doc) {
+            Ok(mut e) => {
+                e.suppressed = row.suppressed;
+                out.push(e);
+            }
+            Err(err) => tracing::warn!(id = row.id, error = %err, "stored exception unreadable; ignored"),
+        }
+    }
+    Ok(out)
+}
+
+impl IncidentStage {
+    /// The stage as the store left it: open incidents and exceptions.
+    pub fn load(db: &Db, cfg: GroupConfig, ctx: Arc<Context>) -> Result<IncidentStage, StoreError> {
+        let mut open = Vec::new();
+        for doc in db.open_incident_docs()? {
+            match serde_json::from_str::<IncidentDoc>(&doc) {
+                Ok(d) => open.push(d.incident),
+                Err(e) => tracing::warn!(error = %e, "stored incident unreadable; not grouped into"),
+            }
+        }
+        Ok(IncidentStage {
+            grouper: Grouper::new(cfg, open),
+            exceptions: ExceptionSet::new(load_exceptions(db)?),
+            ctx,
+            loaded: Instant::now(),
+        })
+    }
+
+    /// Drop the alerts an exception covers, group the rest into incidents. Returns the
+    /// incident rows to commit and the exceptions' new suppression counts.
+    pub fn process(
+        &mut self,
+        db: &Db,
+        alerts: &mut Vec<(Alert, i64, i64)>,
+    ) -> (Vec<IncidentRow>, Vec<(String, u64, i64)>) {
+        if self.loaded.elapsed() >= EXCEPTION_RELOAD {
+            match load_exceptions(db) {
+                Ok(list) => self.exceptions = ExceptionSet::new(list),
+                Err(e) => tracing::warn!(error = %e, "cannot reload exceptions; keeping the last set"),
+            }
+            self.loaded = Instant::now();
+        }
+        let mut suppressed: Vec<(String, u64, i64)> = Vec::new();
+        alerts.retain(|(alert, _, _)| {
+            match self.exceptions.suppress(alert, alert.timestamp) {
+                Some(e) => {
+                    let at = ns(alert.timestamp);
+                    match suppressed.iter_mut().find(|(id, _, _)| *id == e.id) {
+                        Some(s) => {
+                            s.1 += 1;
+                            s.2 = s.2.max(at);
+                        }
+                        None => suppressed.push((e.id.clone(), 1, at)),
+                    }
+                    false
+                }
+                None => true,
+            }
+        });
+        let mut changed: Vec<Incident> = Vec::new();
+        let mut latest = None;
+        for (alert, _, _) in alerts.iter() {
+            latest = latest.max(Some(alert.timestamp));
+            for inc in self.grouper.add(alert, &self.ctx, alert.timestamp) {
+                upsert(&mut changed, inc);
+            }
+        }
+        if let Some(now) = latest {
+            for inc in self.grouper.tick(now) {
+                upsert(&mut changed, inc);
+            }
+        }
+        let rows = changed.into_iter().map(|i| self.row(i)).collect();
+        (rows, suppressed)
+    }
+
+    fn row(&self, incident: Incident) -> IncidentRow {
+        let narrative = narrate(&incident, &self.ctx);
+        let row = IncidentRow {
+            id: incident.id.clone(),
+            org: incident.organization.clone(),
+            opened: ns(incident.opened),
+            first_seen: ns(incident.first_seen),
+            last_seen: ns(incident.last_seen),
+            severity: incident.severity,
+            score: incident.score,
+            closed: incident.closed,
+            merged_into: incident.merged_into.clone(),
+            title: incident.title.clone(),
+            doc: String::new(),
+        };
+        let doc = IncidentDoc {
+            incident,
+            narrative,
+        };
+        IncidentRow {
+            doc: serde_json::to_string(&doc).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "incident does not serialize");
+                String::from("{}")
+            }),
+            ..row
+        }
+    }
+}
+
+/// Keep the latest version of each changed incident, in first-change order.
+fn upsert(changed: &mut Vec<Incident>, inc: Incident) {
+    match changed.iter_mut().find(|c| c.id == inc.id) {
+        Some(c) => *c = inc,
+        None => changed.push(inc),
+    }
+}

@@ -1,0 +1,299 @@
+//! Incidents and exceptions as stored rows.
+//!
+//! Why rows of JSON with a few columns: the incident model (timeline, narrative, score parts)
+//! belongs to `wardwatch-incidents` and changes with it; the store only needs the columns it
+//! filters and sorts on. Two writers share an incident without a lock: the detection worker
+//! owns the grouping columns and `doc`, the API owns `status`, `resolution`, `assignee` and
+//! `lifecycle`, and each `UPDATE` names only its own columns.
+
+use rusqlite::{OptionalExtension, Transaction, params, params_from_iter};
+use serde::Serialize;
+use wardwatch_core::Severity;
+
+use crate::StoreError;
+use crate::db::{Db, level_num};
+
+/// The grouping side of an incident, as the detection worker writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    pub id: String,
+    pub org: String,
+    /// ns since the epoch.
+    pub opened: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub severity: Severity,
+    pub score: f64,
+    pub closed: bool,
+    pub merged_into: Option<String>,
+    pub title: String,
+    /// The incident and its narrative, JSON.
+    pub doc: String,
+}
+
+/// An incident as read back: both sides.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredIncident {
+    pub id: String,
+    pub closed: bool,
+    pub merged_into: Option<String>,
+    /// The detection worker's JSON document.
+    pub doc: String,
+    pub status: String,
+    pub resolution: Option<String>,
+    pub assignee: Option<String>,
+    /// The API's JSON document (comments and people's actions), when anyone acted yet.
+    pub lifecycle: Option<String>,
+}
+
+/// What the API changes on an incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleUpdate {
+    pub status: String,
+    pub resolution: Option<String>,
+    pub assignee: Option<String>,
+    pub lifecycle: String,
+}
+
+/// Which incidents to list.
+#[derive(Debug, Clone)]
+pub struct IncidentFilter {
+    /// `new`, `acknowledged` or `resolved`; any when `None`.
+    pub status: Option<String>,
+    pub min_severity: Severity,
+    /// Incidents merged into another are left out unless asked for.
+    pub include_merged: bool,
+    /// Last activity at or after / before, ns.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub limit: usize,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl Default for IncidentFilter {
+    fn default() -> Self {
+        IncidentFilter {
+            status: None,
+            min_severity: Severity::Informational,
+            include_merged: false,
+            from: None,
+            to: None,
+            limit: 50,
+            cursor: None,
+        }
+    }
+}
+
+/// One page of incidents, most recent activity first, with the exact total.
+#[derive(Debug, Clone)]
+pub struct IncidentPage {
+    pub total: u64,
+    pub incidents: Vec<StoredIncident>,
+    pub next_cursor: Option<String>,
+}
+
+/// A stored exception and its counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredException {
+    pub id: String,
+    pub doc: String,
+    pub suppressed: u64,
+    /// ns since the epoch.
+    pub last_suppressed: Option<i64>,
+}
+
+const MAX_LIMIT: usize = 1000;
+
+pub(crate) fn write_incidents(tx: &Transaction<'_>, rows: &[IncidentRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO incidents (id, org, opened, first_seen, last_seen, severity, score, closed, merged_into, title, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT(id) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+             severity = excluded.severity, score = excluded.score, closed = excluded.closed,
+             merged_into = excluded.merged_into, title = excluded.title, doc = excluded.doc",
+    )?;
+    for r in rows {
+        stmt.execute(params![
+            r.id,
+            r.org,
+            r.opened,
+            r.first_seen,
+            r.last_seen,
+            level_num(r.severity),
+            r.score,
+            r.closed,
+            r.merged_into,
+            r.title,
+            r.doc
+        ])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn count_suppressed(
+    tx: &Transaction<'_>,
+    hits: &[(String, u64, i64)],
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE exceptions SET suppressed = suppressed + ?2, last_suppressed = MAX(COALESCE(last_suppressed, 0), ?3) WHERE id = ?1",
+    )?;
+    for (id, n, at) in hits {
+        stmt.execute(params![id, *n as i64, at])?;
+    }
+    Ok(())
+}
+
+fn parse_cursor(c: &str) -> Result<(i64, i64), StoreError> {
+    let (a, b) = c
+        .split_once('-')
+        .ok_or_else(|| StoreError::Cursor(c.to_string()))?;
+    match (a.parse(), b.parse()) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        _ => Err(StoreError::Cursor(c.to_string())),
+    }
+}
+
+const COLUMNS: &str =
+    "id, closed, merged_into, doc, status, resolution, assignee, lifecycle, last_seen, rowid";
+
+fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredIncident> {
+    Ok(StoredIncident {
+        id: r.get(0)?,
+        closed: r.get(1)?,
+        merged_into: r.get(2)?,
+        doc: r.get(3)?,
+        status: r.get(4)?,
+        resolution: r.get(5)?,
+        assignee: r.get(6)?,
+        lifecycle: r.get(7)?,
+    })
+}
+
+impl Db {
+    /// The documents of incidents still open (not closed by quiet, not merged), oldest first:
+    /// what the detection worker groups new alerts into after a restart.
+    pub fn open_incident_docs(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc FROM incidents WHERE closed = 0 ORDER BY opened, id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Incidents, most recent activity first, with the exact total.
+    pub fn list_incidents(&self, f: &IncidentFilter) -> Result<IncidentPage, StoreError> {
+        let limit = f.limit.clamp(1, MAX_LIMIT);
+        let after = f.cursor.as_deref().map(parse_cursor).transpose()?;
+        let mut cond = String::from("last_seen >= ?1 AND last_seen < ?2 AND severity >= ?3");
+        let mut args: Vec<rusqlite::types::Value> = vec![
+            f.from.unwrap_or(i64::MIN).into(),
+            f.to.unwrap_or(i64::MAX).into(),
+            level_num(f.min_severity).into(),
+        ];
+        if let Some(s) = &f.status {
+            args.push(s.clone().into());
+            cond.push_str(&format!(" AND status = ?{}", args.len()));
+        }
+        if !f.include_merged {
+            cond.push_str(" AND merged_into IS NULL");
+        }
+        let total: i64 = self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM incidents WHERE {cond}"),
+            params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        if let Some((ts, rowid)) = after {
+            args.push(ts.into());
+            args.push(rowid.into());
+            let (a, b) = (args.len() - 1, args.len());
+            cond.push_str(&format!(
+                " AND (last_seen < ?{a} OR (last_seen = ?{a} AND rowid < ?{b}))"
+            ));
+        }
+        args.push(((limit + 1) as i64).into());
+        let sql = format!(
+            "SELECT {COLUMNS} FROM incidents WHERE {cond} ORDER BY last_seen DESC, rowid DESC LIMIT ?{}",
+            args.len()
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        let mut incidents = Vec::new();
+        let mut next_cursor = None;
+        let mut last = (0i64, 0i64);
+        while let Some(row) = rows.next()? {
+            if incidents.len() == limit {
+                next_cursor = Some(format!("{}-{}", last.0, last.1));
+                break;
+            }
+            last = (row.get(8)?, row.get(9)?);
+            incidents.push(stored(row)?);
+        }
+        Ok(IncidentPage {
+            total: total as u64,
+            incidents,
+            next_cursor,
+        })
+    }
+
+    /// One incident by id.
+    pub fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1"),
+                [id],
+                stored,
+            )
+            .optional()?)
+    }
+
+    /// Write the API's side of an incident; `false` when there is no such incident.
+    pub fn update_lifecycle(&mut self, id: &str, u: &LifecycleUpdate) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE incidents SET status = ?2, resolution = ?3, assignee = ?4, lifecycle = ?5 WHERE id = ?1",
+            params![id, u.status, u.resolution, u.assignee, u.lifecycle],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Store an exception (replacing one with the same id, keeping its counters).
+    pub fn put_exception(
+        &mut self,
+        id: &str,
+        rule_id: &str,
+        expires: i64,
+        doc: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO exceptions (id, rule_id, expires, doc) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET rule_id = excluded.rule_id, expires = excluded.expires, doc = excluded.doc",
+            params![id, rule_id, expires, doc],
+        )?;
+        Ok(())
+    }
+
+    /// Remove an exception; `false` when there was none.
+    pub fn delete_exception(&mut self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.execute("DELETE FROM exceptions WHERE id = ?1", [id])? > 0)
+    }
+
+    /// Every exception, expired ones too (they show what they suppressed), by id.
+    pub fn exceptions(&self) -> Result<Vec<StoredException>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, doc, suppressed, last_suppressed FROM exceptions ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(StoredException {
+                id: r.get(0)?,
+                doc: r.get(1)?,
+                suppressed: r.get::<_, i64>(2)? as u64,
+                last_suppressed: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
