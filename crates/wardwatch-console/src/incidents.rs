@@ -60,8 +60,18 @@ pub(crate) async fn list(
         status: p.status.clone(),
         min_severity: severity(&p.min_severity, "min_severity")?,
         include_merged: p.include_merged.unwrap_or(false),
-        from: p.from.as_deref().map(|t| time::parse(t, now, "from")).transpose()?.map(ns),
-        to: p.to.as_deref().map(|t| time::parse(t, now, "to")).transpose()?.map(ns),
+        from: p
+            .from
+            .as_deref()
+            .map(|t| time::parse(t, now, "from"))
+            .transpose()?
+            .map(ns),
+        to: p
+            .to
+            .as_deref()
+            .map(|t| time::parse(t, now, "to"))
+            .transpose()?
+            .map(ns),
         limit: p.limit.unwrap_or(50),
         cursor: p.cursor.clone(),
     };
@@ -280,7 +290,9 @@ pub(crate) async fn delete_exception(
 ) -> Result<StatusCode, ApiError> {
     s.authorize(&headers).await?;
     let key = id.clone();
-    if s.with_db_mut(move |db| Ok(db.delete_exception(&key)?)).await? {
+    if s.with_db_mut(move |db| Ok(db.delete_exception(&key)?))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no exception `{id}`")))

@@ -144,7 +144,10 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/exceptions",
             get(incidents::exceptions).post(incidents::add_exception),
         )
-        .route("/api/v1/exceptions/{id}", delete(incidents::delete_exception))
+        .route(
+            "/api/v1/exceptions/{id}",
+            delete(incidents::delete_exception),
+        )
         .with_state(state)
 }
 

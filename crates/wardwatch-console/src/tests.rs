@@ -63,14 +63,37 @@ fn seeded() -> (tempfile::TempDir, Router) {
         awareness: None,
         facts: Default::default(),
     };
+    // The incident the detection worker would make of it.
+    let ctx = wardwatch_incidents::Context::default();
+    let mut grouper = wardwatch_incidents::Grouper::new(Default::default(), Vec::new());
+    let incident = grouper.add(&alert, &ctx, alert.timestamp).remove(0);
+    let narrative = wardwatch_incidents::narrate(&incident, &ctx);
+    let row = wardwatch_store::IncidentRow {
+        id: incident.id.clone(),
+        org: incident.organization.clone(),
+        opened: incident.opened.as_nanosecond() as i64,
+        first_seen: incident.first_seen.as_nanosecond() as i64,
+        last_seen: incident.last_seen.as_nanosecond() as i64,
+        severity: incident.severity,
+        score: incident.score,
+        closed: false,
+        merged_into: None,
+        title: incident.title.clone(),
+        doc: serde_json::to_string(&wardwatch_incidents::IncidentDoc {
+            incident,
+            narrative,
+        })
+        .unwrap(),
+    };
     db.commit_detection(&wardwatch_store::DetectionCommit {
         worker: "detect",
         cursor: last,
         alerts: &[(alert, 3, 5)],
         index: &index,
+        incidents: &[row],
         ..Default::default()
     })
-        .unwrap();
+    .unwrap();
     db.add_token("ops", TokenKind::Api, "stored-secret")
         .unwrap();
     let state = ApiState::new(
@@ -196,4 +219,165 @@ async fn health_metrics_and_stats() {
     assert_eq!(st["store"]["events"], 3);
     assert_eq!(st["store"]["alerts"], 1);
     assert_eq!(st["pipeline"]["queued"], 0);
+}
+
+async fn send(app: &Router, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("Authorization", "Bearer env-secret")
+        .header("Content-Type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn incidents_list_detail_and_the_analyst_workflow() {
+    let (_dir, app) = seeded();
+    let (s, v) = get(&app, "/api/v1/incidents", Some("env-secret")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["total"], 1);
+    let inc = &v["incidents"][0];
+    for key in [
+        "id",
+        "title",
+        "severity",
+        "score",
+        "status",
+        "alert_count",
+        "hosts",
+        "users",
+        "narrative",
+        "recommendations",
+    ] {
+        assert!(!inc[key].is_null(), "{key} missing in {inc}");
+    }
+    assert_eq!(inc["status"], "new");
+    assert_eq!(inc["hosts"][0], "gw1");
+    assert!(
+        inc["narrative"]
+            .as_str()
+            .unwrap()
+            .contains("Block the source."),
+        "{inc}"
+    );
+    let id = inc["id"].as_str().unwrap().to_string();
+
+    let (s, d) = get(&app, &format!("/api/v1/incidents/{id}"), Some("env-secret")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["alerts"].as_array().unwrap().len(), 1);
+    assert_eq!(d["incident"]["timeline"].as_array().unwrap().len(), 1);
+
+    let uri = format!("/api/v1/incidents/{id}/actions");
+    let act = |body: Value| send(&app, "POST", &uri, body);
+    let (s, v) = act(json!({"action": "acknowledge", "actor": "kim"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["incident"]["status"], "acknowledged");
+    let (s, v) = act(json!({"action": "acknowledge", "actor": "kim"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(
+        v["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("acknowledged")
+    );
+    let (s, _) = act(json!({"action": "resolve", "actor": "kim"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = act(json!({"action": "dance", "actor": "kim"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) =
+        act(json!({"action": "comment", "actor": "kim", "text": "test account of the vendor"}))
+            .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) =
+        act(json!({"action": "resolve", "actor": "kim", "resolution": "false-positive"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let actions: Vec<&str> = v["incident"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["created", "acknowledged", "commented", "resolved"]
+    );
+    let (_, v) = get(
+        &app,
+        "/api/v1/incidents?status=resolved",
+        Some("env-secret"),
+    )
+    .await;
+    assert_eq!(v["total"], 1);
+    assert_eq!(v["incidents"][0]["resolution"], "false-positive");
+    let (_, v) = get(&app, "/api/v1/incidents?status=new", Some("env-secret")).await;
+    assert_eq!(v["total"], 0);
+    let (s, _) = get(&app, "/api/v1/incidents?status=open", Some("env-secret")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = get(&app, "/api/v1/incidents/nope", Some("env-secret")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = get(&app, "/api/v1/incidents", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn exceptions_are_made_from_an_alert_listed_and_removed() {
+    let (_dir, app) = seeded();
+    let (_, v) = get(&app, "/api/v1/alerts", Some("env-secret")).await;
+    let alert = v["alerts"][0]["id"].as_str().unwrap().to_string();
+    let body = |expires: &str, alert: &str| {
+        json!({"alert_id": alert, "scope_host": true, "expires": expires,
+               "justification": "vendor scanner", "author": "kim"})
+    };
+    let (s, v) = send(&app, "POST", "/api/v1/exceptions", body("now-1h", &alert)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["reason"].as_str().unwrap().contains("past"));
+    let (s, _) = send(
+        &app,
+        "POST",
+        "/api/v1/exceptions",
+        body("now+30d", "no-such-alert"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = send(
+        &app,
+        "POST",
+        "/api/v1/exceptions",
+        json!({"alert_id": alert}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, v) = send(&app, "POST", "/api/v1/exceptions", body("now+30d", &alert)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["exception"]["rule_id"], "r1");
+    assert_eq!(v["exception"]["host"], "gw1");
+    let id = v["exception"]["id"].as_str().unwrap().to_string();
+    let (_, v) = get(&app, "/api/v1/exceptions", Some("env-secret")).await;
+    assert_eq!(v["total"], 1);
+    let (s, _) = send(
+        &app,
+        "DELETE",
+        &format!("/api/v1/exceptions/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = send(
+        &app,
+        "DELETE",
+        &format!("/api/v1/exceptions/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

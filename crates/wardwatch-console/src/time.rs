@@ -1,5 +1,5 @@
 //! Times in query parameters: RFC 3339 (`2026-03-01T10:00:00Z`), relative (`now-15m`, `now-24h`,
-//! `now-7d`, `now`), or epoch milliseconds.
+//! `now-7d`, `now`, and `now+30d` for expiry dates), or epoch milliseconds.
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -10,13 +10,17 @@ pub fn parse(text: &str, now: Timestamp, name: &str) -> Result<Timestamp, ApiErr
     let t = text.trim();
     let bad = || {
         ApiError::BadRequest(format!(
-            "{name}: `{t}` is not a time (use RFC 3339 like 2026-03-01T10:00:00Z, now-24h, or epoch milliseconds)"
+            "{name}: `{t}` is not a time (use RFC 3339 like 2026-03-01T10:00:00Z, now-24h, now+30d, or epoch milliseconds)"
         ))
     };
     if t == "now" {
         return Ok(now);
     }
-    if let Some(rel) = t.strip_prefix("now-") {
+    let relative = t
+        .strip_prefix("now-")
+        .map(|r| (r, -1))
+        .or_else(|| t.strip_prefix("now+").map(|r| (r, 1)));
+    if let Some((rel, sign)) = relative {
         let (num, unit) = rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
         let n: i64 = num.parse().map_err(|_| bad())?;
         let secs = match unit {
@@ -27,7 +31,7 @@ pub fn parse(text: &str, now: Timestamp, name: &str) -> Result<Timestamp, ApiErr
             _ => return Err(bad()),
         };
         return now
-            .checked_sub(SignedDuration::from_secs(secs))
+            .checked_add(SignedDuration::from_secs(sign * secs))
             .map_err(|_| bad());
     }
     if t.bytes().all(|b| b.is_ascii_digit()) {
@@ -59,5 +63,9 @@ mod tests {
         let e = parse("yesterday", now, "from").unwrap_err().to_string();
         assert!(e.contains("from: `yesterday`"), "{e}");
         assert!(parse("now-5y", now, "from").is_err());
+        assert_eq!(
+            parse("now+30d", now, "expires").unwrap().to_string(),
+            "2026-03-31T12:00:00Z"
+        );
     }
 }

@@ -41,7 +41,9 @@ pub fn load_exceptions(db: &Db) -> Result<Vec<Exception>, StoreError> {
                 e.suppressed = row.suppressed;
                 out.push(e);
             }
-            Err(err) => tracing::warn!(id = row.id, error = %err, "stored exception unreadable; ignored"),
+            Err(err) => {
+                tracing::warn!(id = row.id, error = %err, "stored exception unreadable; ignored")
+            }
         }
     }
     Ok(out)
@@ -54,7 +56,9 @@ impl IncidentStage {
         for doc in db.open_incident_docs()? {
             match serde_json::from_str::<IncidentDoc>(&doc) {
                 Ok(d) => open.push(d.incident),
-                Err(e) => tracing::warn!(error = %e, "stored incident unreadable; not grouped into"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored incident unreadable; not grouped into")
+                }
             }
         }
         Ok(IncidentStage {
@@ -75,26 +79,29 @@ impl IncidentStage {
         if self.loaded.elapsed() >= EXCEPTION_RELOAD {
             match load_exceptions(db) {
                 Ok(list) => self.exceptions = ExceptionSet::new(list),
-                Err(e) => tracing::warn!(error = %e, "cannot reload exceptions; keeping the last set"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reload exceptions; keeping the last set")
+                }
             }
             self.loaded = Instant::now();
         }
+        // Exceptions expire on the wall clock: one made today for a month stops this month's
+        // alerts, whatever time the events say.
+        let now = Timestamp::now();
         let mut suppressed: Vec<(String, u64, i64)> = Vec::new();
-        alerts.retain(|(alert, _, _)| {
-            match self.exceptions.suppress(alert, alert.timestamp) {
-                Some(e) => {
-                    let at = ns(alert.timestamp);
-                    match suppressed.iter_mut().find(|(id, _, _)| *id == e.id) {
-                        Some(s) => {
-                            s.1 += 1;
-                            s.2 = s.2.max(at);
-                        }
-                        None => suppressed.push((e.id.clone(), 1, at)),
+        alerts.retain(|(alert, _, _)| match self.exceptions.suppress(alert, now) {
+            Some(e) => {
+                let at = ns(now);
+                match suppressed.iter_mut().find(|(id, _, _)| *id == e.id) {
+                    Some(s) => {
+                        s.1 += 1;
+                        s.2 = s.2.max(at);
                     }
-                    false
+                    None => suppressed.push((e.id.clone(), 1, at)),
                 }
-                None => true,
+                false
             }
+            None => true,
         });
         let mut changed: Vec<Incident> = Vec::new();
         let mut latest = None;

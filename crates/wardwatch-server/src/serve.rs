@@ -101,7 +101,8 @@ fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
     };
     let mut ctx = Context::default();
     if let Some((name, text)) = read(&config.incidents.inventory)? {
-        ctx.inventory = Inventory::load(&name, &text).map_err(|e| ServeError::Config(e.to_string()))?;
+        ctx.inventory =
+            Inventory::load(&name, &text).map_err(|e| ServeError::Config(e.to_string()))?;
     }
     if let Some((name, text)) = read(&config.incidents.roster)? {
         ctx.roster = Roster::load(&name, &text).map_err(|e| ServeError::Config(e.to_string()))?;

@@ -105,7 +105,10 @@ pub struct StoredException {
 
 const MAX_LIMIT: usize = 1000;
 
-pub(crate) fn write_incidents(tx: &Transaction<'_>, rows: &[IncidentRow]) -> Result<(), StoreError> {
+pub(crate) fn write_incidents(
+    tx: &Transaction<'_>,
+    rows: &[IncidentRow],
+) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -278,14 +281,17 @@ impl Db {
 
     /// Remove an exception; `false` when there was none.
     pub fn delete_exception(&mut self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.execute("DELETE FROM exceptions WHERE id = ?1", [id])? > 0)
+        Ok(self
+            .conn
+            .execute("DELETE FROM exceptions WHERE id = ?1", [id])?
+            > 0)
     }
 
     /// Every exception, expired ones too (they show what they suppressed), by id.
     pub fn exceptions(&self) -> Result<Vec<StoredException>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, doc, suppressed, last_suppressed FROM exceptions ORDER BY id",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, doc, suppressed, last_suppressed FROM exceptions ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
             Ok(StoredException {
                 id: r.get(0)?,

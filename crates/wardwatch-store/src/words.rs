@@ -119,10 +119,7 @@ mod tests {
         let doc = serde_json::to_string(&e).unwrap();
         let from_doc = crate::query::words(&doc_text(&doc).unwrap());
         for w in crate::query::words(&crate::index_text(&e)) {
-            assert!(
-                from_doc.contains(&w),
-                "{w} missing from {from_doc:?}"
-            );
+            assert!(from_doc.contains(&w), "{w} missing from {from_doc:?}");
         }
     }
 }

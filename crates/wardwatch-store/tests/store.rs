@@ -3,7 +3,9 @@
 
 use serde_json::json;
 use wardwatch_core::{Alert, AlertId, Event, EventRef, Origin, Severity, SourceKind};
-use wardwatch_store::{Db, DbOptions, DetectionCommit, SearchRequest, TokenKind, index_text, token_hash};
+use wardwatch_store::{
+    Db, DbOptions, DetectionCommit, SearchRequest, TokenKind, index_text, token_hash,
+};
 
 fn event(second: i64, host: &str, user: &str, cmd: &str) -> Event {
     let mut e = Event::new(
@@ -85,7 +87,7 @@ fn journal_cursor_and_idempotent_detection_commits() {
             state: Some("{}"),
             ..Default::default()
         })
-            .unwrap(),
+        .unwrap(),
         1
     );
     // A replay after a crash commits the same alert again: stored once.
@@ -98,7 +100,7 @@ fn journal_cursor_and_idempotent_detection_commits() {
             state: Some("{}"),
             ..Default::default()
         })
-            .unwrap(),
+        .unwrap(),
         0
     );
     assert_eq!(db.cursor("detect").unwrap(), (6, Some("{}".to_string())));
@@ -122,7 +124,7 @@ fn indexed(db: &mut Db, events: Vec<Event>) {
         index: &index,
         ..Default::default()
     })
-        .unwrap();
+    .unwrap();
 }
 
 #[test]
@@ -236,7 +238,7 @@ fn alerts_page_by_level_rule_and_host() {
         alerts: &alerts,
         ..Default::default()
     })
-        .unwrap();
+    .unwrap();
     let req = SearchRequest {
         limit: 2,
         ..Default::default()
