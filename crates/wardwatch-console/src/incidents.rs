@@ -6,6 +6,7 @@
 //! overwrite the other.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -36,6 +37,12 @@ fn severity(p: &Option<String>, name: &str) -> Result<Severity, ApiError> {
         }),
         None => Ok(Severity::Informational),
     }
+}
+
+/// A JSON request body, whatever `Content-Type` says (curl users often leave it out); the
+/// error names the body, the line and column, and what was wrong.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("{what}: {e}")))
 }
 
 fn ns(t: jiff::Timestamp) -> i64 {
@@ -136,10 +143,10 @@ pub(crate) async fn act(
     State(s): State<ApiState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+    body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     s.authorize(&headers).await?;
-    let Json(b) = body.map_err(|e| ApiError::BadRequest(format!("action body: {e}")))?;
+    let b: ActionBody = json_body(&body, "action body")?;
     if b.actor.trim().is_empty() {
         return Err(ApiError::BadRequest("action body: `actor` is empty".into()));
     }
@@ -246,10 +253,10 @@ pub(crate) async fn exceptions(
 pub(crate) async fn add_exception(
     State(s): State<ApiState>,
     headers: HeaderMap,
-    body: Result<Json<ExceptionBody>, axum::extract::rejection::JsonRejection>,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     s.authorize(&headers).await?;
-    let Json(b) = body.map_err(|e| ApiError::BadRequest(format!("exception body: {e}")))?;
+    let b: ExceptionBody = json_body(&body, "exception body")?;
     let now = jiff::Timestamp::now();
     let expires = time::parse(&b.expires, now, "expires")?;
     if expires <= now {
