@@ -134,6 +134,9 @@ pub const FACT_FIELDS: &[&str] = &[
     "DestinationIp",
     "DestinationPort",
     "QueryName",
+    "email.from.address",
+    "email.to.address",
+    "email.subject",
 ];
 
 impl Alert {

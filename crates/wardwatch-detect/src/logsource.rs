@@ -251,6 +251,14 @@ pub fn of_event(event: &Event) -> EventLogsource<'_> {
                 categories: Vec::new(),
             }
         }
+        // A generic JSON record that states its ECS `event.category` as `email` (a mail
+        // gateway's delivery log) is Sigma's `category: email`, whatever product wrote it.
+        SourceKind::Json if event.ecs.event_category.as_deref() == Some("email") => {
+            EventLogsource {
+                categories: vec!["email"],
+                ..Default::default()
+            }
+        }
         SourceKind::SuricataEve | SourceKind::Json => EventLogsource::default(),
     }
 }
@@ -321,6 +329,25 @@ mod tests {
         let ls = of_event(&e);
         assert!(ls.categories.is_empty());
         assert!(!ls.rule_keys().iter().any(|k| k.2 == "process_creation"));
+    }
+
+    #[test]
+    fn generic_json_with_ecs_email_category_is_category_email() {
+        let mut e = Event::new(
+            SourceKind::Json,
+            jiff::Timestamp::UNIX_EPOCH,
+            serde_json::json!({"event": {"category": "email"}}),
+        );
+        e.ecs.event_category = Some("email".into());
+        let ls = of_event(&e);
+        assert_eq!(ls.product, None);
+        assert_eq!(ls.categories, vec!["email"]);
+        assert!(ls.rule_keys().contains(&("", "", "email")));
+        e.ecs.event_category = Some("network".into());
+        assert_eq!(of_event(&e), EventLogsource::default());
+        e.source_kind = SourceKind::SuricataEve;
+        e.ecs.event_category = Some("email".into());
+        assert_eq!(of_event(&e), EventLogsource::default());
     }
 
     #[test]

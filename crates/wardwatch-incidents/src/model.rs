@@ -165,7 +165,7 @@ pub struct Incident {
     pub alert_count: u64,
     /// The first [`MAX_ALERT_IDS`] alert ids.
     pub alert_ids: Vec<AlertId>,
-    /// Host names (lowercased) in order of first appearance.
+    /// Host names (short, as first spelled; compared without case) in order of first appearance.
     pub hosts: Vec<String>,
     /// Account names (lowercased, without domain) in order of first appearance.
     pub users: Vec<String>,

@@ -50,6 +50,21 @@ pub fn load_exceptions(db: &Db) -> Result<Vec<Exception>, StoreError> {
 }
 
 impl IncidentStage {
+    /// A stage over `open` incidents with `exceptions`.
+    pub fn new(
+        cfg: GroupConfig,
+        ctx: Arc<Context>,
+        open: Vec<Incident>,
+        exceptions: Vec<Exception>,
+    ) -> IncidentStage {
+        IncidentStage {
+            grouper: Grouper::new(cfg, open),
+            exceptions: ExceptionSet::new(exceptions),
+            ctx,
+            loaded: Instant::now(),
+        }
+    }
+
     /// The stage as the store left it: open incidents and exceptions.
     pub fn load(db: &Db, cfg: GroupConfig, ctx: Arc<Context>) -> Result<IncidentStage, StoreError> {
         let mut open = Vec::new();
@@ -61,33 +76,30 @@ impl IncidentStage {
                 }
             }
         }
-        Ok(IncidentStage {
-            grouper: Grouper::new(cfg, open),
-            exceptions: ExceptionSet::new(load_exceptions(db)?),
-            ctx,
-            loaded: Instant::now(),
-        })
+        Ok(IncidentStage::new(cfg, ctx, open, load_exceptions(db)?))
     }
 
-    /// Drop the alerts an exception covers, group the rest into incidents. Returns the
-    /// incident rows to commit and the exceptions' new suppression counts.
+    /// Re-read exceptions made through the API, at most every [`EXCEPTION_RELOAD`].
+    pub fn refresh_exceptions(&mut self, db: &Db) {
+        if self.loaded.elapsed() < EXCEPTION_RELOAD {
+            return;
+        }
+        match load_exceptions(db) {
+            Ok(list) => self.exceptions = ExceptionSet::new(list),
+            Err(e) => tracing::warn!(error = %e, "cannot reload exceptions; keeping the last set"),
+        }
+        self.loaded = Instant::now();
+    }
+
+    /// Drop the alerts an exception covers, then group the rest into incidents by event time.
+    /// Exceptions expire on the wall clock `now`: one made today for a month stops this
+    /// month's alerts, whatever time the events say. Returns the incident rows to commit and
+    /// the exceptions' new suppression counts.
     pub fn process(
         &mut self,
-        db: &Db,
         alerts: &mut Vec<(Alert, i64, i64)>,
+        now: Timestamp,
     ) -> (Vec<IncidentRow>, Vec<(String, u64, i64)>) {
-        if self.loaded.elapsed() >= EXCEPTION_RELOAD {
-            match load_exceptions(db) {
-                Ok(list) => self.exceptions = ExceptionSet::new(list),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot reload exceptions; keeping the last set")
-                }
-            }
-            self.loaded = Instant::now();
-        }
-        // Exceptions expire on the wall clock: one made today for a month stops this month's
-        // alerts, whatever time the events say.
-        let now = Timestamp::now();
         let mut suppressed: Vec<(String, u64, i64)> = Vec::new();
         alerts.retain(|(alert, _, _)| match self.exceptions.suppress(alert, now) {
             Some(e) => {

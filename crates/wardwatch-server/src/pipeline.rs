@@ -392,29 +392,23 @@ fn detect_loop(
             .collect();
         let now = jiff::Timestamp::now().as_nanosecond() as i64;
         let mut alerts = Vec::new();
+        let mut raised = Vec::new();
         for (entry, detections) in entries.iter().zip(&found) {
             let latency = now - entry.received_ns;
-            let mut raise = |d: &Detection| {
-                let mut alert = d.to_alert(&entry.event);
-                // Two syslog lines can share source and second; the journal position cannot.
-                alert.id = AlertId::for_journal(&d.rule.id, entry.seq);
-                alerts.push((alert, entry.seq, latency));
-            };
-            for d in detections
-                .iter()
-                .filter(|d| detector.is_reported(&d.rule.id))
-            {
-                raise(d);
-            }
-            if let Some(c) = correlator.as_mut() {
-                for d in c.process(&entry.event, detections) {
-                    raise(&d);
-                }
-            }
+            raise_alerts(
+                &detector,
+                correlator.as_mut(),
+                &entry.event,
+                entry.seq,
+                detections,
+                &mut raised,
+            );
+            alerts.extend(raised.drain(..).map(|a| (a, entry.seq, latency)));
         }
         let last = entries.last().map_or(cursor, |e| e.seq);
         let state = correlator.as_ref().map(|c| c.export_state().to_string());
-        let (incidents, suppressed) = stage.process(&db, &mut alerts);
+        stage.refresh_exceptions(&db);
+        let (incidents, suppressed) = stage.process(&mut alerts, jiff::Timestamp::now());
         match db.commit_detection(&DetectionCommit {
             worker: DETECTOR,
             cursor: last,
@@ -449,6 +443,36 @@ fn detect_loop(
                     Err(e) => tracing::error!(error = %e, "cannot reload incidents"),
                 }
             }
+        }
+    }
+}
+
+/// The alerts the journal entry `seq` raises, given its rule matches: the reported ones, then
+/// what correlations complete with it. Ids come from the rule and the journal position (two
+/// syslog lines can share source and second; the journal position cannot), so detecting the
+/// entry again after a crash gives the same ids.
+pub fn raise_alerts(
+    detector: &Detector,
+    correlator: Option<&mut Correlator>,
+    event: &Event,
+    seq: i64,
+    detections: &[Detection],
+    out: &mut Vec<wardwatch_core::Alert>,
+) {
+    let mut raise = |d: &Detection| {
+        let mut alert = d.to_alert(event);
+        alert.id = AlertId::for_journal(&d.rule.id, seq);
+        out.push(alert);
+    };
+    for d in detections
+        .iter()
+        .filter(|d| detector.is_reported(&d.rule.id))
+    {
+        raise(d);
+    }
+    if let Some(c) = correlator {
+        for d in c.process(event, detections) {
+            raise(&d);
         }
     }
 }

@@ -29,6 +29,18 @@ pub struct ServeArgs {
     print_config: bool,
 }
 
+impl ServeArgs {
+    /// `--data`, when given.
+    pub fn data_given(&self) -> Option<&PathBuf> {
+        self.data.as_ref()
+    }
+
+    /// `--config`, when given.
+    pub fn config_given(&self) -> Option<&PathBuf> {
+        self.config.as_ref()
+    }
+}
+
 /// The configuration after the file and the flags.
 pub fn config(args: &ServeArgs) -> Result<Config> {
     let mut config = match &args.config {
@@ -120,7 +132,7 @@ pub async fn serve(config: Config, tokens: Tokens) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() -> Result<()> {
+pub async fn wait_for_signal() -> Result<()> {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -1,6 +1,8 @@
 //! The `wardwatch` command line. It parses arguments and calls the crates; nothing else lives here.
 
+mod cmd_demo;
 mod cmd_hunt;
+mod cmd_incidents;
 mod cmd_rules;
 mod cmd_serve;
 mod cmd_tokens;
@@ -29,6 +31,12 @@ enum Command {
     /// Monitor live: syslog (UDP/TCP/TLS) and Elasticsearch-compatible bulk ingest, streaming
     /// detection, the embedded store, search and alerts over HTTP.
     Serve(cmd_serve::ServeArgs),
+    /// Start `serve` on a throw-away store and feed it a generated hospital week with attack
+    /// stories in it; incidents appear within a minute.
+    Demo(cmd_demo::DemoArgs),
+    /// Incidents and their narratives: list them, show one.
+    #[command(subcommand)]
+    Incidents(cmd_incidents::IncidentsCommand),
     /// Manage ingest and API tokens kept in the store.
     #[command(subcommand)]
     Tokens(cmd_tokens::TokensCommand),
@@ -50,6 +58,8 @@ fn main() -> ExitCode {
         Command::Rules(cmd) => cmd_rules::run(cmd),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Tokens(cmd) => cmd_tokens::run(cmd),
+        Command::Demo(args) => cmd_demo::run(args),
+        Command::Incidents(cmd) => cmd_incidents::run(cmd),
     };
     match result {
         Ok(code) => code,

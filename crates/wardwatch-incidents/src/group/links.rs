@@ -91,6 +91,18 @@ pub(super) struct Seen {
     pub(super) recipients: Vec<String>,
 }
 
+/// A host name as incidents keep it: without its DNS domain (`WS-RAD-019.hospital.local` is
+/// `WS-RAD-019`), because Windows names the same machine by its FQDN in `Computer` and by its
+/// short name in `WorkstationName`, and an inventory lists short names. Names compare without
+/// case; the first spelling seen is kept for people to read. Addresses are kept whole.
+pub fn host_name(h: &str) -> String {
+    let h = h.trim().trim_end_matches('.');
+    if h.parse::<IpAddr>().is_ok() {
+        return h.to_string();
+    }
+    h.split('.').next().unwrap_or(h).to_string()
+}
+
 pub(super) fn push_ci(list: &mut Vec<String>, value: &str) -> bool {
     if list.iter().any(|v| v.eq_ignore_ascii_case(value)) {
         false
@@ -118,12 +130,12 @@ impl Seen {
                 .filter(|v| !v.is_empty() && *v != "-")
         };
         if let Some(h) = alert.host.as_deref().filter(|h| !h.trim().is_empty()) {
-            push_ci(&mut s.hosts, h.trim());
+            push_ci(&mut s.hosts, &host_name(h));
         }
         for e in &alert.entities {
             match e.kind {
                 EntityKind::Host => {
-                    push_ci(&mut s.hosts, &e.value);
+                    push_ci(&mut s.hosts, &host_name(&e.value));
                 }
                 EntityKind::User if !is_noise_user(&e.value) => {
                     push_unique(&mut s.users, &account_name(&e.value));
@@ -135,7 +147,7 @@ impl Seen {
             }
         }
         if let Some(h) = fact("host.name") {
-            push_ci(&mut s.hosts, h);
+            push_ci(&mut s.hosts, &host_name(h));
         }
         if let Some(u) = fact("user.name").filter(|u| !is_noise_user(u)) {
             push_unique(&mut s.users, &account_name(u));
@@ -177,12 +189,12 @@ impl Seen {
                     .map(str::to_string)
                     .or_else(|| learned.get(&ip).cloned());
                 if let Some(h) = host {
-                    push_ci(&mut s.source_hosts, &h);
+                    push_ci(&mut s.source_hosts, &host_name(&h));
                 }
             }
         }
         if let Some(w) = fact("WorkstationName") {
-            push_ci(&mut s.source_hosts, w);
+            push_ci(&mut s.source_hosts, &host_name(w));
         }
         s.source_hosts
             .retain(|h| !s.hosts.iter().any(|o| o.eq_ignore_ascii_case(h)));
