@@ -8,8 +8,9 @@
 //! domain controller) and logoffs, the applications people start (Sysmon 1 and 3: Outlook,
 //! Word, browsers, the EPR client, the PACS viewer), file-share and PACS access, the odd
 //! mistyped password, administrators' RDP sessions with special privileges, service state
-//! changes, server process creation (4688), Linux and network-gear syslog, Suricata flow / DNS /
-//! TLS / HTTP records and the mail gateway's deliveries.
+//! changes, server process creation (4688), a new starter's account created each weekday
+//! morning (4720, 4728 at DC01), Linux and network-gear syslog, Suricata flow / DNS / TLS /
+//! HTTP records and the mail gateway's deliveries.
 //!
 //! # Why it matters
 //! Detections are only credible if the same rule pack stays quiet on a normal week; the tests
@@ -239,6 +240,12 @@ pub fn generate(h: &Hospital, cfg: &DemoConfig, rng: &mut Rng, out: &mut Out) {
             if t_off < end {
                 out.logoff(t_off, srv, &a.id, &a.sid, &id, 10);
             }
+        }
+        // A new starter's account on a weekday morning: created and put in the department's
+        // group by an administrator at a domain controller. The benign twin of the night-admin
+        // story (a domain account, in office hours, in an ordinary group).
+        if hour % 24 == 9 && (hour / 24) % 7 < 5 {
+            new_starter(h, at(start, rng), hour / 24, &admins, rng, out);
         }
         // Service state changes (updates, print spooler restarts, backups).
         for _ in 0..count(rng, 3.0 * s) {
@@ -746,4 +753,70 @@ fn network_sensor(
                 "start": t.strftime("%Y-%m-%dT%H:%M:%S%.6f+0000").to_string(), "end": (t + SignedDuration::from_secs(secs)).strftime("%Y-%m-%dT%H:%M:%S%.6f+0000").to_string(),
                 "age": secs, "state": "closed", "reason": "timeout", "alerted": false}}));
     }
+}
+
+/// Account names of the week's new starters, one per weekday.
+const NEW_STARTERS: &[&str] = &[
+    "lbianchi",
+    "okowalczyk",
+    "snakamura",
+    "rdubois",
+    "mferreira",
+];
+
+/// 4720 and 4728 at DC01: an administrator creates a new starter's domain account and adds it to
+/// a department group.
+fn new_starter(
+    h: &Hospital,
+    t: Timestamp,
+    day: u32,
+    admins: &[&User],
+    rng: &mut Rng,
+    out: &mut Out,
+) {
+    let admin = *pick(rng, admins);
+    let dc = h.host("DC01").expect("dc01");
+    let from = &h.hosts[admin.workstation];
+    let id = out.logon(
+        t,
+        dc,
+        &Logon {
+            user: &admin.id,
+            sid: &admin.sid,
+            logon_type: 3,
+            ip: &from.ip,
+            workstation: "-",
+        },
+    );
+    let name = NEW_STARTERS[day as usize % NEW_STARTERS.len()];
+    let sid = format!("S-1-5-21-3623811015-3361044348-30300820-{}", 4100 + day);
+    let dept = h.departments[rng.usize(..h.departments.len() - 1)];
+    let subject = |v: serde_json::Value| {
+        let mut v = v;
+        v["SubjectUserSid"] = json!(admin.sid);
+        v["SubjectUserName"] = json!(admin.id);
+        v["SubjectDomainName"] = json!(crate::hospital::DOMAIN);
+        v["SubjectLogonId"] = json!(id);
+        v
+    };
+    let t1 = t + SignedDuration::from_secs(rng.i64(20..120));
+    out.windows(
+        t1,
+        dc,
+        crate::emit::SECURITY,
+        4720,
+        SYSTEM_SID,
+        subject(json!({
+            "TargetUserName": name, "TargetDomainName": crate::hospital::DOMAIN, "TargetSid": sid,
+            "PrivilegeList": "-", "SamAccountName": name, "DisplayName": "%%1793",
+            "UserPrincipalName": format!("{name}@{}", crate::hospital::DNS_SUFFIX),
+            "PrimaryGroupId": "513", "OldUacValue": "0x0", "NewUacValue": "0x15",
+            "UserAccountControl": "\r\n\t\t%%2080\r\n\t\t%%2082\r\n\t\t%%2084",
+        })),
+    );
+    out.windows(t1 + SignedDuration::from_secs(rng.i64(30..180)), dc, crate::emit::SECURITY, 4728, SYSTEM_SID, subject(json!({
+        "MemberName": format!("CN={name},OU=Staff,DC=hospital,DC=local"), "MemberSid": sid,
+        "TargetUserName": format!("{dept} Staff"), "TargetDomainName": crate::hospital::DOMAIN,
+        "TargetSid": format!("S-1-5-21-3623811015-3361044348-30300820-{}", 2200 + day), "PrivilegeList": "-",
+    })));
 }

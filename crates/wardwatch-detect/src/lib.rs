@@ -28,6 +28,6 @@ mod pack;
 
 pub use correlate::Correlator;
 pub use engine::{Detection, Detector};
-pub use fields::facts;
 pub use error::DetectError;
+pub use fields::facts;
 pub use pack::{RuleKind, RuleMeta, RulePack, RuleProblem, RuleText, Wardwatch};

@@ -130,7 +130,7 @@ pub fn narrate(incident: &Incident, ctx: &Context) -> Narrative {
         title: incident.title.clone(),
         summary,
         what_happened: what_happened(incident, ctx),
-        who_and_what: who_and_what(incident, ctx),
+        who_and_what: distinct(who_and_what(incident, ctx)),
         why_it_matters: why_it_matters(incident, ctx),
         what_to_do: what_to_do(incident, ctx, manager_name),
         awareness,
@@ -168,6 +168,17 @@ impl Narrative {
         }
         out
     }
+}
+
+/// The lines in their order, each once (two rules on one event describe it twice).
+fn distinct(lines: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    for l in lines {
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

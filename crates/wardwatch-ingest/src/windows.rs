@@ -64,24 +64,34 @@ pub fn normalize(rec: &WindowsRecord<'_>) -> Ecs {
         ..Ecs::default()
     };
     // Who: the target of a logon or account change wins over the subject that performed it,
-    // because that is the identity an analyst pivots on.
-    let user = field(
-        d,
-        &[
-            "TargetUserName",
-            "User",
-            "UserName",
-            "SubjectUserName",
-            "AccountName",
-        ],
-    );
+    // because that is the identity an analyst pivots on. In group management events the
+    // target is the group (`Administrators`); the person is the one who changed it.
+    let group_event = matches!(rec.event_id, Some(4727..=4737 | 4744..=4762 | 4764 | 4799));
+    let user = if group_event {
+        field(d, &["SubjectUserName", "User", "UserName"])
+    } else {
+        field(
+            d,
+            &[
+                "TargetUserName",
+                "User",
+                "UserName",
+                "SubjectUserName",
+                "AccountName",
+            ],
+        )
+    };
     if let Some(u) = user {
         if let Some((dom, name)) = u.split_once('\\') {
             ecs.user_domain = Some(dom.to_string());
             ecs.user_name = Some(name.to_string());
         } else {
             ecs.user_name = Some(u);
-            ecs.user_domain = field(d, &["TargetDomainName", "SubjectDomainName", "Domain"]);
+            ecs.user_domain = if group_event {
+                field(d, &["SubjectDomainName", "Domain"])
+            } else {
+                field(d, &["TargetDomainName", "SubjectDomainName", "Domain"])
+            };
         }
     }
     ecs.source_ip = field(
@@ -179,5 +189,20 @@ mod tests {
             event_id_of(&json!({"#text": 7045, "#attributes": {"Qualifiers": 16384}})),
             Some(7045)
         );
+    }
+
+    #[test]
+    fn group_changes_name_the_admin_not_the_group() {
+        let data = json!({"TargetUserName": "Administrators", "TargetDomainName": "Builtin",
+            "SubjectUserName": "admin-kw", "SubjectDomainName": "HOSP", "MemberSid": "S-1-5-21-1-2-3-1003"});
+        let ecs = normalize(&WindowsRecord {
+            channel: Some("Security"),
+            provider: None,
+            event_id: Some(4732),
+            computer: Some("epr01"),
+            data: data.as_object(),
+        });
+        assert_eq!(ecs.user_name.as_deref(), Some("admin-kw"));
+        assert_eq!(ecs.user_domain.as_deref(), Some("HOSP"));
     }
 }

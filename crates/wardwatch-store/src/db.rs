@@ -195,6 +195,16 @@ impl Db {
         Ok(Db { conn, path })
     }
 
+    /// A write transaction that takes the write lock at `BEGIN` (waiting up to the busy
+    /// timeout). A deferred one would start as a reader, and SQLite refuses to upgrade a reader
+    /// whose snapshot another writer has moved past, at once and without waiting ("database
+    /// is locked"), which FTS5 inserts (they read first) hit under load.
+    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -227,7 +237,7 @@ impl Db {
         seqs.clear();
         let received = now_ns();
         let mut last = 0;
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO events (ts, received, org, source, kind, host, user, code, channel, bytes, ext_id, doc)
@@ -329,7 +339,7 @@ impl Db {
     /// crash — is not stored twice).
     pub fn commit_detection(&mut self, c: &DetectionCommit<'_>) -> Result<usize, StoreError> {
         let created = now_ns();
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let mut new = 0;
         {
             let mut ins = tx.prepare_cached(
@@ -423,7 +433,7 @@ impl Db {
         keep_after: i64,
     ) -> Result<RetentionReport, StoreError> {
         let mut report = RetentionReport::default();
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         if let Some(age) = max_age {
             let cutoff = now_ns().saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
             report.events_removed += delete_events(&tx, keep_after, cutoff)?;

@@ -99,13 +99,13 @@ fn list(a: ListArgs) -> Result<ExitCode> {
         }
         Format::Text => {
             println!(
-                "{:<18} {:<9} {:>6} {:<13} {:>6}  {:<30} {:<20} TITLE",
+                "{:<20} {:<9} {:>6} {:<13} {:>6}  {:<30} {:<20} TITLE",
                 "ID", "SEVERITY", "SCORE", "STATUS", "ALERTS", "HOSTS", "USERS"
             );
             for v in &views {
                 let i = &v.incident;
                 println!(
-                    "{:<18} {:<9} {:>6.1} {:<13} {:>6}  {:<30} {:<20} {}",
+                    "{:<20} {:<9} {:>6.1} {:<13} {:>6}  {:<30} {:<20} {}",
                     i.id,
                     i.severity.as_str(),
                     i.score,
