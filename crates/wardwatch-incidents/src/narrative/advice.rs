@@ -188,9 +188,22 @@ pub(super) fn what_to_do(
     }
 
     let tried = targeted(incident);
+    // Accounts the incident created are not people to call: the IT team's steps deal with
+    // them.
+    let created: Vec<String> = incident
+        .timeline
+        .iter()
+        .filter(|s| s.facts.get("event.code").map(String::as_str) == Some("4720"))
+        .filter_map(|s| s.facts.get("TargetUserName"))
+        .map(|u| u.to_lowercase())
+        .collect();
     let mut helpdesk = Vec::new();
     let stolen = incident.tactics.iter().any(|t| t == "credential-access");
-    for u in incident.users.iter().filter(|u| !tried.contains(u)) {
+    for u in incident
+        .users
+        .iter()
+        .filter(|u| !tried.contains(u) && !created.contains(&u.to_lowercase()))
+    {
         let who = match ctx.roster.person(u) {
             Some(p) => format!("{} ({u})", p.name),
             None => u.clone(),
