@@ -262,7 +262,6 @@ impl Out {
             },
             "user": {"name": recipient},
             "source": {"ip": sender_ip},
-            "host": {"name": "MAIL01"},
             "observer": {"name": "MAIL01", "product": "mail gateway"},
         });
         if let Some(u) = url {
