@@ -47,11 +47,20 @@ ours=$(echo "$max" | awk '/sustained_rate/ {print $2}')
 echo
 echo "sustained: $ours events/s (target 50,000)"
 echo "latency at 20k/s: p50 <= $(echo "$steady" | awk '/latency_p50/ {print $2}') s, p99 <= $(echo "$steady" | awk '/latency_p99/ {print $2}') s (histogram bucket bounds; target p99 < 1 s)"
-# Peer: rsigma's daemon. The rsigma 0.23 built for bench/hunt.sh (see bench/README.md) has
-# only its `evtx` feature, without `engine daemon`; until a daemon build is at hand no ratio is
-# claimed here, and the line below says which case this machine is in.
-if command -v rsigma >/dev/null 2>&1 && rsigma engine daemon --help >/dev/null 2>&1; then
-    echo "rsigma daemon available: compare by hand with the same rules (not automated yet)"
+# Peer: rsigma's daemon (`engine daemon --input http`) on the same events, pre-flattened to the
+# flat JSON it reads (evtx_dump + bench/flatten_evtx_jsonl.py, untimed), with the same rules.
+# It detects only: no storage, no index, no acknowledgement after commit.
+if command -v rsigma >/dev/null 2>&1 && rsigma engine daemon --help >/dev/null 2>&1 \
+    && command -v evtx_dump >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+    flat="$(mktemp)"
+    for f in "$shared"/evtx/dense-samples/*.evtx; do evtx_dump -o jsonl "$f" 2>/dev/null; done |
+        python3 "$here/flatten_evtx_jsonl.py" >"$flat"
+    echo "-- rsigma $(rsigma --version | awk 'NR==1{print $2}') engine daemon, as fast as it accepts"
+    peer="$(python3 "$here/rsigma_daemon.py" "$flat" "$shared/sigma/rules" "$secs")"
+    echo "$peer"
+    rm -f "$flat"
+    theirs=$(echo "$peer" | awk '/sustained_rate/ {print $2}')
+    awk -v o="$ours" -v t="$theirs" 'BEGIN { if (t > 0) printf "ratio wardwatch/rsigma-daemon: %.2f (wardwatch also stores, indexes and acknowledges after commit)\n", o / t }'
 else
-    echo "rsigma daemon not available (no rsigma on PATH, or built without its daemon): no peer ratio for serve"
+    echo "rsigma daemon not available (needs rsigma built with its daemon feature, evtx_dump and python3): no peer ratio for serve"
 fi
