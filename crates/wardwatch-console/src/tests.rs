@@ -89,11 +89,14 @@ fn seeded() -> (tempfile::TempDir, Router) {
         worker: "detect",
         cursor: last,
         alerts: &[(alert, 3, 5)],
-        index: &index,
         incidents: &[row],
         ..Default::default()
     })
     .unwrap();
+    wardwatch_store::IndexDb::open(dir.path(), &DbOptions::default())
+        .unwrap()
+        .commit(last, &index)
+        .unwrap();
     db.add_token("ops", TokenKind::Api, "stored-secret")
         .unwrap();
     let state = ApiState::new(

@@ -1,16 +1,18 @@
-//! The durable pipeline: a journal writer, a detection worker and a retention pass, each on its
-//! own thread with its own store connection.
+//! The durable pipeline: a journal writer, a detection worker (with the incident stage), an
+//! indexer and a retention pass, each on its own thread with its own store connection.
 //!
 //! ```text
-//! listeners ──submit──▶ writer (group commit) ──▶ events table ──▶ detector ──▶ alerts + cursor
-//!      ▲                    │ ack after commit                       (one transaction)
+//! listeners ──submit──▶ writer (group commit) ──▶ events table ──▶ detector ──▶ alerts, incidents
+//!      ▲                    │ ack after commit  (handoff in memory)   + cursor (one transaction)
 //!      └── Busy when queued = last_seq − cursor > max_queued_events
+//!                                       events table ──▶ indexer ──▶ index.db (own file, own lock)
 //! ```
 //!
 //! Why this shape: the journal is the only buffer, and it is on disk. A sender is acknowledged
 //! once its batch is committed; detection reads the journal after its own durable cursor and
-//! commits alerts, its cursor and correlation state together; the full-text index is built by a
-//! third reader with its own cursor. A kill -9 anywhere
+//! commits alerts, incidents, its cursor and correlation state together; the full-text index is
+//! built by a third reader with its own cursor, in its own database file so its commits never
+//! hold the lock the writer needs. A kill -9 anywhere
 //! loses nothing acknowledged and duplicates nothing (alert ids are deterministic). Memory is
 //! bounded by the writer channel and the detector's batch size; when detection falls behind,
 //! `Busy` pushes back on the senders.
@@ -25,7 +27,7 @@ use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_ingest::{Sink, SinkError};
-use wardwatch_store::{Db, DbOptions, DetectionCommit, Encoded, INDEXER, doc_text};
+use wardwatch_store::{Db, DbOptions, DetectionCommit, Encoded, IndexDb, doc_text};
 
 use crate::config::PipelineConfig;
 use crate::incidents::IncidentStage;
@@ -172,10 +174,11 @@ impl Pipeline {
                 batch,
             )
         }));
-        let index_db = Db::open(data_dir, &opts)?;
+        let journal = Db::open(data_dir, &opts)?;
+        let index = IndexDb::open(data_dir, &opts)?;
         let s = shared.clone();
         threads.push(spawn("wardwatch-index", move || {
-            index_loop(index_db, s, batch)
+            index_loop(journal, index, s, batch)
         }));
         let s = shared.clone();
         let retention = cfg.retention.clone();
@@ -477,13 +480,13 @@ pub fn raise_alerts(
     }
 }
 
-/// Build the full-text index behind the journal, with its own cursor: search stays exact
-/// meanwhile (it checks events after this cursor directly), and detection latency does not
-/// pay for indexing.
-fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
+/// Build the full-text index behind the journal, with its own cursor in its own file: search
+/// stays exact meanwhile (it checks events after this cursor directly), and neither ingest nor
+/// detection waits for indexing.
+fn index_loop(db: Db, mut index: IndexDb, shared: Arc<Shared>, batch: usize) {
     lowest_priority();
-    let mut cursor = match db.cursor(INDEXER) {
-        Ok((c, _)) => c,
+    let mut cursor = match index.cursor() {
+        Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the index cursor; search will scan");
             return;
@@ -506,7 +509,7 @@ fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
             continue;
         };
         // On this thread only: indexing must not take the cores detection needs.
-        let index: Vec<(i64, String)> = docs
+        let rows: Vec<(i64, String)> = docs
             .iter()
             .filter_map(|(seq, doc)| match doc_text(doc) {
                 Ok(words) => Some((*seq, words)),
@@ -516,12 +519,7 @@ fn index_loop(mut db: Db, shared: Arc<Shared>, batch: usize) {
                 }
             })
             .collect();
-        match db.commit_detection(&DetectionCommit {
-            worker: INDEXER,
-            cursor: last,
-            index: &index,
-            ..Default::default()
-        }) {
+        match index.commit(last, &rows) {
             Ok(_) => cursor = last,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot commit the index; retrying");

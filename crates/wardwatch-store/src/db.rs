@@ -96,8 +96,6 @@ pub struct DetectionCommit<'a> {
     pub cursor: i64,
     /// New alerts, each with the sequence number of its event and the ingest-to-alert latency.
     pub alerts: &'a [(Alert, i64, i64)],
-    /// Full-text index rows (sequence number, text).
-    pub index: &'a [(i64, String)],
     /// Incidents created or changed.
     pub incidents: &'a [crate::IncidentRow],
     /// Exceptions that suppressed alerts: (id, how many more, when last).
@@ -189,6 +187,7 @@ impl Db {
                 conn.execute_batch(schema::V1).map_err(open_err)?;
             }
             conn.execute_batch(schema::V2).map_err(open_err)?;
+            conn.execute_batch(schema::V3).map_err(open_err)?;
             conn.pragma_update(None, "user_version", schema::VERSION)
                 .map_err(open_err)?;
         }
@@ -203,6 +202,12 @@ impl Db {
         Ok(self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+
+    /// Attach the full-text index (`idx`), for search and retention.
+    pub(crate) fn attach_index(&self) -> Result<(), StoreError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        crate::index::attach(&self.conn, dir)
     }
 
     /// The database file.
@@ -334,7 +339,7 @@ impl Db {
 
     /// Commit what a detection pass produced, atomically: its alerts (each with the sequence
     /// number of its event and the ingest-to-alert latency), the full-text index rows of the
-    /// events it read, the incidents it changed, the exceptions' counters, its new cursor and
+    /// the incidents it changed, the exceptions' counters, its new cursor and
     /// its state. Returns how many alerts were new (an alert already stored — a replay after a
     /// crash — is not stored twice).
     pub fn commit_detection(&mut self, c: &DetectionCommit<'_>) -> Result<usize, StoreError> {
@@ -364,12 +369,6 @@ impl Db {
                     latency,
                     doc
                 ])?;
-            }
-            let mut fts = tx.prepare_cached(
-                "INSERT OR REPLACE INTO events_fts (rowid, text) VALUES (?1, ?2)",
-            )?;
-            for (seq, text) in c.index {
-                fts.execute(params![seq, text])?;
             }
             crate::incidents::write_incidents(&tx, c.incidents)?;
             crate::incidents::count_suppressed(&tx, c.suppressed)?;
@@ -413,6 +412,14 @@ impl Db {
                 (name.to_string(), n)
             })
             .collect();
+        let mut cursors = cursors;
+        self.attach_index()?;
+        let indexed: i64 = self.conn.query_row(
+            "SELECT COALESCE((SELECT seq FROM idx.index_cursor WHERE id = 1), 0)",
+            [],
+            |r| r.get(0),
+        )?;
+        cursors.push((crate::INDEXER.to_string(), indexed));
         Ok(Stats {
             events,
             alerts,
@@ -432,6 +439,7 @@ impl Db {
         max_bytes: Option<i64>,
         keep_after: i64,
     ) -> Result<RetentionReport, StoreError> {
+        self.attach_index()?;
         let mut report = RetentionReport::default();
         let tx = self.write_tx()?;
         if let Some(age) = max_age {
@@ -536,7 +544,7 @@ fn delete_events(
     before_ts: i64,
 ) -> Result<i64, StoreError> {
     tx.execute(
-        "DELETE FROM events_fts WHERE rowid IN (SELECT seq FROM events WHERE seq <= ?1 AND ts < ?2)",
+        "DELETE FROM idx.events_fts WHERE rowid IN (SELECT seq FROM events WHERE seq <= ?1 AND ts < ?2)",
         params![upto_seq, before_ts],
     )?;
     Ok(tx.execute(

@@ -16,6 +16,7 @@
 mod db;
 mod error;
 mod incidents;
+mod index;
 pub mod query;
 mod schema;
 mod search;
@@ -29,6 +30,7 @@ pub use error::StoreError;
 pub use incidents::{
     IncidentFilter, IncidentPage, IncidentRow, LifecycleUpdate, StoredException, StoredIncident,
 };
+pub use index::{INDEX_FILE_NAME, IndexDb};
 
 /// The cursor name of the worker that builds the full-text index behind the journal. Search
 /// treats events after it as not yet indexed and checks them directly.

@@ -1,7 +1,7 @@
 //! The schema and its migrations, keyed by SQLite's `user_version`.
 
 /// The schema version this code writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Statements that bring an empty database to [`VERSION`].
 pub const V1: &str = r#"
@@ -23,9 +23,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events(org, source, ext_id) WHERE ext_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 
--- Full-text index of every event's values, built behind the journal (rowid = seq).
--- Words only (detail=none): phrases and field terms are checked exactly on the candidates.
-CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(text, content='', contentless_delete=1, detail=none, tokenize='unicode61 remove_diacritics 2');
+-- (The full-text index lives in its own file since version 3: see index.rs.)
 
 CREATE TABLE IF NOT EXISTS alerts (
     id        TEXT PRIMARY KEY,             -- deterministic: same rule + same event = same id
@@ -92,4 +90,11 @@ CREATE TABLE IF NOT EXISTS exceptions (
     suppressed      INTEGER NOT NULL DEFAULT 0,
     last_suppressed INTEGER
 );
+"#;
+
+/// Version 3: the full-text index moves to its own file (`index.db`, see `index.rs`); the old
+/// one goes, and the new one is built from the journal.
+pub const V3: &str = r#"
+DROP TABLE IF EXISTS events_fts;
+DELETE FROM cursors WHERE name = 'index';
 "#;

@@ -75,11 +75,11 @@ impl Db {
             // Events the indexer has not reached yet are candidates too: search stays exact
             // while the index catches up.
             sql.push_str(
-                " AND (seq > COALESCE((SELECT seq FROM cursors WHERE name = ?4), 0) \
-                 OR seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?3))",
+                " AND (seq > COALESCE((SELECT seq FROM idx.index_cursor WHERE id = 1), 0) \
+                 OR seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?3))",
             );
             args.push(fts.into());
-            args.push(crate::INDEXER.to_string().into());
+            self.attach_index()?;
         }
         sql.push_str(" ORDER BY ts DESC, seq DESC");
         let mut stmt = self.conn.prepare(&sql)?;

@@ -4,7 +4,7 @@
 use serde_json::json;
 use wardwatch_core::{Alert, AlertId, Event, EventRef, Origin, Severity, SourceKind};
 use wardwatch_store::{
-    Db, DbOptions, DetectionCommit, SearchRequest, TokenKind, index_text, token_hash,
+    Db, DbOptions, DetectionCommit, IndexDb, SearchRequest, TokenKind, index_text, token_hash,
 };
 
 fn event(second: i64, host: &str, user: &str, cmd: &str) -> Event {
@@ -77,13 +77,11 @@ fn journal_cursor_and_idempotent_detection_commits() {
     );
     assert_eq!(read[3].event, event(9, "ws2", "bob", "whoami"));
     let a = alert(&read[3].event, "r1", Severity::High);
-    let index: Vec<(i64, String)> = read.iter().map(|r| (r.seq, index_text(&r.event))).collect();
     assert_eq!(
         db.commit_detection(&DetectionCommit {
             worker: "detect",
             cursor: 6,
             alerts: &[(a.clone(), 6, 1000)],
-            index: &index,
             state: Some("{}"),
             ..Default::default()
         })
@@ -96,7 +94,6 @@ fn journal_cursor_and_idempotent_detection_commits() {
             worker: "detect",
             cursor: 6,
             alerts: &[(a.clone(), 6, 1000)],
-            index: &index,
             state: Some("{}"),
             ..Default::default()
         })
@@ -117,11 +114,13 @@ fn journal_cursor_and_idempotent_detection_commits() {
 fn indexed(db: &mut Db, events: Vec<Event>) {
     let last = db.append(&[events]).unwrap();
     let read = db.read_after(0, 10_000).unwrap();
-    let index: Vec<(i64, String)> = read.iter().map(|r| (r.seq, index_text(&r.event))).collect();
+    let rows: Vec<(i64, String)> = read.iter().map(|r| (r.seq, index_text(&r.event))).collect();
+    let dir = db.path().parent().unwrap().to_path_buf();
+    let mut index = IndexDb::open(&dir, &DbOptions::default()).unwrap();
+    index.commit(last, &rows).unwrap();
     db.commit_detection(&DetectionCommit {
         worker: "detect",
         cursor: last,
-        index: &index,
         ..Default::default()
     })
     .unwrap();

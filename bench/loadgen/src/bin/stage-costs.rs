@@ -70,9 +70,10 @@ fn main() {
     }
     stage("journal insert (5000/tx)", t);
     let index: Vec<(i64, String)> = words.into_iter().enumerate().map(|(i, w)| (i as i64 + 1, w)).collect();
+    let mut idx = wardwatch_store::IndexDb::open(&dir, &wardwatch_store::DbOptions::default()).unwrap();
     let t = Instant::now();
     for c in index.chunks(4000) {
-        db.commit_detection(&wardwatch_store::DetectionCommit { worker: "index", cursor: c.last().unwrap().0, index: c, ..Default::default() }).unwrap();
+        idx.commit(c.last().unwrap().0, c).unwrap();
     }
     stage("fts insert (4000/tx)", t);
     let t = Instant::now();
