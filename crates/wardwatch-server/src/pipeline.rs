@@ -419,7 +419,6 @@ fn detect_loop(
             incidents: &incidents,
             suppressed: &suppressed,
             state: state.as_deref(),
-            ..Default::default()
         }) {
             Ok(_) => {
                 cursor = last;
