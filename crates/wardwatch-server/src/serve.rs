@@ -99,13 +99,22 @@ fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
             .map_err(|e| ServeError::Config(format!("cannot read {}: {e}", path.display())))?;
         Ok(Some((path.display().to_string(), text)))
     };
+    // A bad row is reported with its file and line and skipped; the rest loads (an inventory
+    // with one typo must not leave every asset "unknown").
     let mut ctx = Context::default();
     if let Some((name, text)) = read(&config.incidents.inventory)? {
-        ctx.inventory =
-            Inventory::load(&name, &text).map_err(|e| ServeError::Config(e.to_string()))?;
+        let (inventory, problems) = Inventory::load_partial(&name, &text);
+        for p in problems {
+            tracing::warn!(problem = %p, "inventory row skipped");
+        }
+        ctx.inventory = inventory;
     }
     if let Some((name, text)) = read(&config.incidents.roster)? {
-        ctx.roster = Roster::load(&name, &text).map_err(|e| ServeError::Config(e.to_string()))?;
+        let (roster, problems) = Roster::load_partial(&name, &text);
+        for p in problems {
+            tracing::warn!(problem = %p, "roster row skipped");
+        }
+        ctx.roster = roster;
     }
     Ok(IncidentSetup {
         group: GroupConfig {
@@ -309,5 +318,37 @@ impl Running {
         if let Some(p) = self.pipeline.take() {
             let _ = tokio::task::spawn_blocking(move || p.stop()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_files_load_what_they_can_and_a_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = dir.path().join("inventory.csv");
+        std::fs::write(
+            &inventory,
+            "match,class,criticality,zone,name\nPACS01,pacs,5,clinical,\n10.99.0.0/16,guest-wifi,1,guest,\nEPR01,epr-server,nine,servers,\n",
+        )
+        .unwrap();
+        let roster = dir.path().join("roster.csv");
+        std::fs::write(
+            &roster,
+            "user,display_name,department,role,privileged,email\njsmith,Jane Smith,Radiology,radiographer,false,j.smith@hospital.example\n",
+        )
+        .unwrap();
+        let mut config = Config::default();
+        config.incidents.inventory = inventory;
+        config.incidents.roster = roster;
+        let setup = incident_setup(&config).unwrap();
+        // The row with a bad criticality is skipped, the others load.
+        assert_eq!(setup.ctx.inventory.assets().len(), 2);
+        assert_eq!(setup.ctx.roster.people().len(), 1);
+        config.incidents.roster = dir.path().join("nope.csv");
+        let err = incident_setup(&config).err().unwrap().to_string();
+        assert!(err.contains("nope.csv"), "{err}");
     }
 }
