@@ -140,7 +140,17 @@ impl Pipeline {
             ..DbOptions::default()
         };
         let writer_db = Db::open(data_dir, &opts)?;
-        let detector_db = Db::open(data_dir, &opts)?;
+        // Detection's commits need not wait for the disk: the journal they derive from is
+        // durable (the writer's connection fsyncs every commit, and that flushes the shared
+        // WAL), a process crash keeps them (WAL), and after a power cut the detector redoes
+        // the lost tail from its last durable cursor with the same alert ids.
+        let detector_db = Db::open(
+            data_dir,
+            &DbOptions {
+                fsync_every_commit: false,
+                ..opts.clone()
+            },
+        )?;
         let retention_db = Db::open(data_dir, &opts)?;
         let (cursor, _) = detector_db.cursor(DETECTOR)?;
         let stage = IncidentStage::load(&detector_db, incidents.group, incidents.ctx.clone())?;
@@ -429,6 +439,9 @@ fn detect_loop(
                 for (a, _, latency) in &alerts {
                     shared.metrics.alert(a.level, *latency);
                 }
+                // Freeing thousands of event trees costs as much as parsing them; do it off
+                // the detector's path, on the pool's idle cycles.
+                rayon::spawn(move || drop(entries));
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot commit detection results; retrying");
@@ -491,7 +504,9 @@ fn index_loop(db: Db, mut index: IndexDb, shared: Arc<Shared>, batch: usize) {
             return;
         }
     };
-    loop {
+    // On stop, leave at once: the index is derived data and resumes from its cursor, so a
+    // backlog must not hold up a shutdown.
+    while !shared.stop.load(Ordering::Acquire) {
         let docs = match db.read_docs_after(cursor, batch) {
             Ok(d) => d,
             Err(e) => {
@@ -501,9 +516,6 @@ fn index_loop(db: Db, mut index: IndexDb, shared: Arc<Shared>, batch: usize) {
             }
         };
         let Some(last) = docs.last().map(|(seq, _)| *seq) else {
-            if shared.stop.load(Ordering::Acquire) {
-                break;
-            }
             std::thread::sleep(Duration::from_millis(200));
             continue;
         };

@@ -122,6 +122,20 @@ impl Encoded {
     }
 }
 
+/// Wait for another connection's write lock in small steps. SQLite's own busy handler sleeps
+/// 1, 2, 5, 10... up to 100 ms between tries, so the journal writer and the detection worker,
+/// which take turns on the lock every few milliseconds, kept oversleeping each other's short
+/// commits. Gives up after about 30 s, like the default timeout.
+fn wait_briefly(tries: i32) -> bool {
+    let (step, cap) = if tries < 200 {
+        (Duration::from_micros(100), 200)
+    } else {
+        (Duration::from_millis(5), 200 + 6000)
+    };
+    std::thread::sleep(step);
+    tries < cap
+}
+
 /// A connection to the store.
 pub struct Db {
     pub(crate) conn: Connection,
@@ -159,8 +173,11 @@ impl Db {
                 format!("{}: {e}", dir.display()).into(),
             )));
         }
-        let conn = Connection::open(&path).map_err(open_err)?;
+        let mut conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(opts.busy_timeout).map_err(open_err)?;
+        if opts.busy_timeout >= Duration::from_secs(30) {
+            conn.busy_handler(Some(wait_briefly)).map_err(open_err)?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         let sync = if opts.fsync_every_commit {
