@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use crate::hospital::{DOMAIN, Host};
-use crate::{Feed, Record, Story};
+use crate::{Feed, Record, Sink, Story};
 
 pub const SECURITY: (&str, &str) = ("Security", "Microsoft-Windows-Security-Auditing");
 pub const SYSMON: (&str, &str) = (
@@ -71,6 +71,11 @@ impl Out {
         });
     }
 
+    /// A bulk document, kept as text.
+    fn push_doc(&mut self, time: Timestamp, doc: &Value, sink: Sink) {
+        self.push(time, Feed::Bulk(doc.to_string(), sink));
+    }
+
     /// A Windows event on `host` in the given channel, with `data` as `EventData`.
     pub fn windows(
         &mut self,
@@ -106,7 +111,7 @@ impl Out {
             json!({"#attributes": {"UserID": user_sid}}),
         );
         let doc = json!({"Event": {"System": system, "EventData": data}});
-        self.push(t, Feed::Bulk(doc));
+        self.push_doc(t, &doc, Sink::Windows);
     }
 
     /// A new logon id (`0x3e7...`) as Windows prints it.
@@ -234,7 +239,7 @@ impl Out {
         if let (Value::Object(o), Value::Object(e)) = (&mut doc, extra) {
             o.extend(e);
         }
-        self.push(t, Feed::Bulk(doc));
+        self.push_doc(t, &doc, Sink::Eve);
     }
 
     /// A mail-gateway record (ECS names) for one delivered message.
@@ -275,7 +280,7 @@ impl Out {
                     .collect(),
             );
         }
-        self.push(t, Feed::Bulk(doc));
+        self.push_doc(t, &doc, Sink::Mail);
     }
 }
 

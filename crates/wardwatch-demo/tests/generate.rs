@@ -124,8 +124,8 @@ fn decode(r: &Record, n: usize) -> Event {
         id: None,
     };
     match &r.feed {
-        Feed::Bulk(v) => wardwatch_ingest::jsonl::decode_line(v.to_string().as_bytes(), origin)
-            .unwrap_or_else(|e| panic!("{e}: {v}")),
+        Feed::Bulk(doc, _) => wardwatch_ingest::jsonl::decode_line(doc.as_bytes(), origin)
+            .unwrap_or_else(|e| panic!("{e}: {doc}")),
         Feed::Syslog(line) => wardwatch_ingest::syslog::decode_line_at(line, origin, r.time),
     }
 }

@@ -124,7 +124,10 @@ async fn demo(
     let sink = running.sink().context("the pipeline is not running")?;
     let started = Instant::now();
     let total = records.len();
-    let mut batch = Vec::with_capacity(2000);
+    // Batches the size a shipper sends: the writer's queue holds a number of batches, so
+    // small ones keep the memory the feed takes small.
+    const BATCH: usize = 500;
+    let mut batch = Vec::with_capacity(BATCH);
     let mut fed = 0usize;
     for r in records {
         let origin = Origin {
@@ -132,21 +135,23 @@ async fn demo(
             ..Origin::default()
         };
         let event = match r.feed {
-            Feed::Bulk(v) => match wardwatch_ingest::jsonl::decode_value(v, origin) {
-                Ok(e) => e,
-                Err(reason) => {
-                    tracing::warn!(reason, "demo record not decoded");
-                    continue;
+            Feed::Bulk(doc, _) => {
+                match wardwatch_ingest::jsonl::decode_line(doc.as_bytes(), origin) {
+                    Ok(e) => e,
+                    Err(reason) => {
+                        tracing::warn!(reason, "demo record not decoded");
+                        continue;
+                    }
                 }
-            },
+            }
             Feed::Syslog(line) => wardwatch_ingest::syslog::decode_line_at(&line, origin, r.time),
         };
         batch.push(event);
         if batch.len() == batch.capacity() {
             fed += batch.len();
             submit(&sink, std::mem::take(&mut batch)).await?;
-            batch.reserve(2000);
-            if fed % 50_000 < 2000 {
+            batch.reserve(BATCH);
+            if fed % 50_000 < BATCH {
                 eprintln!(
                     "  {fed}/{total} records ({:.0} s)",
                     started.elapsed().as_secs_f64()

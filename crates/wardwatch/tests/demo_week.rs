@@ -54,7 +54,7 @@ fn run(cfg: &DemoConfig) -> Week {
             ..Origin::default()
         };
         let event = match &r.feed {
-            Feed::Bulk(v) => wardwatch_ingest::jsonl::decode_value(v.clone(), origin)
+            Feed::Bulk(doc, _) => wardwatch_ingest::jsonl::decode_line(doc.as_bytes(), origin)
                 .unwrap_or_else(|e| panic!("record {seq} does not decode: {e}")),
             Feed::Syslog(line) => wardwatch_ingest::syslog::decode_line_at(line, origin, r.time),
         };
