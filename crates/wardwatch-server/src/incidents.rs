@@ -95,11 +95,7 @@ impl IncidentStage {
     /// Exceptions expire on the wall clock `now`: one made today for a month stops this
     /// month's alerts, whatever time the events say. Returns the incident rows to commit and
     /// the exceptions' new suppression counts.
-    pub fn process(
-        &mut self,
-        alerts: &mut Vec<(Alert, i64, i64)>,
-        now: Timestamp,
-    ) -> (Vec<IncidentRow>, Vec<(String, u64, i64)>) {
+    pub fn process(&mut self, alerts: &mut Vec<(Alert, i64, i64)>, now: Timestamp) -> StageOutput {
         let mut suppressed: Vec<(String, u64, i64)> = Vec::new();
         alerts.retain(|(alert, _, _)| match self.exceptions.suppress(alert, now) {
             Some(e) => {
@@ -115,6 +111,8 @@ impl IncidentStage {
             }
             None => true,
         });
+        let before: std::collections::HashSet<String> =
+            self.grouper.open().map(|i| i.id.clone()).collect();
         let mut changed: Vec<Incident> = Vec::new();
         let mut latest = None;
         for (alert, _, _) in alerts.iter() {
@@ -128,8 +126,13 @@ impl IncidentStage {
                 upsert(&mut changed, inc);
             }
         }
+        let opened = changed.iter().filter(|i| !before.contains(&i.id)).count();
         let rows = changed.into_iter().map(|i| self.row(i)).collect();
-        (rows, suppressed)
+        StageOutput {
+            rows,
+            suppressed,
+            opened,
+        }
     }
 
     fn row(&self, incident: Incident) -> IncidentRow {
@@ -159,6 +162,17 @@ impl IncidentStage {
             ..row
         }
     }
+}
+
+/// What one pass of the stage produced.
+#[derive(Debug, Default)]
+pub struct StageOutput {
+    /// Incidents created or changed, to commit.
+    pub rows: Vec<IncidentRow>,
+    /// Exceptions that stopped alerts: (id, how many, when last, ns).
+    pub suppressed: Vec<(String, u64, i64)>,
+    /// How many of the rows are new incidents.
+    pub opened: usize,
 }
 
 /// Keep the latest version of each changed incident, in first-change order.

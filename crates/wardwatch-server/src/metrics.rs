@@ -1,6 +1,7 @@
 //! Counters for everything that can be lost or delayed, rendered in the Prometheus text format
 //! for `/metrics`: per source received / rejected / dropped / malformed; stored, queued,
-//! processed; alerts per level; the ingest-to-alert latency histogram.
+//! processed; alerts per level; the ingest-to-alert latency histogram; incidents opened and
+//! updated, alerts suppressed by exceptions.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -61,6 +62,12 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_ns: AtomicU64,
+    /// Incidents the detection worker created since start.
+    pub incidents_opened: AtomicU64,
+    /// Incident changes it committed (created, grew, merged, closed) since start.
+    pub incidents_updated: AtomicU64,
+    /// Alerts an exception stopped since start.
+    pub alerts_suppressed: AtomicU64,
 }
 
 impl Metrics {
@@ -157,6 +164,29 @@ impl Metrics {
                 out,
                 "wardwatch_alerts_total{{level=\"{l}\"}} {}",
                 n.load(Ordering::Relaxed)
+            );
+        }
+        for (name, help, v) in [
+            (
+                "wardwatch_incidents_opened_total",
+                "Incidents created since start.",
+                &self.incidents_opened,
+            ),
+            (
+                "wardwatch_incident_updates_total",
+                "Incident changes committed since start (created, grew, merged, closed).",
+                &self.incidents_updated,
+            ),
+            (
+                "wardwatch_alerts_suppressed_total",
+                "Alerts stopped by an exception since start.",
+                &self.alerts_suppressed,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
             );
         }
         let name = "wardwatch_ingest_to_alert_seconds";

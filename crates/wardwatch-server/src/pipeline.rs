@@ -421,13 +421,13 @@ fn detect_loop(
         let last = entries.last().map_or(cursor, |e| e.seq);
         let state = correlator.as_ref().map(|c| c.export_state().to_string());
         stage.refresh_exceptions(&db);
-        let (incidents, suppressed) = stage.process(&mut alerts, jiff::Timestamp::now());
+        let out = stage.process(&mut alerts, jiff::Timestamp::now());
         match db.commit_detection(&DetectionCommit {
             worker: DETECTOR,
             cursor: last,
             alerts: &alerts,
-            incidents: &incidents,
-            suppressed: &suppressed,
+            incidents: &out.rows,
+            suppressed: &out.suppressed,
             state: state.as_deref(),
         }) {
             Ok(_) => {
@@ -439,6 +439,15 @@ fn detect_loop(
                 for (a, _, latency) in &alerts {
                     shared.metrics.alert(a.level, *latency);
                 }
+                let m = &shared.metrics;
+                m.incidents_updated
+                    .fetch_add(out.rows.len() as u64, Ordering::Relaxed);
+                m.incidents_opened
+                    .fetch_add(out.opened as u64, Ordering::Relaxed);
+                m.alerts_suppressed.fetch_add(
+                    out.suppressed.iter().map(|(_, n, _)| n).sum::<u64>(),
+                    Ordering::Relaxed,
+                );
                 // Freeing thousands of event trees costs as much as parsing them; do it off
                 // the detector's path, on the pool's idle cycles.
                 rayon::spawn(move || drop(entries));

@@ -71,7 +71,7 @@ fn run(cfg: &DemoConfig) -> Week {
             continue;
         }
         let mut batch: Vec<(Alert, i64, i64)> = raised.drain(..).map(|a| (a, seq, 0)).collect();
-        let (rows, _) = stage.process(&mut batch, jiff::Timestamp::now());
+        let rows = stage.process(&mut batch, jiff::Timestamp::now()).rows;
         week.alerts
             .extend(batch.into_iter().map(|(a, _, _)| (a, r.story)));
         for row in rows {

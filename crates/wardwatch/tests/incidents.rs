@@ -129,6 +129,17 @@ fn incidents_history_and_exceptions_survive_a_restart_and_exceptions_expire() {
     );
     let ex = http_get(server.http, "/api/v1/exceptions", Some("test-api")).1;
     assert_eq!(ex["exceptions"][0]["suppressed"], 1, "{ex}");
+    let metrics = http_get(server.http, "/metrics", None).1;
+    let metrics = metrics.as_str().unwrap_or_default();
+    for line in [
+        "wardwatch_alerts_suppressed_total 1",
+        "wardwatch_incidents_opened_total 1",
+    ] {
+        assert!(
+            metrics.contains(line),
+            "`{line}` missing from /metrics:\n{metrics}"
+        );
+    }
 
     // kill -9 and restart: the incident keeps its status, comments and history; the
     // exception and its counter are still there.
