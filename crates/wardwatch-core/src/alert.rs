@@ -126,6 +126,7 @@ pub const FACT_FIELDS: &[&str] = &[
     "SubjectUserName",
     "MemberName",
     "MemberSid",
+    "TargetSid",
     "ServiceName",
     "ImagePath",
     "ShareName",

@@ -59,6 +59,8 @@ pub const STEP_FACTS: &[&str] = &[
     "TargetUserName",
     "SubjectUserName",
     "MemberName",
+    "MemberSid",
+    "TargetSid",
     "ServiceName",
     "ImagePath",
     "ShareName",
@@ -67,7 +69,6 @@ pub const STEP_FACTS: &[&str] = &[
     "DestinationPort",
     "QueryName",
     "SourceImage",
-    "MemberSid",
 ];
 
 /// How alerts are grouped.

@@ -471,3 +471,37 @@ fn a_spray_over_thousands_of_accounts_stays_bounded() {
     assert_eq!(inc.timeline.len(), MAX_STEPS);
     assert_eq!(inc.timeline.iter().map(|s| s.count).sum::<u64>(), 1500);
 }
+
+#[test]
+fn a_group_member_known_only_by_sid_is_named_from_its_creation() {
+    let sid = "S-1-5-21-1-2-3-1003";
+    let (_, open) = run(&[
+        alert(
+            "created",
+            "User created",
+            Medium,
+            at("2026-03-07T02:42:00Z"),
+        )
+        .host("EPR01")
+        .user("admin-kw")
+        .fact("event.code", "4720")
+        .fact("TargetUserName", "svc_backup2")
+        .fact("TargetSid", sid)
+        .build(),
+        alert("added", "Member added", Medium, at("2026-03-07T02:43:00Z"))
+            .host("EPR01")
+            .user("admin-kw")
+            .fact("event.code", "4732")
+            .fact("TargetUserName", "Administrators")
+            .fact("MemberName", "-")
+            .fact("MemberSid", sid)
+            .build(),
+    ]);
+    assert_eq!(open.len(), 1);
+    let step = open[0]
+        .timeline
+        .iter()
+        .find(|s| s.rule_id == "added")
+        .unwrap();
+    assert_eq!(step.facts["MemberName"], "svc_backup2");
+}

@@ -124,10 +124,22 @@ pub(super) fn apply(inc: &mut Incident, alert: &Alert, seen: &Seen, ctx: &Contex
         step.level = step.level.max(alert.level);
     } else {
         grew = true;
-        let facts = STEP_FACTS
+        let mut facts: std::collections::BTreeMap<String, String> = STEP_FACTS
             .iter()
             .filter_map(|k| alert.facts.get(*k).map(|v| (k.to_string(), cut(v))))
             .collect();
+        // A local account added to a group is named only by its SID; when the incident saw
+        // the account created (4720 names both), name it.
+        if facts.get("MemberName").is_none_or(|m| m == "-")
+            && let Some(sid) = facts.get("MemberSid").cloned()
+            && let Some(name) = inc.timeline.iter().find_map(|s| {
+                (s.facts.get("TargetSid") == Some(&sid))
+                    .then(|| s.facts.get("TargetUserName").cloned())
+                    .flatten()
+            })
+        {
+            facts.insert("MemberName".into(), name);
+        }
         inc.timeline.push(Step {
             first_seen: alert.timestamp,
             last_seen: alert.timestamp,
