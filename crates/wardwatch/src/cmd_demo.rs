@@ -172,7 +172,7 @@ async fn demo(
     );
     eprintln!();
     eprintln!(
-        "Incidents (terminal):  wardwatch incidents list --data {}",
+        "Incidents (terminal):  wardwatch incidents list --data {} --min-severity medium",
         data.display()
     );
     eprintln!(
@@ -180,7 +180,7 @@ async fn demo(
         data.display()
     );
     eprintln!(
-        "Incidents (API):       curl -H 'Authorization: Bearer {api}' http://{}/api/v1/incidents",
+        "Incidents (API):       curl -H 'Authorization: Bearer {api}' 'http://{}/api/v1/incidents?min_severity=medium'",
         running.http
     );
     eprintln!("Still serving; Ctrl-C stops (and removes a throw-away store).");
