@@ -12,6 +12,7 @@ use wardwatch_core::Severity;
 
 use crate::StoreError;
 use crate::db::{Db, level_num};
+use crate::search::parse_cursor;
 
 /// The grouping side of an incident, as the detection worker writes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,16 +149,6 @@ pub(crate) fn count_suppressed(
         stmt.execute(params![id, *n as i64, at])?;
     }
     Ok(())
-}
-
-fn parse_cursor(c: &str) -> Result<(i64, i64), StoreError> {
-    let (a, b) = c
-        .split_once('-')
-        .ok_or_else(|| StoreError::Cursor(c.to_string()))?;
-    match (a.parse(), b.parse()) {
-        (Ok(a), Ok(b)) => Ok((a, b)),
-        _ => Err(StoreError::Cursor(c.to_string())),
-    }
 }
 
 const COLUMNS: &str =

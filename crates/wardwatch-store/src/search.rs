@@ -50,7 +50,7 @@ fn ns(t: jiff::Timestamp) -> i64 {
     i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
 }
 
-fn parse_cursor(c: &str) -> Result<(i64, i64), StoreError> {
+pub(crate) fn parse_cursor(c: &str) -> Result<(i64, i64), StoreError> {
     let (a, b) = c
         .split_once('-')
         .ok_or_else(|| StoreError::Cursor(c.to_string()))?;
