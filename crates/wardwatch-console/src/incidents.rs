@@ -153,10 +153,8 @@ pub(crate) async fn act(
     let key = id.clone();
     let view = s
         .with_db_mut(move |db| {
-            let Some(stored) = db.incident(&key)? else {
-                return Ok(None);
-            };
-            let mut view = incident_view(&stored).map_err(ApiError::Internal)?;
+            db.update_lifecycle(&key, |stored| {
+            let mut view = incident_view(stored).map_err(ApiError::Internal)?;
             let now = jiff::Timestamp::now();
             let actor = b.actor.trim().to_string();
             let done = match b.action.as_str() {
@@ -201,8 +199,8 @@ pub(crate) async fn act(
                 lifecycle: serde_json::to_string(lc)
                     .map_err(|e| ApiError::Internal(e.to_string()))?,
             };
-            db.update_lifecycle(&key, &update)?;
-            Ok(Some(view))
+            Ok((update, view))
+            })
         })
         .await?;
     match view {

@@ -384,3 +384,36 @@ async fn exceptions_are_made_from_an_alert_listed_and_removed() {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_analysts_commenting_at_once_both_land() {
+    let (_dir, app) = seeded();
+    let (_, v) = get(&app, "/api/v1/incidents", Some("env-secret")).await;
+    let uri = format!(
+        "/api/v1/incidents/{}/actions",
+        v["incidents"][0]["id"].as_str().unwrap()
+    );
+    let mut tasks = Vec::new();
+    for who in ["kim", "lee", "max", "noa"] {
+        let (app, uri) = (app.clone(), uri.clone());
+        tasks.push(tokio::spawn(async move {
+            send(
+                &app,
+                "POST",
+                &uri,
+                json!({"action": "comment", "actor": who, "text": format!("seen by {who}")}),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().0, StatusCode::OK);
+    }
+    let id = v["incidents"][0]["id"].as_str().unwrap();
+    let (_, d) = get(&app, &format!("/api/v1/incidents/{id}"), Some("env-secret")).await;
+    assert_eq!(
+        d["incident"]["comments"].as_array().unwrap().len(),
+        4,
+        "{d}"
+    );
+}

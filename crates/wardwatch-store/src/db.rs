@@ -215,7 +215,7 @@ impl Db {
     /// timeout). A deferred one would start as a reader, and SQLite refuses to upgrade a reader
     /// whose snapshot another writer has moved past, at once and without waiting ("database
     /// is locked"), which FTS5 inserts (they read first) hit under load.
-    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    pub(crate) fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
         Ok(self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)

@@ -245,13 +245,35 @@ impl Db {
             .optional()?)
     }
 
-    /// Write the API's side of an incident; `false` when there is no such incident.
-    pub fn update_lifecycle(&mut self, id: &str, u: &LifecycleUpdate) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
+    /// Change the API's side of an incident: `change` gets the incident as stored and returns
+    /// the new lifecycle columns (and a value for the caller), all in one write transaction, so
+    /// two analysts acting at once cannot lose each other's action. `None` when there is no
+    /// such incident; an error from `change` writes nothing.
+    pub fn update_lifecycle<T, E: From<StoreError>>(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&StoredIncident) -> Result<(LifecycleUpdate, T), E>,
+    ) -> Result<Option<T>, E> {
+        let tx = self.write_tx()?;
+        let Some(current) = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1"),
+                [id],
+                stored,
+            )
+            .optional()
+            .map_err(StoreError::from)?
+        else {
+            return Ok(None);
+        };
+        let (u, out) = change(&current)?;
+        tx.execute(
             "UPDATE incidents SET status = ?2, resolution = ?3, assignee = ?4, lifecycle = ?5 WHERE id = ?1",
             params![id, u.status, u.resolution, u.assignee, u.lifecycle],
-        )?;
-        Ok(n > 0)
+        )
+        .map_err(StoreError::from)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(Some(out))
     }
 
     /// Store an exception (replacing one with the same id, keeping its counters).
