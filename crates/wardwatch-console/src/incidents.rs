@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use wardwatch_core::Severity;
-use wardwatch_incidents::{Exception, Resolution};
+use wardwatch_incidents::{Exception, Resolution, exception_from_json};
 use wardwatch_store::{IncidentFilter, LifecycleUpdate};
 
 use crate::{ApiError, ApiState, incident_view, time};
@@ -237,13 +237,10 @@ pub(crate) async fn exceptions(
     let rows = s.with_db(|db| Ok(db.exceptions()?)).await?;
     let mut out = Vec::new();
     for r in rows {
-        let mut e: Exception = serde_json::from_str(&r.doc)
-            .map_err(|err| ApiError::Internal(format!("exception {}: {err}", r.id)))?;
-        e.suppressed = r.suppressed;
-        e.last_suppressed = r
-            .last_suppressed
-            .and_then(|n| jiff::Timestamp::from_nanosecond(n.into()).ok());
-        out.push(e);
+        out.push(
+            exception_from_json(&r.id, &r.doc, r.suppressed, r.last_suppressed)
+                .map_err(ApiError::Internal)?,
+        );
     }
     Ok(Json(json!({"total": out.len(), "exceptions": out})))
 }

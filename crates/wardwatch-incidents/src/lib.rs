@@ -37,4 +37,4 @@ pub use group::{GroupConfig, Grouper};
 pub use lifecycle::LifecycleError;
 pub use model::{Comment, HistoryEntry, Incident, Resolution, ScorePart, Status, Step};
 pub use narrative::{Narrative, Role, RoleSteps, narrate};
-pub use stored::{IncidentDoc, IncidentView, Lifecycle};
+pub use stored::{IncidentDoc, IncidentView, Lifecycle, exception_from_json};

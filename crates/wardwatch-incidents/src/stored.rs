@@ -10,9 +10,26 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::exception::Exception;
 use crate::lifecycle::LifecycleError;
 use crate::model::{Comment, HistoryEntry, Incident, Resolution, Status};
 use crate::narrative::Narrative;
+
+/// An exception as stored: its JSON document, and the counters the store keeps beside it
+/// (how many alerts it stopped, and when last, ns since the epoch). The error names the
+/// exception and what did not parse.
+pub fn exception_from_json(
+    id: &str,
+    doc: &str,
+    suppressed: u64,
+    last_suppressed_ns: Option<i64>,
+) -> Result<Exception, String> {
+    let mut e: Exception = serde_json::from_str(doc)
+        .map_err(|err| format!("exception `{id}`: stored document unreadable: {err}"))?;
+    e.suppressed = suppressed;
+    e.last_suppressed = last_suppressed_ns.and_then(|n| Timestamp::from_nanosecond(n.into()).ok());
+    Ok(e)
+}
 
 /// What the detection worker stores for an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use wardwatch_core::Alert;
 use wardwatch_incidents::{
-    Context, Exception, ExceptionSet, GroupConfig, Grouper, Incident, IncidentDoc, narrate,
+    Context, Exception, ExceptionSet, GroupConfig, Grouper, Incident, IncidentDoc,
+    exception_from_json, narrate,
 };
 use wardwatch_store::{Db, IncidentRow, StoreError};
 
@@ -36,14 +37,9 @@ fn ns(t: Timestamp) -> i64 {
 pub fn load_exceptions(db: &Db) -> Result<Vec<Exception>, StoreError> {
     let mut out = Vec::new();
     for row in db.exceptions()? {
-        match serde_json::from_str::<Exception>(&row.doc) {
-            Ok(mut e) => {
-                e.suppressed = row.suppressed;
-                out.push(e);
-            }
-            Err(err) => {
-                tracing::warn!(id = row.id, error = %err, "stored exception unreadable; ignored")
-            }
+        match exception_from_json(&row.id, &row.doc, row.suppressed, row.last_suppressed) {
+            Ok(e) => out.push(e),
+            Err(reason) => tracing::warn!(reason, "stored exception ignored"),
         }
     }
     Ok(out)
