@@ -92,6 +92,10 @@ impl IncidentStage {
     /// month's alerts, whatever time the events say. Returns the incident rows to commit and
     /// the exceptions' new suppression counts.
     pub fn process(&mut self, alerts: &mut Vec<(Alert, i64, i64)>, now: Timestamp) -> StageOutput {
+        if alerts.is_empty() {
+            // Most detection passes raise nothing: no incident work at all then.
+            return StageOutput::default();
+        }
         let mut suppressed: Vec<(String, u64, i64)> = Vec::new();
         alerts.retain(|(alert, _, _)| match self.exceptions.suppress(alert, now) {
             Some(e) => {
