@@ -23,8 +23,8 @@ mod search;
 mod words;
 
 pub use db::{
-    Db, DbOptions, DetectionCommit, Encoded, FILE_NAME, JournalEntry, RetentionReport, Stats,
-    TokenInfo, TokenKind, index_text, token_hash,
+    Db, DbOptions, DetectionCommit, Encoded, FILE_NAME, JournalEntry, PAGE_SIZE, RetentionReport,
+    Stats, TokenInfo, TokenKind, index_text, token_hash,
 };
 pub use error::StoreError;
 pub use incidents::{
