@@ -31,7 +31,7 @@
 //! JSON Lines (<https://jsonlines.org>); RFC 8259.
 
 use serde_json::Value;
-use wardwatch_core::{Event, Origin, SourceKind};
+use wardwatch_core::{Event, Origin, RawText, SourceKind};
 
 use crate::doc::{ecs_of, first_text};
 
@@ -66,6 +66,22 @@ pub fn decode_line(line: &[u8], origin: Origin) -> Result<Event, String> {
     };
     let v = parsed.map_err(|e| format!("invalid JSON: {e}"))?;
     decode_value(v, origin)
+}
+
+/// [`decode_line`], keeping the line's text with the event ([`Event::raw_text`]) so the journal
+/// stores what the sender wrote instead of serializing the parsed object again. Only for a line
+/// that is UTF-8 without a byte-order mark, as only then is the text exactly what was parsed.
+pub fn decode_line_keeping_text(line: &[u8], origin: Origin) -> Result<Event, String> {
+    match std::str::from_utf8(line) {
+        Ok(text) if !text.starts_with('\u{feff}') => {
+            let v =
+                serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}"))?;
+            let mut event = decode_value(v, origin)?;
+            event.raw_text = RawText::new(text.trim_ascii());
+            Ok(event)
+        }
+        _ => decode_line(line, origin),
+    }
 }
 
 /// Decode one JSON object, whatever its shape: `evtx_dump`-style EVTX JSON
@@ -111,6 +127,34 @@ fn decode_generic(v: Value, origin: Origin) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bulk_path_keeps_the_senders_text_only_when_it_is_what_was_parsed() {
+        let line = br#"{"EventID": 1, "Channel": "Security", "Computer": "WS-1"}"#;
+        let mut with_cr = line.to_vec();
+        with_cr.extend_from_slice(b"\r");
+        let e = decode_line_keeping_text(&with_cr, Origin::default()).unwrap();
+        assert_eq!(
+            e.raw_text.as_str(),
+            Some(std::str::from_utf8(line).unwrap())
+        );
+        assert_eq!(e, ok(std::str::from_utf8(line).unwrap()));
+        // A byte-order mark or a byte that is not UTF-8: decoded, but the text is not kept.
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(line);
+        assert!(
+            decode_line_keeping_text(&bom, Origin::default())
+                .unwrap()
+                .raw_text
+                .as_str()
+                .is_none()
+        );
+        let bad = b"{\"EventID\": 1, \"Channel\": \"Security\", \"Image\": \"a\xFFb\"}";
+        let e = decode_line_keeping_text(bad, Origin::default()).unwrap();
+        assert!(e.raw_text.as_str().is_none());
+        assert_eq!(e.raw["Image"], "a\u{FFFD}b");
+        assert!(decode_line_keeping_text(b"[1]", Origin::default()).is_err());
+    }
 
     fn ok(line: &str) -> Event {
         decode_line(line.as_bytes(), Origin::default()).unwrap_or_else(|e| panic!("{e}: {line}"))

@@ -128,7 +128,7 @@ pub(crate) fn parse(body: &[u8], path_index: Option<&str>) -> Result<Parsed, Bul
                     offset: None,
                     id: item.id.clone(),
                 };
-                match crate::jsonl::decode_line(doc, origin) {
+                match crate::jsonl::decode_line_keeping_text(doc, origin) {
                     Ok(event) => parsed.events.push(event),
                     Err(reason) => {
                         item.error = Some(ItemError {
