@@ -126,9 +126,9 @@ impl Metrics {
             .or(Some(f64::INFINITY))
     }
 
-    /// The Prometheus text exposition of every counter. `queued` and `processed` come from
-    /// the pipeline.
-    pub fn render(&self, queued: i64, processed: u64) -> String {
+    /// The Prometheus text exposition of every counter. `queued`, `processed` and
+    /// `unindexed` come from the pipeline.
+    pub fn render(&self, queued: i64, processed: u64, unindexed: i64) -> String {
         let mut out = String::new();
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         for (name, _, help, get) in SOURCE_COUNTERS {
@@ -150,6 +150,10 @@ impl Metrics {
         let _ = writeln!(
             out,
             "# HELP wardwatch_queued_events Events committed but not yet through detection.\n# TYPE wardwatch_queued_events gauge\nwardwatch_queued_events {queued}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wardwatch_unindexed_events Events stored but not yet in the full-text index (search checks them directly; the index catches up when the CPU is free).\n# TYPE wardwatch_unindexed_events gauge\nwardwatch_unindexed_events {unindexed}"
         );
         let _ = writeln!(
             out,
@@ -229,7 +233,7 @@ mod tests {
         SourceCounters::add(&m.source("syslog-udp").dropped, 3);
         m.alert(Severity::High, 30_000_000);
         m.alert(Severity::High, 2_000_000_000);
-        let text = m.render(5, 10);
+        let text = m.render(5, 10, 7);
         assert!(
             text.contains("wardwatch_dropped_total{source=\"syslog-udp\"} 3"),
             "{text}"
@@ -238,6 +242,7 @@ mod tests {
         assert!(text.contains("wardwatch_ingest_to_alert_seconds_bucket{le=\"0.05\"} 1"));
         assert!(text.contains("wardwatch_ingest_to_alert_seconds_count 2"));
         assert!(text.contains("wardwatch_queued_events 5"));
+        assert!(text.contains("wardwatch_unindexed_events 7"));
         assert_eq!(m.latency_quantile(0.5), Some(0.05));
         assert_eq!(m.latency_quantile(0.99), Some(2.5));
     }

@@ -55,6 +55,8 @@ struct WriteRequest {
 pub struct Shared {
     pub last_seq: AtomicI64,
     pub cursor: AtomicI64,
+    /// The indexer's cursor.
+    pub indexed: AtomicI64,
     pub processed: AtomicU64,
     stop: AtomicBool,
     /// Signalled by the writer after each commit, so the detector wakes at once.
@@ -67,6 +69,11 @@ impl Shared {
     /// Events committed but not yet through detection.
     pub fn queued(&self) -> i64 {
         self.last_seq.load(Ordering::Acquire) - self.cursor.load(Ordering::Acquire)
+    }
+
+    /// Events stored but not yet in the full-text index.
+    pub fn unindexed(&self) -> i64 {
+        (self.last_seq.load(Ordering::Acquire) - self.indexed.load(Ordering::Acquire)).max(0)
     }
 
     fn busy(&self) -> Option<Duration> {
@@ -157,6 +164,7 @@ impl Pipeline {
         let shared = Arc::new(Shared {
             last_seq: AtomicI64::new(writer_db.last_seq()?),
             cursor: AtomicI64::new(cursor),
+            indexed: AtomicI64::new(0),
             processed: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             wake: (Mutex::new(()), Condvar::new()),
@@ -578,6 +586,7 @@ fn index_loop(db: Db, mut index: IndexDb, shared: Arc<Shared>, batch: usize) {
             return;
         }
     };
+    shared.indexed.store(cursor, Ordering::Release);
     // On stop, leave at once: the index is derived data and resumes from its cursor, so a
     // backlog must not hold up a shutdown.
     while !shared.stop.load(Ordering::Acquire) {
@@ -605,7 +614,10 @@ fn index_loop(db: Db, mut index: IndexDb, shared: Arc<Shared>, batch: usize) {
             })
             .collect();
         match index.commit(last, &rows) {
-            Ok(_) => cursor = last,
+            Ok(_) => {
+                cursor = last;
+                shared.indexed.store(last, Ordering::Release);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot commit the index; retrying");
                 std::thread::sleep(Duration::from_secs(1));

@@ -53,6 +53,7 @@ impl Telemetry for ServerTelemetry {
             self.shared
                 .processed
                 .load(std::sync::atomic::Ordering::Relaxed),
+            self.shared.unindexed(),
         )
     }
 
@@ -62,6 +63,7 @@ impl Telemetry for ServerTelemetry {
             "processed": self.shared.processed.load(std::sync::atomic::Ordering::Relaxed),
             "last_seq": self.shared.last_seq.load(std::sync::atomic::Ordering::Relaxed),
             "cursor": self.shared.cursor.load(std::sync::atomic::Ordering::Relaxed),
+            "unindexed": self.shared.unindexed(),
             "latency_p50_s": self.metrics.latency_quantile(0.5),
             "latency_p99_s": self.metrics.latency_quantile(0.99),
             "sources": self.metrics.sources_json(),

@@ -101,6 +101,10 @@ fn syslog_from_logger_and_bulk_are_stored_searchable_and_detected() {
         .map(|a| a["rule_title"].as_str().unwrap())
         .collect();
     assert!(titles.iter().any(|t| t.contains("Shadow")), "{titles:?}");
+    // Stored as the sender wrote it (its own text, spliced into the journal document), and
+    // read back as the same record.
+    let v = server.wait_events("vssadmin", 1);
+    assert_eq!(v["events"][0]["raw"], doc, "{v}");
     let (status, _) = http_post(server.http, "/_bulk", &body, Some("wrong-token"));
     assert_eq!(status, 401);
     let (status, m) = http_get(server.http, "/metrics", None);
@@ -111,6 +115,21 @@ fn syslog_from_logger_and_bulk_are_stored_searchable_and_detected() {
             .contains("wardwatch_received_total{source=\"bulk\"} 1"),
         "{m}"
     );
+    // The index runs on idle CPU; with nothing else to do it catches up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let m = http_get(server.http, "/metrics", None).1;
+        let m = m.as_str().unwrap();
+        assert!(m.contains("# TYPE wardwatch_unindexed_events gauge"), "{m}");
+        if m.contains("wardwatch_unindexed_events 0\n") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "index never caught up:\n{m}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]
