@@ -154,7 +154,7 @@ pub struct Event {
 
 /// The sender's JSON text of an event's record, carried from the decoder to the journal so the
 /// journal stores it as it came instead of serializing the parsed tree again (that serializing
-/// was a tenth of the server's CPU under full load). Transport only: never serialized, and
+/// was about 6% of the server's CPU samples under full load, 5 µs an event). Transport only: never serialized, and
 /// ignored when events are compared.
 #[derive(Debug, Clone, Default)]
 pub struct RawText(Option<Box<str>>);

@@ -60,11 +60,14 @@ const GENERIC_TIME: &[&str] = &[
 /// line, with serde_json's line and column for syntax errors.
 pub fn decode_line(line: &[u8], origin: Origin) -> Result<Event, String> {
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    let parsed = match std::str::from_utf8(line) {
-        Ok(text) => serde_json::from_str::<Value>(text),
-        Err(_) => serde_json::from_str::<Value>(&String::from_utf8_lossy(line)),
-    };
-    let v = parsed.map_err(|e| format!("invalid JSON: {e}"))?;
+    match std::str::from_utf8(line) {
+        Ok(text) => decode_text(text, origin),
+        Err(_) => decode_text(&String::from_utf8_lossy(line), origin),
+    }
+}
+
+fn decode_text(text: &str, origin: Origin) -> Result<Event, String> {
+    let v = serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}"))?;
     decode_value(v, origin)
 }
 
@@ -74,9 +77,7 @@ pub fn decode_line(line: &[u8], origin: Origin) -> Result<Event, String> {
 pub fn decode_line_keeping_text(line: &[u8], origin: Origin) -> Result<Event, String> {
     match std::str::from_utf8(line) {
         Ok(text) if !text.starts_with('\u{feff}') => {
-            let v =
-                serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}"))?;
-            let mut event = decode_value(v, origin)?;
+            let mut event = decode_text(text, origin)?;
             event.raw_text = RawText::new(text.trim_ascii());
             Ok(event)
         }
