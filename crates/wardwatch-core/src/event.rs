@@ -5,7 +5,7 @@
 //! per-source field mappings, while the console, incidents and analytics read the normalized
 //! [`Ecs`] fields and never have to know where an event came from.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{Entity, EntityKind};
@@ -125,6 +125,40 @@ pub struct Ecs {
     pub message: Option<String>,
 }
 
+/// How far a sender's time may be from the time its event was received and still be trusted.
+///
+/// Why a window and not the received time alone: shippers batch and retry, and a forwarder
+/// catching up after an outage sends hours-old events whose own times are the true ones. Why
+/// not the sender's time alone: a clock months off (or a forged stamp) would expire its alert at
+/// once, or close every open incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockWindow {
+    /// How far in the past a sender's time may be.
+    pub behind: SignedDuration,
+    /// How far in the future a sender's time may be.
+    pub ahead: SignedDuration,
+}
+
+impl Default for ClockWindow {
+    /// 30 days behind (a shipper catching up after an outage, a week replayed), 15 minutes
+    /// ahead (clock drift; nothing legitimate arrives from the future).
+    fn default() -> Self {
+        ClockWindow {
+            behind: SignedDuration::from_hours(30 * 24),
+            ahead: SignedDuration::from_mins(15),
+        }
+    }
+}
+
+impl ClockWindow {
+    /// The skew in seconds of a sender's time `sent` against `received`, when it is outside
+    /// the window.
+    pub fn skew(&self, sent: Timestamp, received: Timestamp) -> Option<i64> {
+        let d = sent.duration_since(received);
+        (d > self.ahead || d < -self.behind).then(|| d.as_secs())
+    }
+}
+
 /// One normalized record, whatever its source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -144,6 +178,24 @@ pub struct Event {
     pub origin: Origin,
     /// The normalized fields.
     pub ecs: Ecs,
+    /// When the server received the event (ECS `event.ingested`): set by [`Event::receive`] on
+    /// the way into the journal; `None` for events read from files (`hunt`).
+    #[serde(
+        rename = "event.ingested",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub received: Option<Timestamp>,
+    /// How far the sender's time ([`Event::timestamp`]) is from [`Event::received`], in
+    /// seconds (positive: the sender says later than it arrived), set only when it is outside
+    /// the trusted [`ClockWindow`]. Such an event is kept and searchable by its own time, but
+    /// retention and incident grouping use the received time (see [`Event::trusted_time`]).
+    #[serde(
+        rename = "event.time_skew",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time_skew: Option<i64>,
     /// The source's record as it came (EVTX `Event.System`/`EventData`, Suricata, syslog parts).
     pub raw: serde_json::Value,
     /// The JSON text `raw` was parsed from, when the decoder had it and kept `raw` exactly as
@@ -191,8 +243,29 @@ impl Event {
             source_kind,
             origin: Origin::default(),
             ecs: Ecs::default(),
+            received: None,
+            time_skew: None,
             raw,
             raw_text: RawText::default(),
+        }
+    }
+
+    /// Mark the event received at `at`: keep `at` as [`Event::received`] and, when the
+    /// sender's time is outside `window` around it, the skew in [`Event::time_skew`]. Returns
+    /// the skew when there is one.
+    pub fn receive(&mut self, at: Timestamp, window: &ClockWindow) -> Option<i64> {
+        self.received = Some(at);
+        self.time_skew = window.skew(self.timestamp, at);
+        self.time_skew
+    }
+
+    /// The time later stages may trust: the sender's own time when it is within the window
+    /// around the received time (or when the event was never received: files), else the
+    /// received time. A sender cannot move retention or the incident clock with its stamps.
+    pub fn trusted_time(&self) -> Timestamp {
+        match (self.received, self.time_skew) {
+            (Some(at), Some(_)) => at,
+            _ => self.timestamp,
         }
     }
 
@@ -235,6 +308,36 @@ mod tests {
         assert_eq!(v["organization.id"], "default");
         let back: Event = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn a_sender_time_far_from_the_received_time_is_flagged_and_not_trusted() {
+        let now: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
+        let window = ClockWindow::default();
+        let two_years = SignedDuration::from_hours(2 * 365 * 24);
+        for (sent, skewed) in [
+            (now - SignedDuration::from_hours(3), false),
+            (now - SignedDuration::from_hours(29 * 24), false),
+            (now + SignedDuration::from_mins(10), false),
+            (now - two_years, true),
+            (now + two_years, true),
+            (now + SignedDuration::from_mins(16), true),
+        ] {
+            let mut e = Event::new(SourceKind::Json, sent, serde_json::json!({}));
+            assert_eq!(e.trusted_time(), sent, "not received yet: its own time");
+            let skew = e.receive(now, &window);
+            assert_eq!(skew.is_some(), skewed, "{sent}");
+            assert_eq!(e.received, Some(now));
+            if skewed {
+                assert_eq!(e.trusted_time(), now);
+                assert_eq!(skew, Some(sent.duration_since(now).as_secs()));
+            } else {
+                assert_eq!(e.trusted_time(), sent);
+            }
+            // Kept through the journal's JSON.
+            let back: Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+            assert_eq!(back, e);
+        }
     }
 
     #[test]

@@ -15,5 +15,5 @@ mod severity;
 
 pub use alert::{Alert, AlertId, EventRef, FACT_FIELDS};
 pub use entity::{Entity, EntityKind};
-pub use event::{DEFAULT_ORGANIZATION, Ecs, Event, Origin, RawText, SourceKind};
+pub use event::{ClockWindow, DEFAULT_ORGANIZATION, Ecs, Event, Origin, RawText, SourceKind};
 pub use severity::{ParseSeverityError, Severity};
