@@ -36,5 +36,5 @@ pub use exception::{Condition, Exception, ExceptionError, ExceptionSet};
 pub use group::{GroupConfig, Grouper};
 pub use lifecycle::LifecycleError;
 pub use model::{Comment, HistoryEntry, Incident, Resolution, ScorePart, Status, Step};
-pub use narrative::{Narrative, Role, RoleSteps, narrate};
+pub use narrative::{MAX_STEPS, Narrative, Role, RoleSteps, narrate};
 pub use stored::{IncidentDoc, IncidentView, Lifecycle, exception_from_json};

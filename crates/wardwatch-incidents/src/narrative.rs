@@ -15,8 +15,13 @@ use crate::context::Context;
 use crate::model::Incident;
 
 mod advice;
+mod steps;
 mod story;
+mod title;
 mod words;
+
+pub use steps::MAX_STEPS;
+pub(crate) use title::short_title;
 
 use advice::{addressee, what_to_do, who_and_what, why_it_matters};
 use story::what_happened;

@@ -253,3 +253,54 @@ fn story_narratives_are_pinned() {
         insta::assert_snapshot!(name, doc.narrative.to_text());
     }
 }
+
+/// The steps the rules contribute are merged: at most six per role, none opening like
+/// another, and the title says what happened in words.
+#[test]
+fn story_titles_say_what_happened_and_steps_are_merged() {
+    let w = week();
+    for (story, title) in [
+        (
+            Story::Phishing,
+            "Phishing mail led to a password dump and shadow-copy deletion on the PACS server",
+        ),
+        (
+            Story::PasswordSpray,
+            "Password spraying from a guest Wi-Fi device led to a successful logon on the domain controller",
+        ),
+        (
+            Story::NightAdmin,
+            "A remote desktop logon led to a new account and administrator rights on the EPR server",
+        ),
+    ] {
+        let doc = w.of(story)[0];
+        assert_eq!(doc.incident.title, title);
+        assert_eq!(doc.narrative.title, title);
+        for role in &doc.narrative.what_to_do {
+            assert!(
+                role.steps.len() <= wardwatch_incidents::MAX_STEPS,
+                "{story}: {:?}",
+                role
+            );
+            let openings: Vec<&str> = role
+                .steps
+                .iter()
+                .map(|s| s.split(". ").next().unwrap_or(s))
+                .collect();
+            for (i, o) in openings.iter().enumerate() {
+                assert!(
+                    !openings[..i].contains(o),
+                    "{story}: two steps open with `{o}`: {:?}",
+                    role.steps
+                );
+            }
+        }
+    }
+    // The ransomware step comes first for the phishing story: it is the most urgent.
+    let it = &w.of(Story::Phishing)[0].narrative.what_to_do[0];
+    assert!(
+        it.steps[0].starts_with("Treat this as a possible ransomware attack"),
+        "{:?}",
+        it.steps
+    );
+}

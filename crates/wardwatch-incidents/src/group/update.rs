@@ -262,28 +262,5 @@ pub(super) fn refresh(inc: &mut Incident, ctx: &Context) {
         .max()
         .unwrap_or(Severity::Informational);
     inc.severity = score::severity(highest, s);
-    inc.title = title(inc);
-}
-
-pub(super) fn title(inc: &Incident) -> String {
-    // The first of the most severe steps names the incident.
-    let lead = inc
-        .timeline
-        .iter()
-        .fold(None::<&Step>, |best, s| match best {
-            Some(b) if b.level >= s.level => Some(b),
-            _ => Some(s),
-        })
-        .map_or("Alerts", |s| s.rule_title.as_str());
-    let place = match inc.hosts.as_slice() {
-        [] => inc
-            .users
-            .first()
-            .map(|u| format!(" by {u}"))
-            .unwrap_or_default(),
-        [one] => format!(" on {one}"),
-        [a, b] => format!(" on {a} and {b}"),
-        [a, rest @ ..] => format!(" on {a} and {} other hosts", rest.len()),
-    };
-    format!("{lead}{place}")
+    inc.title = crate::narrative::short_title(inc, ctx);
 }

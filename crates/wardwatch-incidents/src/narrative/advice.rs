@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use wardwatch_core::Severity;
 
+use super::steps::{Advice, cap, merge, tactic_rank};
 use super::words::{capitalize, decapitalize, list, member, targeted};
 use super::{Role, RoleSteps};
 use crate::attack;
@@ -150,8 +151,9 @@ pub(super) fn what_to_do(
     addressee: Option<&str>,
 ) -> Vec<RoleSteps> {
     // The rules' own advice in order; for a rule without, the ATT&CK table's advice for its
-    // first technique (else tactic) that no earlier advice covered.
-    let mut it = Vec::new();
+    // first technique (else tactic) that no earlier advice covered. Merged into a few steps,
+    // most urgent first (see `steps`).
+    let mut advice = Vec::new();
     let mut covered: Vec<String> = Vec::new();
     for s in &incident.timeline {
         let rec = match &s.recommendation {
@@ -180,9 +182,19 @@ pub(super) fn what_to_do(
             push_unique(&mut covered, t);
         }
         if let Some(r) = rec {
-            push_unique(&mut it, r.trim());
+            advice.push(Advice {
+                text: r.trim().to_string(),
+                level: level_rank(s.level),
+                stage: s
+                    .tactics
+                    .iter()
+                    .map(|t| tactic_rank(t))
+                    .min()
+                    .unwrap_or(u8::MAX),
+            });
         }
     }
+    let mut it = merge(advice);
     if it.is_empty() {
         it.push("Review the alerts of this incident and decide whether they were expected.".into());
     }
@@ -277,6 +289,8 @@ pub(super) fn what_to_do(
                 .into(),
         );
     }
+    let helpdesk = cap(helpdesk);
+    let manager = cap(manager);
     let mut out = vec![RoleSteps {
         role: Role::ItTeam,
         steps: it,
@@ -308,4 +322,12 @@ pub(super) fn addressee(incident: &Incident, ctx: &Context) -> Option<String> {
         Some(p) => format!("{} ({user})", p.name),
         None => user,
     })
+}
+
+/// A level as a number, higher more urgent.
+fn level_rank(level: Severity) -> u8 {
+    Severity::ALL
+        .iter()
+        .position(|l| *l == level)
+        .map_or(0, |p| p as u8)
 }
