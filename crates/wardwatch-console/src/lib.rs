@@ -47,6 +47,27 @@ pub trait Telemetry: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct ApiState {
     inner: Arc<Inner>,
+    search: SearchLimits,
+}
+
+/// Bounds on event search, so one request cannot hold a thread and a store connection for
+/// minutes: the time range searched when the request names none, and the time budget after
+/// which a search returns what it has with `"partial": true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchLimits {
+    /// A search without `from` covers this long before `to` (or now). Default 24 hours.
+    pub default_window: std::time::Duration,
+    /// How long a search may run. Default 5 seconds.
+    pub budget: std::time::Duration,
+}
+
+impl Default for SearchLimits {
+    fn default() -> Self {
+        SearchLimits {
+            default_window: std::time::Duration::from_secs(24 * 3600),
+            budget: std::time::Duration::from_secs(5),
+        }
+    }
 }
 
 struct Inner {
@@ -67,7 +88,14 @@ impl ApiState {
                 env_tokens: api_tokens.iter().map(|t| token_hash(t)).collect(),
                 telemetry,
             }),
+            search: SearchLimits::default(),
         }
+    }
+
+    /// The same state with these search bounds.
+    pub fn with_search_limits(mut self, limits: SearchLimits) -> Self {
+        self.search = limits;
+        self
     }
 
     /// Run `f` with a store connection on the blocking pool.
@@ -195,7 +223,32 @@ impl ListParams {
                 .transpose()?,
             limit: self.limit.unwrap_or(100),
             cursor: self.cursor.clone(),
+            budget: None,
         })
+    }
+
+    /// The request for event search: bounded in time (without `from`, the default window
+    /// before `to` or now) and in effort (the budget). Returns the note that says which
+    /// window was chosen, when the caller did not choose it.
+    fn event_search(
+        &self,
+        limits: SearchLimits,
+    ) -> Result<(SearchRequest, Option<String>), ApiError> {
+        let mut req = self.request()?;
+        req.budget = Some(limits.budget);
+        let mut note = None;
+        if req.from.is_none() {
+            let window = jiff::SignedDuration::try_from(limits.default_window)
+                .unwrap_or(jiff::SignedDuration::MAX);
+            let end = req.to.unwrap_or_else(jiff::Timestamp::now);
+            req.from = Some(end.checked_sub(window).unwrap_or(jiff::Timestamp::MIN));
+            let hours = limits.default_window.as_secs_f64() / 3600.0;
+            note = Some(format!(
+                "no `from` given: searched the {hours} hours before {}; give `from` (and `to`) for another range",
+                if self.to.is_some() { "`to`" } else { "now" }
+            ));
+        }
+        Ok((req, note))
     }
 }
 
@@ -205,10 +258,10 @@ async fn events(
     Query(p): Query<ListParams>,
 ) -> Result<Json<wardwatch_store::EventPage>, ApiError> {
     s.authorize(&headers).await?;
-    let req = p.request()?;
-    Ok(Json(
-        s.with_db(move |db| Ok(db.search_events(&req)?)).await?,
-    ))
+    let (req, note) = p.event_search(s.search)?;
+    let mut page = s.with_db(move |db| Ok(db.search_events(&req)?)).await?;
+    page.note = note;
+    Ok(Json(page))
 }
 
 async fn alerts(

@@ -131,7 +131,7 @@ async fn events_search_with_query_range_and_paging() {
     let (_dir, app) = seeded();
     let (s, v) = get(
         &app,
-        "/api/v1/events?q=appname:sshd%20AND%20root&limit=2",
+        "/api/v1/events?q=appname:sshd%20AND%20root&limit=2&from=2026-03-01T00:00:00Z",
         Some("env-secret"),
     )
     .await;
@@ -141,7 +141,7 @@ async fn events_search_with_query_range_and_paging() {
     let cursor = v["next_cursor"].as_str().unwrap().to_string();
     let (_, v2) = get(
         &app,
-        &format!("/api/v1/events?limit=2&q=root&cursor={cursor}"),
+        &format!("/api/v1/events?limit=2&q=root&cursor={cursor}&from=2026-03-01T00:00:00Z"),
         Some("stored-secret"),
     )
     .await;
@@ -155,6 +155,119 @@ async fn events_search_with_query_range_and_paging() {
     .await;
     assert_eq!(v3["total"], 1);
     assert_eq!(v3["events"][0]["ecs"]["host.name"], "gw1");
+    assert_eq!(v3["partial"], false);
+    assert!(v3.get("note").is_none(), "the caller chose the range: {v3}");
+}
+
+#[tokio::test]
+async fn a_search_without_from_covers_the_last_day_and_says_so() {
+    // Failed before: no `from` read (and parsed) the whole journal.
+    let (_dir, app) = seeded();
+    let (s, v) = get(&app, "/api/v1/events?q=root", Some("env-secret")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // The seeded events are from March: outside the last 24 hours.
+    assert_eq!(v["total"], 0, "{v}");
+    let note = v["note"].as_str().unwrap();
+    assert!(note.contains("24 hours before now"), "{note}");
+    let from: jiff::Timestamp = v["from"].as_str().unwrap().parse().unwrap();
+    let age = jiff::Timestamp::now().duration_since(from);
+    assert!((age.as_secs() - 86_400).abs() < 60, "{age}");
+    assert!(v["to"].is_null());
+    // With `to` only, the day before `to`.
+    let (_, v) = get(
+        &app,
+        "/api/v1/events?q=root&to=2026-03-01T12:00:00Z",
+        Some("env-secret"),
+    )
+    .await;
+    assert_eq!(v["total"], 3, "{v}");
+    assert_eq!(v["from"], "2026-02-28T12:00:00Z");
+    assert!(v["note"].as_str().unwrap().contains("before `to`"));
+}
+
+#[tokio::test]
+async fn a_query_nested_8000_deep_is_a_400_and_the_api_goes_on() {
+    // Failed before: the parser recursed once per `(` and the stack overflow aborted the
+    // process (ingest included).
+    let (_dir, app) = seeded();
+    let deep = format!("{}a{}", "(".repeat(8000), ")".repeat(8000));
+    let uri = format!(
+        "/api/v1/events?from=0&q={}",
+        deep.replace('(', "%28").replace(')', "%29")
+    );
+    let (s, v) = get(&app, &uri, Some("env-secret")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let reason = v["error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("q: ") && reason.contains("4096 characters"),
+        "{reason}"
+    );
+    // Short enough to pass the length limit, still far too deep.
+    let deep = format!("{}a{}", "(".repeat(1500), ")".repeat(1500));
+    let uri = format!(
+        "/api/v1/events?from=0&q={}",
+        deep.replace('(', "%28").replace(')', "%29")
+    );
+    let (s, v) = get(&app, &uri, Some("env-secret")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deeper than 32 levels"),
+        "{v}"
+    );
+    let (s, v) = get(&app, "/api/v1/events?from=0&q=root", Some("env-secret")).await;
+    assert_eq!((s, v["total"].as_u64()), (StatusCode::OK, Some(3)));
+}
+
+#[tokio::test]
+async fn relative_times_that_overflow_are_a_400() {
+    let (_dir, app) = seeded();
+    for t in [
+        "now-99999999999999999d",
+        "now-106751991167301d",
+        "now%2B9223372036854775807s",
+    ] {
+        let (s, v) = get(
+            &app,
+            &format!("/api/v1/events?from={t}"),
+            Some("env-secret"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{t}: {v}");
+        assert!(
+            v["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("out of range"),
+            "{v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_search_out_of_time_is_partial() {
+    let (dir, _) = seeded();
+    let state = ApiState::new(
+        dir.path().to_path_buf(),
+        &["env-secret".to_string()],
+        Arc::new(Fixed),
+    )
+    .with_search_limits(SearchLimits {
+        budget: std::time::Duration::ZERO,
+        ..SearchLimits::default()
+    });
+    let app = router(state);
+    let (s, v) = get(
+        &app,
+        "/api/v1/events?from=0&q=root&limit=1",
+        Some("env-secret"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["partial"], true, "{v}");
+    assert!(v["next_cursor"].is_string(), "{v}");
 }
 
 #[tokio::test]

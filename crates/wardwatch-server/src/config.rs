@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod bounds;
+pub use bounds::{ResendSection, SearchSection, TimeSection};
+
 /// The documented default configuration, printed by `wardwatch serve --print-config`. A test
 /// checks that it parses to exactly [`Config::default`].
 pub const DEFAULT_CONFIG_TOML: &str = r#"# Wardwatch configuration. Every key is optional; shown here with its default.
@@ -76,6 +79,31 @@ max_age_days = 90
 max_size_mb = 0
 # How often retention runs, in seconds.
 interval_secs = 60
+
+[time]
+# Retention and incident grouping go by when the server received an event. An event's own
+# time is trusted for grouping when it is at most this far from then; an event further off
+# keeps its own time (searchable) but is flagged `event.time_skew` (seconds), counted per source
+# in /metrics (wardwatch_time_skewed_total), and grouped by its received time.
+max_behind_days = 30
+max_ahead_minutes = 15
+
+[search]
+# A search (GET /api/v1/events) without `from` covers this many hours before `to` (or now);
+# the response says so in `note`.
+default_window_hours = 24
+# A search stops after this many milliseconds and returns what it found with
+# `"partial": true` and a `next_cursor` to go on from.
+budget_ms = 5000
+
+[resend]
+# A `_bulk` document without `_id` that the same source sends again within this many seconds
+# (a shipper's retry after a lost acknowledgement) is stored once, and counted as
+# wardwatch_resends_total. 0: off.
+window_secs = 600
+# Most documents remembered for that (about 40 bytes each); under heavy load the oldest are
+# forgotten first, so the window is shorter.
+max_documents = 500000
 "#;
 
 /// The whole configuration.
@@ -89,6 +117,9 @@ pub struct Config {
     pub pipeline: PipelineSection,
     pub incidents: IncidentsSection,
     pub retention: RetentionSection,
+    pub time: TimeSection,
+    pub search: SearchSection,
+    pub resend: ResendSection,
 }
 
 /// `[incidents]`.
@@ -259,6 +290,9 @@ pub struct PipelineConfig {
     pub writer_queue_batches: usize,
     pub detect_batch: usize,
     pub retention: RetentionConfig,
+    /// How far a sender's time is trusted.
+    pub clock: wardwatch_core::ClockWindow,
+    pub resend: ResendSection,
 }
 
 /// Retention as the pipeline applies it.
@@ -288,6 +322,8 @@ impl Config {
                 max_size_mb: nonzero(self.retention.max_size_mb),
                 interval_secs: self.retention.interval_secs,
             },
+            clock: self.time.window(),
+            resend: self.resend.clone(),
         }
     }
 }

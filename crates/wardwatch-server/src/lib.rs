@@ -7,6 +7,7 @@ pub mod config;
 pub mod incidents;
 pub mod metrics;
 pub mod pipeline;
+pub mod resend;
 mod serve;
 
 pub use config::{Config, DEFAULT_CONFIG_TOML};

@@ -68,6 +68,10 @@ pub struct Metrics {
     pub incidents_updated: AtomicU64,
     /// Alerts an exception stopped since start.
     pub alerts_suppressed: AtomicU64,
+    /// Events whose own time was outside the trusted window, per source.
+    time_skewed: Mutex<BTreeMap<String, u64>>,
+    /// `_bulk` documents recognized as resends (not stored again), per source.
+    resends: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -75,6 +79,16 @@ impl Metrics {
     pub fn source(&self, name: &str) -> Arc<SourceCounters> {
         let mut s = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         s.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Count `n` events from `source` whose own time was outside the trusted window.
+    pub fn time_skewed(&self, source: &str, n: u64) {
+        bump(&self.time_skewed, source, n);
+    }
+
+    /// Count `n` `_bulk` documents from `source` recognized as resends.
+    pub fn resent(&self, source: &str, n: u64) {
+        bump(&self.resends, source, n);
     }
 
     /// Per-source counters as JSON, for `/api/v1/stats`.
@@ -193,6 +207,23 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
+        for (name, help, map) in [
+            (
+                "wardwatch_time_skewed_total",
+                "Events whose own time was outside the trusted window around their reception (flagged event.time_skew; grouped and kept by received time), per source.",
+                &self.time_skewed,
+            ),
+            (
+                "wardwatch_resends_total",
+                "_bulk documents without _id recognized as a resend within the window and not stored again, per source.",
+                &self.resends,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (source, n) in map.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let _ = writeln!(out, "{name}{{source=\"{}\"}} {n}", escape(source));
+            }
+        }
         let name = "wardwatch_ingest_to_alert_seconds";
         let _ = writeln!(
             out,
@@ -214,6 +245,16 @@ impl Metrics {
         );
         let _ = writeln!(out, "{name}_count {count}");
         out
+    }
+}
+
+fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str, n: u64) {
+    let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+    match m.get_mut(key) {
+        Some(v) => *v += n,
+        None => {
+            m.insert(key.to_string(), n);
+        }
     }
 }
 

@@ -32,6 +32,7 @@ use wardwatch_store::{Db, DbOptions, DetectionCommit, Encoded, IndexDb, doc_text
 use crate::config::PipelineConfig;
 use crate::incidents::IncidentStage;
 use crate::metrics::Metrics;
+use crate::resend::ResendWindow;
 
 /// The detection worker's name in the store's cursor table.
 pub const DETECTOR: &str = "detect";
@@ -86,6 +87,9 @@ impl Shared {
 pub struct JournalSink {
     tx: SyncSender<WriteRequest>,
     shared: Arc<Shared>,
+    /// How far a sender's time is trusted (see `wardwatch_core::ClockWindow`).
+    clock: wardwatch_core::ClockWindow,
+    resend: Arc<ResendWindow>,
 }
 
 impl Sink for JournalSink {
@@ -95,6 +99,12 @@ impl Sink for JournalSink {
         }
         if let Some(retry_after) = self.shared.busy() {
             return Err(SinkError::Busy { retry_after });
+        }
+        let mut batch = batch;
+        self.receive(&mut batch);
+        let keys = self.drop_resends(&mut batch);
+        if batch.is_empty() {
+            return Ok(());
         }
         // Encode here, on the caller's thread, so the single journal writer only writes.
         let batch = batch
@@ -117,11 +127,63 @@ impl Sink for JournalSink {
                 }
             }
         }
-        done.await.unwrap_or(Err(SinkError::Closed))
+        let stored = done.await.unwrap_or(Err(SinkError::Closed));
+        if stored.is_ok() {
+            self.resend.stored(keys.into_iter().flatten());
+        }
+        stored
     }
 
     fn busy(&self) -> Option<Duration> {
         self.shared.busy()
+    }
+}
+
+impl JournalSink {
+    /// Stamp every event with the time it was received; flag and count (per source) those
+    /// whose own time is outside the trusted window.
+    fn receive(&self, batch: &mut [Event]) {
+        let now = jiff::Timestamp::now();
+        let mut skewed: Vec<(&str, u64)> = Vec::new();
+        for e in batch.iter_mut() {
+            if e.receive(now, &self.clock).is_some() {
+                match skewed.iter_mut().find(|(s, _)| *s == e.origin.source) {
+                    Some((_, n)) => *n += 1,
+                    None => skewed.push((&e.origin.source, 1)),
+                }
+            }
+        }
+        for (source, n) in skewed {
+            self.shared.metrics.time_skewed(source, n);
+        }
+    }
+
+    /// Remove the `_bulk` documents without `_id` stored within the resend window (a
+    /// shipper's retry), counting them; returns the resend keys of what is left, to remember
+    /// once it is stored.
+    fn drop_resends(&self, batch: &mut Vec<Event>) -> Vec<Option<u64>> {
+        let keys: Vec<Option<u64>> = batch.iter().map(|e| self.resend.key(e)).collect();
+        if keys.iter().all(Option::is_none) {
+            return keys;
+        }
+        let resent = self.resend.resent(&keys);
+        if !resent.contains(&true) {
+            return keys;
+        }
+        let mut kept_keys = Vec::with_capacity(keys.len());
+        let mut flags = resent.into_iter();
+        let mut key_iter = keys.into_iter();
+        batch.retain(|e| {
+            let again = flags.next().unwrap_or(false);
+            let key = key_iter.next().flatten();
+            if again {
+                self.shared.metrics.resent(&e.origin.source, 1);
+            } else {
+                kept_keys.push(key);
+            }
+            !again
+        });
+        kept_keys
     }
 }
 
@@ -159,6 +221,14 @@ impl Pipeline {
             },
         )?;
         let retention_db = Db::open(data_dir, &opts)?;
+        let resend = Arc::new(ResendWindow::new(&cfg.resend));
+        let refilled = resend.refill(&writer_db)?;
+        if refilled > 0 {
+            tracing::info!(
+                documents = refilled,
+                "resend window refilled from the journal's newest _bulk documents"
+            );
+        }
         let (cursor, _) = detector_db.cursor(DETECTOR)?;
         let stage = IncidentStage::load(&detector_db, incidents.group, incidents.ctx.clone())?;
         let shared = Arc::new(Shared {
@@ -218,6 +288,8 @@ impl Pipeline {
             sink: JournalSink {
                 tx,
                 shared: shared.clone(),
+                clock: cfg.clock,
+                resend,
             },
             shared,
             threads,
@@ -559,6 +631,17 @@ pub fn raise_alerts(
     let mut raise = |d: &Detection| {
         let mut alert = d.to_alert(event);
         alert.id = AlertId::for_journal(&d.rule.id, seq);
+        // An event whose own time is far off is placed (and grouped, and kept) by when it
+        // was received; the alert says so and keeps the sender's time among its facts.
+        if let Some(skew) = event.time_skew {
+            alert.timestamp = event.trusted_time();
+            alert
+                .facts
+                .insert("event.time_skew".into(), format!("{skew}s"));
+            alert
+                .facts
+                .insert("event.sender_time".into(), event.timestamp.to_string());
+        }
         out.push(alert);
     };
     for d in detections

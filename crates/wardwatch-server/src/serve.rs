@@ -196,7 +196,10 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         metrics: metrics.clone(),
         shared: pipeline.shared.clone(),
     });
-    let api = wardwatch_console::router(ApiState::new(data_dir.clone(), &tokens.api, telemetry));
+    let api = wardwatch_console::router(
+        ApiState::new(data_dir.clone(), &tokens.api, telemetry)
+            .with_search_limits(config.search.limits()),
+    );
     let check: listen::bulk::TokenCheck = {
         let set = token_set.clone();
         Arc::new(move |t: &str| {

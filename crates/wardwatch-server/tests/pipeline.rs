@@ -74,6 +74,8 @@ fn a_failed_detection_commit_is_redone_from_the_committed_cursor() {
             max_size_mb: None,
             interval_secs: 3600,
         },
+        clock: Default::default(),
+        resend: Default::default(),
     };
     let pipeline = Pipeline::start(
         dir.path(),

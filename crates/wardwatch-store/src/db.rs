@@ -212,7 +212,7 @@ impl Db {
             path: path.clone(),
             source,
         };
-        if let Err(e) = std::fs::create_dir_all(dir) {
+        if let Err(e) = crate::private::create_dir(dir).and(crate::private::create_file(&path)) {
             return Err(open_err(rusqlite::Error::InvalidPath(
                 format!("{}: {e}", dir.display()).into(),
             )));
@@ -501,11 +501,27 @@ impl Db {
         })
     }
 
-    /// Remove events older than `max_age` and, oldest first, events beyond `max_bytes` of
-    /// documents — but never events a journal reader has not processed yet (`keep_after`).
-    /// Alerts older than `max_age` go too; newer alerts keep their copy of the facts.
+    /// Remove events received more than `max_age` ago and, oldest first, events beyond
+    /// `max_bytes` of documents — but never events a journal reader has not processed yet
+    /// (`keep_after`). Alerts raised more than `max_age` ago go too; newer alerts keep their
+    /// copy of the facts.
+    ///
+    /// Age is counted from when the server received and raised them, never from the time a
+    /// sender wrote in its events: a stamp months (or years) off must not expire an alert the
+    /// minute it is raised.
     pub fn retain(
         &mut self,
+        max_age: Option<Duration>,
+        max_bytes: Option<i64>,
+        keep_after: i64,
+    ) -> Result<RetentionReport, StoreError> {
+        self.retain_at(jiff::Timestamp::now(), max_age, max_bytes, keep_after)
+    }
+
+    /// [`Db::retain`] as if the time were `now`.
+    pub fn retain_at(
+        &mut self,
+        now: jiff::Timestamp,
         max_age: Option<Duration>,
         max_bytes: Option<i64>,
         keep_after: i64,
@@ -514,10 +530,21 @@ impl Db {
         let mut report = RetentionReport::default();
         let tx = self.write_tx()?;
         if let Some(age) = max_age {
-            let cutoff = now_ns().saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
-            report.events_removed += delete_events(&tx, keep_after, cutoff)?;
+            let cutoff = ns(now).saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
+            // `received` grows with `seq` (one writer stamps each commit), so the expired
+            // events are the journal's head: find where it ends by walking it from the oldest,
+            // reading no more rows than are removed.
+            let first_kept: Option<i64> = tx
+                .query_row(
+                    "SELECT seq FROM events WHERE received >= ?1 ORDER BY seq LIMIT 1",
+                    [cutoff],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let upto = first_kept.map_or(keep_after, |s| (s - 1).min(keep_after));
+            report.events_removed += delete_events(&tx, upto)?;
             report.alerts_removed +=
-                tx.execute("DELETE FROM alerts WHERE ts < ?1", [cutoff])? as i64;
+                tx.execute("DELETE FROM alerts WHERE created < ?1", [cutoff])? as i64;
         }
         if let Some(max) = max_bytes {
             let total: i64 =
@@ -541,7 +568,7 @@ impl Db {
                 drop(rows);
                 drop(stmt);
                 let upto = upto.min(keep_after);
-                report.events_removed += delete_events(&tx, upto, i64::MAX)?;
+                report.events_removed += delete_events(&tx, upto)?;
             }
         }
         tx.execute(
@@ -607,21 +634,10 @@ impl Db {
     }
 }
 
-/// Delete the events with `seq <= upto_seq` and `ts < before_ts`, and their full-text rows;
-/// returns how many.
-fn delete_events(
-    tx: &rusqlite::Transaction<'_>,
-    upto_seq: i64,
-    before_ts: i64,
-) -> Result<i64, StoreError> {
-    tx.execute(
-        "DELETE FROM idx.events_fts WHERE rowid IN (SELECT seq FROM events WHERE seq <= ?1 AND ts < ?2)",
-        params![upto_seq, before_ts],
-    )?;
-    Ok(tx.execute(
-        "DELETE FROM events WHERE seq <= ?1 AND ts < ?2",
-        params![upto_seq, before_ts],
-    )? as i64)
+/// Delete the events with `seq <= upto_seq` and their full-text rows; returns how many.
+fn delete_events(tx: &rusqlite::Transaction<'_>, upto_seq: i64) -> Result<i64, StoreError> {
+    tx.execute("DELETE FROM idx.events_fts WHERE rowid <= ?1", [upto_seq])?;
+    Ok(tx.execute("DELETE FROM events WHERE seq <= ?1", [upto_seq])? as i64)
 }
 
 /// Every string and number of an event, in order: what free-text and phrase terms match.

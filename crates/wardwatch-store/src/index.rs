@@ -43,6 +43,11 @@ impl IndexDb {
             path: path.clone(),
             source,
         };
+        if let Err(e) = crate::private::create_file(&path) {
+            return Err(open_err(rusqlite::Error::InvalidPath(
+                format!("{}: {e}", path.display()).into(),
+            )));
+        }
         let conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(opts.busy_timeout).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")

@@ -9,11 +9,22 @@
 //! source's own (`EventID`, `CommandLine`, `TargetUserName`, dotted paths into the record).
 //! Values compare case-insensitively; `*` in a value is a wildcard. Free words and phrases match
 //! whole words of any value in the event, as the full-text index does.
+//!
+//! Queries come from the network, so their size is bounded before anything recursive sees
+//! them: at most [`MAX_QUERY_CHARS`] characters and [`MAX_DEPTH`] levels of nesting
+//! (parentheses and `NOT`/`-`). Without the depth limit a query of 8,000 `(` overflowed the
+//! parser's stack and aborted the whole server, ingest included.
 
 use std::fmt;
 
 use serde_json::Value;
 use wardwatch_core::Event;
+
+/// The longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 4096;
+
+/// The deepest nesting accepted: parentheses and `NOT` / `-`, each a level.
+pub const MAX_DEPTH: usize = 32;
 
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +138,7 @@ struct Parser {
     toks: Vec<(usize, Tok)>,
     at: usize,
     len: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -143,6 +155,17 @@ impl Parser {
             pos: self.pos(),
             message: message.into(),
         })
+    }
+
+    /// Enter one level of nesting, refusing to go past [`MAX_DEPTH`].
+    fn deeper(&mut self) -> Result<(), QueryError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(format!(
+                "the query is nested deeper than {MAX_DEPTH} levels (parentheses and NOT)"
+            ));
+        }
+        Ok(())
     }
 
     fn is_word(&self, w: &str) -> bool {
@@ -186,25 +209,34 @@ impl Parser {
         match self.peek() {
             Some(Tok::Minus) => {
                 self.at += 1;
-                Ok(Query::Not(Box::new(self.unary()?)))
+                self.not()
             }
             Some(Tok::Word(w)) if w == "NOT" => {
                 self.at += 1;
-                Ok(Query::Not(Box::new(self.unary()?)))
+                self.not()
             }
             _ => self.primary(),
         }
     }
 
+    fn not(&mut self) -> Result<Query, QueryError> {
+        self.deeper()?;
+        let q = Query::Not(Box::new(self.unary()?));
+        self.depth -= 1;
+        Ok(q)
+    }
+
     fn primary(&mut self) -> Result<Query, QueryError> {
         match self.peek().cloned() {
             Some(Tok::LParen) => {
+                self.deeper()?;
                 self.at += 1;
                 let q = self.or()?;
                 if self.peek() != Some(&Tok::RParen) {
                     return self.err("expected `)`");
                 }
                 self.at += 1;
+                self.depth -= 1;
                 Ok(q)
             }
             Some(Tok::Quoted(s)) => {
@@ -234,8 +266,18 @@ impl Parser {
     }
 }
 
-/// Parse a query; the empty string is [`Query::All`].
+/// Parse a query; the empty string is [`Query::All`]. Longer than [`MAX_QUERY_CHARS`] or
+/// nested deeper than [`MAX_DEPTH`] is an error naming the limit.
 pub fn parse(input: &str) -> Result<Query, QueryError> {
+    if let Some((pos, _)) = input.char_indices().nth(MAX_QUERY_CHARS) {
+        return Err(QueryError {
+            pos: input[..pos].chars().count(),
+            message: format!(
+                "the query is longer than {MAX_QUERY_CHARS} characters ({} given)",
+                input.chars().count()
+            ),
+        });
+    }
     let toks = lex(input)?;
     if toks.is_empty() {
         return Ok(Query::All);
@@ -244,6 +286,7 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
         toks,
         at: 0,
         len: input.chars().count(),
+        depth: 0,
     };
     let q = p.or()?;
     if p.at < p.toks.len() {

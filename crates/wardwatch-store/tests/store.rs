@@ -298,10 +298,62 @@ fn retention_by_size_keeps_unprocessed_events() {
     let r = db.retain(None, Some(0), 60).unwrap();
     assert_eq!(db.read_after(0, 1000).unwrap().first().unwrap().seq, 61);
     assert!(r.events_removed > 0);
-    // By age: everything here is from 2026-02, older than a day.
-    db.retain(Some(std::time::Duration::from_secs(86_400)), None, 100)
-        .unwrap();
+    // By age, counted from when the events were received: dated 2026-02 by their senders,
+    // they were received just now, so a day's retention keeps them...
+    let day = Some(std::time::Duration::from_secs(86_400));
+    assert_eq!(db.retain(day, None, 100).unwrap().events_removed, 0);
+    // ...until a day has passed.
+    let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(25);
+    db.retain_at(tomorrow, day, None, 100).unwrap();
     assert_eq!(db.stats().unwrap().events, 0);
+}
+
+#[test]
+fn retention_counts_age_from_reception_not_from_the_senders_stamp() {
+    // Failed before: retention compared the sender's own time, so an event dated two years
+    // back lost its event and its alert in the first retention pass after it arrived.
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    let now = jiff::Timestamp::now();
+    let two_years = jiff::SignedDuration::from_hours(2 * 365 * 24);
+    let mut events = Vec::new();
+    for (i, at) in [now - two_years, now + two_years, now]
+        .into_iter()
+        .enumerate()
+    {
+        let mut e = event(i as i64, "h", "u", "x");
+        e.timestamp = at;
+        e.receive(now, &wardwatch_core::ClockWindow::default());
+        events.push(e);
+    }
+    assert!(events[0].time_skew.is_some() && events[1].time_skew.is_some());
+    db.append(&[events.clone()]).unwrap();
+    let alerts: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (alert(e, "r1", Severity::High), i as i64 + 1, 0))
+        .collect();
+    db.commit_detection(&DetectionCommit {
+        worker: "detect",
+        cursor: 3,
+        alerts: &alerts,
+        ..Default::default()
+    })
+    .unwrap();
+    let month = Some(std::time::Duration::from_secs(30 * 86_400));
+    let r = db.retain(month, None, 3).unwrap();
+    assert_eq!(r, wardwatch_store::RetentionReport::default());
+    let stats = db.stats().unwrap();
+    assert_eq!((stats.events, stats.alerts), (3, 3));
+    // The journal keeps the sender's time, the received time and the skew.
+    let back = db.read_after(0, 10).unwrap();
+    assert_eq!(back[0].event.timestamp, now - two_years);
+    assert_eq!(back[0].event.received, Some(now));
+    assert_eq!(back[0].event.time_skew, Some(-two_years.as_secs()));
+    // A month and a day later, all go: the age is the server's.
+    let later = now + jiff::SignedDuration::from_hours(31 * 24);
+    let r = db.retain_at(later, month, None, 3).unwrap();
+    assert_eq!((r.events_removed, r.alerts_removed), (3, 3));
 }
 
 #[test]
@@ -330,6 +382,53 @@ fn events_resent_with_the_same_sender_id_are_stored_once() {
     assert!(db.append(&[retry]).unwrap() > 3);
     assert_eq!(db.stats().unwrap().events, 5);
     assert_eq!(db.append(&[vec![with_id(1, Some("a"))]]).unwrap(), 0);
+}
+
+#[test]
+fn a_search_out_of_time_returns_what_it_found_as_partial_and_goes_on_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    let events: Vec<Event> = (0..3000)
+        .map(|i| event(i, "h", "u", if i % 3 == 0 { "needle" } else { "hay" }))
+        .collect();
+    indexed(&mut db, events);
+    let full = db
+        .search_events(&SearchRequest {
+            q: "CommandLine:needle".into(),
+            limit: 1000,
+            budget: Some(std::time::Duration::from_secs(60)),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!full.partial);
+    assert_eq!(full.total, 1000);
+    assert!(full.next_cursor.is_none());
+    // No time at all: partial, and paging on from each cursor finds every event exactly once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = None;
+    let mut partials = 0;
+    for _ in 0..10_000 {
+        let page = db
+            .search_events(&SearchRequest {
+                q: "CommandLine:needle".into(),
+                limit: 1000,
+                cursor: cursor.clone(),
+                budget: Some(std::time::Duration::ZERO),
+                ..Default::default()
+            })
+            .unwrap();
+        partials += usize::from(page.partial);
+        assert!(page.total as usize >= page.events.len());
+        for e in &page.events {
+            assert!(seen.insert(e["seq"].as_i64().unwrap()), "{e}");
+        }
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert!(partials > 0);
+    assert_eq!(seen.len(), 1000);
 }
 
 #[test]

@@ -113,7 +113,7 @@ fn kill_9_loses_nothing_acknowledged_and_duplicates_nothing() {
     let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut path = "/api/v1/events?limit=1000&q=host.name:ws-k9".to_string();
+        let mut path = "/api/v1/events?limit=1000&from=0&q=host.name:ws-k9".to_string();
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }

@@ -75,3 +75,26 @@ fn prefilter_is_a_superset_and_skips_negations() {
     assert_eq!(parse("NOT a").unwrap().fts_prefilter(), None);
     assert_eq!(parse("a OR host.name:w*").unwrap().fts_prefilter(), None);
 }
+
+#[test]
+fn deep_nesting_and_long_queries_are_refused_naming_the_limit() {
+    // 8,000 levels overflowed the parser's stack (the whole server aborted); now an error.
+    let deep = format!("{}a{}", "(".repeat(8000), ")".repeat(8000));
+    let e = parse(&deep).unwrap_err();
+    assert!(e.message.contains("longer than 4096 characters"), "{e}");
+    let deep = format!("{}a{}", "(".repeat(2000), ")".repeat(2000));
+    let e = parse(&deep).unwrap_err();
+    assert!(e.message.contains("deeper than 32 levels"), "{e}");
+    assert_eq!(e.pos, 32, "at the parenthesis that goes one level too deep");
+    let nots = format!("{}a", "NOT ".repeat(MAX_DEPTH + 1));
+    assert!(parse(&nots).unwrap_err().message.contains("deeper than"));
+    let minus = format!("{}a", "-".repeat(1000));
+    assert!(parse(&minus).unwrap_err().message.contains("deeper than"));
+    // At the limit is fine, and siblings do not add up.
+    let ok = format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+    assert_eq!(parse(&ok).unwrap(), Query::Text("a".into()));
+    let wide = vec!["(a OR b)"; 250].join(" AND ");
+    assert!(parse(&wide).is_ok());
+    assert!(parse(&"a ".repeat(MAX_QUERY_CHARS / 2)).is_ok());
+    assert!(parse(&"a ".repeat(MAX_QUERY_CHARS / 2 + 1)).is_err());
+}

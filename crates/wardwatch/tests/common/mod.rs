@@ -103,9 +103,13 @@ impl Server {
         }
     }
 
-    /// Poll the event search until it reports at least `n` hits.
+    /// Poll the event search (over all time: the tests' events carry fixed dates) until it
+    /// reports at least `n` hits.
     pub fn wait_events(&self, q: &str, n: u64) -> Value {
-        self.wait(&format!("/api/v1/events?limit=1000&q={}", urlencode(q)), n)
+        self.wait(
+            &format!("/api/v1/events?limit=1000&from=0&q={}", urlencode(q)),
+            n,
+        )
     }
 
     /// Poll the alert list (extra query string `params`) until it has at least `n`.
