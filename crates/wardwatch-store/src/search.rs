@@ -306,6 +306,10 @@ enum ScanEnd {
     OutOfTime,
 }
 
+/// Called for each candidate of a scan with `(ts, seq, the event when it matches)`; returns
+/// whether to go on.
+type Visit<'a> = dyn FnMut(i64, i64, Option<&Event>) -> Result<bool, StoreError> + 'a;
+
 /// One search's candidate rows, newest first, checked against its query.
 struct Scan<'a> {
     db: &'a Db,
@@ -324,7 +328,7 @@ impl Scan<'_> {
         &self,
         below: Option<(i64, i64)>,
         at_least: Option<(i64, i64)>,
-        visit: &mut dyn FnMut(i64, i64, Option<&Event>) -> Result<bool, StoreError>,
+        visit: &mut Visit<'_>,
     ) -> Result<ScanEnd, StoreError> {
         let mut sql = self.sql.to_string();
         let mut args = self.args.to_vec();
