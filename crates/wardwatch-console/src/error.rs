@@ -14,7 +14,17 @@ pub enum ApiError {
     /// No or wrong token.
     #[error("{0}")]
     Unauthorized(&'static str),
-    /// The thing asked for does not exist.
+    /// Signed in, but the role may not do this (or the form's CSRF token is wrong).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The body is longer than the route accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Too many failed sign-ins; try again later.
+    #[error("{0}")]
+    TooMany(String),
+    /// The thing asked for does not exist (or belongs to an organization the caller does not
+    /// see: the answer is the same, so ids are not confirmed).
     #[error("{0}")]
     NotFound(String),
     /// The request is valid but not in the current state (resolving a resolved incident).
@@ -35,22 +45,37 @@ impl From<wardwatch_store::StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, kind) = match &self {
+impl ApiError {
+    /// The HTTP status and a short kind for this error.
+    pub fn status(&self) -> (StatusCode, &'static str) {
+        match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        let reason = match &self {
+        }
+    }
+
+    /// What the client is told (internal details go to the log, once).
+    pub fn reason(&self) -> String {
+        match self {
             ApiError::Internal(detail) => {
-                tracing::error!(error = %detail, "API request failed");
+                tracing::error!(error = %detail, "request failed");
                 "internal error; see the server log".to_string()
             }
             e => e.to_string(),
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.status();
+        let reason = self.reason();
         let mut resp = (
             status,
             Json(json!({"error": {"type": kind, "reason": reason}})),

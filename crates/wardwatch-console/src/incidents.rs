@@ -8,14 +8,14 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use wardwatch_core::Severity;
 use wardwatch_incidents::{Exception, Resolution, exception_from_json};
 use wardwatch_store::{IncidentFilter, LifecycleUpdate};
 
-use crate::{ApiError, ApiState, incident_view, time};
+use crate::{ApiError, ApiState, Principal, incident_view, time};
 
 /// Query parameters of `GET /api/v1/incidents`.
 #[derive(Debug, Deserialize, Default)]
@@ -51,10 +51,9 @@ fn ns(t: jiff::Timestamp) -> i64 {
 
 pub(crate) async fn list(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    who: Principal,
     Query(p): Query<IncidentParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    s.authorize(&headers).await?;
     let now = jiff::Timestamp::now();
     if let Some(st) = &p.status
         && !matches!(st.as_str(), "new" | "acknowledged" | "resolved")
@@ -81,6 +80,8 @@ pub(crate) async fn list(
             .map(ns),
         limit: p.limit.unwrap_or(50),
         cursor: p.cursor.clone(),
+        orgs: who.orgs(),
+        ..IncidentFilter::default()
     };
     let page = s.with_db(move |db| Ok(db.list_incidents(&filter)?)).await?;
     let mut incidents = Vec::with_capacity(page.incidents.len());
@@ -96,14 +97,13 @@ pub(crate) async fn list(
 
 pub(crate) async fn detail(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    s.authorize(&headers).await?;
     let key = id.clone();
     let (stored, alerts) = s
         .with_db(move |db| {
-            let Some(stored) = db.incident(&key)? else {
+            let Some(stored) = db.incident(&key)?.filter(|i| who.sees(&i.org)) else {
                 return Ok((None, Vec::new()));
             };
             let view = incident_view(&stored).map_err(ApiError::Internal)?;
@@ -128,35 +128,62 @@ pub(crate) async fn detail(
 #[serde(deny_unknown_fields)]
 pub(crate) struct ActionBody {
     /// acknowledge | resolve | reopen | assign | comment
-    action: String,
-    /// Who acts (shown in the history).
-    actor: String,
+    pub(crate) action: String,
+    /// Ignored: the actor is the signed-in account or the token (kept so older clients that
+    /// send it are not refused).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(crate) actor: Option<String>,
     /// For `resolve`: true-positive | false-positive | benign.
-    resolution: Option<Resolution>,
+    pub(crate) resolution: Option<Resolution>,
     /// For `assign`.
-    assignee: Option<String>,
+    pub(crate) assignee: Option<String>,
     /// For `comment`, or a note with `resolve`.
-    text: Option<String>,
+    pub(crate) text: Option<String>,
 }
 
 pub(crate) async fn act(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    who: Principal,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    s.authorize(&headers).await?;
     let b: ActionBody = json_body(&body, "action body")?;
-    if b.actor.trim().is_empty() {
-        return Err(ApiError::BadRequest("action body: `actor` is empty".into()));
-    }
-    let key = id.clone();
+    let view = apply_action(&s, &who, &id, b).await?;
+    Ok(Json(json!({"incident": view.full()})))
+}
+
+/// An analyst's action on an incident (API and pages): applied in one write transaction,
+/// refused as "not found" for an incident of another organization, written to the audit log.
+pub(crate) async fn apply_action(
+    s: &ApiState,
+    who: &Principal,
+    id: &str,
+    b: ActionBody,
+) -> Result<wardwatch_incidents::IncidentView, ApiError> {
+    let key = id.to_string();
+    let actor = who.name.clone();
+    let viewer = who.clone();
+    let (action, detail) = (
+        b.action.clone(),
+        [
+            b.assignee.clone(),
+            b.resolution.map(|r| r.as_str().to_string()),
+            b.text.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · "),
+    );
     let view = s
         .with_db_mut(move |db| {
             db.update_lifecycle(&key, |stored| {
+            if !viewer.sees(&stored.org) {
+                return Err(ApiError::NotFound(format!("no incident `{}`", stored.id)));
+            }
             let mut view = incident_view(stored).map_err(ApiError::Internal)?;
             let now = jiff::Timestamp::now();
-            let actor = b.actor.trim().to_string();
             let done = match b.action.as_str() {
                 "acknowledge" => view.act(|i| i.acknowledge(&actor, now)),
                 "resolve" => {
@@ -204,7 +231,17 @@ pub(crate) async fn act(
         })
         .await?;
     match view {
-        Some(v) => Ok(Json(json!({"incident": v.full()}))),
+        Some(v) => {
+            s.audit(
+                who,
+                &format!("incident.{action}"),
+                &format!("incident:{id}"),
+                &v.incident.organization,
+                &detail,
+            )
+            .await?;
+            Ok(v)
+        }
         None => Err(ApiError::NotFound(format!("no incident `{id}`"))),
     }
 }
@@ -214,29 +251,31 @@ pub(crate) async fn act(
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExceptionBody {
     /// The alert it is made from.
-    alert_id: String,
+    pub(crate) alert_id: String,
     /// Facts of the alert that must be equal (`CommandLine`, `ParentImage`...).
     #[serde(default)]
-    fields: Vec<String>,
+    pub(crate) fields: Vec<String>,
     /// Only on the alert's host / for its user.
     #[serde(default)]
-    scope_host: bool,
+    pub(crate) scope_host: bool,
     #[serde(default)]
-    scope_user: bool,
+    pub(crate) scope_user: bool,
     /// When it stops: RFC 3339, epoch ms, or relative (`now+30d`).
-    expires: String,
-    justification: String,
-    author: String,
+    pub(crate) expires: String,
+    pub(crate) justification: String,
+    /// Ignored: the author is the signed-in account or the token.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(crate) author: Option<String>,
 }
 
 pub(crate) async fn exceptions(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    who: Principal,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    s.authorize(&headers).await?;
     let rows = s.with_db(|db| Ok(db.exceptions()?)).await?;
     let mut out = Vec::new();
-    for r in rows {
+    for r in rows.into_iter().filter(|r| who.sees(&r.org)) {
         out.push(
             exception_from_json(&r.id, &r.doc, r.suppressed, r.last_suppressed)
                 .map_err(ApiError::Internal)?,
@@ -247,11 +286,20 @@ pub(crate) async fn exceptions(
 
 pub(crate) async fn add_exception(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    who: Principal,
     body: Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    s.authorize(&headers).await?;
     let b: ExceptionBody = json_body(&body, "exception body")?;
+    let e = create_exception(&s, &who, b).await?;
+    Ok((StatusCode::CREATED, Json(json!({"exception": e}))))
+}
+
+/// Make an exception from an alert of an organization `who` sees, and audit it.
+pub(crate) async fn create_exception(
+    s: &ApiState,
+    who: &Principal,
+    b: ExceptionBody,
+) -> Result<Exception, ApiError> {
     let now = jiff::Timestamp::now();
     let expires = time::parse(&b.expires, now, "expires")?;
     if expires <= now {
@@ -260,9 +308,14 @@ pub(crate) async fn add_exception(
             b.expires
         )));
     }
-    let e = s
+    let author = who.name.clone();
+    let viewer = who.clone();
+    let (e, org) = s
         .with_db_mut(move |db| {
-            let Some((alert, _)) = db.alert(&b.alert_id)? else {
+            let Some((alert, _)) = db
+                .alert(&b.alert_id)?
+                .filter(|(a, _)| viewer.sees(&a.organization))
+            else {
                 return Err(ApiError::NotFound(format!("no alert `{}`", b.alert_id)));
             };
             let fields: Vec<&str> = b.fields.iter().map(String::as_str).collect();
@@ -273,30 +326,60 @@ pub(crate) async fn add_exception(
                 b.scope_user,
                 expires,
                 &b.justification,
-                &b.author,
+                &author,
                 now,
             )
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
             let doc = serde_json::to_string(&e).map_err(|e| ApiError::Internal(e.to_string()))?;
-            db.put_exception(&e.id, &e.rule_id, ns(e.expires), &doc)?;
-            Ok(e)
+            db.put_exception(&e.id, &alert.organization, &e.rule_id, ns(e.expires), &doc)?;
+            Ok((e, alert.organization))
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"exception": e}))))
+    s.audit(
+        who,
+        "exception.create",
+        &format!("exception:{}", e.id),
+        &org,
+        &format!(
+            "rule {} until {}: {}",
+            e.rule_id, e.expires, e.justification
+        ),
+    )
+    .await?;
+    Ok(e)
 }
 
 pub(crate) async fn delete_exception(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    who: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.authorize(&headers).await?;
     let key = id.clone();
-    if s.with_db_mut(move |db| Ok(db.delete_exception(&key)?))
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound(format!("no exception `{id}`")))
+    let viewer = who.clone();
+    let org = s
+        .with_db_mut(move |db| {
+            let Some(row) = db.exceptions()?.into_iter().find(|r| r.id == key) else {
+                return Ok(None);
+            };
+            if !viewer.sees(&row.org) {
+                return Ok(None);
+            }
+            db.delete_exception(&key)?;
+            Ok(Some(row.org))
+        })
+        .await?;
+    match org {
+        Some(org) => {
+            s.audit(
+                &who,
+                "exception.delete",
+                &format!("exception:{id}"),
+                &org,
+                "",
+            )
+            .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(ApiError::NotFound(format!("no exception `{id}`"))),
     }
 }

@@ -1,5 +1,11 @@
-//! The REST API: event search, alerts, statistics, health and metrics, as JSON under
-//! `/api/v1` (Bearer API token), plus `/healthz` and `/metrics` (Prometheus text).
+//! The console: the web pages the hospital team and analysts use (server-rendered HTML, SVG
+//! charts drawn here, no JavaScript build) and the REST API (JSON under `/api/v1`), over the
+//! store; plus `/healthz` and `/metrics` (Prometheus text).
+//!
+//! Every route is in one table (`routes.rs`) with the access it requires; one guard
+//! (`auth.rs`) stands in front of all of them: sessions (browser) or Bearer tokens (API),
+//! roles, CSRF on every form, organizations. Every analyst and admin action is appended to the
+//! hash-chained audit log.
 //!
 //! Handlers are tested without a socket (`Router::oneshot`). Store access is blocking SQLite,
 //! so it runs on tokio's blocking pool with connections taken from a small pool.
@@ -7,25 +13,31 @@
 //! **Architecture Invariant:** the console reads through the store; it knows nothing about
 //! decoding, listeners or rule evaluation.
 
+pub mod auth;
 mod error;
 mod incidents;
+mod login;
+pub mod page;
+mod pages;
+pub mod routes;
 mod time;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use wardwatch_core::Severity;
-use wardwatch_store::{Db, DbOptions, SearchRequest, token_hash};
+use wardwatch_store::{AuditRecord, Db, DbOptions, SearchRequest, token_hash};
 
+pub use auth::{Principal, Role};
 pub use error::ApiError;
+pub use routes::router;
 
 /// The view of a stored incident (both sides laid together), for the API and the CLI.
 pub fn incident_view(
@@ -41,6 +53,34 @@ pub trait Telemetry: Send + Sync + 'static {
     fn metrics(&self) -> String;
     /// JSON of live pipeline figures (queued, processed, per-source counters).
     fn stats(&self) -> serde_json::Value;
+    /// The loaded rule packs for the rules page: each rule's id, title, level, pack and
+    /// whether it is enabled, and the problems found at load.
+    fn rules(&self) -> RulesInfo {
+        RulesInfo::default()
+    }
+    /// The inventory and roster the incidents were told with (host and user pages).
+    fn context(&self) -> Arc<wardwatch_incidents::Context> {
+        Arc::new(wardwatch_incidents::Context::default())
+    }
+}
+
+/// What the server tells the console about its rules.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RulesInfo {
+    pub rules: Vec<RuleInfo>,
+    /// Problems found loading the packs, one line each (file and reason).
+    pub problems: Vec<String>,
+}
+
+/// One loaded rule.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleInfo {
+    pub id: String,
+    pub title: String,
+    pub level: String,
+    /// Built-in or the folder it came from.
+    pub pack: String,
+    pub enabled: bool,
 }
 
 /// What the API handlers share.
@@ -76,6 +116,12 @@ struct Inner {
     /// SHA-256 of the API tokens from the environment; stored tokens are checked in the store.
     env_tokens: HashSet<String>,
     telemetry: Arc<dyn Telemetry>,
+    /// Failed sign-ins per account and address.
+    limiter: auth::Limiter,
+    /// How long a session lasts.
+    session_ttl: std::time::Duration,
+    /// Who sends what, for the overview.
+    health: Mutex<pages::health::Cache>,
 }
 
 impl ApiState {
@@ -87,6 +133,9 @@ impl ApiState {
                 pool: Mutex::new(Vec::new()),
                 env_tokens: api_tokens.iter().map(|t| token_hash(t)).collect(),
                 telemetry,
+                limiter: auth::Limiter::default(),
+                session_ttl: std::time::Duration::from_secs(8 * 3600),
+                health: Mutex::new(pages::health::Cache::default()),
             }),
             search: SearchLimits::default(),
         }
@@ -96,6 +145,27 @@ impl ApiState {
     pub fn with_search_limits(mut self, limits: SearchLimits) -> Self {
         self.search = limits;
         self
+    }
+
+    /// Append to the audit log what `p` did (`target` in `org`).
+    async fn audit(
+        &self,
+        p: &Principal,
+        action: &str,
+        target: &str,
+        org: &str,
+        detail: &str,
+    ) -> Result<(), ApiError> {
+        let rec = AuditRecord {
+            actor: p.name.clone(),
+            action: action.to_string(),
+            target: target.to_string(),
+            org: org.to_string(),
+            addr: p.addr.clone(),
+            detail: detail.to_string(),
+        };
+        self.with_db_mut(move |db| Ok(db.audit(&rec)?)).await?;
+        Ok(())
     }
 
     /// Run `f` with a store connection on the blocking pool.
@@ -128,63 +198,16 @@ impl ApiState {
         .await
         .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
     }
-
-    async fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or(ApiError::Unauthorized(
-                "missing `Authorization: Bearer <API token>`",
-            ))?;
-        let hash = token_hash(token);
-        if self.inner.env_tokens.contains(&hash) {
-            return Ok(());
-        }
-        let stored = self
-            .with_db(|db| Ok(db.token_hashes(wardwatch_store::TokenKind::Api)?))
-            .await?;
-        if stored.contains(&hash) {
-            Ok(())
-        } else {
-            Err(ApiError::Unauthorized("unknown API token"))
-        }
-    }
 }
 
-/// The API router: `/healthz`, `/metrics`, `/api/v1/...`.
-pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/events", get(events))
-        .route("/api/v1/alerts", get(alerts))
-        .route("/api/v1/alerts/{id}", get(alert))
-        .route("/api/v1/stats", get(stats))
-        .route("/api/v1/incidents", get(incidents::list))
-        .route("/api/v1/incidents/{id}", get(incidents::detail))
-        .route("/api/v1/incidents/{id}/actions", post(incidents::act))
-        .route(
-            "/api/v1/exceptions",
-            get(incidents::exceptions).post(incidents::add_exception),
-        )
-        .route(
-            "/api/v1/exceptions/{id}",
-            delete(incidents::delete_exception),
-        )
-        .with_state(state)
-}
-
-async fn healthz(State(s): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn healthz(
+    State(s): State<ApiState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     s.with_db(|db| Ok(db.last_seq()?)).await?;
     Ok(Json(json!({"status": "ok"})))
 }
 
-async fn metrics(State(s): State<ApiState>) -> Response {
+pub(crate) async fn metrics(State(s): State<ApiState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.inner.telemetry.metrics(),
@@ -207,7 +230,7 @@ struct ListParams {
 }
 
 impl ListParams {
-    fn request(&self) -> Result<SearchRequest, ApiError> {
+    fn request(&self, p: &Principal) -> Result<SearchRequest, ApiError> {
         let now = jiff::Timestamp::now();
         Ok(SearchRequest {
             q: self.q.clone().unwrap_or_default(),
@@ -224,6 +247,7 @@ impl ListParams {
             limit: self.limit.unwrap_or(100),
             cursor: self.cursor.clone(),
             budget: None,
+            orgs: p.orgs(),
         })
     }
 
@@ -233,8 +257,9 @@ impl ListParams {
     fn event_search(
         &self,
         limits: SearchLimits,
+        p: &Principal,
     ) -> Result<(SearchRequest, Option<String>), ApiError> {
-        let mut req = self.request()?;
+        let mut req = self.request(p)?;
         req.budget = Some(limits.budget);
         let mut note = None;
         if req.from.is_none() {
@@ -252,25 +277,25 @@ impl ListParams {
     }
 }
 
-async fn events(
+pub(crate) async fn events(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    who: Principal,
     Query(p): Query<ListParams>,
 ) -> Result<Json<wardwatch_store::EventPage>, ApiError> {
-    s.authorize(&headers).await?;
-    let (req, note) = p.event_search(s.search)?;
+    let (req, note) = p.event_search(s.search, &who)?;
+    s.audit(&who, "search", "events", &who.home_org(), &req.q)
+        .await?;
     let mut page = s.with_db(move |db| Ok(db.search_events(&req)?)).await?;
     page.note = note;
     Ok(Json(page))
 }
 
-async fn alerts(
+pub(crate) async fn alerts(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    who: Principal,
     Query(p): Query<ListParams>,
 ) -> Result<Json<wardwatch_store::AlertPage>, ApiError> {
-    s.authorize(&headers).await?;
-    let req = p.request()?;
+    let req = p.request(&who)?;
     let min_level: Severity = match &p.min_level {
         Some(l) => l.parse().map_err(|e: wardwatch_core::ParseSeverityError| {
             ApiError::BadRequest(format!("min_level: {e}"))
@@ -286,25 +311,29 @@ async fn alerts(
     ))
 }
 
-async fn alert(
+pub(crate) async fn alert(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    s.authorize(&headers).await?;
     let key = id.clone();
     let found = s.with_db(move |db| Ok(db.alert(&key)?)).await?;
     match found {
-        Some((alert, event)) => Ok(Json(json!({"alert": alert, "event": event}))),
-        None => Err(ApiError::NotFound(format!("no alert `{id}`"))),
+        Some((alert, mut event)) if who.sees(&alert.organization) => {
+            if !who.may(auth::Access::Search) {
+                // The raw event is for those who may search raw events.
+                event = None;
+            }
+            Ok(Json(json!({"alert": alert, "event": event})))
+        }
+        _ => Err(ApiError::NotFound(format!("no alert `{id}`"))),
     }
 }
 
-async fn stats(
+pub(crate) async fn stats(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    _who: Principal,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    s.authorize(&headers).await?;
     let store = s.with_db(|db| Ok(db.stats()?)).await?;
     Ok(Json(
         json!({"store": store, "pipeline": s.inner.telemetry.stats()}),
@@ -313,3 +342,6 @@ async fn stats(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod access_tests;

@@ -8,6 +8,7 @@ use wardwatch_core::{Alert, AlertId, Event, EventRef, Severity, SourceKind};
 use wardwatch_store::{Db, DbOptions, TokenKind, index_text};
 
 use super::*;
+use axum::Router;
 
 struct Fixed;
 impl Telemetry for Fixed {

@@ -28,7 +28,7 @@ struct App {
 fn app_with(config: BulkConfig) -> App {
     let sink = TestSink::new();
     let counters = Arc::new(SourceCounters::default());
-    let tokens: TokenCheck = Arc::new(|t| t == TOKEN);
+    let tokens: TokenCheck = Arc::new(|t| (t == TOKEN).then(|| "default".to_string()));
     let router = bulk::router(BulkState::new(
         sink.clone(),
         counters.clone(),

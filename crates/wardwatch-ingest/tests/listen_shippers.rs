@@ -34,7 +34,7 @@ async fn replay(shipper: &str) {
     let ndjson = std::fs::read(dir.join("request.ndjson")).unwrap();
     let sink = TestSink::new();
     let counters = Arc::new(SourceCounters::default());
-    let tokens: TokenCheck = Arc::new(|t| t == TOKEN);
+    let tokens: TokenCheck = Arc::new(|t| (t == TOKEN).then(|| "default".to_string()));
     let router = bulk::router(BulkState::new(
         sink.clone(),
         counters.clone(),

@@ -2,7 +2,7 @@
 //! syslog listeners, all bound before `start` returns so callers (and tests on ephemeral ports)
 //! know the addresses.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -44,9 +44,19 @@ pub struct Running {
 struct ServerTelemetry {
     metrics: Arc<Metrics>,
     shared: Arc<Shared>,
+    /// The rules and load problems, for the console's rules page.
+    rules: wardwatch_console::RulesInfo,
+    /// Inventory and roster, for the console's host and user pages.
+    ctx: Arc<wardwatch_incidents::Context>,
 }
 
 impl Telemetry for ServerTelemetry {
+    fn rules(&self) -> wardwatch_console::RulesInfo {
+        self.rules.clone()
+    }
+    fn context(&self) -> Arc<wardwatch_incidents::Context> {
+        self.ctx.clone()
+    }
     fn metrics(&self) -> String {
         self.metrics.render(
             self.shared.queued(),
@@ -82,11 +92,61 @@ fn parse_addr(what: &str, text: &str) -> Result<Option<SocketAddr>, ServeError> 
     })
 }
 
-/// Ingest token hashes: the ones given at start plus the store's.
-fn ingest_tokens(data_dir: &Path, given: &[String]) -> Result<HashSet<String>, ServeError> {
+/// One HTTP app for the console, the API and bulk ingest. The console's routes come first and
+/// everything else goes to the Elasticsearch-compatible router. Both answer `GET /`: a browser
+/// (it asks for `text/html`) gets the console's overview, a shipper's start-up probe gets the
+/// Elasticsearch answer it expects.
+fn console_and_ingest(console: axum::Router, bulk: axum::Router) -> axum::Router {
+    let probe = bulk.clone();
+    console
+        .fallback_service(bulk)
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let probe = probe.clone();
+                async move {
+                    let root = req.uri().path() == "/"
+                        && matches!(
+                            *req.method(),
+                            axum::http::Method::GET | axum::http::Method::HEAD
+                        );
+                    let browser = req
+                        .headers()
+                        .get(axum::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|a| a.contains("text/html"));
+                    if root && !browser {
+                        use tower::ServiceExt;
+                        match probe.oneshot(req).await {
+                            Ok(resp) => resp,
+                            Err(never) => match never {},
+                        }
+                    } else {
+                        next.run(req).await
+                    }
+                }
+            },
+        ))
+}
+
+/// Ingest token hashes and the organization each token's events go to: the ones given at
+/// start (the default organization) plus the store's (`wardwatch tokens add --org`).
+fn ingest_tokens(data_dir: &Path, given: &[String]) -> Result<HashMap<String, String>, ServeError> {
     let db = Db::open(data_dir, &DbOptions::default())?;
-    let mut set: HashSet<String> = given.iter().map(|t| token_hash(t)).collect();
-    set.extend(db.token_hashes(TokenKind::Ingest)?);
+    let mut set: HashMap<String, String> = given
+        .iter()
+        .map(|t| {
+            (
+                token_hash(t),
+                wardwatch_core::DEFAULT_ORGANIZATION.to_string(),
+            )
+        })
+        .collect();
+    for (hash, grant) in db.token_grants(TokenKind::Ingest)? {
+        let org = grant
+            .org
+            .unwrap_or_else(|| wardwatch_core::DEFAULT_ORGANIZATION.to_string());
+        set.insert(hash, org);
+    }
     Ok(set)
 }
 
@@ -137,9 +197,31 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         tracing::warn!(problem = %p, "rule not loaded");
     }
     let rules = detector.rule_count() + pack.correlation_count();
+    let rules_info = wardwatch_console::RulesInfo {
+        rules: pack
+            .metas()
+            .map(|m| wardwatch_console::RuleInfo {
+                id: m.id.clone(),
+                title: m.title.clone(),
+                level: m.level.as_str().to_string(),
+                pack: m
+                    .origin
+                    .rsplit_once('/')
+                    .map_or_else(|| m.origin.clone(), |(dir, _)| dir.to_string()),
+                enabled: true,
+            })
+            .collect(),
+        problems: pack
+            .problems()
+            .iter()
+            .map(|p| p.to_string())
+            .chain(problems.iter().map(|p| p.to_string()))
+            .collect(),
+    };
     drop(pack);
     let metrics = Arc::new(Metrics::default());
     let incidents = incident_setup(&config)?;
+    let ctx = incidents.ctx.clone();
     let pipeline = {
         let dir = data_dir.clone();
         let cfg = config.pipeline();
@@ -195,6 +277,8 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
     let telemetry: Arc<dyn Telemetry> = Arc::new(ServerTelemetry {
         metrics: metrics.clone(),
         shared: pipeline.shared.clone(),
+        rules: rules_info,
+        ctx,
     });
     let api = wardwatch_console::router(
         ApiState::new(data_dir.clone(), &tokens.api, telemetry)
@@ -202,11 +286,7 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
     );
     let check: listen::bulk::TokenCheck = {
         let set = token_set.clone();
-        Arc::new(move |t: &str| {
-            set.read()
-                .map(|s| s.contains(&token_hash(t)))
-                .unwrap_or(false)
-        })
+        Arc::new(move |t: &str| set.read().ok().and_then(|s| s.get(&token_hash(t)).cloned()))
     };
     let bulk_cfg = listen::bulk::BulkConfig {
         max_body_bytes: (config.http.max_body_mb * 1024 * 1024) as usize,
@@ -219,11 +299,18 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         check,
         bulk_cfg,
     ));
-    let app = api.merge(bulk);
+    let app = console_and_ingest(api, bulk);
     {
         let done = shutdown();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(http, app).with_graceful_shutdown(done).await {
+            if let Err(e) = axum::serve(
+                http,
+                // The peer address goes into the audit log.
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(done)
+            .await
+            {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         }));

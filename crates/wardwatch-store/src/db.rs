@@ -248,13 +248,29 @@ impl Db {
             });
         }
         if version < schema::VERSION {
-            if version < 1 {
-                conn.execute_batch(schema::V1).map_err(open_err)?;
-            }
-            conn.execute_batch(schema::V2).map_err(open_err)?;
-            conn.execute_batch(schema::V3).map_err(open_err)?;
-            conn.pragma_update(None, "user_version", schema::VERSION)
+            // In one write transaction, reading the version again inside it: two processes
+            // opening a new store at once must not both run the migrations.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(open_err)?;
+            let version: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(open_err)?;
+            if version < 1 {
+                tx.execute_batch(schema::V1).map_err(open_err)?;
+            }
+            if version < schema::VERSION {
+                tx.execute_batch(schema::V2).map_err(open_err)?;
+            }
+            if version < 3 {
+                tx.execute_batch(schema::V3).map_err(open_err)?;
+            }
+            if version < 4 {
+                tx.execute_batch(crate::access::V4).map_err(open_err)?;
+            }
+            tx.pragma_update(None, "user_version", schema::VERSION)
+                .map_err(open_err)?;
+            tx.commit().map_err(open_err)?;
         }
         Ok(Db { conn, path })
     }

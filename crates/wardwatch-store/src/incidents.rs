@@ -36,6 +36,8 @@ pub struct IncidentRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredIncident {
     pub id: String,
+    /// The organization it belongs to.
+    pub org: String,
     pub closed: bool,
     pub merged_into: Option<String>,
     /// The detection worker's JSON document.
@@ -70,6 +72,12 @@ pub struct IncidentFilter {
     pub limit: usize,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// Only these organizations' incidents; every one when `None`.
+    pub orgs: Option<Vec<String>>,
+    /// At most this severity (the low ones the overview rolls up).
+    pub max_severity: Option<Severity>,
+    /// Assigned to this account (`-` for nobody).
+    pub assignee: Option<String>,
 }
 
 impl Default for IncidentFilter {
@@ -82,6 +90,9 @@ impl Default for IncidentFilter {
             to: None,
             limit: 50,
             cursor: None,
+            orgs: None,
+            max_severity: None,
+            assignee: None,
         }
     }
 }
@@ -98,6 +109,8 @@ pub struct IncidentPage {
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredException {
     pub id: String,
+    /// The organization whose alerts it covers.
+    pub org: String,
     pub doc: String,
     pub suppressed: u64,
     /// ns since the epoch.
@@ -152,11 +165,12 @@ pub(crate) fn count_suppressed(
 }
 
 const COLUMNS: &str =
-    "id, closed, merged_into, doc, status, resolution, assignee, lifecycle, last_seen, rowid";
+    "id, closed, merged_into, doc, status, resolution, assignee, lifecycle, last_seen, rowid, org";
 
 fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredIncident> {
     Ok(StoredIncident {
         id: r.get(0)?,
+        org: r.get(10)?,
         closed: r.get(1)?,
         merged_into: r.get(2)?,
         doc: r.get(3)?,
@@ -195,6 +209,23 @@ impl Db {
         if !f.include_merged {
             cond.push_str(" AND merged_into IS NULL");
         }
+        cond.push_str(&crate::search::org_cond(
+            "org",
+            f.orgs.as_deref(),
+            &mut args,
+        ));
+        if let Some(m) = f.max_severity {
+            args.push(level_num(m).into());
+            cond.push_str(&format!(" AND severity <= ?{}", args.len()));
+        }
+        match f.assignee.as_deref() {
+            None => {}
+            Some("-") => cond.push_str(" AND assignee IS NULL"),
+            Some(a) => {
+                args.push(a.to_string().into());
+                cond.push_str(&format!(" AND assignee = ?{}", args.len()));
+            }
+        }
         let total: i64 = self.conn.query_row(
             &format!("SELECT COUNT(*) FROM incidents WHERE {cond}"),
             params_from_iter(args.iter()),
@@ -231,6 +262,28 @@ impl Db {
             incidents,
             next_cursor,
         })
+    }
+
+    /// Incidents (newest activity first, at most `limit`) whose `hosts` or `users` list names
+    /// `name` (without case).
+    pub fn incidents_naming(
+        &self,
+        list: &str,
+        name: &str,
+        orgs: Option<&[String]>,
+        limit: usize,
+    ) -> Result<Vec<StoredIncident>, StoreError> {
+        let list = if list == "users" { "users" } else { "hosts" };
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![name.to_string().into(), (limit as i64).into()];
+        let cond = crate::search::org_cond("org", orgs, &mut args);
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM incidents WHERE merged_into IS NULL{cond} AND EXISTS
+             (SELECT 1 FROM json_each(doc, '$.incident.{list}') WHERE value = ?1 COLLATE NOCASE)
+             ORDER BY last_seen DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params_from_iter(args), stored)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// One incident by id.
@@ -280,14 +333,15 @@ impl Db {
     pub fn put_exception(
         &mut self,
         id: &str,
+        org: &str,
         rule_id: &str,
         expires: i64,
         doc: &str,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO exceptions (id, rule_id, expires, doc) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(id) DO UPDATE SET rule_id = excluded.rule_id, expires = excluded.expires, doc = excluded.doc",
-            params![id, rule_id, expires, doc],
+            "INSERT INTO exceptions (id, rule_id, expires, doc, org) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(id) DO UPDATE SET rule_id = excluded.rule_id, expires = excluded.expires, doc = excluded.doc, org = excluded.org",
+            params![id, rule_id, expires, doc, org],
         )?;
         Ok(())
     }
@@ -302,12 +356,13 @@ impl Db {
 
     /// Every exception, expired ones too (they show what they suppressed), by id.
     pub fn exceptions(&self) -> Result<Vec<StoredException>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, doc, suppressed, last_suppressed FROM exceptions ORDER BY id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, doc, suppressed, last_suppressed, org FROM exceptions ORDER BY id",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(StoredException {
                 id: r.get(0)?,
+                org: r.get(4)?,
                 doc: r.get(1)?,
                 suppressed: r.get::<_, i64>(2)? as u64,
                 last_suppressed: r.get(3)?,

@@ -13,10 +13,12 @@
 //! **Architecture Invariant:** the store knows nothing about HTTP, rules or decoding; it stores
 //! and finds core values.
 
+mod access;
 mod db;
 mod error;
 mod incidents;
 mod index;
+mod overview;
 mod private;
 pub mod query;
 mod recent;
@@ -24,6 +26,9 @@ mod schema;
 mod search;
 mod words;
 
+pub use access::{
+    Account, AuditEntry, AuditRecord, AuditVerdict, GENESIS, Session, SessionLookup, TokenGrant,
+};
 pub use db::{
     Db, DbOptions, DetectionCommit, Encoded, FILE_NAME, JournalEntry, PAGE_SIZE, RetentionReport,
     Stats, TokenInfo, TokenKind, index_text, token_hash,
@@ -33,6 +38,7 @@ pub use incidents::{
     IncidentFilter, IncidentPage, IncidentRow, LifecycleUpdate, StoredException, StoredIncident,
 };
 pub use index::{INDEX_FILE_NAME, IndexDb};
+pub use overview::SourceRow;
 
 /// The cursor name of the worker that builds the full-text index behind the journal. Search
 /// treats events after it as not yet indexed and checks them directly.

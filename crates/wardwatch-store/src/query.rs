@@ -335,9 +335,9 @@ impl Query {
                 let w = words(t);
                 !w.is_empty() && event_words.windows(w.len()).any(|win| win == w.as_slice())
             }
-            Query::Field { field, value } => {
-                field_values(event, field).iter().any(|v| glob_eq(value, v))
-            }
+            Query::Field { field, value } => field_values(event, field)
+                .iter()
+                .any(|v| glob_eq(value, v) || short_host_eq(field, value, v)),
         }
     }
 }
@@ -357,6 +357,19 @@ fn phrase(text: &str) -> Option<String> {
                 .join(" AND ")
         )),
     }
+}
+
+/// Fields that hold a host's name, which a person writes with or without its DNS domain.
+const HOST_FIELDS: &[&str] = &["host.name", "host.hostname", "Computer", "WorkstationName"];
+
+/// `host.name:PACS01` finds `PACS01.hospital.local`: a host name without a dot matches a
+/// stored name's first label (narratives and pages name hosts short; agents send them whole).
+fn short_host_eq(field: &str, pattern: &str, value: &str) -> bool {
+    !pattern.contains('.')
+        && HOST_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(field))
+        && value
+            .split_once('.')
+            .is_some_and(|(short, _)| glob_eq(pattern, short))
 }
 
 /// Case-insensitive equality with `*` wildcards in the pattern.
@@ -417,6 +430,9 @@ pub fn field_values(event: &Event, field: &str) -> Vec<String> {
     }
     if field == "@timestamp" {
         out.push(event.timestamp.to_string());
+    }
+    if field == "organization.id" {
+        out.push(event.organization.clone());
     }
     let raw = &event.raw;
     let candidates = [

@@ -32,6 +32,29 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     /// How long the search may run before it returns what it has (`None`: no limit).
     pub budget: Option<std::time::Duration>,
+    /// Only these organizations' events and alerts; every one when `None`.
+    pub orgs: Option<Vec<String>>,
+}
+
+/// ` AND {col} IN (?n, ...)` for `orgs` (pushed onto `args`); empty when `orgs` is `None`.
+pub(crate) fn org_cond(
+    col: &str,
+    orgs: Option<&[String]>,
+    args: &mut Vec<rusqlite::types::Value>,
+) -> String {
+    let Some(orgs) = orgs else {
+        return String::new();
+    };
+    let mut marks = Vec::with_capacity(orgs.len());
+    for o in orgs {
+        args.push(o.clone().into());
+        marks.push(format!("?{}", args.len()));
+    }
+    if marks.is_empty() {
+        // No organization at all: nothing matches.
+        return " AND 0".to_string();
+    }
+    format!(" AND {col} IN ({})", marks.join(", "))
 }
 
 /// One page of events.
@@ -93,14 +116,16 @@ impl Db {
             req.from.map_or(i64::MIN, ns).into(),
             req.to.map_or(i64::MAX, ns).into(),
         ];
+        sql.push_str(&org_cond("org", req.orgs.as_deref(), &mut args));
         if let Some(fts) = query.fts_prefilter() {
             // Events the indexer has not reached yet are candidates too: search stays exact
             // while the index catches up.
-            sql.push_str(
-                " AND (seq > COALESCE((SELECT seq FROM idx.index_cursor WHERE id = 1), 0) \
-                 OR seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?3))",
-            );
             args.push(fts.into());
+            sql.push_str(&format!(
+                " AND (seq > COALESCE((SELECT seq FROM idx.index_cursor WHERE id = 1), 0) \
+                 OR seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?{}))",
+                args.len()
+            ));
             self.attach_index()?;
         }
         let watchdog = req.budget.map(|b| Watchdog::start(&self.conn, b));
@@ -198,6 +223,7 @@ impl Db {
             req.to.map_or(i64::MAX, ns).into(),
             level_num(min_level).into(),
         ];
+        cond.push_str(&org_cond("org", req.orgs.as_deref(), &mut args));
         if let Some(r) = rule_id {
             args.push(r.to_string().into());
             cond.push_str(&format!(" AND rule_id = ?{}", args.len()));

@@ -76,6 +76,20 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     write(&roster, &hospital.roster_csv())?;
     config.incidents.inventory = inventory;
     config.incidents.roster = roster;
+    // The demo signs in out of the box (its store is throw-away); `serve` never does this.
+    {
+        let mut db = wardwatch_store::Db::open(&config.data.dir, &Default::default())
+            .with_context(|| format!("cannot open the store in `{}`", config.data.dir.display()))?;
+        if db.account("demo")?.is_none() {
+            crate::cmd_users::add(
+                &mut db,
+                "demo",
+                wardwatch_console::Role::Admin,
+                &["*".to_string()],
+                "demo",
+            )?;
+        }
+    }
     let mut tokens = crate::cmd_serve::env_tokens();
     if tokens.api.is_empty() {
         tokens.api.push("demo".into());
@@ -181,6 +195,10 @@ async fn demo(
     );
     eprintln!(
         "Incidents (API):       curl -H 'Authorization: Bearer {api}' 'http://{}/api/v1/incidents?min_severity=medium'",
+        running.http
+    );
+    eprintln!(
+        "Console:               http://{}/  (account `demo`, password `demo`)",
         running.http
     );
     eprintln!("Still serving; Ctrl-C stops (and removes a throw-away store).");

@@ -17,6 +17,13 @@ pub enum TokensCommand {
         /// What the token opens.
         #[arg(long, value_enum, default_value_t = Kind::Ingest)]
         kind: Kind,
+        /// API tokens: the role it acts with (admin, analyst, viewer, privacy-officer).
+        #[arg(long, default_value = "analyst")]
+        role: String,
+        /// The organization: for an ingest token, where its events go (default `default`);
+        /// for an API token, the one(s) it sees, comma-separated, or `*` (default `default`).
+        #[arg(long, default_value = "default")]
+        org: String,
         /// Data directory of the server.
         #[arg(long, default_value = "./wardwatch-data")]
         data: PathBuf,
@@ -56,16 +63,34 @@ fn open(data: &std::path::Path) -> Result<Db> {
 
 pub fn run(cmd: TokensCommand) -> Result<ExitCode> {
     match cmd {
-        TokensCommand::Add { name, kind, data } => {
+        TokensCommand::Add {
+            name,
+            kind,
+            role,
+            org,
+            data,
+        } => {
             let mut db = open(&data)?;
             let kind = match kind {
                 Kind::Ingest => TokenKind::Ingest,
                 Kind::Api => TokenKind::Api,
             };
+            if kind == TokenKind::Api && wardwatch_console::Role::parse(&role).is_none() {
+                bail!("--role `{role}` is not one of admin, analyst, viewer, privacy-officer");
+            }
             let s = secret()?;
             db.add_token(&name, kind, &s).with_context(|| {
                 format!("cannot add token `{name}` (does the name exist already?)")
             })?;
+            let role = (kind == TokenKind::Api).then_some(role.as_str());
+            db.set_token_grant(&name, role, Some(&org))?;
+            crate::cmd_users::audit(
+                &mut db,
+                "token.add",
+                &format!("token:{name}"),
+                &org,
+                &format!("{} {}", kind.as_str(), role.unwrap_or("")),
+            )?;
             println!("{s}");
             eprintln!(
                 "token `{name}` ({}) created; the secret above is shown only now",
@@ -78,9 +103,11 @@ pub fn run(cmd: TokensCommand) -> Result<ExitCode> {
             }
         }
         TokensCommand::Remove { name, data } => {
-            if !open(&data)?.remove_token(&name)? {
+            let mut db = open(&data)?;
+            if !db.remove_token(&name)? {
                 bail!("no token named `{name}`");
             }
+            crate::cmd_users::audit(&mut db, "token.remove", &format!("token:{name}"), "*", "")?;
             eprintln!("token `{name}` removed");
         }
     }

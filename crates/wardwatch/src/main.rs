@@ -10,12 +10,14 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+mod cmd_audit;
 mod cmd_demo;
 mod cmd_hunt;
 mod cmd_incidents;
 mod cmd_rules;
 mod cmd_serve;
 mod cmd_tokens;
+mod cmd_users;
 mod pack;
 
 use std::process::ExitCode;
@@ -50,6 +52,12 @@ enum Command {
     /// Manage ingest and API tokens kept in the store.
     #[command(subcommand)]
     Tokens(cmd_tokens::TokensCommand),
+    /// Console accounts: add (the first admin too), passwd, list, remove.
+    #[command(subcommand)]
+    Users(cmd_users::UsersCommand),
+    /// The audit log of people's actions: verify its hash chain, list it.
+    #[command(subcommand)]
+    Audit(cmd_audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +78,8 @@ fn main() -> ExitCode {
         Command::Tokens(cmd) => cmd_tokens::run(cmd),
         Command::Demo(args) => cmd_demo::run(args),
         Command::Incidents(cmd) => cmd_incidents::run(cmd),
+        Command::Users(cmd) => cmd_users::run(cmd),
+        Command::Audit(cmd) => cmd_audit::run(cmd),
     };
     match result {
         Ok(code) => code,

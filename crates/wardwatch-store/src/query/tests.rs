@@ -98,3 +98,19 @@ fn deep_nesting_and_long_queries_are_refused_naming_the_limit() {
     assert!(parse(&"a ".repeat(MAX_QUERY_CHARS / 2)).is_ok());
     assert!(parse(&"a ".repeat(MAX_QUERY_CHARS / 2 + 1)).is_err());
 }
+
+#[test]
+fn host_names_match_with_or_without_their_dns_domain() {
+    let mut e = event();
+    e.ecs.host_name = Some("PACS01.hospital.local".into());
+    let w = words(&crate::index_text(&e));
+    let hit = |q: &str| parse(q).unwrap().matches(&e, &w);
+    assert!(hit("host.name:PACS01"));
+    assert!(hit("host.name:pacs01.hospital.local"));
+    assert!(hit("host.name:PACS*"));
+    assert!(!hit("host.name:PACS01.other.local"));
+    assert!(!hit("host.name:hospital"));
+    // Only host fields: a user name is not cut at a dot.
+    assert!(!hit("user.name:PACS01"));
+    assert!(hit("organization.id:default"));
+}

@@ -18,17 +18,19 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::error::BulkError;
 
-/// Decides whether a token is a valid ingest token. Provided by the server, which knows the
-/// configured tokens (it should compare in constant time).
-pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// Decides whether a token is a valid ingest token, and names the organization its events go
+/// to (`None`: not valid). Provided by the server, which knows the configured tokens (it should
+/// compare in constant time).
+pub type TokenCheck = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// Check the request's credentials; the error says what is wrong without echoing a secret.
+/// Check the request's credentials: the organization of the token, or an error that says
+/// what is wrong without echoing a secret.
 pub(crate) fn authorize(
     headers: &HeaderMap,
     tokens: &TokenCheck,
     path: &str,
-) -> Result<(), BulkError> {
-    let valid = |t: &str| !t.is_empty() && tokens(t);
+) -> Result<String, BulkError> {
+    let valid = |t: &str| if t.is_empty() { None } else { tokens(t) };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(BulkError::Unauthorized(format!(
             "missing authentication credentials for REST request [{path}]; send an ingest token as `Authorization: Bearer <token>`, `ApiKey` or basic auth (the password is the token)"
@@ -46,24 +48,22 @@ pub(crate) fn authorize(
     let ok = match scheme.to_ascii_lowercase().as_str() {
         "bearer" => valid(credentials),
         "apikey" => match decoded() {
-            Some(id_key) => {
-                valid(&id_key)
-                    || id_key.split_once(':').is_some_and(|(_, key)| valid(key))
-                    || valid(credentials)
-            }
+            Some(id_key) => valid(&id_key)
+                .or_else(|| id_key.split_once(':').and_then(|(_, key)| valid(key)))
+                .or_else(|| valid(credentials)),
             None => valid(credentials),
         },
         "basic" => decoded()
             .and_then(|user_pass| user_pass.split_once(':').map(|(_, p)| p.to_string()))
-            .is_some_and(|password| valid(&password)),
+            .and_then(|password| valid(&password)),
         _ => {
             return Err(BulkError::Unauthorized(format!(
                 "unsupported authentication scheme `{scheme}` for REST request [{path}]; use Bearer, ApiKey or Basic"
             )));
         }
     };
-    if ok {
-        Ok(())
+    if let Some(org) = ok {
+        Ok(org)
     } else {
         Err(BulkError::Unauthorized(format!(
             "unable to authenticate with the provided credentials for REST request [{path}]: not a valid ingest token"
@@ -77,15 +77,18 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn check(authorization: Option<&str>) -> Result<(), String> {
-        let tokens: TokenCheck = Arc::new(|t| t == "s3cret" || t == "keyid:keyval");
+        let tokens: TokenCheck =
+            Arc::new(|t| (t == "s3cret" || t == "keyid:keyval").then(|| "default".to_string()));
         let mut headers = HeaderMap::new();
         if let Some(a) = authorization {
             headers.insert(header::AUTHORIZATION, HeaderValue::from_str(a).unwrap());
         }
-        authorize(&headers, &tokens, "/_bulk").map_err(|e| match e {
-            BulkError::Unauthorized(reason) => reason,
-            other => format!("{other:?}"),
-        })
+        authorize(&headers, &tokens, "/_bulk")
+            .map(drop)
+            .map_err(|e| match e {
+                BulkError::Unauthorized(reason) => reason,
+                other => format!("{other:?}"),
+            })
     }
 
     fn b64(s: &str) -> String {

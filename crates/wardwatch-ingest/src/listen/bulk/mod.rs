@@ -205,9 +205,14 @@ async fn guard<S: Sink>(
     request: Request,
     next: Next,
 ) -> Response {
+    let mut request = request;
     let checked = auth::authorize(request.headers(), &state.tokens, request.uri().path());
     let mut response = match checked {
-        Ok(()) => next.run(request).await,
+        Ok(org) => {
+            // The token names the organization the events go to.
+            request.extensions_mut().insert(TokenOrg(org));
+            next.run(request).await
+        }
         Err(refused) => {
             SourceCounters::add(&state.counters.rejected, 1);
             refused.into_response()
@@ -220,6 +225,10 @@ async fn guard<S: Sink>(
     response
 }
 
+/// The organization of the request's ingest token.
+#[derive(Debug, Clone)]
+struct TokenOrg(String);
+
 async fn not_found(method: Method, uri: Uri) -> BulkError {
     BulkError::NotFound {
         method: method.to_string(),
@@ -229,25 +238,28 @@ async fn not_found(method: Method, uri: Uri) -> BulkError {
 
 async fn bulk<S: Sink>(
     State(state): State<BulkState<S>>,
+    org: Option<axum::Extension<TokenOrg>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, BulkError> {
-    ingest(state, None, headers, body).await
+    ingest(state, None, org.map(|o| o.0.0), headers, body).await
 }
 
 async fn bulk_in_index<S: Sink>(
     State(state): State<BulkState<S>>,
     Path(index): Path<String>,
+    org: Option<axum::Extension<TokenOrg>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, BulkError> {
-    ingest(state, Some(index), headers, body).await
+    ingest(state, Some(index), org.map(|o| o.0.0), headers, body).await
 }
 
 /// Read, decode, store, answer (see the module documentation).
 async fn ingest<S: Sink>(
     state: BulkState<S>,
     index: Option<String>,
+    org: Option<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, BulkError> {
@@ -290,7 +302,12 @@ async fn ingest<S: Sink>(
     if failed > 0 {
         SourceCounters::add(&counters.rejected, failed as u64);
     }
-    let Parsed { items, events } = parsed;
+    let Parsed { items, mut events } = parsed;
+    if let Some(org) = org {
+        for e in &mut events {
+            e.organization.clone_from(&org);
+        }
+    }
     let stored = events.len();
     if stored > 0 {
         state.sink.submit(events).await.map_err(|e| {

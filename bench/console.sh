@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The console with the demo week stored: p50/p95 server-side render times of the overview and of
+# an incident page (the phishing story's), measured from a client on loopback (curl's total
+# time, a signed-in session, sequential requests after one warm-up), and the event search: a
+# word, a field value, a host by its short name, an AND of two — each through the search page
+# (the last 7 days) and the API, with the total and whether it is exact.
+# Usage: bench/console.sh [SCALE] [RUNS]   (defaults: 1.0, 100)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+scale="${1:-1.0}"
+runs="${2:-100}"
+cd "$root"
+cargo build --release -p wardwatch >/dev/null
+bin="$root/target/release/wardwatch"
+work="$(mktemp -d)"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+"$bin" demo --data "$work/data" --http "127.0.0.1:$port" --syslog "" --scale "$scale" >"$work/demo.log" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 1800); do
+    grep -q "^Console:" "$work/demo.log" && break
+    kill -0 "$pid" 2>/dev/null || { cat "$work/demo.log"; exit 1; }
+    sleep 0.2
+done
+grep -o "fed [0-9]* records in [0-9.]* s" "$work/demo.log" | sed 's/^/demo week: /'
+echo "events stored: $(curl -s -H 'Authorization: Bearer demo' "$base/api/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"].get("events", "?"))')"
+
+# Sign in like a browser: the form's token and its cookie, then the session cookie.
+jar="$work/cookies"
+token=$(curl -s -c "$jar" "$base/login" | grep -o 'name="csrf_token" value="[^"]*"' | sed 's/.*value="//; s/"$//')
+curl -s -b "$jar" -c "$jar" -o /dev/null --data "username=demo&password=demo&csrf_token=$token" "$base/login"
+
+# The phishing incident: the medium-and-above incident whose narrative speaks of mail.
+incident=$(curl -s -H 'Authorization: Bearer demo' "$base/api/v1/incidents?min_severity=medium" | python3 -c '
+import json, sys
+inc = json.load(sys.stdin)["incidents"]
+mail = [i for i in inc if "mail" in i.get("narrative", "").lower()]
+print((mail or inc)[0]["id"])')
+
+# p50 / p95 / max in ms of `runs` GETs of a page (after one warm-up request).
+measure() {
+    local name="$1" url="$2"
+    curl -s -b "$jar" -o /dev/null "$url"
+    for _ in $(seq 1 "$runs"); do
+        curl -s -b "$jar" -o /dev/null -w "%{http_code} %{time_total}\n" "$url"
+    done >"$work/times"
+    if grep -qv '^200 ' "$work/times"; then
+        echo "$name: not every answer was 200:"; sort "$work/times" | uniq -c | head; exit 1
+    fi
+    awk '{print $2 * 1000}' "$work/times" | sort -n | awk -v name="$name" '
+        {v[NR] = $1} END {
+            p50 = v[int(NR * 0.50 + 0.5)]; p95 = v[int(NR * 0.95 + 0.5)];
+            printf "%-28s p50 %7.1f ms   p95 %7.1f ms   max %7.1f ms   (%d requests)\n", name, p50, p95, v[NR], NR }'
+}
+
+echo "== page render times (loopback, signed in, sequential; shared 2-core machine)"
+measure "overview (24 h)" "$base/"
+measure "overview (7 d)" "$base/?range=7d"
+measure "incident page ($incident)" "$base/incidents/$incident"
+measure "incident list" "$base/incidents"
+
+echo "== search over the last 7 days: page and API (total exact unless marked)"
+search_runs=$(( runs / 10 > 5 ? runs / 10 : 5 ))
+for q in 'powershell' 'event.code:4625' 'host.name:PACS01' 'host.name:PACS01 AND event.code:4624' 'mnguyen'; do
+    enc=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$q")
+    page=$(curl -s -b "$jar" "$base/search?q=$enc&range=7d")
+    total=$(echo "$page" | grep -o '<b>[0-9]*</b> event(s) match[^·]*' | sed 's/<[^>]*>//g' | head -1)
+    old_runs=$runs; runs=$search_runs
+    measure "search page: $q" "$base/search?q=$enc&range=7d"
+    runs=$old_runs
+    echo "    $total"
+    api=$(curl -s -H 'Authorization: Bearer demo' "$base/api/v1/events?q=$enc&from=now-7d&limit=50" -w ' %{time_total}')
+    echo "$api" | python3 -c '
+import json, sys
+text = sys.stdin.read()
+body, took = text.rsplit(" ", 1)
+v = json.loads(body)
+print("    API: total %s%s in %.0f ms" % (v["total"], " (partial: a lower bound)" if v.get("partial") else " (exact)", float(took) * 1000))'
+done

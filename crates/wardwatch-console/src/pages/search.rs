@@ -1,0 +1,318 @@
+//! Event search: the query language, a time picker, a histogram and field facets over the
+//! newest matches, and each event with its stored original and its normalized fields; every
+//! value is a link that adds itself to the query. Searches are audited (events may carry
+//! patient-related data).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use wardwatch_store::SearchRequest;
+
+use super::{PageResult, window_options};
+use crate::page::{attr, bar_chart, esc, host_link, layout, term, url_encode, when, when_ns};
+use crate::{ApiError, ApiState, Principal, time};
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct Params {
+    q: Option<String>,
+    range: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// How many of the newest matches the facets and histogram are drawn from.
+const SAMPLE: usize = 1000;
+/// How many rows the page lists.
+const ROWS: usize = 100;
+/// Facet fields.
+const FACETS: &[&str] = &[
+    "host.name",
+    "user.name",
+    "event.code",
+    "event.action",
+    "source.ip",
+    "log.channel",
+];
+
+/// A link that adds `field:value` to the current query.
+fn add_link(q: &str, range: &str, field: &str, value: &str) -> String {
+    let t = term(field, value);
+    let nq = if q.trim().is_empty() || q.trim() == "*" {
+        t.clone()
+    } else if q.contains(&t) {
+        q.trim().to_string()
+    } else {
+        format!("{} AND {t}", q.trim())
+    };
+    format!(
+        "<a class=\"val\" title=\"add {}\" href=\"/search?q={}&amp;range={}\">{}</a>",
+        attr(&t),
+        url_encode(&nq),
+        url_encode(range),
+        esc(value)
+    )
+}
+
+/// A line that says what an event is: its message when it has one, else what the normalized
+/// fields say (action, category, provider, process).
+fn summary(e: &serde_json::Value, ecs: &BTreeMap<String, String>) -> String {
+    let message = e
+        .pointer("/raw/message")
+        .or_else(|| e.pointer("/raw/Event/EventData/CommandLine"))
+        .or_else(|| e.pointer("/raw/alert/signature"))
+        .and_then(|m| m.as_str());
+    let text = match message {
+        Some(m) => m.to_string(),
+        None => [
+            "event.action",
+            "event.category",
+            "event.provider",
+            "process.executable",
+            "destination.ip",
+        ]
+        .iter()
+        .filter_map(|k| ecs.get(*k).map(|v| format!("{k}={v}")))
+        .collect::<Vec<_>>()
+        .join(" · "),
+    };
+    text.chars().take(160).collect()
+}
+
+fn ecs_map(v: &serde_json::Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(o) = v.get("ecs").and_then(|e| e.as_object()) {
+        for (k, val) in o {
+            let text = match val {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => continue,
+                other => other.to_string(),
+            };
+            out.insert(k.clone(), text);
+        }
+    }
+    out
+}
+
+pub(crate) async fn page(
+    State(s): State<ApiState>,
+    who: Principal,
+    Query(p): Query<Params>,
+) -> PageResult {
+    let q = p.q.clone().unwrap_or_default();
+    let range = p.range.clone().unwrap_or_else(|| "7d".into());
+    let now = jiff::Timestamp::now();
+    let (from, to) = if range == "custom" {
+        (
+            p.from
+                .as_deref()
+                .filter(|x| !x.is_empty())
+                .map(|t| time::parse(t, now, "from"))
+                .transpose()?,
+            p.to.as_deref()
+                .filter(|x| !x.is_empty())
+                .map(|t| time::parse(t, now, "to"))
+                .transpose()?,
+        )
+    } else {
+        let (span, _) = super::window(Some(&range), "7d");
+        (
+            now.checked_sub(jiff::SignedDuration::from_nanos(span)).ok(),
+            None,
+        )
+    };
+    let mut b = format!(
+        "<h1>Search events</h1><form class=\"filters\" method=\"get\" action=\"/search\">\
+         <label>Query<input name=\"q\" value=\"{}\" size=\"60\" placeholder=\"host.name:PACS01 AND EventID:4625\"></label>\
+         <label>Time<select name=\"range\">{}<option value=\"custom\"{}>between…</option></select></label>\
+         <label>From<input name=\"from\" value=\"{}\" placeholder=\"2026-12-01T00:00:00Z\" size=\"20\"></label>\
+         <label>To<input name=\"to\" value=\"{}\" placeholder=\"now\" size=\"20\"></label><button>Search</button></form>",
+        attr(&q),
+        window_options(&range),
+        if range == "custom" { " selected" } else { "" },
+        attr(p.from.as_deref().unwrap_or("")),
+        attr(p.to.as_deref().unwrap_or(""))
+    );
+    if p.q.is_none() {
+        b.push_str("<p class=\"muted\">Words find events that contain them; <code>field:value</code> matches a field (host names with or without their domain, <code>*</code> as a wildcard); combine with AND, OR, NOT and parentheses.</p>");
+        return Ok(layout(&who, "/search", "Search", &b));
+    }
+    // A query that does not parse gets a clear answer on the page (and is not run).
+    if let Err(e) = wardwatch_store::query::parse(&q) {
+        let _ = write!(
+            b,
+            "<div class=\"err\"><b>The query does not parse:</b> {}</div>",
+            esc(&e.to_string())
+        );
+        return Ok(layout(&who, "/search", "Search", &b));
+    }
+    s.audit(&who, "search", "events", &who.home_org(), &q)
+        .await?;
+    let req = SearchRequest {
+        q: q.clone(),
+        from,
+        to,
+        limit: SAMPLE,
+        cursor: None,
+        budget: Some(s.search.budget),
+        orgs: who.orgs(),
+    };
+    let started = std::time::Instant::now();
+    let page = s.with_db(move |db| Ok(db.search_events(&req)?)).await?;
+    let took = started.elapsed();
+    let _ = write!(
+        b,
+        "<p>{}<b>{}</b> event(s) match {} · {} ms{}</p>",
+        if page.partial { "at least " } else { "" },
+        page.total,
+        if page.partial {
+            "<span class=\"warn\">(an estimate: the search stopped at its time budget; narrow the time range or the query for an exact total)</span>"
+        } else {
+            "(exact total)"
+        },
+        took.as_millis(),
+        if page.total as usize > SAMPLE {
+            format!(" · histogram and facets from the newest {SAMPLE}")
+        } else {
+            String::new()
+        }
+    );
+    // Histogram over the sample.
+    let times: Vec<i64> = page
+        .events
+        .iter()
+        .filter_map(|e| e.get("@timestamp").and_then(|t| t.as_str()))
+        .filter_map(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| i64::try_from(t.as_nanosecond()).unwrap_or(0))
+        .collect();
+    if let (Some(min), Some(max)) = (times.iter().min(), times.iter().max()) {
+        let n = 40i64;
+        let width = ((max - min) / n).max(1);
+        let mut bars: Vec<(String, u64)> = (0..n).map(|i| (when_ns(min + i * width), 0)).collect();
+        for t in &times {
+            let i = (((t - min) / width).min(n - 1)) as usize;
+            bars[i].1 += 1;
+        }
+        let _ = write!(
+            b,
+            "<div class=\"card\">{}</div>",
+            bar_chart(&bars, 900, 110, 10)
+        );
+    }
+    // Facets.
+    b.push_str("<h2>Fields</h2><div class=\"facets\">");
+    for f in FACETS {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for e in &page.events {
+            if let Some(v) = e.get("ecs").and_then(|x| x.get(*f)).and_then(|v| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Null => None,
+                o => Some(o.to_string()),
+            }) {
+                *counts.entry(v).or_default() += 1;
+            }
+        }
+        if counts.is_empty() {
+            continue;
+        }
+        let mut top: Vec<_> = counts.into_iter().collect();
+        top.sort_by_key(|t| std::cmp::Reverse(t.1));
+        let _ = write!(b, "<div class=\"card\"><b>{}</b><table>", esc(f));
+        for (v, n) in top.iter().take(6) {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{n}</td></tr>",
+                add_link(&q, &range, f, v)
+            );
+        }
+        b.push_str("</table></div>");
+    }
+    b.push_str("</div>");
+    // Rows.
+    let _ = write!(
+        b,
+        "<h2>Events (newest {} shown)</h2><table><tr><th>Time</th><th>Host</th><th>User</th><th>Code</th><th>Summary</th></tr>",
+        page.events.len().min(ROWS)
+    );
+    for e in page.events.iter().take(ROWS) {
+        let ecs = ecs_map(e);
+        let seq = e.get("seq").and_then(|v| v.as_i64()).unwrap_or(0);
+        let ts = e.get("@timestamp").and_then(|t| t.as_str()).unwrap_or("");
+        let summary = summary(e, &ecs);
+        let cell = |k: &str, f: &str| {
+            ecs.get(k)
+                .map(|v| add_link(&q, &range, f, v))
+                .unwrap_or_default()
+        };
+        let _ = write!(
+            b,
+            "<tr><td><a href=\"/events/{seq}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"muted\">{}</td></tr>",
+            esc(ts),
+            cell("host.name", "host.name"),
+            cell("user.name", "user.name"),
+            cell("event.code", "event.code"),
+            esc(&summary)
+        );
+    }
+    b.push_str("</table>");
+    Ok(layout(&who, "/search", "Search", &b))
+}
+
+/// `GET /events/{seq}`: one event, original and normalized.
+pub(crate) async fn event(
+    State(s): State<ApiState>,
+    who: Principal,
+    Path(seq): Path<String>,
+) -> PageResult {
+    let n: i64 = seq
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("no event `{seq}`")))?;
+    let viewer = who.clone();
+    let found = s
+        .with_db(move |db| {
+            Ok(db
+                .event_at(n)?
+                .filter(|e| viewer.sees(&e.event.organization)))
+        })
+        .await?;
+    let Some(entry) = found else {
+        return Err(ApiError::NotFound(format!("no event `{seq}`")).into());
+    };
+    s.audit(
+        &who,
+        "event.view",
+        &format!("event:{n}"),
+        &entry.event.organization,
+        "",
+    )
+    .await?;
+    let v = serde_json::to_value(&entry.event).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let ecs = ecs_map(&v);
+    let mut b = format!(
+        "<h1>Event {n}</h1><p class=\"muted\">{} UTC · stored {} UTC · organization {} · via {}</p><h2>Normalized fields</h2><table class=\"kv\">",
+        when(entry.event.timestamp),
+        when_ns(entry.received_ns),
+        esc(&entry.event.organization),
+        esc(&entry.event.origin.source)
+    );
+    for (k, val) in &ecs {
+        let field = k.clone();
+        let shown = if k == "host.name" {
+            format!("{} · {}", add_link("", "7d", &field, val), host_link(val))
+        } else {
+            add_link("", "7d", &field, val)
+        };
+        let _ = write!(b, "<tr><td>{}</td><td>{shown}</td></tr>", esc(&field));
+    }
+    b.push_str("</table><h2>Original</h2>");
+    let original = match entry.event.raw_text.as_str() {
+        Some(t) => serde_json::from_str::<serde_json::Value>(t)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| t.to_string()),
+        None => serde_json::to_string_pretty(&entry.event.raw).unwrap_or_default(),
+    };
+    let _ = write!(b, "<pre>{}</pre>", esc(&original));
+    Ok(layout(&who, "/search", &format!("Event {n}"), &b))
+}
