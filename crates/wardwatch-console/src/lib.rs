@@ -17,6 +17,7 @@ pub mod auth;
 mod error;
 mod incidents;
 mod login;
+mod notifications;
 pub mod page;
 mod pages;
 pub mod routes;

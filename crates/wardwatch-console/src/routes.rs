@@ -10,7 +10,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::auth::{self, Access};
-use crate::{ApiState, incidents, login, page, pages};
+use crate::{ApiState, incidents, login, notifications, page, pages};
 
 /// One route: method, path (axum syntax), what it requires, its handler.
 pub struct RouteSpec {
@@ -126,6 +126,12 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/exceptions/{id}",
             Act,
             delete(incidents::delete_exception),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/notifications",
+            Act,
+            get(notifications::list),
         ),
         r(g, "/api/v1/audit", Audit, get(pages::admin::audit_api)),
     ]

@@ -104,6 +104,63 @@ window_secs = 600
 # Most documents remembered for that (about 40 bytes each); under heavy load the oldest are
 # forgotten first, so the window is shorter.
 max_documents = 500000
+
+[notify]
+# Incident mail and webhooks. Nothing is sent until [notify.smtp] or a [[notify.webhooks]]
+# and a [[notify.routes]] are set (examples below). Messages are queued in the store and
+# retried until delivered, across restarts; see GET /api/v1/notifications.
+# The console's address as people reach it: mails link to {console_url}/incidents/{id}.
+console_url = "http://127.0.0.1:8080"
+# One message when an incident opens, one when it escalates (severity rises, a new host or a
+# privileged account joins); other updates are collected this many minutes into one digest.
+digest_minutes = 30
+# Most messages per recipient per hour; then one "N more incidents: see the console" message
+# when the hour ends. 0: no limit.
+rate_limit_per_hour = 10
+# Delivery attempts before a message is marked failed (it stays listed with its error).
+max_attempts = 20
+# First retry after this many seconds, doubling each time (at most an hour).
+retry_secs = 30
+
+[notify.quiet_hours]
+# During quiet hours ("22:00" to "06:30"; empty: none) only incidents at or above
+# `let_through` go out at once; the rest are held until the end. Critical always goes out.
+start = ""
+end = ""
+timezone = "UTC"
+let_through = "critical"
+
+[notify.report]
+# The management report (`wardwatch report`), mailed on a schedule to these addresses (empty:
+# not scheduled): `week` on Mondays for the week before, `month` on the 1st, at `hour`
+# (in the quiet hours' time zone).
+to = []
+period = "week"
+hour = 7
+
+# [notify.smtp]
+# server = "mail.hospital.example:587"   # host:port
+# from = "wardwatch@hospital.example"
+# tls = "starttls"                       # none | starttls | tls (implicit, port 465)
+# username = ""                          # optional login (never over tls = "none")
+# password = ""
+# ca_file = ""                           # extra CA certificate (PEM) to trust
+# timeout_secs = 20
+#
+# [[notify.webhooks]]
+# name = "teams"
+# url = "https://example.webhook.office.com/..."
+# format = "teams"                       # generic | teams | slack
+# secret = ""                            # set: header X-Wardwatch-Signature: sha256=<HMAC>
+#
+# [[notify.routes]]                      # who hears about what; empty filters match all
+# to = ["it-team@hospital.example"]
+# webhooks = ["teams"]
+# min_severity = "medium"
+# asset_classes = []                     # e.g. ["pacs", "epr-server", "domain-controller"]
+# departments = []                       # of an involved host or person
+# organizations = []
+# tags = []                              # ATT&CK tactics or techniques, e.g. ["impact"]
 "#;
 
 /// The whole configuration.
@@ -120,6 +177,7 @@ pub struct Config {
     pub time: TimeSection,
     pub search: SearchSection,
     pub resend: ResendSection,
+    pub notify: wardwatch_notify::NotifyConfig,
 }
 
 /// `[incidents]`.

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod incidents;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod resend;
 mod serve;

@@ -48,6 +48,7 @@ struct ServerTelemetry {
     rules: wardwatch_console::RulesInfo,
     /// Inventory and roster, for the console's host and user pages.
     ctx: Arc<wardwatch_incidents::Context>,
+    notify: Arc<crate::notify::NotifyMetrics>,
 }
 
 impl Telemetry for ServerTelemetry {
@@ -64,7 +65,7 @@ impl Telemetry for ServerTelemetry {
                 .processed
                 .load(std::sync::atomic::Ordering::Relaxed),
             self.shared.unindexed(),
-        )
+        ) + &self.notify.render()
     }
 
     fn stats(&self) -> serde_json::Value {
@@ -220,8 +221,13 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
     };
     drop(pack);
     let metrics = Arc::new(Metrics::default());
+    config
+        .notify
+        .validate()
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     let incidents = incident_setup(&config)?;
     let ctx = incidents.ctx.clone();
+    let notify_ctx = incidents.ctx.clone();
     let pipeline = {
         let dir = data_dir.clone();
         let cfg = config.pipeline();
@@ -240,6 +246,14 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         }
     };
     let mut tasks = Vec::new();
+    let notify_metrics = Arc::new(crate::notify::NotifyMetrics::default());
+    tasks.push(crate::notify::spawn(
+        config.notify.clone(),
+        notify_ctx,
+        &data_dir,
+        notify_metrics.clone(),
+        stop.subscribe(),
+    )?);
 
     // Ingest tokens: given + stored, refreshed every 10 s so `wardwatch tokens add` takes effect.
     let token_set = Arc::new(RwLock::new(ingest_tokens(&data_dir, &tokens.ingest)?));
@@ -279,6 +293,7 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         shared: pipeline.shared.clone(),
         rules: rules_info,
         ctx,
+        notify: notify_metrics,
     });
     let api = wardwatch_console::router(
         ApiState::new(data_dir.clone(), &tokens.api, telemetry)

@@ -186,7 +186,7 @@ pub struct Db {
     path: PathBuf,
 }
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     jiff::Timestamp::now().as_nanosecond() as i64
 }
 
@@ -267,6 +267,9 @@ impl Db {
             }
             if version < 4 {
                 tx.execute_batch(crate::access::V4).map_err(open_err)?;
+            }
+            if version < 5 {
+                tx.execute_batch(schema::V5).map_err(open_err)?;
             }
             tx.pragma_update(None, "user_version", schema::VERSION)
                 .map_err(open_err)?;
@@ -458,6 +461,7 @@ impl Db {
                 ])?;
             }
             crate::incidents::write_incidents(&tx, c.incidents)?;
+            crate::outbox::note_incidents(&tx, c.incidents)?;
             crate::incidents::count_suppressed(&tx, c.suppressed)?;
             tx.execute(
                 "INSERT INTO cursors (name, seq, state) VALUES (?1, ?2, ?3)

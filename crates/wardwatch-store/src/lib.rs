@@ -18,6 +18,7 @@ mod db;
 mod error;
 mod incidents;
 mod index;
+mod outbox;
 mod overview;
 mod private;
 pub mod query;
@@ -38,6 +39,7 @@ pub use incidents::{
     IncidentFilter, IncidentPage, IncidentRow, LifecycleUpdate, StoredException, StoredIncident,
 };
 pub use index::{INDEX_FILE_NAME, IndexDb};
+pub use outbox::{NewMessage, OutboxCounts, OutboxRow};
 pub use overview::SourceRow;
 
 /// The cursor name of the worker that builds the full-text index behind the journal. Search

@@ -1,7 +1,7 @@
 //! The schema and its migrations, keyed by SQLite's `user_version`.
 
 /// The schema version this code writes.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// Statements that bring an empty database to [`VERSION`].
 pub const V1: &str = r#"
@@ -98,3 +98,7 @@ pub const V3: &str = r#"
 DROP TABLE IF EXISTS events_fts;
 DELETE FROM cursors WHERE name = 'index';
 "#;
+
+/// Version 5: the notification queue (see `outbox.rs`). (Version 4, accounts, sessions and
+/// the audit log, is in `access.rs`.)
+pub const V5: &str = crate::outbox::SCHEMA;
