@@ -29,7 +29,7 @@ pub use config::{
     ConfigError, NotifyConfig, QuietHours, ReportSchedule, Route, SmtpConfig, TlsMode,
     WebhookConfig, WebhookFormat,
 };
-pub use plan::{Content, Outgoing, PlanState, Planner, Recipient};
+pub use plan::{Content, Outgoing, PlanState, Planner, Recipient, report_due};
 pub use render::Mail;
 
 /// A delivery that failed, in words; `permanent` when retrying cannot help (a refused

@@ -614,6 +614,42 @@ impl Planner<'_> {
     }
 }
 
+/// The scheduled report due at `now`, as (period key, end of the period), unless `last` (the
+/// key last sent) is it. The schedule is the last Monday (`week`) or 1st of the month
+/// (`month`) at `report.hour` in the quiet hours' time zone; a server that was down then sends
+/// it when it comes back, within a day.
+pub fn report_due(
+    cfg: &NotifyConfig,
+    last: Option<&str>,
+    now: Timestamp,
+) -> Option<(String, Timestamp)> {
+    if cfg.report.to.is_empty() {
+        return None;
+    }
+    let tz = jiff::tz::TimeZone::get(&cfg.quiet_hours.timezone).ok()?;
+    let local = now.to_zoned(tz);
+    let today = local.start_of_day().ok()?;
+    let start = match cfg.report.period.as_str() {
+        "month" => today.first_of_month().ok()?,
+        _ => {
+            let back = local.weekday().to_monday_zero_offset() as i64;
+            today.checked_sub(back.days()).ok()?
+        }
+    };
+    let at = start
+        .checked_add((cfg.report.hour as i64).hours())
+        .ok()?
+        .timestamp();
+    if now < at || now.duration_since(at) > SignedDuration::from_hours(24) {
+        return None;
+    }
+    let key = format!("{}:{}", cfg.report.period, start.strftime("%Y-%m-%d"));
+    if last == Some(key.as_str()) {
+        return None;
+    }
+    Some((key, start.timestamp()))
+}
+
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;

@@ -303,3 +303,22 @@ fn webhooks_get_their_format_and_the_state_round_trips() {
     let back: PlanState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
     assert_eq!(back, s);
 }
+
+#[test]
+fn the_weekly_report_is_due_once_on_monday_morning() {
+    let mut c = cfg(vec![]);
+    c.report.to = vec!["director@h.example".into()];
+    c.report.hour = 7;
+    // Sunday: not due. Monday 06:59: not yet. Monday 07:00: due, once.
+    assert_eq!(report_due(&c, None, at("2026-12-06T08:00:00Z")), None);
+    assert_eq!(report_due(&c, None, at("2026-12-07T06:59:00Z")), None);
+    let (key, end) = report_due(&c, None, at("2026-12-07T07:00:00Z")).unwrap();
+    assert_eq!(key, "week:2026-12-07");
+    assert_eq!(end, at("2026-12-07T00:00:00Z"));
+    assert_eq!(report_due(&c, Some(&key), at("2026-12-07T09:00:00Z")), None);
+    // Down on Monday morning, back on Monday evening: still sent.
+    assert!(report_due(&c, None, at("2026-12-07T20:00:00Z")).is_some());
+    c.report.period = "month".into();
+    let (key, _) = report_due(&c, None, at("2026-12-01T07:30:00Z")).unwrap();
+    assert_eq!(key, "month:2026-12-01");
+}

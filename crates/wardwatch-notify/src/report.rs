@@ -248,16 +248,22 @@ pub fn render(d: &ReportData, console_url: &str) -> Mail {
             let _ = writeln!(t, "  {r}");
         }
     };
-    section(
-        &mut t,
-        "Incidents",
-        d.incidents
-            .iter()
-            .map(|(id, title, s, h)| {
-                format!("[{}] {title} ({h}) {}", s.as_str(), link(console_url, id))
-            })
-            .collect(),
-    );
+    let mut listed: Vec<String> = d
+        .incidents
+        .iter()
+        .filter(|i| i.2 >= Severity::Medium)
+        .map(|(id, title, s, h)| {
+            format!("[{}] {title} ({h}) {}", s.as_str(), link(console_url, id))
+        })
+        .collect();
+    let quiet = d.incidents.len() - listed.len();
+    if quiet > 0 {
+        listed.push(format!(
+            "and {quiet} low-severity incident{} (see the console)",
+            if quiet == 1 { "" } else { "s" }
+        ));
+    }
+    section(&mut t, "Incidents (medium and above)", listed);
     section(
         &mut t,
         "Incidents by week",
@@ -370,8 +376,8 @@ pub fn render(d: &ReportData, console_url: &str) -> Mail {
     h.push_str("<h2>Incidents by week</h2>");
     h.push_str(&weeks_chart(d));
     if !d.incidents.is_empty() {
-        h.push_str("<h2>Incidents</h2><ul>");
-        for (id, title, s, host) in &d.incidents {
+        h.push_str("<h2>Incidents (medium and above)</h2><ul>");
+        for (id, title, s, host) in d.incidents.iter().filter(|i| i.2 >= Severity::Medium) {
             let _ = write!(
                 h,
                 "<li><strong style=\"color:{}\">{}</strong> <a href=\"{}\">{}</a> ({})</li>",
@@ -380,6 +386,18 @@ pub fn render(d: &ReportData, console_url: &str) -> Mail {
                 esc(&link(console_url, id)),
                 esc(title),
                 esc(host)
+            );
+        }
+        let quiet = d
+            .incidents
+            .iter()
+            .filter(|i| i.2 < Severity::Medium)
+            .count();
+        if quiet > 0 {
+            let _ = write!(
+                h,
+                "<li style=\"color:#57606a\">and {quiet} low-severity incident{} (see the console)</li>",
+                if quiet == 1 { "" } else { "s" }
             );
         }
         h.push_str("</ul>");

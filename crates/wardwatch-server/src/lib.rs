@@ -8,6 +8,7 @@ pub mod incidents;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;
+pub mod report;
 pub mod resend;
 mod serve;
 

@@ -149,12 +149,50 @@ impl Worker {
             }
         }
         out.extend(planner.tick(&mut state, now));
+        out.extend(self.scheduled_report(&db, &mut state, now)?);
         let after = serde_json::to_string(&state).unwrap_or_default();
         if events.is_empty() && out.is_empty() && after == before {
             return Ok(0);
         }
         let messages: Vec<NewMessage> = out.iter().map(new_message).collect();
         db.commit_plan(&messages, last, &after)
+    }
+
+    /// The management report when its schedule says so, to each of `report.to`, once.
+    fn scheduled_report(
+        &self,
+        db: &Db,
+        state: &mut PlanState,
+        now: Timestamp,
+    ) -> Result<Vec<wardwatch_notify::Outgoing>, StoreError> {
+        let Some((key, end)) =
+            wardwatch_notify::report_due(&self.cfg, state.last_report.as_deref(), now)
+        else {
+            return Ok(Vec::new());
+        };
+        let period = self.cfg.report.period.as_str();
+        let Ok((from, to)) = crate::report::period(period, end) else {
+            return Ok(Vec::new());
+        };
+        let data = crate::report::gather(db, period, from, to, &self.ctx)?;
+        let mail = wardwatch_notify::report::render(&data, &self.cfg.console_url);
+        state.last_report = Some(key.clone());
+        tracing::info!(report = %key, "scheduled report queued");
+        Ok(self
+            .cfg
+            .report
+            .to
+            .iter()
+            .map(|a| wardwatch_notify::Outgoing {
+                id: format!("report/{key}/mail:{a}"),
+                recipient: Recipient::Mail(a.clone()),
+                kind: "report",
+                incident: None,
+                not_before: now,
+                subject: mail.subject.clone(),
+                content: Content::Mail(mail.clone()),
+            })
+            .collect())
     }
 
     fn with_db<T>(

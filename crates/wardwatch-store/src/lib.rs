@@ -23,6 +23,7 @@ mod overview;
 mod private;
 pub mod query;
 mod recent;
+mod report;
 mod schema;
 mod search;
 mod words;

@@ -14,6 +14,8 @@ mod cmd_audit;
 mod cmd_demo;
 mod cmd_hunt;
 mod cmd_incidents;
+mod cmd_notify;
+mod cmd_report;
 mod cmd_rules;
 mod cmd_serve;
 mod cmd_tokens;
@@ -58,6 +60,11 @@ enum Command {
     /// The audit log of people's actions: verify its hash chain, list it.
     #[command(subcommand)]
     Audit(cmd_audit::AuditCommand),
+    /// Notifications: send a test message over every configured channel.
+    #[command(subcommand)]
+    Notify(cmd_notify::NotifyCommand),
+    /// The management report of a week or a month (HTML with charts; mailed with --to).
+    Report(cmd_report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +87,8 @@ fn main() -> ExitCode {
         Command::Incidents(cmd) => cmd_incidents::run(cmd),
         Command::Users(cmd) => cmd_users::run(cmd),
         Command::Audit(cmd) => cmd_audit::run(cmd),
+        Command::Notify(cmd) => cmd_notify::run(cmd),
+        Command::Report(args) => cmd_report::run(args),
     };
     match result {
         Ok(code) => code,
