@@ -63,6 +63,11 @@ pub trait Telemetry: Send + Sync + 'static {
     fn context(&self) -> Arc<wardwatch_incidents::Context> {
         Arc::new(wardwatch_incidents::Context::default())
     }
+    /// What stops the server from storing what it receives right now (the disk is full, the
+    /// database is read-only...), in plain words; `None` when it is storing.
+    fn problem(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What the server tells the console about its rules.
@@ -201,11 +206,15 @@ impl ApiState {
     }
 }
 
-pub(crate) async fn healthz(
-    State(s): State<ApiState>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+/// `200 {"status":"ok"}`, or `503 {"status":"failing","problem":...}` while the server cannot
+/// store what it receives (so a load balancer or a monitor sees it, with the reason).
+pub(crate) async fn healthz(State(s): State<ApiState>) -> Result<Response, ApiError> {
     s.with_db(|db| Ok(db.last_seq()?)).await?;
-    Ok(Json(json!({"status": "ok"})))
+    if let Some(problem) = s.inner.telemetry.problem() {
+        let body = json!({"status": "failing", "problem": problem});
+        return Ok((axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+    }
+    Ok(Json(json!({"status": "ok"})).into_response())
 }
 
 pub(crate) async fn metrics(State(s): State<ApiState>) -> Response {

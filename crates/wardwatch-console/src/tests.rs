@@ -531,3 +531,31 @@ async fn two_analysts_commenting_at_once_both_land() {
         "{d}"
     );
 }
+
+#[tokio::test]
+async fn healthz_says_what_keeps_the_server_from_storing() {
+    struct DiskFull;
+    impl Telemetry for DiskFull {
+        fn metrics(&self) -> String {
+            String::new()
+        }
+        fn stats(&self) -> Value {
+            json!({})
+        }
+        fn problem(&self) -> Option<String> {
+            Some("journal commit failed: database or disk is full".into())
+        }
+    }
+    let (dir, app) = seeded();
+    let (s, v) = get(&app, "/healthz", None).await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let failing = router(ApiState::new(
+        dir.path().to_path_buf(),
+        &[],
+        Arc::new(DiskFull),
+    ));
+    let (s, v) = get(&failing, "/healthz", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(v["status"], "failing");
+    assert!(v["problem"].as_str().unwrap().contains("disk is full"));
+}

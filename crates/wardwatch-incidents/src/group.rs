@@ -96,6 +96,42 @@ use links::{Key, Seen, incident_keys, ip_list, new_keys};
 pub use links::{clean_ip, is_noise_user};
 use update::{apply, describe_alert, merge, new_incident, refresh};
 
+/// How many alert ids the grouper remembers to ignore a replay. A replay after a crash
+/// re-raises only what detection had not committed — at most a detection batch's alerts — so
+/// the most recent ids are the ones that matter. Before this bound the set grew with every
+/// alert while incidents stayed open (and kept the ids past an incident's own cap of
+/// [`crate::model::MAX_ALERT_IDS`] even after it closed): about 100 bytes an alert, 100 MB per
+/// million (`cargo run --release -p wardwatch-incidents --example grouper_memory`).
+pub const MAX_SEEN_ALERTS: usize = 50_000;
+
+/// The last [`MAX_SEEN_ALERTS`] alert ids grouped.
+#[derive(Debug, Default)]
+struct SeenAlerts {
+    set: HashSet<AlertId>,
+    order: std::collections::VecDeque<AlertId>,
+}
+
+impl SeenAlerts {
+    fn contains(&self, id: &AlertId) -> bool {
+        self.set.contains(id)
+    }
+
+    fn insert(&mut self, id: AlertId) {
+        if self.set.insert(id.clone()) {
+            self.order.push_back(id);
+        }
+        while self.order.len() > MAX_SEEN_ALERTS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+}
+
 /// Groups alerts into incidents. Holds the open incidents and indexes over them; build it
 /// again from the store's open incidents after a restart.
 #[derive(Debug)]
@@ -103,8 +139,9 @@ pub struct Grouper {
     config: GroupConfig,
     open: BTreeMap<String, Incident>,
     index: HashMap<Key, BTreeSet<String>>,
-    /// Alert ids already grouped (a replay after a crash adds nothing twice).
-    seen_alerts: HashSet<AlertId>,
+    /// Alert ids already grouped (a replay after a crash adds nothing twice): the last
+    /// [`MAX_SEEN_ALERTS`], oldest forgotten first.
+    seen: SeenAlerts,
     /// Host names by address, learned from alerts' `host.ip`.
     learned: HashMap<String, String>,
     /// The latest event time seen.
@@ -118,7 +155,7 @@ impl Grouper {
             config,
             open: BTreeMap::new(),
             index: HashMap::new(),
-            seen_alerts: HashSet::new(),
+            seen: SeenAlerts::default(),
             learned: HashMap::new(),
             clock: None,
         };
@@ -131,11 +168,18 @@ impl Grouper {
                     }
                 }
             }
-            g.seen_alerts.extend(inc.alert_ids.iter().cloned());
+            for a in &inc.alert_ids {
+                g.seen.insert(a.clone());
+            }
             g.reindex(&inc);
             g.open.insert(inc.id.clone(), inc);
         }
         g
+    }
+
+    /// How many alert ids the grouper remembers (at most [`MAX_SEEN_ALERTS`]).
+    pub fn remembered_alerts(&self) -> usize {
+        self.seen.len()
     }
 
     /// The configuration in force.
@@ -196,9 +240,6 @@ impl Grouper {
         for id in ids {
             if let Some(mut inc) = self.open.remove(&id) {
                 self.unindex(&inc);
-                for a in &inc.alert_ids {
-                    self.seen_alerts.remove(a);
-                }
                 inc.closed = true;
                 let detail = format!(
                     "no new alert since {}",
@@ -215,7 +256,7 @@ impl Grouper {
     /// away (closed, `merged_into` set) and incidents closed because event time moved past
     /// their quiet period. `now` is the wall clock, used for `opened` and history entries.
     pub fn add(&mut self, alert: &Alert, ctx: &Context, now: Timestamp) -> Vec<Incident> {
-        if self.seen_alerts.contains(&alert.id) {
+        if self.seen.contains(&alert.id) {
             return Vec::new();
         }
         let mut changed = Vec::new();
@@ -297,7 +338,7 @@ impl Grouper {
             inc.log(now, SYSTEM_ACTOR, "grew", detail);
         }
         refresh(&mut inc, ctx);
-        self.seen_alerts.insert(alert.id.clone());
+        self.seen.insert(alert.id.clone());
         // Entities only ever join an incident here, so indexing the alert's is enough.
         for key in new_keys(&inc, &seen, ctx) {
             self.index.entry(key).or_default().insert(inc.id.clone());

@@ -33,7 +33,7 @@ pub use context::{
     Asset, AssetClass, AssetMatch, Context, ContextError, Inventory, Location, Person, Roster,
 };
 pub use exception::{Condition, Exception, ExceptionError, ExceptionSet};
-pub use group::{GroupConfig, Grouper};
+pub use group::{GroupConfig, Grouper, MAX_SEEN_ALERTS};
 pub use lifecycle::LifecycleError;
 pub use model::{Comment, HistoryEntry, Incident, Resolution, ScorePart, Status, Step};
 pub use narrative::{MAX_STEPS, Narrative, Role, RoleSteps, narrate};

@@ -72,6 +72,9 @@ pub struct Metrics {
     time_skewed: Mutex<BTreeMap<String, u64>>,
     /// `_bulk` documents recognized as resends (not stored again), per source.
     resends: Mutex<BTreeMap<String, u64>>,
+    /// Journal commits that failed (disk full, read-only database...): their batches were
+    /// refused to the senders.
+    pub journal_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -199,6 +202,11 @@ impl Metrics {
                 "wardwatch_alerts_suppressed_total",
                 "Alerts stopped by an exception since start.",
                 &self.alerts_suppressed,
+            ),
+            (
+                "wardwatch_journal_commit_failures_total",
+                "Journal commits that failed (disk full, read-only database...); their batches were refused to the senders, and /healthz answers 503 until a commit succeeds.",
+                &self.journal_failures,
             ),
         ] {
             let _ = writeln!(

@@ -64,6 +64,8 @@ pub struct Shared {
     wake: (Mutex<()>, Condvar),
     max_queued: i64,
     pub metrics: Arc<Metrics>,
+    /// Why the last journal commit failed, until one succeeds again.
+    write_error: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -79,6 +81,28 @@ impl Shared {
 
     fn busy(&self) -> Option<Duration> {
         (self.queued() > self.max_queued).then_some(Duration::from_secs(1))
+    }
+
+    /// What keeps the journal from storing, in plain words, while it lasts.
+    pub fn problem(&self) -> Option<String> {
+        self.write_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_write_error(&self, e: Option<String>) {
+        let mut w = self.write_error.lock().unwrap_or_else(|e| e.into_inner());
+        if w.is_some() != e.is_some() {
+            match &e {
+                Some(reason) => tracing::error!(
+                    reason,
+                    "the journal cannot store: senders are refused until this is fixed"
+                ),
+                None => tracing::warn!("the journal stores again"),
+            }
+        }
+        *w = e;
     }
 }
 
@@ -240,6 +264,7 @@ impl Pipeline {
             wake: (Mutex::new(()), Condvar::new()),
             max_queued: cfg.max_queued_events as i64,
             metrics,
+            write_error: Mutex::new(None),
         });
         // Detection's parallel work and off-path frees run on rayon's pool: name its threads
         // (they would take the name of whichever thread first used the pool). Already built
@@ -347,6 +372,7 @@ fn writer(
         let received_ns = jiff::Timestamp::now().as_nanosecond() as i64;
         match db.append_encoded(&batches, &mut seqs) {
             Ok(last) => {
+                shared.set_write_error(None);
                 // 0: every event was a resend already stored.
                 shared.last_seq.fetch_max(last, Ordering::AcqRel);
                 shared
@@ -395,10 +421,18 @@ fn writer(
                 shared.wake.1.notify_all();
             }
             Err(e) => {
+                let reason = format!("journal commit failed: {e}");
                 tracing::error!(error = %e, events = n, "journal commit failed; batches refused");
+                shared.set_write_error(Some(reason.clone()));
+                shared
+                    .metrics
+                    .journal_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 for ack in acks {
-                    let _ = ack.send(Err(SinkError::Failed(e.to_string())));
+                    let _ = ack.send(Err(SinkError::Failed(reason.clone())));
                 }
+                // Do not spin on a disk that stays full: the senders retry meanwhile.
+                std::thread::sleep(Duration::from_millis(200));
             }
         }
     }

@@ -78,7 +78,12 @@ impl Telemetry for ServerTelemetry {
             "latency_p50_s": self.metrics.latency_quantile(0.5),
             "latency_p99_s": self.metrics.latency_quantile(0.99),
             "sources": self.metrics.sources_json(),
+            "problem": self.shared.problem(),
         })
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.shared.problem()
     }
 }
 

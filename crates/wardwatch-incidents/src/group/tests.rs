@@ -505,3 +505,32 @@ fn a_group_member_known_only_by_sid_is_named_from_its_creation() {
         .unwrap();
     assert_eq!(step.facts["MemberName"], "svc_backup2");
 }
+
+#[test]
+fn remembered_alert_ids_stay_bounded_while_an_incident_stays_open() {
+    // Before: every alert id stayed in the grouper while its incident was open (and past the
+    // incident's own cap of ids, for ever).
+    let ctx = hospital();
+    let mut g = grouper();
+    let t = at("2026-03-02T10:00:00Z");
+    let n = MAX_SEEN_ALERTS + 5_000;
+    for i in 0..n {
+        let a = alert("r", "x", Low, t)
+            .id(&format!("a{i}"))
+            .host("ws-1")
+            .build();
+        g.add(&a, &ctx, t);
+    }
+    assert_eq!(g.open().count(), 1);
+    assert_eq!(g.open().next().unwrap().alert_count, n as u64);
+    assert_eq!(g.remembered_alerts(), MAX_SEEN_ALERTS);
+    // A replay of the recent alerts (what a crash re-raises) still adds nothing.
+    for i in n - 4000..n {
+        let a = alert("r", "x", Low, t)
+            .id(&format!("a{i}"))
+            .host("ws-1")
+            .build();
+        assert!(g.add(&a, &ctx, t).is_empty());
+    }
+    assert_eq!(g.open().next().unwrap().alert_count, n as u64);
+}

@@ -153,6 +153,18 @@ impl<S: Sink> BulkState<S> {
 }
 
 /// The bulk API and the start-up calls, every route behind the token check.
+/// Read a (decompressed) `_bulk` body as the listener does, without a sink: how many items it
+/// holds and the events of the good ones, or why the whole request is refused. For fuzzing
+/// (`fuzz/fuzz_targets/bulk_body.rs`) and tests.
+pub fn parse_body(
+    body: &[u8],
+    path_index: Option<&str>,
+) -> Result<(usize, Vec<wardwatch_core::Event>), String> {
+    ndjson::parse(body, path_index)
+        .map(|p| (p.items.len(), p.events))
+        .map_err(|e| format!("{e:?}"))
+}
+
 pub fn router<S: Sink>(state: BulkState<S>) -> Router {
     let ack = probes::acknowledged;
     Router::new()

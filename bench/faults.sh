@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Fault injection for `wardwatch serve` (needs root: tmpfs and loop mounts, chattr).
+#   1. 20 x kill -9 while RATE events/s arrive (4/5 over `_bulk` without `_id`, 1/5 over syslog TCP);
+#   2. disk full: the data folder on a small tmpfs, filled mid-ingest, then grown;
+#   3. the database files made read-only (chattr +i) mid-ingest, then writable again.
+# Every time: the shipper (bench/loadgen `faults`) retries each bulk batch until acknowledged;
+# afterwards the journal is read and every acknowledged document must be there exactly once.
+# What the server said while the fault lasted (HTTP answers, /healthz, its log) is printed.
+# The bulk listener speaks plain HTTP here (HTTPS lands with the listener work of issue 9).
+# Usage: bench/faults.sh [RATE] [KILLS]   (defaults 20000 and 20)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+rate="${1:-20000}"
+kills="${2:-20}"
+if [ "$(id -u)" != 0 ]; then
+    echo "bench/faults.sh: needs root (tmpfs and loop mounts, chattr); nothing measured"
+    exit 0
+fi
+cd "$root"
+cargo build --release -p wardwatch >/dev/null
+CARGO_TARGET_DIR="$root/target" cargo build --release --manifest-path bench/loadgen/Cargo.toml --bin faults >/dev/null
+bin="$root/target/release/wardwatch"
+faults="$root/target/release/faults"
+http=18281
+syslog=18282
+work="$(mktemp -d)"
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+    chattr -i "$work"/ext/data/* 2>/dev/null || true
+    umount "$work/tmpfs" 2>/dev/null || true
+    umount "$work/ext" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+start() { # $1 data dir; sets pid, waits for /healthz
+    WARDWATCH_INGEST_TOKEN=faults WARDWATCH_API_TOKEN=faults "$bin" serve --data "$1" \
+        --http "127.0.0.1:$http" --syslog "127.0.0.1:$syslog" >>"$work/server.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 300); do
+        curl -s -o /dev/null "http://127.0.0.1:$http/healthz" && return 0
+        sleep 0.1
+    done
+    echo "server did not come up; its log:"; tail -20 "$work/server.log"; exit 1
+}
+stop() { # graceful: what was received is committed
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=
+}
+health() { curl -s -m 2 -w ' (%{http_code})' "http://127.0.0.1:$http/healthz" 2>/dev/null || echo "(no answer)"; }
+drain() { # until detection has caught up
+    for _ in $(seq 1 600); do
+        q=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_queued_events/ {print $2}')
+        [ "${q:-1}" = 0 ] && return 0
+        sleep 0.2
+    done
+}
+peak() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status" 2>/dev/null || echo "?"; }
+
+echo "== 1. $kills x kill -9 at $rate events/s (bulk over plain HTTP + syslog TCP)"
+data="$work/kill9"
+: >"$work/server.log"
+start "$data"
+secs=$(( kills * 3 + 5 ))
+"$faults" send "127.0.0.1:$http" faults "127.0.0.1:$syslog" "$rate" "$secs" "$work/out1" >"$work/send1.txt" 2>&1 &
+sender=$!
+restarts=()
+for i in $(seq 1 "$kills"); do
+    sleep 3
+    kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+    t0=$(date +%s.%N)
+    start "$data"
+    restarts+=("$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')")
+done
+wait "$sender"
+drain; stop
+cat "$work/send1.txt"
+echo "restart to /healthz (s): ${restarts[*]}"
+"$faults" verify "$data" "$work/out1" || true
+grep -c "resend window refilled" "$work/server.log" | xargs echo "restarts that refilled the resend window:"
+
+echo
+echo "== 2. disk full: the data folder on a 96 MiB tmpfs, at $(( rate / 4 )) events/s"
+mkdir -p "$work/tmpfs"
+mount -t tmpfs -o size=96m tmpfs "$work/tmpfs"
+data="$work/tmpfs/data"
+: >"$work/server.log"
+start "$data"
+"$faults" send "127.0.0.1:$http" faults "127.0.0.1:$syslog" "$(( rate / 4 ))" 60 "$work/out2" >"$work/send2.txt" 2>&1 &
+sender=$!
+full_at=
+for _ in $(seq 1 600); do
+    if [ "$(df --output=avail "$work/tmpfs" | tail -1)" -lt 1024 ]; then full_at=$(date +%s.%N); break; fi
+    sleep 0.1
+done
+if [ -n "$full_at" ]; then
+    sleep 5
+    echo "full: /healthz says: $(health)"
+    echo "full: the server's log says:"; grep -iE "full|refused|failed" "$work/server.log" | sort | uniq -c | sort -rn | head -5 | cut -c1-300
+    mount -o remount,size=1g "$work/tmpfs"
+    t0=$(date +%s.%N)
+    before=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
+    for _ in $(seq 1 600); do
+        now=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
+        [ "${now:-0}" -gt "${before:-0}" ] && break
+        sleep 0.1
+    done
+    echo "space back: ingest resumed after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s; /healthz: $(health)"
+else
+    echo "the tmpfs did not fill within a minute"
+fi
+wait "$sender"
+drain; stop
+cat "$work/send2.txt"
+"$faults" verify "$data" "$work/out2" || true
+umount "$work/tmpfs"
+
+echo
+echo "== 3. the database made read-only (chattr +i on the database and its WAL) at $(( rate / 4 )) events/s"
+truncate -s 1G "$work/ext.img"
+mkfs.ext4 -q -F "$work/ext.img"
+mkdir -p "$work/ext"
+mount -o loop "$work/ext.img" "$work/ext"
+data="$work/ext/data"
+: >"$work/server.log"
+start "$data"
+"$faults" send "127.0.0.1:$http" faults "127.0.0.1:$syslog" "$(( rate / 4 ))" 30 "$work/out3" >"$work/send3.txt" 2>&1 &
+sender=$!
+sleep 5
+chattr +i "$data/wardwatch.db" "$data/wardwatch.db-wal"
+sleep 10
+echo "read-only: /healthz says: $(health)"
+echo "read-only: the server's log says:"; grep -iE "readonly|read-only|permitted|refused|failed" "$work/server.log" | sort | uniq -c | sort -rn | head -5 | cut -c1-300
+chattr -i "$data/wardwatch.db" "$data/wardwatch.db-wal"
+t0=$(date +%s.%N)
+before=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
+for _ in $(seq 1 600); do
+    now=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
+    [ "${now:-0}" -gt "${before:-0}" ] && break
+    sleep 0.1
+done
+echo "writable again: ingest resumed after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s; /healthz: $(health)"
+wait "$sender"
+drain; stop
+cat "$work/send3.txt"
+"$faults" verify "$data" "$work/out3" || true

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Overload for `wardwatch serve`: first the sustainable rate (numbered `_bulk` documents as fast
+# as acknowledged, 4 connections, 20 s), then 60 s at 10x that rate offered: `_bulk` over 32
+# connections as fast as the server takes them (each batch retried until acknowledged, as a
+# shipper does) plus a syslog UDP flood of 10x the sustainable rate (UDP cannot be pushed
+# back: what is not taken must be dropped, and counted). Prints the server's peak memory
+# against the bound its configuration sets, every drop and refusal it counted, and checks
+# that every acknowledged document is stored exactly once.
+# Usage: bench/overload.sh [SECONDS]   (default 60)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+secs="${1:-60}"
+cd "$root"
+cargo build --release -p wardwatch >/dev/null
+CARGO_TARGET_DIR="$root/target" cargo build --release --manifest-path bench/loadgen/Cargo.toml --bin faults >/dev/null
+bin="$root/target/release/wardwatch"
+faults="$root/target/release/faults"
+http=18291
+syslog=18292
+work="$(mktemp -d)"
+pid=
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+# The bounds that hold memory: request bodies read at once, the journal writer's queue, the
+# resend window; events waiting for detection wait on disk, not in memory.
+cat >"$work/config.toml" <<TOML
+[http]
+max_body_mb = 16
+max_concurrent_bulk = 8
+[pipeline]
+max_queued_events = 500000
+writer_queue_batches = 64
+[resend]
+max_documents = 500000
+TOML
+bodies_mib=$(( 16 * 8 ))
+
+start() {
+    WARDWATCH_INGEST_TOKEN=load WARDWATCH_API_TOKEN=load "$bin" serve --config "$work/config.toml" \
+        --data "$work/data" --http "127.0.0.1:$http" --syslog "127.0.0.1:$syslog" >>"$work/server.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$http/healthz" && return 0; sleep 0.1; done
+    echo "server did not start"; tail "$work/server.log"; exit 1
+}
+metrics() { curl -s -H 'Authorization: Bearer load' "http://127.0.0.1:$http/metrics"; }
+drain() {
+    for _ in $(seq 1 3000); do
+        [ "$(metrics | awk '/^wardwatch_queued_events/ {print $2}')" = 0 ] && return 0
+        sleep 0.2
+    done
+}
+
+start
+base=$(awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/$pid/status")
+echo "== sustainable: as fast as acknowledged, 4 connections x 1,000 documents, 20 s"
+FAULTS_UDP_RATE=0 "$faults" send "127.0.0.1:$http" load "" 0 20 "$work/warm" 1000 4 | tee "$work/warm.txt"
+rate=$(awk '/^bulk_rate/ {print $2}' "$work/warm.txt")
+drain
+echo
+echo "== overload: ${secs} s, _bulk as fast as taken over 32 connections + syslog UDP flood at $(( rate * 10 ))/s (10x the sustainable $rate/s)"
+peak=0
+( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/ {printf "%d\n", $2 / 1024}' "/proc/$pid/status" 2>/dev/null; sleep 0.5; done ) >"$work/rss" &
+sampler=$!
+FAULTS_BASE=1000000000000 FAULTS_UDP_RATE=$(( rate * 10 )) "$faults" send "127.0.0.1:$http" load "127.0.0.1:$syslog" 0 "$secs" "$work/over" 1000 32 | tee "$work/over.txt"
+drain
+kill "$sampler" 2>/dev/null || true
+peak=$(sort -n "$work/rss" | tail -1)
+hwm=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status")
+echo
+echo "memory: resident at start $base MiB; during overload peak $peak MiB (VmHWM $hwm MiB); request bodies are bounded by max_concurrent_bulk x max_body_mb = $bodies_mib MiB, events waiting for detection wait on disk"
+echo "what the server counted:"
+metrics | grep -E '^wardwatch_(dropped|rejected|received|resends|time_skewed)_total|^wardwatch_stored_total|^wardwatch_journal_commit_failures_total' | sed 's/^/  /'
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+"$faults" verify "$work/data" "$work/over" || true
