@@ -15,14 +15,22 @@ fuzz_target!(|data: &[u8]| {
     let read = 1 + usize::from(b);
     let mut framer = Framer::new(max);
     let check = |f: &wardwatch_ingest::listen::framing::Frame| {
-        assert!(f.data.len() <= max, "frame of {} over the limit {max}", f.data.len());
+        assert!(
+            f.data.len() <= max,
+            "frame of {} over the limit {max}",
+            f.data.len()
+        );
     };
     for chunk in data[2..].chunks(read) {
         framer.push(chunk);
         while let Some(f) = framer.next_frame() {
             check(&f);
         }
-        assert!(framer.buffered() <= max + read + 16, "buffered {} with limit {max}", framer.buffered());
+        assert!(
+            framer.buffered() <= max + read + 16,
+            "buffered {} with limit {max}",
+            framer.buffered()
+        );
     }
     while let Some(f) = framer.finish() {
         check(&f);

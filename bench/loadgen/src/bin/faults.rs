@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn usage() -> ! {
-    eprintln!("usage: faults send HTTP_ADDR TOKEN SYSLOG_ADDR RATE SECONDS OUT_DIR [BATCH] [CONNECTIONS] | faults verify DATA_DIR OUT_DIR");
+    eprintln!(
+        "usage: faults send HTTP_ADDR TOKEN SYSLOG_ADDR RATE SECONDS OUT_DIR [BATCH] [CONNECTIONS] | faults verify DATA_DIR OUT_DIR"
+    );
     std::process::exit(2)
 }
 
@@ -27,7 +29,12 @@ fn arg(i: usize) -> String {
 }
 
 /// One HTTP/1.1 request on a fresh or kept connection; returns (status, body).
-fn call(conn: &mut Option<BufReader<TcpStream>>, addr: &str, token: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+fn call(
+    conn: &mut Option<BufReader<TcpStream>>,
+    addr: &str,
+    token: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     if conn.is_none() {
         let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
@@ -44,14 +51,24 @@ fn call(conn: &mut Option<BufReader<TcpStream>>, addr: &str, token: &str, body: 
         c.get_mut().write_all(body)?;
         let mut status_line = String::new();
         if c.read_line(&mut status_line)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            ));
         }
-        let status = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         let (mut len, mut chunked) = (0usize, false);
         loop {
             let mut line = String::new();
             if c.read_line(&mut line)? == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed",
+                ));
             }
             let l = line.trim_end().to_ascii_lowercase();
             if l.is_empty() {
@@ -104,7 +121,10 @@ impl Seen {
 
 fn reason(body: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    let r = v["error"]["reason"].as_str().map(str::to_string).unwrap_or_else(|| body.chars().take(120).collect());
+    let r = v["error"]["reason"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| body.chars().take(120).collect());
     r.chars().take(160).collect()
 }
 
@@ -115,12 +135,21 @@ fn send() {
     let rate: f64 = arg(5).parse().unwrap_or_else(|_| usage());
     let secs: f64 = arg(6).parse().unwrap_or_else(|_| usage());
     let out = std::path::PathBuf::from(arg(7));
-    let batch: u64 = std::env::args().nth(8).and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let conns: usize = std::env::args().nth(9).and_then(|v| v.parse().ok()).unwrap_or(4);
+    let batch: u64 = std::env::args()
+        .nth(8)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let conns: usize = std::env::args()
+        .nth(9)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
     std::fs::create_dir_all(&out).expect("OUT_DIR");
 
     // FAULTS_BASE: where the numbers start, so two runs on one store do not collide.
-    let base: u64 = std::env::var("FAULTS_BASE").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let base: u64 = std::env::var("FAULTS_BASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let next = Arc::new(AtomicU64::new(base));
     let acked = Arc::new(Mutex::new(Vec::<(u64, u64)>::new()));
     let seen = Arc::new(Seen::default());
@@ -131,7 +160,13 @@ fn send() {
     let syslog_rate = rate * 0.2;
     let mut handles = Vec::new();
     for _ in 0..conns {
-        let (next, acked, seen, addr, token) = (next.clone(), acked.clone(), seen.clone(), addr.clone(), token.clone());
+        let (next, acked, seen, addr, token) = (
+            next.clone(),
+            acked.clone(),
+            seen.clone(),
+            addr.clone(),
+            token.clone(),
+        );
         handles.push(std::thread::spawn(move || {
             let mut conn = None;
             let mut mine = 0u64;
@@ -209,7 +244,11 @@ fn send() {
                 let mut lines = Vec::new();
                 let first = n;
                 for k in first..first + 200 {
-                    let _ = writeln!(lines, "<14>1 {} ws-faults-syslog probe - - - fault probe n={k}", jiff::Timestamp::now());
+                    let _ = writeln!(
+                        lines,
+                        "<14>1 {} ws-faults-syslog probe - - - fault probe n={k}",
+                        jiff::Timestamp::now()
+                    );
                 }
                 match sock.as_mut().expect("connected").write_all(&lines) {
                     Ok(()) => {
@@ -232,7 +271,10 @@ fn send() {
     });
     // Overload: an open-loop syslog UDP flood at FAULTS_UDP_RATE datagrams/s (nothing pushes
     // back on UDP: what the server cannot take it must drop, and count).
-    let udp_rate: f64 = std::env::var("FAULTS_UDP_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let udp_rate: f64 = std::env::var("FAULTS_UDP_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     let udp_sent = Arc::new(AtomicU64::new(0));
     let udp_thread = (udp_rate > 0.0).then(|| {
         let (sent, target) = (udp_sent.clone(), arg(4));
@@ -241,7 +283,10 @@ fn send() {
             let mut n = 0u64;
             while Instant::now() < deadline {
                 for _ in 0..100 {
-                    let line = format!("<14>1 {} ws-flood flood - - - fault flood n={n}", jiff::Timestamp::now());
+                    let line = format!(
+                        "<14>1 {} ws-flood flood - - - fault flood n={n}",
+                        jiff::Timestamp::now()
+                    );
                     if sock.send_to(line.as_bytes(), &target).is_ok() {
                         n += 1;
                     }
@@ -260,7 +305,11 @@ fn send() {
     if let Some(t) = udp_thread {
         t.join().expect("udp flood");
     }
-    std::fs::write(out.join("udp_sent"), udp_sent.load(Ordering::Relaxed).to_string()).expect("udp_sent");
+    std::fs::write(
+        out.join("udp_sent"),
+        udp_sent.load(Ordering::Relaxed).to_string(),
+    )
+    .expect("udp_sent");
     stop.store(true, Ordering::Relaxed);
     if let Some(t) = syslog_thread {
         t.join().expect("syslog sender");
@@ -271,15 +320,26 @@ fn send() {
     for (a, b) in acked.iter() {
         let _ = writeln!(f, "{a} {b}");
     }
-    std::fs::write(out.join("syslog_sent"), syslog_sent.load(Ordering::Relaxed).to_string()).expect("syslog_sent");
+    std::fs::write(
+        out.join("syslog_sent"),
+        syslog_sent.load(Ordering::Relaxed).to_string(),
+    )
+    .expect("syslog_sent");
     let secs = start.elapsed().as_secs_f64();
     println!("bulk_acked {total}");
     println!("bulk_rate {:.0}", total as f64 / secs);
     println!("syslog_sent {}", syslog_sent.load(Ordering::Relaxed));
     if udp_rate > 0.0 {
-        println!("udp_sent {} (offered {:.0}/s)", udp_sent.load(Ordering::Relaxed), udp_sent.load(Ordering::Relaxed) as f64 / secs);
+        println!(
+            "udp_sent {} (offered {:.0}/s)",
+            udp_sent.load(Ordering::Relaxed),
+            udp_sent.load(Ordering::Relaxed) as f64 / secs
+        );
     }
-    println!("connect_failures {}", seen.connect_failures.load(Ordering::Relaxed));
+    println!(
+        "connect_failures {}",
+        seen.connect_failures.load(Ordering::Relaxed)
+    );
     for (what, n) in seen.refusals.lock().unwrap().iter() {
         println!("refused {n}x {what}");
     }
@@ -288,7 +348,8 @@ fn send() {
 fn verify() {
     let data = std::path::PathBuf::from(arg(2));
     let out = std::path::PathBuf::from(arg(3));
-    let db = wardwatch_store::Db::open(&data, &wardwatch_store::DbOptions::default()).expect("open the store");
+    let db = wardwatch_store::Db::open(&data, &wardwatch_store::DbOptions::default())
+        .expect("open the store");
     type Counts = std::collections::HashMap<u64, u32>;
     let mut bulk = Counts::new();
     let mut syslog = Counts::new();
@@ -305,15 +366,26 @@ fn verify() {
             } else if let Some(m) = e.event.ecs.message.as_deref()
                 && let Some(n) = m.rsplit_once("n=").and_then(|(_, n)| n.trim().parse().ok())
             {
-                bump(if m.contains("fault flood") { &mut udp } else { &mut syslog }, n);
+                bump(
+                    if m.contains("fault flood") {
+                        &mut udp
+                    } else {
+                        &mut syslog
+                    },
+                    n,
+                );
             }
         }
     }
     let acked = std::fs::read_to_string(out.join("acked")).unwrap_or_default();
     let (mut n_acked, mut missing, mut acked_dup) = (0u64, 0u64, 0u64);
     for line in acked.lines() {
-        let mut it = line.split_whitespace().filter_map(|x| x.parse::<u64>().ok());
-        let (Some(a), Some(b)) = (it.next(), it.next()) else { continue };
+        let mut it = line
+            .split_whitespace()
+            .filter_map(|x| x.parse::<u64>().ok());
+        let (Some(a), Some(b)) = (it.next(), it.next()) else {
+            continue;
+        };
         for n in a..b {
             n_acked += 1;
             match bulk.get(&n).copied().unwrap_or(0) {
@@ -325,15 +397,29 @@ fn verify() {
     }
     let stored_bulk = bulk.len();
     let dup_bulk = bulk.values().filter(|c| **c > 1).count();
-    let sent: u64 = std::fs::read_to_string(out.join("syslog_sent")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let sent: u64 = std::fs::read_to_string(out.join("syslog_sent"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
     let stored_syslog = syslog.len();
     let dup_syslog = syslog.values().filter(|c| **c > 1).count();
-    println!("bulk: acknowledged {n_acked}, stored {stored_bulk} distinct, acknowledged but missing {missing}, acknowledged stored more than once {acked_dup}, any stored more than once {dup_bulk}");
-    println!("syslog tcp: sent {sent}, stored {stored_syslog} distinct ({:.2}% of sent; no acknowledgement in the protocol), stored more than once {dup_syslog}", 100.0 * stored_syslog as f64 / sent.max(1) as f64);
-    let udp_sent: u64 = std::fs::read_to_string(out.join("udp_sent")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    println!(
+        "bulk: acknowledged {n_acked}, stored {stored_bulk} distinct, acknowledged but missing {missing}, acknowledged stored more than once {acked_dup}, any stored more than once {dup_bulk}"
+    );
+    println!(
+        "syslog tcp: sent {sent}, stored {stored_syslog} distinct ({:.2}% of sent; no acknowledgement in the protocol), stored more than once {dup_syslog}",
+        100.0 * stored_syslog as f64 / sent.max(1) as f64
+    );
+    let udp_sent: u64 = std::fs::read_to_string(out.join("udp_sent"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
     if udp_sent > 0 {
         let stored_udp = udp.len();
-        println!("syslog udp: sent {udp_sent}, stored {stored_udp} distinct, not stored {} (dropped by the kernel or by the server: compare wardwatch_dropped_total)", udp_sent.saturating_sub(stored_udp as u64));
+        println!(
+            "syslog udp: sent {udp_sent}, stored {stored_udp} distinct, not stored {} (dropped by the kernel or by the server: compare wardwatch_dropped_total)",
+            udp_sent.saturating_sub(stored_udp as u64)
+        );
     }
     if missing > 0 || acked_dup > 0 {
         println!("FAIL: acknowledged documents lost or duplicated");
