@@ -12,10 +12,13 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 secs="${1:-60}"
 cd "$root"
-cargo build --release -p wardwatch >/dev/null
-CARGO_TARGET_DIR="$root/target" cargo build --release --manifest-path bench/loadgen/Cargo.toml --bin faults >/dev/null
-bin="$root/target/release/wardwatch"
-faults="$root/target/release/faults"
+# BENCH_PROFILE=debug uses debug builds (slower: lower the rate), e.g. on a machine busy compiling.
+profile="${BENCH_PROFILE:-release}"
+flag=--release; [ "$profile" = debug ] && flag=
+cargo build $flag -p wardwatch >/dev/null
+CARGO_TARGET_DIR="$root/target" cargo build $flag --manifest-path bench/loadgen/Cargo.toml --bin faults >/dev/null
+bin="$root/target/$profile/wardwatch"
+faults="$root/target/$profile/faults"
 http=18291
 syslog=18292
 work="$(mktemp -d)"
