@@ -123,6 +123,13 @@ pub struct Ecs {
     /// The free-text message, for sources that have one (syslog).
     #[serde(rename = "message", skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The network address (`ip:port`) the record was received from: the syslog sender as the
+    /// listener saw it, whatever the message claims about its host.
+    #[serde(rename = "log.source.address", skip_serializing_if = "Option::is_none")]
+    pub log_source_address: Option<String>,
+    /// The subject of the TLS client certificate the sender presented (RFC 4514 text).
+    #[serde(rename = "tls.client.subject", skip_serializing_if = "Option::is_none")]
+    pub tls_client_subject: Option<String>,
 }
 
 /// How far a sender's time may be from the time its event was received and still be trusted.

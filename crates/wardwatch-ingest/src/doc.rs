@@ -122,6 +122,8 @@ pub(crate) fn ecs_of(v: &Value) -> Ecs {
         dns_question_name: text_at(v, "dns.question.name"),
         network_protocol: text_at(v, "network.protocol"),
         message: text_at(v, "message"),
+        log_source_address: text_at(v, "log.source.address"),
+        tls_client_subject: text_at(v, "tls.client.subject"),
     }
 }
 

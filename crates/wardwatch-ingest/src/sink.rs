@@ -52,6 +52,25 @@ pub struct SourceCounters {
     pub malformed: AtomicU64,
     /// Bytes received.
     pub bytes: AtomicU64,
+    /// Connections closed at once because their peer already had `max_connections_per_peer`.
+    pub refused_peer_limit: AtomicU64,
+    /// Connections or datagrams refused because the sender is outside `allowed_networks`.
+    pub refused_network: AtomicU64,
+    /// Times the listener had `max_connections` open and stopped accepting until one closed.
+    pub listener_full: AtomicU64,
+    /// Connections closed after `idle_timeout_secs` without a byte.
+    pub idle_timeouts: AtomicU64,
+    /// HTTP connections closed because a request's headers did not arrive within
+    /// `header_timeout_secs`.
+    pub header_timeouts: AtomicU64,
+    /// Requests refused (408) because their body did not arrive within `body_timeout_secs`.
+    pub body_timeouts: AtomicU64,
+    /// TLS handshakes that failed or did not finish in time (also: a client without the
+    /// required certificate).
+    pub handshake_failures: AtomicU64,
+    /// Messages or documents refused or dropped because their sender was over its budget while
+    /// the pipeline was behind (fair backpressure).
+    pub throttled: AtomicU64,
 }
 
 impl SourceCounters {

@@ -24,6 +24,7 @@ fn config() -> SyslogConfig {
         batch_max: 100,
         batch_delay_ms: 10,
         max_connections: 16,
+        ..SyslogConfig::default()
     }
 }
 

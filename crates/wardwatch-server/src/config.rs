@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use wardwatch_ingest::listen::ClientAuth;
 
 mod bounds;
 pub use bounds::{ResendSection, SearchSection, TimeSection};
@@ -21,14 +22,43 @@ dir = "./wardwatch-data"
 fsync = true
 
 [http]
-# Bulk ingest (`/_bulk`), the REST API (`/api/v1`), `/healthz` and `/metrics`.
+# The REST API (`/api/v1`), `/healthz`, `/metrics` and, unless `ingest_listen` is set, bulk
+# ingest (`/_bulk`). Plain HTTP is for loopback: to listen on another address, set `tls_cert`
+# and `tls_key` (HTTPS), or `allow_plain_http = true` (tokens and events then cross the
+# network in clear text; a warning is logged at start).
 listen = "127.0.0.1:8080"
+# A separate address for bulk ingest (`/_bulk` and the calls shippers make at start-up); the
+# API then answers only on `listen`. Empty: bulk ingest on `listen`.
+ingest_listen = ""
+# Accept plain HTTP on a non-loopback address (not recommended).
+allow_plain_http = false
+# HTTPS: PEM certificate chain and private key. Both files are re-read when they change (a
+# renewed certificate is served from the next connection on, without a restart).
+tls_cert = ""
+tls_key = ""
+# Client certificates: "none", "optional" or "required" (signed by the CAs in `tls_client_ca`).
+tls_client_auth = "none"
+tls_client_ca = ""
 # Largest request body accepted, in MiB (a larger `_bulk` gets 413).
 max_body_mb = 100
 # Elasticsearch version reported to shippers on `GET /` (Filebeat refuses older ones).
 es_version = "8.17.0"
-# Most `_bulk` requests read at once; more wait unread (bounds memory to this x max_body_mb).
+# Most `_bulk` requests decoded at once. A request takes a slot only once its whole body has
+# arrived; bodies being read share a memory budget of this x max_body_mb.
 max_concurrent_bulk = 8
+# Most connections open at once per listener; more wait in the kernel's backlog.
+max_connections = 1024
+# Most connections open at once from one address; more are closed at once.
+max_connections_per_peer = 128
+# A request's headers must arrive within this many seconds (also the longest an idle
+# keep-alive connection is kept).
+header_timeout_secs = 30
+# A `_bulk` body must arrive within this many seconds, or the request gets 408.
+body_timeout_secs = 60
+# A connection that waits this many seconds for its peer (to send or to read) is closed.
+idle_timeout_secs = 120
+# Sender networks accepted (CIDR or single addresses, e.g. ["10.0.0.0/8"]); empty: all.
+allowed_networks = []
 
 [syslog]
 # Syslog over UDP and TCP on the same address (RFC 5424 and RFC 3164; octet-counted or
@@ -36,10 +66,27 @@ max_concurrent_bulk = 8
 listen = "0.0.0.0:5514"
 # Largest message kept whole, in KiB; longer ones are truncated and counted as malformed.
 max_message_kb = 64
-# Syslog over TLS (RFC 5425). Set all three to enable.
+# Syslog over TLS (RFC 5425). Set all three to enable. The certificate files are re-read
+# when they change.
 tls_listen = ""
 tls_cert = ""
 tls_key = ""
+# Client certificates on syslog TLS: "none", "optional" or "required" (signed by the CAs in
+# `tls_client_ca`). The certificate's subject is recorded on each event (`tls.client.subject`).
+tls_client_auth = "none"
+tls_client_ca = ""
+# Most TCP (and, separately, TLS) connections open at once; more wait in the kernel's backlog.
+max_connections = 1024
+# Most TCP or TLS connections open at once from one address; more are closed at once.
+max_connections_per_peer = 64
+# A TCP or TLS connection that sends nothing for this many seconds is closed (senders
+# reconnect when they have something to send).
+idle_timeout_secs = 600
+# Sender networks accepted on UDP and TCP (CIDR or single addresses); empty: all. Others are
+# refused and counted (`wardwatch_refused_network_total`).
+allowed_networks = []
+# The same for syslog over TLS.
+tls_allowed_networks = []
 
 [rules]
 # Load the built-in rule pack.
@@ -228,23 +275,59 @@ impl Default for DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Listen address. Default `127.0.0.1:8080`.
+    /// API listen address (and bulk, unless `ingest_listen`). Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// Separate bulk ingest address; empty for none.
+    pub ingest_listen: String,
+    /// Plain HTTP allowed on a non-loopback address. Default `false`.
+    pub allow_plain_http: bool,
+    /// PEM certificate chain for HTTPS; empty for plain HTTP.
+    pub tls_cert: String,
+    /// PEM private key for HTTPS.
+    pub tls_key: String,
+    /// Client certificates: none, optional, required.
+    pub tls_client_auth: ClientAuth,
+    /// PEM CA certificates for client certificates.
+    pub tls_client_ca: String,
     /// Request body limit in MiB. Default 100.
     pub max_body_mb: u64,
     /// Version reported on `GET /`. Default `8.17.0`.
     pub es_version: String,
-    /// Bulk requests read at once. Default 8.
+    /// Bulk requests decoded at once. Default 8.
     pub max_concurrent_bulk: usize,
+    /// Connections per listener. Default 1024.
+    pub max_connections: usize,
+    /// Connections per peer address. Default 128.
+    pub max_connections_per_peer: usize,
+    /// Header read timeout, seconds. Default 30.
+    pub header_timeout_secs: u64,
+    /// Bulk body read timeout, seconds. Default 60.
+    pub body_timeout_secs: u64,
+    /// Idle connection timeout, seconds. Default 120.
+    pub idle_timeout_secs: u64,
+    /// Sender networks accepted; empty for all.
+    pub allowed_networks: Vec<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ingest_listen: String::new(),
+            allow_plain_http: false,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_client_auth: ClientAuth::None,
+            tls_client_ca: String::new(),
             max_body_mb: 100,
             es_version: "8.17.0".into(),
             max_concurrent_bulk: 8,
+            max_connections: 1024,
+            max_connections_per_peer: 128,
+            header_timeout_secs: 30,
+            body_timeout_secs: 60,
+            idle_timeout_secs: 120,
+            allowed_networks: Vec::new(),
         }
     }
 }
@@ -263,6 +346,20 @@ pub struct SyslogSection {
     pub tls_cert: String,
     /// PEM private key for TLS.
     pub tls_key: String,
+    /// Client certificates on TLS: none, optional, required.
+    pub tls_client_auth: ClientAuth,
+    /// PEM CA certificates for client certificates.
+    pub tls_client_ca: String,
+    /// TCP / TLS connections per listener. Default 1024.
+    pub max_connections: usize,
+    /// TCP / TLS connections per peer address. Default 64.
+    pub max_connections_per_peer: usize,
+    /// Idle TCP / TLS connection timeout, seconds. Default 600.
+    pub idle_timeout_secs: u64,
+    /// Sender networks accepted on UDP and TCP; empty for all.
+    pub allowed_networks: Vec<String>,
+    /// Sender networks accepted on TLS; empty for all.
+    pub tls_allowed_networks: Vec<String>,
 }
 
 impl Default for SyslogSection {
@@ -273,6 +370,13 @@ impl Default for SyslogSection {
             tls_listen: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            tls_client_auth: ClientAuth::None,
+            tls_client_ca: String::new(),
+            max_connections: 1024,
+            max_connections_per_peer: 64,
+            idle_timeout_secs: 600,
+            allowed_networks: Vec::new(),
+            tls_allowed_networks: Vec::new(),
         }
     }
 }

@@ -20,7 +20,7 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 type Pick = fn(&SourceCounters) -> &AtomicU64;
 
 /// The per-source counters: metric name, `/api/v1/stats` key, help text, and the counter.
-const SOURCE_COUNTERS: [(&str, &str, &str, Pick); 5] = [
+const SOURCE_COUNTERS: [(&str, &str, &str, Pick); 13] = [
     (
         "wardwatch_received_total",
         "received",
@@ -50,6 +50,54 @@ const SOURCE_COUNTERS: [(&str, &str, &str, Pick); 5] = [
         "bytes",
         "Bytes received, per source.",
         |c| &c.bytes,
+    ),
+    (
+        "wardwatch_refused_peer_limit_total",
+        "refused_peer_limit",
+        "Connections closed at once because their address already had max_connections_per_peer open, per listener.",
+        |c| &c.refused_peer_limit,
+    ),
+    (
+        "wardwatch_refused_network_total",
+        "refused_network",
+        "Connections or datagrams refused because the sender is outside allowed_networks, per listener.",
+        |c| &c.refused_network,
+    ),
+    (
+        "wardwatch_listener_full_total",
+        "listener_full",
+        "Times a listener had max_connections open and new connections waited, per listener.",
+        |c| &c.listener_full,
+    ),
+    (
+        "wardwatch_idle_timeouts_total",
+        "idle_timeouts",
+        "Connections closed after idle_timeout_secs waiting on their peer, per listener.",
+        |c| &c.idle_timeouts,
+    ),
+    (
+        "wardwatch_header_timeouts_total",
+        "header_timeouts",
+        "HTTP connections closed because request headers did not arrive within header_timeout_secs.",
+        |c| &c.header_timeouts,
+    ),
+    (
+        "wardwatch_body_timeouts_total",
+        "body_timeouts",
+        "Bulk requests refused (408) because the body did not arrive within body_timeout_secs.",
+        |c| &c.body_timeouts,
+    ),
+    (
+        "wardwatch_handshake_failures_total",
+        "handshake_failures",
+        "TLS handshakes that failed or timed out (a client without a required certificate included), per listener.",
+        |c| &c.handshake_failures,
+    ),
+    (
+        "wardwatch_throttled_total",
+        "throttled",
+        "Messages or documents refused or dropped because their sender was over its budget while the pipeline was behind, per listener.",
+        |c| &c.throttled,
     ),
 ];
 

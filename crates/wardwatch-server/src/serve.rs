@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -31,7 +31,12 @@ pub struct Tokens {
 
 /// A running server.
 pub struct Running {
+    /// The API address (and bulk ingest's, unless `ingest` is set).
     pub http: SocketAddr,
+    /// The separate bulk ingest address, when configured.
+    pub ingest: Option<SocketAddr>,
+    /// Whether the HTTP listeners speak HTTPS.
+    pub https: bool,
     /// UDP and TCP syslog address, when enabled.
     pub syslog: Option<SocketAddr>,
     pub syslog_tls: Option<SocketAddr>,
@@ -132,6 +137,60 @@ fn console_and_ingest(console: axum::Router, bulk: axum::Router) -> axum::Router
                 }
             },
         ))
+}
+
+fn nonempty(path: &str) -> Option<PathBuf> {
+    (!path.trim().is_empty()).then(|| PathBuf::from(path.trim()))
+}
+
+/// The HTTPS acceptor, when `http.tls_cert` is set.
+fn http_tls(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
+    let h = &config.http;
+    match (h.tls_cert.trim().is_empty(), h.tls_key.trim().is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => {
+            let files = listen::TlsFiles {
+                cert: h.tls_cert.trim().into(),
+                key: h.tls_key.trim().into(),
+                client_ca: nonempty(&h.tls_client_ca),
+                client_auth: h.tls_client_auth,
+            };
+            Ok(Some(tokio_rustls::TlsAcceptor::from(
+                listen::tls::server_config(&files)?,
+            )))
+        }
+        _ => Err(ServeError::Config(
+            "http.tls_cert and http.tls_key go together: set both for HTTPS, or neither".into(),
+        )),
+    }
+}
+
+/// Plain HTTP on a non-loopback address is an explicit choice.
+fn plain_http_allowed(config: &Config, addr: SocketAddr, tls: bool) -> Result<(), ServeError> {
+    if tls || addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if !config.http.allow_plain_http {
+        return Err(ServeError::Config(format!(
+            "HTTP would listen on {addr} without TLS: ingest and API tokens and the events would cross the network in clear text. Set http.tls_cert and http.tls_key (HTTPS), listen on 127.0.0.1 behind a TLS proxy, or set http.allow_plain_http = true to accept the risk"
+        )));
+    }
+    tracing::warn!(%addr, "plain HTTP on a non-loopback address (http.allow_plain_http = true): tokens and events cross the network in clear text");
+    Ok(())
+}
+
+/// The HTTP listeners' limits from the configuration.
+fn http_limits(config: &Config) -> Result<listen::http::HttpLimits, ServeError> {
+    let h = &config.http;
+    Ok(listen::http::HttpLimits {
+        conn: listen::ConnLimits {
+            max_connections: h.max_connections,
+            max_connections_per_peer: h.max_connections_per_peer,
+            idle_timeout: Duration::from_secs(h.idle_timeout_secs.max(1)),
+            allow: listen::Allow::parse(&h.allowed_networks, "http.allowed_networks")?,
+        },
+        header_timeout: Duration::from_secs(h.header_timeout_secs.max(1)),
+    })
 }
 
 /// Ingest token hashes and the organization each token's events go to: the ones given at
@@ -286,13 +345,7 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         }));
     }
 
-    // HTTP: bulk ingest + API.
-    let http = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .map_err(|e| ServeError::Bind(format!("http {}: {e}", config.http.listen)))?;
-    let http_addr = http
-        .local_addr()
-        .map_err(|e| ServeError::Bind(e.to_string()))?;
+    // HTTP: the API, and bulk ingest on the same or its own address.
     let telemetry: Arc<dyn Telemetry> = Arc::new(ServerTelemetry {
         metrics: metrics.clone(),
         shared: pipeline.shared.clone(),
@@ -312,6 +365,7 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         max_body_bytes: (config.http.max_body_mb * 1024 * 1024) as usize,
         es_version: config.http.es_version.clone(),
         max_concurrent_requests: config.http.max_concurrent_bulk,
+        body_timeout_secs: config.http.body_timeout_secs,
     };
     let bulk = listen::bulk::router(listen::bulk::BulkState::new(
         Arc::new(pipeline.sink.clone()),
@@ -319,26 +373,46 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         check,
         bulk_cfg,
     ));
-    let app = console_and_ingest(api, bulk);
-    {
-        let done = shutdown();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(
-                http,
-                // The peer address goes into the audit log.
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(done)
-            .await
-            {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        }));
+    let http_tls = http_tls(&config)?;
+    let ingest_addr = parse_addr("http.ingest_listen", &config.http.ingest_listen)?;
+    for addr in std::iter::once(config.http.listen).chain(ingest_addr) {
+        plain_http_allowed(&config, addr, http_tls.is_some())?;
+    }
+    let limits = http_limits(&config)?;
+    let (api_app, ingest_app) = match ingest_addr {
+        Some(_) => (api, Some(bulk)),
+        None => (console_and_ingest(api, bulk), None),
+    };
+    let mut serve_http = |listener: tokio::net::TcpListener, app: axum::Router, name: &str| {
+        let (tls, limits, done) = (http_tls.clone(), limits.clone(), shutdown());
+        let counters = metrics.source(name);
+        tasks.push(tokio::spawn(listen::http::serve_http(
+            listener, app, tls, limits, counters, done,
+        )));
+    };
+    let http = listen::bind_tcp(config.http.listen).await?;
+    let http_addr = http
+        .local_addr()
+        .map_err(|e| ServeError::Bind(e.to_string()))?;
+    serve_http(http, api_app, "http");
+    let mut ingest_bound = None;
+    if let (Some(addr), Some(app)) = (ingest_addr, ingest_app) {
+        let listener = listen::bind_tcp(addr).await?;
+        ingest_bound = Some(
+            listener
+                .local_addr()
+                .map_err(|e| ServeError::Bind(e.to_string()))?,
+        );
+        serve_http(listener, app, "http-ingest");
     }
 
     // Syslog.
     let syslog_cfg = SyslogConfig {
         max_message_bytes: (config.syslog.max_message_kb * 1024) as usize,
+        max_connections: config.syslog.max_connections,
+        max_connections_per_peer: config.syslog.max_connections_per_peer,
+        idle_timeout_secs: config.syslog.idle_timeout_secs,
+        allow: listen::Allow::parse(&config.syslog.allowed_networks, "syslog.allowed_networks")?,
         ..SyslogConfig::default()
     };
     let sink = Arc::new(pipeline.sink.clone());
@@ -378,19 +452,28 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
                 "syslog.tls_listen is set but syslog.tls_cert or syslog.tls_key is empty".into(),
             ));
         }
-        let acceptor = listen::syslog_tls::tls_acceptor_from_files(
-            Path::new(&config.syslog.tls_cert),
-            Path::new(&config.syslog.tls_key),
-        )?;
+        let files = listen::TlsFiles {
+            cert: config.syslog.tls_cert.clone().into(),
+            key: config.syslog.tls_key.clone().into(),
+            client_ca: nonempty(&config.syslog.tls_client_ca),
+            client_auth: config.syslog.tls_client_auth,
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(listen::tls::server_config(&files)?);
         let tcp = listen::bind_tcp(addr).await?;
         tls_addr = Some(
             tcp.local_addr()
                 .map_err(|e| ServeError::Bind(e.to_string()))?,
         );
-        let (s, c, cfg, done) = (
+        let cfg = SyslogConfig {
+            allow: listen::Allow::parse(
+                &config.syslog.tls_allowed_networks,
+                "syslog.tls_allowed_networks",
+            )?,
+            ..syslog_cfg.clone()
+        };
+        let (s, c, done) = (
             sink.clone(),
             metrics.source(listen::syslog_tls::SOURCE),
-            syslog_cfg.clone(),
             shutdown(),
         );
         tasks.push(tokio::spawn(listen::syslog_tls::serve_tls(
@@ -399,6 +482,8 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
     }
     Ok(Running {
         http: http_addr,
+        ingest: ingest_bound,
+        https: http_tls.is_some(),
         syslog: syslog_addr,
         syslog_tls: tls_addr,
         rules,

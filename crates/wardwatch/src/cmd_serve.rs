@@ -111,10 +111,20 @@ pub async fn serve(config: Config, tokens: Tokens) -> Result<ExitCode> {
         running.rules,
         data.display()
     );
-    eprintln!(
-        "  http    http://{}  (/_bulk, /api/v1, /healthz, /metrics)",
-        running.http
-    );
+    let scheme = if running.https { "https" } else { "http" };
+    match running.ingest {
+        None => eprintln!(
+            "  http    {scheme}://{}  (/_bulk, /api/v1, /healthz, /metrics)",
+            running.http
+        ),
+        Some(ingest) => {
+            eprintln!(
+                "  http    {scheme}://{}  (/api/v1, /healthz, /metrics)",
+                running.http
+            );
+            eprintln!("  ingest  {scheme}://{ingest}  (/_bulk)");
+        }
+    }
     if let Some(a) = running.syslog {
         eprintln!("  syslog  udp://{a}  tcp://{a}");
     }

@@ -44,13 +44,18 @@ use serde::{Deserialize, Serialize};
 
 pub mod bulk;
 pub mod framing;
+pub mod gate;
+pub mod http;
 mod stream;
 pub mod syslog_tcp;
 pub mod syslog_tls;
 pub mod syslog_udp;
+pub mod tls;
 
 pub use bulk::{BulkConfig, BulkState, TokenCheck};
+pub use gate::{Allow, ConnLimits};
 pub use syslog_tls::{tls_acceptor, tls_acceptor_from_files};
+pub use tls::{ClientAuth, TlsFiles};
 
 /// Why a listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +94,14 @@ pub enum ListenError {
         key: String,
         reason: String,
     },
+    /// Client certificates are asked for but no CA file says who may sign them.
+    #[error(
+        "client certificates are `optional` or `required` but no client CA file is set (`tls_client_ca`): name the PEM file of the CA that signs your senders' certificates"
+    )]
+    NoClientCa,
+    /// An entry of an allowed-networks list is not a network.
+    #[error("`{setting}`: `{value}` is not a network like 10.0.0.0/8 or an address like 192.0.2.7")]
+    BadNetwork { setting: String, value: String },
 }
 
 /// Settings shared by the syslog listeners (UDP, TCP and TLS).
@@ -107,6 +120,14 @@ pub struct SyslogConfig {
     /// Most TCP or TLS connections served at once, per listener (default 1024). Further
     /// connections wait in the kernel's backlog until one closes.
     pub max_connections: usize,
+    /// Most TCP or TLS connections from one address at once (default 64); more are closed at
+    /// once and counted.
+    pub max_connections_per_peer: usize,
+    /// A TCP or TLS connection that sends nothing for this many seconds is closed (default 600).
+    pub idle_timeout_secs: u64,
+    /// Sender networks accepted (empty: every address); others are refused and counted.
+    #[serde(skip)]
+    pub allow: gate::Allow,
 }
 
 impl Default for SyslogConfig {
@@ -116,6 +137,9 @@ impl Default for SyslogConfig {
             batch_max: 1000,
             batch_delay_ms: 50,
             max_connections: 1024,
+            max_connections_per_peer: 64,
+            idle_timeout_secs: 600,
+            allow: gate::Allow::default(),
         }
     }
 }
@@ -131,7 +155,19 @@ impl SyslogConfig {
         self.max_message_bytes = self.max_message_bytes.max(1);
         self.batch_max = self.batch_max.max(1);
         self.max_connections = self.max_connections.max(1);
+        self.max_connections_per_peer = self.max_connections_per_peer.max(1);
+        self.idle_timeout_secs = self.idle_timeout_secs.max(1);
         self
+    }
+
+    /// The connection limits of a TCP or TLS listener with these settings.
+    pub fn conn_limits(&self) -> ConnLimits {
+        ConnLimits {
+            max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            allow: self.allow.clone(),
+        }
     }
 }
 

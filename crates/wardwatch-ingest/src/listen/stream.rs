@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until};
 use tracing::{debug, warn};
@@ -26,6 +26,8 @@ use wardwatch_core::{Event, Origin};
 
 use super::SyslogConfig;
 use super::framing::{Frame, Framer};
+use super::gate::ConnGate;
+use super::tls::client_subject;
 use crate::{Sink, SinkError, SourceCounters};
 
 /// Bytes asked of the socket per read.
@@ -39,13 +41,36 @@ const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
 /// Longest wait between two submits of a batch the store failed to write.
 const MAX_FAILED_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Who sent a connection's messages: the peer address and, over TLS, the subject of its client
+/// certificate. Recorded on every event (`log.source.address`, `tls.client.subject`).
+#[derive(Debug, Clone)]
+pub(crate) struct Sender {
+    pub addr: SocketAddr,
+    pub subject: Option<String>,
+}
+
+/// The senders of a batch's frames.
+#[derive(Clone, Copy)]
+pub(crate) enum Senders<'a> {
+    /// Every frame came from one connection.
+    One(&'a Sender),
+    /// Frame `i` came from address `i` (UDP).
+    Each(&'a [SocketAddr]),
+}
+
 /// Decode syslog frames into events with `now` as the receive time; the second value is how many
 /// were malformed (cut to the size limit, not syslog, or not UTF-8).
-pub(crate) fn decode_frames(frames: &[Frame], source: &str, now: Timestamp) -> (Vec<Event>, u64) {
+pub(crate) fn decode_frames(
+    frames: &[Frame],
+    senders: Senders<'_>,
+    source: &str,
+    now: Timestamp,
+) -> (Vec<Event>, u64) {
     let mut malformed = 0;
     let events = frames
         .iter()
-        .map(|frame| {
+        .enumerate()
+        .map(|(i, frame)| {
             let origin = Origin {
                 source: source.to_string(),
                 record_id: None,
@@ -65,6 +90,15 @@ pub(crate) fn decode_frames(frames: &[Frame], source: &str, now: Timestamp) -> (
             }
             if frame.oversize || flagged {
                 malformed += 1;
+            }
+            match senders {
+                Senders::One(sender) => {
+                    event.ecs.log_source_address = Some(sender.addr.to_string());
+                    event.ecs.tls_client_subject = sender.subject.clone();
+                }
+                Senders::Each(addrs) => {
+                    event.ecs.log_source_address = addrs.get(i).map(|a| a.to_string());
+                }
             }
             event
         })
@@ -92,6 +126,7 @@ pub(crate) async fn submit_frames<S: Sink>(
     sink: &S,
     counters: &SourceCounters,
     source: &str,
+    sender: &Sender,
     frames: &[Frame],
     now: Timestamp,
     stop: &mut watch::Receiver<bool>,
@@ -99,7 +134,8 @@ pub(crate) async fn submit_frames<S: Sink>(
     if frames.is_empty() {
         return Ok(());
     }
-    let (mut events, malformed) = decode_frames(frames, source, now);
+    let senders = Senders::One(sender);
+    let (mut events, malformed) = decode_frames(frames, senders, source, now);
     SourceCounters::add(&counters.malformed, malformed);
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -131,7 +167,7 @@ pub(crate) async fn submit_frames<S: Sink>(
             _ = sleep(wait) => {}
             _ = stopped(stop) => {}
         }
-        (events, _) = decode_frames(frames, source, now);
+        (events, _) = decode_frames(frames, senders, source, now);
     }
 }
 
@@ -166,7 +202,7 @@ pub(crate) struct StreamCtx<S> {
 /// stops. Never panics on input.
 pub(crate) async fn serve_connection<R, S>(
     mut reader: R,
-    peer: SocketAddr,
+    sender: Sender,
     ctx: &StreamCtx<S>,
     mut stop: watch::Receiver<bool>,
 ) where
@@ -180,6 +216,7 @@ pub(crate) async fn serve_connection<R, S>(
         source,
     } = ctx;
     let source = *source;
+    let peer = sender.addr;
     let mut framer = Framer::new(cfg.max_message_bytes);
     let mut pending = Pending {
         frames: Vec::with_capacity(cfg.batch_max.min(4096)),
@@ -205,6 +242,7 @@ pub(crate) async fn serve_connection<R, S>(
                     &**sink,
                     counters,
                     source,
+                    &sender,
                     &pending.frames,
                     pending.now,
                     &mut stop,
@@ -222,6 +260,7 @@ pub(crate) async fn serve_connection<R, S>(
                 &**sink,
                 counters,
                 source,
+                &sender,
                 &pending.frames,
                 pending.now,
                 &mut stop,
@@ -273,7 +312,7 @@ pub(crate) async fn serve_connection<R, S>(
                 }
             },
             _ = sleep_until(deadline), if !pending.frames.is_empty() => {
-                if submit_frames(&**sink, counters, source, &pending.frames, pending.now, &mut stop)
+                if submit_frames(&**sink, counters, source, &sender, &pending.frames, pending.now, &mut stop)
                     .await
                     .is_err()
                 {
@@ -293,8 +332,8 @@ pub(crate) enum Transport {
     Tls(tokio_rustls::TlsAcceptor),
 }
 
-/// Accept connections until `shutdown` resolves, serving at most `max_connections` at once;
-/// then tell every connection to stop, and wait for them to submit what they hold.
+/// Accept connections until `shutdown` resolves, within the listener's connection limits
+/// ([`ConnGate`]); then tell every connection to stop, and wait for them to submit what they hold.
 pub(crate) async fn accept_loop<S: Sink>(
     listener: TcpListener,
     transport: Transport,
@@ -306,7 +345,7 @@ pub(crate) async fn accept_loop<S: Sink>(
         ..ctx
     });
     let source = ctx.source;
-    let permits = Arc::new(Semaphore::new(ctx.cfg.max_connections));
+    let gate = ConnGate::new(&ctx.cfg.conn_limits(), ctx.counters.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -316,41 +355,35 @@ pub(crate) async fn accept_loop<S: Sink>(
                 warn!(source, error = %e, "a syslog connection task ended abnormally");
             }
         }
-        // Over the limit, stop accepting: new connections wait in the kernel's backlog.
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = &mut shutdown => break,
-        };
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors, or a connection reset before it was accepted.
-                    debug!(source, error = %e, "accepting a syslog connection failed");
-                    sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
+        let Some((tcp, peer, admitted)) = gate.accept(&listener, source, &mut shutdown).await
+        else {
+            break;
         };
         debug!(source, %peer, "syslog connection accepted");
         let ctx = ctx.clone();
         let stop = stop_rx.clone();
         let transport = transport.clone();
+        let io = gate.idle(tcp);
         tasks.spawn(async move {
-            let _permit = permit;
+            let _admitted = admitted;
+            let sender = |subject| Sender {
+                addr: peer,
+                subject,
+            };
             match transport {
-                Transport::Plain => serve_connection(tcp, peer, &ctx, stop).await,
+                Transport::Plain => serve_connection(io, sender(None), &ctx, stop).await,
                 Transport::Tls(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => serve_connection(tls, peer, &ctx, stop).await,
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
+                        Ok(Ok(tls)) => {
+                            let subject = client_subject(tls.get_ref().1);
+                            serve_connection(tls, sender(subject), &ctx, stop).await
+                        }
                         Ok(Err(e)) => {
+                            SourceCounters::add(&ctx.counters.handshake_failures, 1);
                             debug!(source = ctx.source, %peer, error = %e, "TLS handshake failed")
                         }
                         Err(_) => {
+                            SourceCounters::add(&ctx.counters.handshake_failures, 1);
                             debug!(source = ctx.source, %peer, "TLS handshake timed out")
                         }
                     }

@@ -2,11 +2,14 @@
 //!
 //! # What it does
 //! [`serve_tcp`] accepts connections (at most `max_connections` at once; more wait in the
-//! kernel's backlog) and reads each as a stream of syslog messages, octet-counted or
+//! kernel's backlog; at most `max_connections_per_peer` from one address and only from
+//! `allowed_networks`, see [`super::gate`]; one that sends nothing for `idle_timeout_secs` is
+//! closed, so idle connections cannot hold the listener) and reads each as a stream of syslog messages, octet-counted or
 //! newline-framed, decided per frame (see [`super::framing`]). Messages are decoded with
 //! [`crate::syslog::decode_bytes`] (RFC 5424 and 3164; never fails: what is not syslog is kept as
 //! raw text and counted as malformed) and submitted in batches of up to `batch_max` messages or
-//! `batch_delay_ms`. Events carry `origin.source = "syslog-tcp"`.
+//! `batch_delay_ms`. Events carry `origin.source = "syslog-tcp"` and the sender's address
+//! (`log.source.address`).
 //!
 //! A connection reads nothing more while a batch waits to be committed, so when the pipeline is
 //! behind, the sender's TCP window fills and it slows down (rsyslog then queues on its side); a

@@ -4,7 +4,11 @@
 //! [`serve_tls`] is [`super::syslog_tcp::serve_tcp`] with a TLS handshake first (rustls with the
 //! ring provider; TLS 1.2 and 1.3): the same framing (RFC 5425 mandates octet counting; newline
 //! framing is accepted too, as rsyslog can be told to send it), batching and backpressure.
-//! A handshake must finish within 10 seconds. Events carry `origin.source = "syslog-tls"`.
+//! A handshake must finish within 10 seconds. Events carry `origin.source = "syslog-tls"`, the
+//! sender's address (`log.source.address`) and, when it presented a client certificate, its
+//! subject (`tls.client.subject`); with `tls_client_auth = "required"` a sender without a
+//! certificate signed by `tls_client_ca` is refused in the handshake (counted in
+//! `wardwatch_handshake_failures_total`). Certificate files are re-read when they change.
 //! [`tls_acceptor`] builds the acceptor from a PEM certificate chain and private key (PKCS#8,
 //! PKCS#1 or SEC1) and says plainly what is wrong with them.
 //!
@@ -60,20 +64,16 @@ pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, List
     build(cert_pem, "cert.pem", key_pem, "key.pem")
 }
 
-/// [`tls_acceptor`] from two files; errors name them.
+/// [`tls_acceptor`] from two files, re-read when they change (see [`super::tls`]); errors name
+/// them.
 pub fn tls_acceptor_from_files(cert: &Path, key: &Path) -> Result<TlsAcceptor, ListenError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| ListenError::Read {
-            file: p.display().to_string(),
-            source,
-        })
+    let files = super::tls::TlsFiles {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        client_ca: None,
+        client_auth: super::tls::ClientAuth::None,
     };
-    build(
-        &read(cert)?,
-        &cert.display().to_string(),
-        &read(key)?,
-        &key.display().to_string(),
-    )
+    Ok(TlsAcceptor::from(super::tls::server_config(&files)?))
 }
 
 fn build(

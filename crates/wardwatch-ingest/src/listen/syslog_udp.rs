@@ -7,7 +7,8 @@
 //! to that size (`raw.truncated = true`) and counted as malformed. Messages are batched (up to
 //! `batch_max`, or `batch_delay_ms` after the first) and handed to a separate task that decodes
 //! and submits them, so the receive loop never waits for the store. Events carry
-//! `origin.source = "syslog-udp"`.
+//! `origin.source = "syslog-udp"` and the sender's address (`log.source.address`). Datagrams
+//! from outside `allowed_networks` are dropped and counted in `refused_network`.
 //!
 //! UDP cannot be acknowledged nor slowed down. So when the sink says it is busy, when it refuses
 //! a batch, or when [`QUEUE_BATCHES`] batches already wait for it, the batch is dropped and its
@@ -30,6 +31,7 @@
 //! RFC 5426 (transmission of syslog messages over UDP); RFC 5424; RFC 3164.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +44,7 @@ use tracing::{debug, warn};
 
 use super::SyslogConfig;
 use super::framing::Frame;
-use super::stream::decode_frames;
+use super::stream::{Senders, decode_frames};
 use crate::{Sink, SinkError, SourceCounters};
 
 /// `origin.source` of events received by [`serve_udp`].
@@ -61,6 +63,8 @@ const DROP_WARN_EVERY: Duration = Duration::from_secs(10);
 /// Messages received and not yet handed to the submitting task.
 struct Batch {
     frames: Vec<Frame>,
+    /// The sender of each frame.
+    peers: Vec<SocketAddr>,
     since: Instant,
     now: Timestamp,
 }
@@ -151,6 +155,7 @@ pub async fn serve_udp<S: Sink>(
     let mut buf = vec![0u8; RECEIVE_BUFFER];
     let mut batch = Batch {
         frames: Vec::new(),
+        peers: Vec::new(),
         since: Instant::now(),
         now: Timestamp::now(),
     };
@@ -161,6 +166,10 @@ pub async fn serve_udp<S: Sink>(
             _ = &mut shutdown => break,
             received = socket.recv_from(&mut buf) => match received {
                 Ok((n, peer)) => {
+                    if !cfg.allow.permits(peer.ip()) {
+                        SourceCounters::add(&counters.refused_network, 1);
+                        continue;
+                    }
                     SourceCounters::add(&counters.bytes, n as u64);
                     let cut = n > limit;
                     let datagram = Bytes::copy_from_slice(&buf[..n.min(limit)]);
@@ -170,6 +179,7 @@ pub async fn serve_udp<S: Sink>(
                     }
                     let before = batch.frames.len();
                     split_datagram(datagram, cut, &mut batch.frames);
+                    batch.peers.resize(batch.frames.len(), peer);
                     SourceCounters::add(&counters.received, (batch.frames.len() - before) as u64);
                     if cut {
                         debug!(source = SOURCE, %peer, bytes = n, "syslog datagram over the size limit; kept cut");
@@ -188,7 +198,12 @@ pub async fn serve_udp<S: Sink>(
     }
     if !batch.frames.is_empty() {
         let frames = std::mem::take(&mut batch.frames);
-        let last = Batch { frames, ..batch };
+        let peers = std::mem::take(&mut batch.peers);
+        let last = Batch {
+            frames,
+            peers,
+            ..batch
+        };
         if let Err(e) = tx.send(last).await {
             drops.drop_messages(e.0.frames.len(), "shutting down");
         }
@@ -202,12 +217,14 @@ pub async fn serve_udp<S: Sink>(
 /// Give the batch to the submitting task, or drop it when the sink is busy or the queue full.
 fn hand_off<S: Sink>(batch: &mut Batch, tx: &mpsc::Sender<Batch>, sink: &S, drops: &mut DropLog) {
     let frames = std::mem::take(&mut batch.frames);
+    let peers = std::mem::take(&mut batch.peers);
     if sink.busy().is_some() {
         drops.drop_messages(frames.len(), "the pipeline is busy");
         return;
     }
     let full = Batch {
         frames,
+        peers,
         since: batch.since,
         now: batch.now,
     };
@@ -223,7 +240,8 @@ fn hand_off<S: Sink>(batch: &mut Batch, tx: &mpsc::Sender<Batch>, sink: &S, drop
 async fn submit_loop<S: Sink>(mut rx: mpsc::Receiver<Batch>, sink: Arc<S>, mut drops: DropLog) {
     while let Some(batch) = rx.recv().await {
         let n = batch.frames.len();
-        let (events, malformed) = decode_frames(&batch.frames, SOURCE, batch.now);
+        let senders = Senders::Each(&batch.peers);
+        let (events, malformed) = decode_frames(&batch.frames, senders, SOURCE, batch.now);
         SourceCounters::add(&drops.counters.malformed, malformed);
         match sink.submit(events).await {
             Ok(()) => {}

@@ -83,7 +83,11 @@ impl Server {
             let Some(Ok(line)) = lines.next() else {
                 panic!("serve exited before listening: {:?}", child.wait());
             };
-            if let Some(rest) = line.trim().strip_prefix("http    http://") {
+            if let Some(rest) = line
+                .trim()
+                .strip_prefix("http    http://")
+                .or_else(|| line.trim().strip_prefix("http    https://"))
+            {
                 http_addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
             }
             if let Some(rest) = line.trim().strip_prefix("syslog  udp://") {

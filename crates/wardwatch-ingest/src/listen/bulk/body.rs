@@ -6,11 +6,13 @@
 
 use std::io::Read;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::body::{Body, HttpBody};
 use axum::http::{HeaderMap, header};
 use bytes::{Bytes, BytesMut};
 use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::BulkError;
 
@@ -38,12 +40,15 @@ pub(crate) fn encoding(headers: &HeaderMap) -> Result<Encoding, BulkError> {
     }
 }
 
-/// Read the whole body as sent, refusing it once it is over `limit` bytes.
+/// Read the whole body as sent, refusing it once it is over `limit` bytes. Every KiB read is
+/// taken from `budget` (the memory all bodies being read may hold) and held by the returned
+/// permit until the request is done; when the budget is spent, reading waits.
 pub(crate) async fn collect(
     mut body: Body,
     headers: &HeaderMap,
     limit: usize,
-) -> Result<Bytes, BulkError> {
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BulkError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -51,7 +56,8 @@ pub(crate) async fn collect(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(BulkError::TooLarge { limit });
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    let mut buf = BytesMut::new();
+    let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame
             .map_err(|e| BulkError::BadRequest(format!("cannot read the request body: {e}")))?;
@@ -59,10 +65,23 @@ pub(crate) async fn collect(
             if buf.len() + data.len() > limit {
                 return Err(BulkError::TooLarge { limit });
             }
+            let want = (buf.len() + data.len()).div_ceil(1024) as u32;
+            let have = held.as_ref().map_or(0, |p| p.num_permits() as u32);
+            if want > have {
+                let more = budget
+                    .clone()
+                    .acquire_many_owned(want - have)
+                    .await
+                    .map_err(|_| BulkError::Closed)?;
+                match &mut held {
+                    Some(p) => p.merge(more),
+                    None => held = Some(more),
+                }
+            }
             buf.extend_from_slice(&data);
         }
     }
-    Ok(buf.freeze())
+    Ok((buf.freeze(), held))
 }
 
 /// Undo the body's compression, refusing output over `limit` bytes. CPU-bound.

@@ -26,6 +26,8 @@ pub(crate) enum BulkError {
     UnsupportedEncoding(String),
     /// The body cannot be read as a bulk request (broken gzip, a malformed action line...).
     BadRequest(String),
+    /// The body did not arrive within `body_timeout_secs`; nothing was stored.
+    BodyTimeout(u64),
     /// The pipeline is behind; nothing was stored.
     Busy(Duration),
     /// The pipeline is shutting down; nothing was stored.
@@ -73,6 +75,13 @@ impl IntoResponse for BulkError {
                 StatusCode::BAD_REQUEST,
                 "illegal_argument_exception",
                 reason.clone(),
+            ),
+            BulkError::BodyTimeout(secs) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout_exception",
+                format!(
+                    "the request body did not arrive within {secs} s (`body_timeout_secs`); nothing of this request was stored, send it again"
+                ),
             ),
             BulkError::Busy(wait) => (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -19,6 +19,7 @@
 //! | 413 | the body, as sent or decompressed, is over `max_body_bytes` | Beats split the batch; others log it |
 //! | 415 | `Content-Encoding` other than gzip, deflate or none | log it |
 //! | 400 | a broken gzip stream or action line | log it |
+//! | 408 | the body did not arrive within `body_timeout_secs` | retry |
 //! | 429 + `Retry-After` | the pipeline is behind ([`Sink::busy`] or `SinkError::Busy`) | retry later |
 //! | 503 / 500 | the pipeline is shutting down / the store failed | retry later |
 //!
@@ -91,9 +92,14 @@ pub struct BulkConfig {
     /// refuse a server older than themselves (8.11 and later allow it): raise it if such a Beat
     /// logs "Elasticsearch is too old".
     pub es_version: String,
-    /// Most bulk requests read and decoded at once (default 8). Further requests wait, unread,
-    /// so memory stays bounded by this times `max_body_bytes` whatever the number of senders.
+    /// Most bulk requests decoded and stored at once (default 8). A request takes its slot only
+    /// once its body has fully arrived, so a slow sender holds none; bodies being read share a
+    /// memory budget of this times `max_body_bytes`, so memory stays bounded whatever the
+    /// number of senders.
     pub max_concurrent_requests: usize,
+    /// A request body must arrive within this many seconds (default 60), or the request is
+    /// refused with 408 and counted in `body_timeouts`.
+    pub body_timeout_secs: u64,
 }
 
 impl Default for BulkConfig {
@@ -102,6 +108,7 @@ impl Default for BulkConfig {
             max_body_bytes: 100 * 1024 * 1024,
             es_version: "8.17.0".to_string(),
             max_concurrent_requests: 8,
+            body_timeout_secs: 60,
         }
     }
 }
@@ -114,8 +121,10 @@ pub struct BulkState<S> {
     config: Arc<BulkConfig>,
     /// The next `_seq_no` to hand out.
     seq_no: Arc<AtomicU64>,
-    /// Permits for requests being read and decoded (`max_concurrent_requests`).
+    /// Permits for requests being decoded and stored (`max_concurrent_requests`).
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// KiB that bodies being read may hold in all.
+    body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S> Clone for BulkState<S> {
@@ -127,6 +136,7 @@ impl<S> Clone for BulkState<S> {
             config: self.config.clone(),
             seq_no: self.seq_no.clone(),
             in_flight: self.in_flight.clone(),
+            body_budget: self.body_budget.clone(),
         }
     }
 }
@@ -141,7 +151,10 @@ impl<S: Sink> BulkState<S> {
         config: BulkConfig,
     ) -> Self {
         let permits = config.max_concurrent_requests.max(1);
+        let budget_kib = (permits as u64 * config.max_body_bytes.div_ceil(1024).max(1) as u64)
+            .min(tokio::sync::Semaphore::MAX_PERMITS as u64) as usize;
         BulkState {
+            body_budget: Arc::new(tokio::sync::Semaphore::new(budget_kib)),
             sink,
             counters,
             tokens,
@@ -285,17 +298,27 @@ async fn ingest<S: Sink>(
     if let Some(wait) = state.sink.busy() {
         return Err(refuse(BulkError::Busy(wait), 0));
     }
-    // Wait for a slot before reading the body: senders beyond the limit are held unread.
+    let limit = state.config.max_body_bytes;
+    let encoding = body::encoding(&headers).map_err(|e| refuse(e, 0))?;
+    // The body must arrive in time: a slow sender loses its request, not anyone else's slot.
+    let body_timeout = std::time::Duration::from_secs(state.config.body_timeout_secs.max(1));
+    let read = body::collect(body, &headers, limit, &state.body_budget);
+    let (wire, _memory) = match tokio::time::timeout(body_timeout, read).await {
+        Ok(read) => read.map_err(|e| refuse(e, 0))?,
+        Err(_) => {
+            SourceCounters::add(&counters.body_timeouts, 1);
+            return Err(refuse(
+                BulkError::BodyTimeout(state.config.body_timeout_secs.max(1)),
+                0,
+            ));
+        }
+    };
+    // Only a request whose body is here takes a decoding slot.
     let _permit = state
         .in_flight
         .acquire()
         .await
         .map_err(|_| refuse(BulkError::Closed, 0))?;
-    let limit = state.config.max_body_bytes;
-    let encoding = body::encoding(&headers).map_err(|e| refuse(e, 0))?;
-    let wire = body::collect(body, &headers, limit)
-        .await
-        .map_err(|e| refuse(e, 0))?;
     SourceCounters::add(&counters.bytes, wire.len() as u64);
     let decode = move || -> Result<Parsed, BulkError> {
         let plain = body::decompress(wire, encoding, limit)?;
