@@ -80,6 +80,9 @@ impl Role {
 pub enum Access {
     /// Anyone: the sign-in page, health, the style sheet.
     Public,
+    /// `/metrics`: any API token or signed-in role, or anyone when the server sets
+    /// `metrics_open`.
+    Metrics,
     /// Anyone signed in (signing out).
     SignedIn,
     /// Every role: overview, incidents, alerts, entities, rules.
@@ -99,7 +102,7 @@ impl Access {
     pub fn allows(self, role: Role) -> bool {
         use Role::*;
         match self {
-            Access::Public | Access::SignedIn | Access::Read => true,
+            Access::Public | Access::Metrics | Access::SignedIn | Access::Read => true,
             Access::Search => matches!(role, Admin | Analyst | PrivacyOfficer),
             Access::Act => matches!(role, Admin | Analyst),
             Access::Audit => matches!(role, Admin | PrivacyOfficer),
@@ -307,7 +310,7 @@ impl Limiter {
 
 /// Whether a request is for the JSON API (errors as JSON, no redirects).
 fn is_api(path: &str) -> bool {
-    path.starts_with("/api/")
+    path.starts_with("/api/") || path == "/metrics"
 }
 
 /// How the guard refuses: JSON for the API, a page (or the sign-in page) for the console.
@@ -339,7 +342,7 @@ pub(crate) async fn guard(
         );
         return refuse(api, ApiError::NotFound(format!("no page `{path}`")));
     };
-    if access == Access::Public {
+    if access == Access::Public || (access == Access::Metrics && state.metrics_are_open()) {
         return next.run(req).await;
     }
     let addr = peer(req.extensions());

@@ -1,6 +1,7 @@
 //! The console: the web pages the hospital team and analysts use (server-rendered HTML, SVG
 //! charts drawn here, no JavaScript build) and the REST API (JSON under `/api/v1`), over the
-//! store; plus `/healthz` and `/metrics` (Prometheus text).
+//! store; plus `/healthz` and `/metrics` (Prometheus text; behind a token or a sign-in unless
+//! the server opens it with `metrics_open`).
 //!
 //! Every route is in one table (`routes.rs`) with the access it requires; one guard
 //! (`auth.rs`) stands in front of all of them: sessions (browser) or Bearer tokens (API),
@@ -128,9 +129,26 @@ struct Inner {
     session_ttl: std::time::Duration,
     /// Who sends what, for the overview.
     health: Mutex<pages::health::Cache>,
+    /// `/metrics` answers without an API token.
+    metrics_open: bool,
 }
 
 impl ApiState {
+    /// Let `/metrics` answer without an API token or sign-in (`http.metrics_open`); by default
+    /// it asks for one (the counters tell an attacker which sources are blind and when ingest is
+    /// behind). Call before the state is shared.
+    pub fn metrics_open(mut self, open: bool) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.metrics_open = open;
+        }
+        self
+    }
+
+    /// Whether `/metrics` answers anyone.
+    pub(crate) fn metrics_are_open(&self) -> bool {
+        self.inner.metrics_open
+    }
+
     /// State over the store in `data_dir`; `api_tokens` are accepted besides stored API tokens.
     pub fn new(data_dir: PathBuf, api_tokens: &[String], telemetry: Arc<dyn Telemetry>) -> Self {
         ApiState {
@@ -142,6 +160,7 @@ impl ApiState {
                 limiter: auth::Limiter::default(),
                 session_ttl: std::time::Duration::from_secs(8 * 3600),
                 health: Mutex::new(pages::health::Cache::default()),
+                metrics_open: false,
             }),
             search: SearchLimits::default(),
         }

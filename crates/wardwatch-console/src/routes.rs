@@ -39,9 +39,9 @@ pub fn routes() -> Vec<RouteSpec> {
     use Access::*;
     let (g, p, d) = (Method::GET, Method::POST, Method::DELETE);
     vec![
-        // Open to all: health, metrics (the listener decides who reaches it), sign-in.
+        // Open to all: health, sign-in. Metrics: a token or a sign-in, unless opened.
         r(g.clone(), "/healthz", Public, get(crate::healthz)),
-        r(g.clone(), "/metrics", Public, get(crate::metrics)),
+        r(g.clone(), "/metrics", Metrics, get(crate::metrics)),
         r(
             g.clone(),
             "/static/console.css",

@@ -329,7 +329,10 @@ async fn health_metrics_and_stats() {
     let (_dir, app) = seeded();
     let (s, v) = get(&app, "/healthz", None).await;
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
-    let (s, m) = get(&app, "/metrics", None).await;
+    // `/metrics` asks for an API token unless opened.
+    let (s, _) = get(&app, "/metrics", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, m) = get(&app, "/metrics", Some("env-secret")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(m.as_str().unwrap().contains("wardwatch_queued_events"));
     let (_, st) = get(&app, "/api/v1/stats", Some("env-secret")).await;
@@ -558,4 +561,13 @@ async fn healthz_says_what_keeps_the_server_from_storing() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(v["status"], "failing");
     assert!(v["problem"].as_str().unwrap().contains("disk is full"));
+}
+
+#[tokio::test]
+async fn metrics_can_be_opened_to_anyone() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = ApiState::new(dir.path().to_path_buf(), &[], Arc::new(Fixed)).metrics_open(true);
+    let (s, m) = get(&router(state), "/metrics", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(m.as_str().unwrap().contains("wardwatch_queued_events"));
 }

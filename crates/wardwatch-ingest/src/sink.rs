@@ -36,6 +36,13 @@ pub trait Sink: Send + Sync + 'static {
     fn busy(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether the pipeline is behind but still accepting: listeners then admit only the
+    /// sources well within their budget ([`crate::listen::fair`]), so light senders keep
+    /// flowing while heavy ones wait.
+    fn behind(&self) -> bool {
+        false
+    }
 }
 
 /// Counters one listener (one source) keeps; read by `/metrics`.

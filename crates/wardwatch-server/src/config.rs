@@ -59,6 +59,8 @@ body_timeout_secs = 60
 idle_timeout_secs = 120
 # Sender networks accepted (CIDR or single addresses, e.g. ["10.0.0.0/8"]); empty: all.
 allowed_networks = []
+# `/metrics` answers without an API token (e.g. for a Prometheus on a trusted network).
+metrics_open = false
 
 [syslog]
 # Syslog over UDP and TCP on the same address (RFC 5424 and RFC 3164; octet-counted or
@@ -95,9 +97,15 @@ builtin = true
 folders = []
 
 [pipeline]
-# When more events than this wait for detection, ingest pushes back (HTTP 429, TCP stops
+# When more events than this wait for detection, only senders well within their budget
+# (below) are admitted; past twice this, ingest pushes back on everyone (HTTP 429, TCP stops
 # reading, UDP drops and counts).
 max_queued_events = 500000
+# Each sender's budget, in events per second: a syslog sender by its address, a `_bulk`
+# shipper by its ingest token. A sender over it is throttled while the others keep flowing
+# (UDP: dropped; TCP/TLS: not read for a moment; `_bulk`: 429), counted in
+# `wardwatch_throttled_total`. 0: no per-sender budget.
+source_budget_events_per_sec = 20000
 # Most events committed in one journal transaction.
 commit_max_events = 20000
 # Batches waiting for the journal writer before senders wait.
@@ -307,6 +315,8 @@ pub struct HttpConfig {
     pub idle_timeout_secs: u64,
     /// Sender networks accepted; empty for all.
     pub allowed_networks: Vec<String>,
+    /// `/metrics` without an API token. Default `false`.
+    pub metrics_open: bool,
 }
 
 impl Default for HttpConfig {
@@ -328,6 +338,7 @@ impl Default for HttpConfig {
             body_timeout_secs: 60,
             idle_timeout_secs: 120,
             allowed_networks: Vec::new(),
+            metrics_open: false,
         }
     }
 }
@@ -405,6 +416,8 @@ impl Default for RulesConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineSection {
     pub max_queued_events: u64,
+    /// Events per second per sender; 0 for no budget. Default 20000.
+    pub source_budget_events_per_sec: u64,
     pub commit_max_events: usize,
     pub writer_queue_batches: usize,
     pub detect_batch: usize,
@@ -414,6 +427,7 @@ impl Default for PipelineSection {
     fn default() -> Self {
         PipelineSection {
             max_queued_events: 500_000,
+            source_budget_events_per_sec: 20_000,
             commit_max_events: 20_000,
             writer_queue_batches: 64,
             detect_batch: 4000,

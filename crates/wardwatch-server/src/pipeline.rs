@@ -4,7 +4,8 @@
 //! ```text
 //! listeners ──submit──▶ writer (group commit) ──▶ events table ──▶ detector ──▶ alerts, incidents
 //!      ▲                    │ ack after commit  (handoff in memory)   + cursor (one transaction)
-//!      └── Busy when queued = last_seq − cursor > max_queued_events
+//!      └── behind when queued = last_seq − cursor > max_queued_events (only sources within
+//!          their budget are admitted); Busy for everyone past twice that
 //!                                       events table ──▶ indexer ──▶ index.db (own file, own lock)
 //! ```
 //!
@@ -79,8 +80,14 @@ impl Shared {
         (self.last_seq.load(Ordering::Acquire) - self.indexed.load(Ordering::Acquire)).max(0)
     }
 
+    /// Past twice `max_queued_events`, every sender is refused.
     fn busy(&self) -> Option<Duration> {
-        (self.queued() > self.max_queued).then_some(Duration::from_secs(1))
+        (self.queued() > self.max_queued.saturating_mul(2)).then_some(Duration::from_secs(1))
+    }
+
+    /// Past `max_queued_events`, only sources well within their budget are admitted.
+    fn behind(&self) -> bool {
+        self.queued() > self.max_queued
     }
 
     /// What keeps the journal from storing, in plain words, while it lasts.
@@ -160,6 +167,10 @@ impl Sink for JournalSink {
 
     fn busy(&self) -> Option<Duration> {
         self.shared.busy()
+    }
+
+    fn behind(&self) -> bool {
+        self.shared.behind()
     }
 }
 

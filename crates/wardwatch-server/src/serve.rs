@@ -355,8 +355,13 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
     });
     let api = wardwatch_console::router(
         ApiState::new(data_dir.clone(), &tokens.api, telemetry)
-            .with_search_limits(config.search.limits()),
+            .with_search_limits(config.search.limits())
+            .metrics_open(config.http.metrics_open),
     );
+    // One budget table for every listener: a sender is the same sender on UDP and TCP.
+    let budgets = Arc::new(listen::Budgets::new(
+        config.pipeline.source_budget_events_per_sec,
+    ));
     let check: listen::bulk::TokenCheck = {
         let set = token_set.clone();
         Arc::new(move |t: &str| set.read().ok().and_then(|s| s.get(&token_hash(t)).cloned()))
@@ -367,12 +372,15 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         max_concurrent_requests: config.http.max_concurrent_bulk,
         body_timeout_secs: config.http.body_timeout_secs,
     };
-    let bulk = listen::bulk::router(listen::bulk::BulkState::new(
-        Arc::new(pipeline.sink.clone()),
-        metrics.source("bulk"),
-        check,
-        bulk_cfg,
-    ));
+    let bulk = listen::bulk::router(
+        listen::bulk::BulkState::new(
+            Arc::new(pipeline.sink.clone()),
+            metrics.source("bulk"),
+            check,
+            bulk_cfg,
+        )
+        .with_budgets(budgets.clone()),
+    );
     let http_tls = http_tls(&config)?;
     let ingest_addr = parse_addr("http.ingest_listen", &config.http.ingest_listen)?;
     for addr in std::iter::once(config.http.listen).chain(ingest_addr) {
@@ -413,6 +421,7 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         max_connections_per_peer: config.syslog.max_connections_per_peer,
         idle_timeout_secs: config.syslog.idle_timeout_secs,
         allow: listen::Allow::parse(&config.syslog.allowed_networks, "syslog.allowed_networks")?,
+        budgets: listen::SharedBudgets(budgets.clone()),
         ..SyslogConfig::default()
     };
     let sink = Arc::new(pipeline.sink.clone());

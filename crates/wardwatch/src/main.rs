@@ -12,6 +12,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd_audit;
 mod cmd_demo;
+mod cmd_doctor;
 mod cmd_hunt;
 mod cmd_incidents;
 mod cmd_notify;
@@ -65,6 +66,9 @@ enum Command {
     Notify(cmd_notify::NotifyCommand),
     /// The management report of a week or a month (HTML with charts; mailed with --to).
     Report(cmd_report::ReportArgs),
+    /// Check a server's configuration, certificates, data folder, disk, listeners and tokens,
+    /// and say what to fix (exit code 1 when something must be fixed).
+    Doctor(cmd_doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Rules(cmd) => cmd_rules::run(cmd),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Tokens(cmd) => cmd_tokens::run(cmd),
+        Command::Doctor(args) => cmd_doctor::run(args),
         Command::Demo(args) => cmd_demo::run(args),
         Command::Incidents(cmd) => cmd_incidents::run(cmd),
         Command::Users(cmd) => cmd_users::run(cmd),

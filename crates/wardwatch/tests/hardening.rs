@@ -51,12 +51,16 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Now, as the senders' time stamp (searches look at recent events by default).
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
 fn bulk_body(tag: &str, n: usize) -> String {
+    let now = now();
     (0..n)
         .map(|i| {
-            format!(
-                "{{\"create\":{{}}}}\n{{\"@timestamp\":\"2026-12-01T10:00:00Z\",\"message\":\"{tag} {i}\"}}\n"
-            )
+            format!("{{\"create\":{{}}}}\n{{\"@timestamp\":\"{now}\",\"message\":\"{tag} {i}\"}}\n")
         })
         .collect()
 }
@@ -201,7 +205,7 @@ fn idle_syslog_connections_are_closed_and_do_not_hold_the_listener() {
         // A normal sender from another host gets its message stored all the same.
         let mut normal = connect_from([127, 0, 0, 2], syslog).await.unwrap();
         normal
-            .write_all(b"<13>1 2026-12-01T10:00:00Z pump-gw app - - - wwtest-idle-normal\n")
+            .write_all(format!("<13>1 {} pump-gw app - - - wwtest-idle-normal\n", now()).as_bytes())
             .await
             .unwrap();
         drop(normal);
@@ -449,7 +453,7 @@ fn syslog_tls_with_required_client_certificates_refuses_anonymous_senders_and_re
         let tcp = TcpStream::connect(addr)?;
         tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut tls = StreamOwned::new(conn, tcp);
-        let msg = format!("<13>1 2026-12-01T10:00:00Z gw app - - - {text}");
+        let msg = format!("<13>1 {} gw app - - - {text}", now());
         write!(tls, "{} {msg}", msg.len())?;
         tls.flush()?;
         // TLS 1.3: the server's refusal of the client's (missing) certificate arrives after the
@@ -486,4 +490,69 @@ fn syslog_tls_with_required_client_certificates_refuses_anonymous_senders_and_re
     .1;
     assert_eq!(v["total"], 0, "{v}");
     assert!(metric(&server, "wardwatch_handshake_failures_total", "syslog-tls") >= 1);
+}
+
+#[test]
+fn a_udp_flood_from_one_sender_is_throttled_while_a_bulk_sender_keeps_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        dir.path(),
+        "[pipeline]\nmax_queued_events = 1000\nsource_budget_events_per_sec = 500\n",
+    );
+    let server = Server::start(&["--config", &config]);
+    let syslog = server.syslog;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut sent = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let msg = format!("<13>1 {} printer-7 app - - - wwflood {sent}", now());
+                if socket.send_to(msg.as_bytes(), syslog).is_ok() {
+                    sent += 1;
+                }
+            }
+            sent
+        })
+    };
+    // The bulk shipper: 20 batches of 20 documents, five a second, during the flood.
+    let mut statuses = Vec::new();
+    for round in 0..20 {
+        let body = bulk_body(&format!("wwfairbulk r{round}"), 20);
+        let (status, _) = common::http_post(server.http, "/_bulk", &body, Some("test-ingest"));
+        statuses.push(status);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = flood.join().unwrap();
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "bulk batches refused during the flood: {statuses:?}"
+    );
+    assert_eq!(server.wait_events("wwfairbulk", 400)["total"], 400);
+    // The flood was throttled, and every datagram received is either stored or counted.
+    let mut last = String::new();
+    wait_for(
+        "every flood datagram to be stored or counted as dropped",
+        60,
+        || {
+            let received = metric(&server, "wardwatch_received_total", "syslog-udp");
+            let dropped = metric(&server, "wardwatch_dropped_total", "syslog-udp");
+            let stored = http_get(
+                server.http,
+                "/api/v1/events?limit=1&q=wwflood",
+                Some(&server.api_token),
+            )
+            .1["total"]
+                .as_u64()
+                .unwrap_or(0);
+            last = format!("sent {sent}, received {received}, dropped {dropped}, stored {stored}");
+            received > 0 && received == dropped + stored
+        },
+    );
+    let throttled = metric(&server, "wardwatch_throttled_total", "syslog-udp");
+    assert!(throttled > 0, "the flood was not throttled: {last}");
+    assert_eq!(metric(&server, "wardwatch_throttled_total", "bulk"), 0);
+    eprintln!("{last}, throttled {throttled}");
 }

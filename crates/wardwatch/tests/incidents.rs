@@ -129,7 +129,7 @@ fn incidents_history_and_exceptions_survive_a_restart_and_exceptions_expire() {
     );
     let ex = http_get(server.http, "/api/v1/exceptions", Some("test-api")).1;
     assert_eq!(ex["exceptions"][0]["suppressed"], 1, "{ex}");
-    let metrics = http_get(server.http, "/metrics", None).1;
+    let metrics = http_get(server.http, "/metrics", Some(&server.api_token)).1;
     let metrics = metrics.as_str().unwrap_or_default();
     for line in [
         "wardwatch_alerts_suppressed_total 1",

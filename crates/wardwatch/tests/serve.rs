@@ -107,7 +107,7 @@ fn syslog_from_logger_and_bulk_are_stored_searchable_and_detected() {
     assert_eq!(v["events"][0]["raw"], doc, "{v}");
     let (status, _) = http_post(server.http, "/_bulk", &body, Some("wrong-token"));
     assert_eq!(status, 401);
-    let (status, m) = http_get(server.http, "/metrics", None);
+    let (status, m) = http_get(server.http, "/metrics", Some(&server.api_token));
     assert_eq!(status, 200);
     assert!(
         m.as_str()
@@ -118,7 +118,7 @@ fn syslog_from_logger_and_bulk_are_stored_searchable_and_detected() {
     // The index runs on idle CPU; with nothing else to do it catches up.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let m = http_get(server.http, "/metrics", None).1;
+        let m = http_get(server.http, "/metrics", Some(&server.api_token)).1;
         let m = m.as_str().unwrap();
         assert!(m.contains("# TYPE wardwatch_unindexed_events gauge"), "{m}");
         if m.contains("wardwatch_unindexed_events 0\n") {

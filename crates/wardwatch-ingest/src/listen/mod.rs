@@ -43,6 +43,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod bulk;
+pub mod fair;
 pub mod framing;
 pub mod gate;
 pub mod http;
@@ -53,6 +54,7 @@ pub mod syslog_udp;
 pub mod tls;
 
 pub use bulk::{BulkConfig, BulkState, TokenCheck};
+pub use fair::{Budgets, SourceKey};
 pub use gate::{Allow, ConnLimits};
 pub use syslog_tls::{tls_acceptor, tls_acceptor_from_files};
 pub use tls::{ClientAuth, TlsFiles};
@@ -128,7 +130,28 @@ pub struct SyslogConfig {
     /// Sender networks accepted (empty: every address); others are refused and counted.
     #[serde(skip)]
     pub allow: gate::Allow,
+    /// Per-source budgets, shared by every listener of a server (default: none).
+    #[serde(skip)]
+    pub budgets: SharedBudgets,
 }
+
+/// [`Budgets`] shared between listeners; equal when they are the same budgets.
+#[derive(Debug, Clone)]
+pub struct SharedBudgets(pub std::sync::Arc<Budgets>);
+
+impl Default for SharedBudgets {
+    fn default() -> Self {
+        SharedBudgets(std::sync::Arc::new(Budgets::unlimited()))
+    }
+}
+
+impl PartialEq for SharedBudgets {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SharedBudgets {}
 
 impl Default for SyslogConfig {
     fn default() -> Self {
@@ -140,6 +163,7 @@ impl Default for SyslogConfig {
             max_connections_per_peer: 64,
             idle_timeout_secs: 600,
             allow: gate::Allow::default(),
+            budgets: SharedBudgets::default(),
         }
     }
 }

@@ -25,6 +25,7 @@ use tracing::{debug, warn};
 use wardwatch_core::{Event, Origin};
 
 use super::SyslogConfig;
+use super::fair::{Budgets, SourceKey};
 use super::framing::{Frame, Framer};
 use super::gate::ConnGate;
 use super::tls::client_subject;
@@ -38,6 +39,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_QUIET: Duration = Duration::from_millis(50);
 /// ...or this much more was read.
 const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+/// How long a sender over its budget waits before its batch is tried again.
+const THROTTLE_WAIT: Duration = Duration::from_millis(200);
 /// Longest wait between two submits of a batch the store failed to write.
 const MAX_FAILED_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -122,8 +125,10 @@ pub(crate) struct Stop;
 /// Submit `frames` until the sink commits them. `Busy` waits `retry_after` and tries again; a
 /// store failure backs off and tries again. When the listener stops during a wait, one last
 /// attempt is made and, failing it, the batch is counted as dropped.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn submit_frames<S: Sink>(
     sink: &S,
+    budgets: &Budgets,
     counters: &SourceCounters,
     source: &str,
     sender: &Sender,
@@ -133,6 +138,22 @@ pub(crate) async fn submit_frames<S: Sink>(
 ) -> Result<(), Stop> {
     if frames.is_empty() {
         return Ok(());
+    }
+    // A sender over its budget waits (its connection is not read meanwhile), counted once.
+    let key = SourceKey::Addr(sender.addr.ip().to_canonical());
+    let mut counted = false;
+    while !budgets.admit(key, frames.len(), sink.behind()) {
+        if !counted {
+            SourceCounters::add(&counters.throttled, frames.len() as u64);
+            counted = true;
+        }
+        if stopping(stop) {
+            break;
+        }
+        tokio::select! {
+            _ = sleep(THROTTLE_WAIT) => {}
+            _ = stopped(stop) => {}
+        }
     }
     let senders = Senders::One(sender);
     let (mut events, malformed) = decode_frames(frames, senders, source, now);
@@ -240,6 +261,7 @@ pub(crate) async fn serve_connection<R, S>(
             if pending.frames.len() >= cfg.batch_max {
                 if submit_frames(
                     &**sink,
+                    &cfg.budgets.0,
                     counters,
                     source,
                     &sender,
@@ -258,6 +280,7 @@ pub(crate) async fn serve_connection<R, S>(
         if eof {
             let _ = submit_frames(
                 &**sink,
+                &cfg.budgets.0,
                 counters,
                 source,
                 &sender,
@@ -312,7 +335,7 @@ pub(crate) async fn serve_connection<R, S>(
                 }
             },
             _ = sleep_until(deadline), if !pending.frames.is_empty() => {
-                if submit_frames(&**sink, counters, source, &sender, &pending.frames, pending.now, &mut stop)
+                if submit_frames(&**sink, &cfg.budgets.0, counters, source, &sender, &pending.frames, pending.now, &mut stop)
                     .await
                     .is_err()
                 {

@@ -10,6 +10,9 @@
 //! `origin.source = "syslog-udp"` and the sender's address (`log.source.address`). Datagrams
 //! from outside `allowed_networks` are dropped and counted in `refused_network`.
 //!
+//! A sender over its budget ([`super::fair`]) has its messages dropped and counted in
+//! `throttled` (and `dropped`), so one flooding device does not push back on everyone else.
+//!
 //! UDP cannot be acknowledged nor slowed down. So when the sink says it is busy, when it refuses
 //! a batch, or when [`QUEUE_BATCHES`] batches already wait for it, the batch is dropped and its
 //! messages are counted in `dropped` (with a warning at most every ten seconds) — never a
@@ -30,8 +33,9 @@
 //! # References
 //! RFC 5426 (transmission of syslog messages over UDP); RFC 5424; RFC 3164.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +47,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
 use super::SyslogConfig;
+use super::fair::{Budgets, SourceKey};
 use super::framing::Frame;
 use super::stream::{Senders, decode_frames};
 use crate::{Sink, SinkError, SourceCounters};
@@ -185,14 +190,14 @@ pub async fn serve_udp<S: Sink>(
                         debug!(source = SOURCE, %peer, bytes = n, "syslog datagram over the size limit; kept cut");
                     }
                     if batch.frames.len() >= cfg.batch_max {
-                        hand_off(&mut batch, &tx, &*sink, &mut drops);
+                        hand_off(&mut batch, &tx, &*sink, &cfg.budgets.0, &mut drops);
                     }
                 }
                 // Linux reports ICMP errors of earlier sends here; nothing is lost.
                 Err(e) => debug!(source = SOURCE, error = %e, "receiving a syslog datagram failed"),
             },
             _ = sleep_until(deadline), if !batch.frames.is_empty() => {
-                hand_off(&mut batch, &tx, &*sink, &mut drops);
+                hand_off(&mut batch, &tx, &*sink, &cfg.budgets.0, &mut drops);
             }
         }
     }
@@ -214,13 +219,60 @@ pub async fn serve_udp<S: Sink>(
     }
 }
 
-/// Give the batch to the submitting task, or drop it when the sink is busy or the queue full.
-fn hand_off<S: Sink>(batch: &mut Batch, tx: &mpsc::Sender<Batch>, sink: &S, drops: &mut DropLog) {
-    let frames = std::mem::take(&mut batch.frames);
-    let peers = std::mem::take(&mut batch.peers);
+/// How many of a batch's messages each sender may send within its budget (the rest of its
+/// messages are dropped).
+fn within_budget(peers: &[SocketAddr], budgets: &Budgets, behind: bool) -> HashMap<IpAddr, usize> {
+    let mut per_sender: HashMap<IpAddr, usize> = HashMap::new();
+    for p in peers {
+        *per_sender.entry(p.ip().to_canonical()).or_default() += 1;
+    }
+    for (ip, n) in per_sender.iter_mut() {
+        *n = budgets.take(SourceKey::Addr(*ip), *n, behind);
+    }
+    per_sender
+}
+
+/// Give the batch to the submitting task, or drop it when the sink is busy, the sender over its
+/// budget, or the queue full.
+fn hand_off<S: Sink>(
+    batch: &mut Batch,
+    tx: &mpsc::Sender<Batch>,
+    sink: &S,
+    budgets: &Budgets,
+    drops: &mut DropLog,
+) {
+    let mut frames = std::mem::take(&mut batch.frames);
+    let mut peers = std::mem::take(&mut batch.peers);
     if sink.busy().is_some() {
         drops.drop_messages(frames.len(), "the pipeline is busy");
         return;
+    }
+    let mut granted = within_budget(&peers, budgets, sink.behind());
+    let before = frames.len();
+    let keep: Vec<bool> = peers
+        .iter()
+        .map(|p| match granted.get_mut(&p.ip().to_canonical()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        })
+        .collect();
+    if keep.iter().any(|k| !k) {
+        let mut it = keep.iter();
+        frames.retain(|_| *it.next().unwrap_or(&true));
+        let mut it = keep.iter();
+        peers.retain(|_| *it.next().unwrap_or(&true));
+        let n = before - frames.len();
+        SourceCounters::add(&drops.counters.throttled, n as u64);
+        drops.drop_messages(
+            n,
+            "a sender is over its budget (source_budget_events_per_sec)",
+        );
+        if frames.is_empty() {
+            return;
+        }
     }
     let full = Batch {
         frames,

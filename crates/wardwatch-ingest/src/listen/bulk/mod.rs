@@ -20,7 +20,7 @@
 //! | 415 | `Content-Encoding` other than gzip, deflate or none | log it |
 //! | 400 | a broken gzip stream or action line | log it |
 //! | 408 | the body did not arrive within `body_timeout_secs` | retry |
-//! | 429 + `Retry-After` | the pipeline is behind ([`Sink::busy`] or `SinkError::Busy`) | retry later |
+//! | 429 + `Retry-After` | the token is over its budget ([`crate::listen::fair`], counted in `throttled`), or the pipeline is behind ([`Sink::busy`] or `SinkError::Busy`) | retry later |
 //! | 503 / 500 | the pipeline is shutting down / the store failed | retry later |
 //!
 //! Every answer carries `X-Elastic-Product: Elasticsearch`, which Beats 8, Logstash and the
@@ -61,7 +61,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -75,7 +75,11 @@ pub use auth::TokenCheck;
 use error::BulkError;
 use ndjson::Parsed;
 
+use super::fair::{Budgets, SourceKey};
 use crate::{Sink, SinkError, SourceCounters};
+
+/// `Retry-After` for a token over its budget.
+const THROTTLE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Bodies larger than this (as sent) are decompressed and parsed off the async threads.
 const INLINE_PARSE_BYTES: usize = 64 * 1024;
@@ -125,6 +129,8 @@ pub struct BulkState<S> {
     in_flight: Arc<tokio::sync::Semaphore>,
     /// KiB that bodies being read may hold in all.
     body_budget: Arc<tokio::sync::Semaphore>,
+    /// Per-source (per-token) budgets.
+    budgets: Arc<Budgets>,
 }
 
 impl<S> Clone for BulkState<S> {
@@ -137,6 +143,7 @@ impl<S> Clone for BulkState<S> {
             seq_no: self.seq_no.clone(),
             in_flight: self.in_flight.clone(),
             body_budget: self.body_budget.clone(),
+            budgets: self.budgets.clone(),
         }
     }
 }
@@ -155,6 +162,7 @@ impl<S: Sink> BulkState<S> {
             .min(tokio::sync::Semaphore::MAX_PERMITS as u64) as usize;
         BulkState {
             body_budget: Arc::new(tokio::sync::Semaphore::new(budget_kib)),
+            budgets: Arc::new(Budgets::unlimited()),
             sink,
             counters,
             tokens,
@@ -162,6 +170,15 @@ impl<S: Sink> BulkState<S> {
             seq_no: Arc::new(AtomicU64::new(0)),
             in_flight: Arc::new(tokio::sync::Semaphore::new(permits)),
         }
+    }
+}
+
+impl<S> BulkState<S> {
+    /// Take each token's documents from `budgets` (fair backpressure, see
+    /// [`crate::listen::fair`]); a token over its budget gets 429 and `throttled` counts it.
+    pub fn with_budgets(mut self, budgets: Arc<Budgets>) -> Self {
+        self.budgets = budgets;
+        self
     }
 }
 
@@ -232,10 +249,18 @@ async fn guard<S: Sink>(
 ) -> Response {
     let mut request = request;
     let checked = auth::authorize(request.headers(), &state.tokens, request.uri().path());
+    let credentials = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| SourceKey::token(&String::from_utf8_lossy(v.as_bytes())));
     let mut response = match checked {
         Ok(org) => {
-            // The token names the organization the events go to.
+            // The token names the organization the events go to, and its budget is kept per
+            // token (the credentials as sent stand for it; the token itself is not kept).
             request.extensions_mut().insert(TokenOrg(org));
+            if let Some(key) = credentials {
+                request.extensions_mut().insert(key);
+            }
             next.run(request).await
         }
         Err(refused) => {
@@ -264,20 +289,38 @@ async fn not_found(method: Method, uri: Uri) -> BulkError {
 async fn bulk<S: Sink>(
     State(state): State<BulkState<S>>,
     org: Option<axum::Extension<TokenOrg>>,
+    key: Option<Extension<SourceKey>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, BulkError> {
-    ingest(state, None, org.map(|o| o.0.0), headers, body).await
+    ingest(
+        state,
+        None,
+        org.map(|o| o.0.0),
+        key.map(|k| k.0),
+        headers,
+        body,
+    )
+    .await
 }
 
 async fn bulk_in_index<S: Sink>(
     State(state): State<BulkState<S>>,
     Path(index): Path<String>,
     org: Option<axum::Extension<TokenOrg>>,
+    key: Option<Extension<SourceKey>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, BulkError> {
-    ingest(state, Some(index), org.map(|o| o.0.0), headers, body).await
+    ingest(
+        state,
+        Some(index),
+        org.map(|o| o.0.0),
+        key.map(|k| k.0),
+        headers,
+        body,
+    )
+    .await
 }
 
 /// Read, decode, store, answer (see the module documentation).
@@ -285,6 +328,7 @@ async fn ingest<S: Sink>(
     state: BulkState<S>,
     index: Option<String>,
     org: Option<String>,
+    key: Option<SourceKey>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, BulkError> {
@@ -344,6 +388,12 @@ async fn ingest<S: Sink>(
         }
     }
     let stored = events.len();
+    if let Some(key) = key
+        && !state.budgets.admit(key, stored, state.sink.behind())
+    {
+        SourceCounters::add(&counters.throttled, stored as u64);
+        return Err(refuse(BulkError::Busy(THROTTLE_RETRY), stored));
+    }
     if stored > 0 {
         state.sink.submit(events).await.map_err(|e| {
             let e = match e {
