@@ -19,6 +19,20 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 
+/// Start a server whose configuration names a port picked here; another test may take a port
+/// between picking and binding, so a start that fails is tried again on another port.
+fn start_on_free_port(dir: &std::path::Path, make: impl Fn(u16) -> String) -> (Server, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let config = config_file(dir, &make(port));
+        let started = std::panic::catch_unwind(|| Server::start(&["--config", &config]));
+        if let Ok(server) = started {
+            return (server, port);
+        }
+    }
+    panic!("the server did not start on any of five free ports");
+}
+
 fn config_file(dir: &std::path::Path, text: &str) -> String {
     let path = dir.join("wardwatch.toml");
     std::fs::write(&path, text).unwrap();
@@ -363,16 +377,13 @@ fn https_bulk_ingest_serves_a_certificate_swapped_while_running() {
     std::fs::write(&cert, &c1).unwrap();
     std::fs::write(&key, &k1).unwrap();
     // HTTPS on both the API and a separate ingest address.
-    let ingest_port = free_port();
-    let config = config_file(
-        dir.path(),
-        &format!(
-            "[http]\ningest_listen = \"127.0.0.1:{ingest_port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+    let (server, ingest_port) = start_on_free_port(dir.path(), |port| {
+        format!(
+            "[http]\ningest_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
             cert.display(),
             key.display()
-        ),
-    );
-    let server = Server::start(&["--config", &config]);
+        )
+    });
     let ingest: SocketAddr = format!("127.0.0.1:{ingest_port}").parse().unwrap();
     let (status, served) = https_bulk(ingest, &bulk_body("wwhttpsbefore", 5));
     assert_eq!(status, 200);
@@ -434,17 +445,14 @@ fn syslog_tls_with_required_client_certificates_refuses_anonymous_senders_and_re
     std::fs::write(p("ca.pem"), ca.pem()).unwrap();
     std::fs::write(p("cert.pem"), &server_cert).unwrap();
     std::fs::write(p("key.pem"), &server_key).unwrap();
-    let tls_port = free_port();
-    let config = config_file(
-        dir.path(),
-        &format!(
-            "[syslog]\ntls_listen = \"127.0.0.1:{tls_port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\ntls_client_auth = \"required\"\ntls_client_ca = \"{}\"\n",
+    let (server, tls_port) = start_on_free_port(dir.path(), |port| {
+        format!(
+            "[syslog]\ntls_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\ntls_client_auth = \"required\"\ntls_client_ca = \"{}\"\n",
             p("cert.pem"),
             p("key.pem"),
             p("ca.pem")
-        ),
-    );
-    let server = Server::start(&["--config", &config]);
+        )
+    });
     let addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
     let send = |client: Option<(String, String)>, text: &str| -> std::io::Result<()> {
         let config = Arc::new(client_config(Arc::new(Mutex::new(Vec::new())), client));
