@@ -456,7 +456,7 @@ fn mail_server_down_then_back_delivers_every_message_once_across_kill_9() {
     hosts.sort();
     assert_eq!(hosts, vec!["ws-a", "ws-b", "ws-c"]);
     // /metrics shows the queue.
-    let (status, text) = http_get(server.http, "/metrics", None);
+    let (status, text) = http_get(server.http, "/metrics", Some(&server.api_token));
     assert_eq!(status, 200);
     let text = text.as_str().unwrap_or_default();
     assert!(
