@@ -182,7 +182,6 @@ impl<S> BulkState<S> {
     }
 }
 
-/// The bulk API and the start-up calls, every route behind the token check.
 /// Read a (decompressed) `_bulk` body as the listener does, without a sink: how many items it
 /// holds and the events of the good ones, or why the whole request is refused. For fuzzing
 /// (`fuzz/fuzz_targets/bulk_body.rs`) and tests.
@@ -195,6 +194,7 @@ pub fn parse_body(
         .map_err(|e| format!("{e:?}"))
 }
 
+/// The bulk API and the start-up calls, every route behind the token check.
 pub fn router<S: Sink>(state: BulkState<S>) -> Router {
     let ack = probes::acknowledged;
     Router::new()
