@@ -408,8 +408,11 @@ fn https_bulk_ingest_serves_a_certificate_swapped_while_running() {
 
 #[test]
 fn plain_http_on_a_network_address_needs_an_explicit_opt_in() {
+    let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_wardwatch"))
         .args(["serve", "--http", "0.0.0.0:0", "--syslog", ""])
+        .arg("--data")
+        .arg(dir.path().join("data"))
         .env("WARDWATCH_LOG", "error")
         .output()
         .unwrap();
