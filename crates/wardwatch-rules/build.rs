@@ -11,6 +11,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in entries.flatten() {
         let p = entry.path();
         if p.is_dir() {
+            // A folder's own mtime moves when a rule is added, removed or renamed in it, which
+            // the files' mtimes alone do not show.
+            println!("cargo:rerun-if-changed={}", p.display());
             collect(&p, out);
         } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
             out.push(p);

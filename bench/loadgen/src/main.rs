@@ -79,6 +79,30 @@ impl Conn {
     }
 }
 
+/// Items of a `_bulk` answer the server accepted (status 2xx) and rejected (any other status,
+/// or an `error`), as Elasticsearch clients read it. An answer that cannot be read, or that lists
+/// fewer items than were sent, counts the missing ones as rejected.
+fn bulk_items(answer: &str, sent: usize) -> (u64, u64) {
+    let v: serde_json::Value = match serde_json::from_str(answer) {
+        Ok(v) => v,
+        Err(_) => return (0, sent as u64),
+    };
+    let Some(items) = v["items"].as_array() else {
+        return (0, sent as u64);
+    };
+    let mut ok = 0u64;
+    for item in items {
+        let Some(result) = item.as_object().and_then(|o| o.values().next()) else {
+            continue;
+        };
+        let status = result["status"].as_u64().unwrap_or(0);
+        if (200..300).contains(&status) && result.get("error").is_none_or(|e| e.is_null()) {
+            ok += 1;
+        }
+    }
+    (ok, sent as u64 - ok.min(sent as u64))
+}
+
 fn main() {
     let addr = arg(1, "ADDR");
     let token = arg(2, "TOKEN");
@@ -106,6 +130,7 @@ fn main() {
     eprintln!("loadgen: {} distinct documents; target {} events/s for {secs} s; batch {batch}; {conns} connections", docs.len(), if rate > 0.0 { rate.to_string() } else { "max".into() });
 
     let sent = Arc::new(AtomicU64::new(0));
+    let rejected = Arc::new(AtomicU64::new(0));
     let busy = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
@@ -113,6 +138,7 @@ fn main() {
     let handles: Vec<_> = (0..conns)
         .map(|c| {
             let (docs, sent, busy, addr, token) = (docs.clone(), sent.clone(), busy.clone(), addr.clone(), token.clone());
+            let rejected = rejected.clone();
             std::thread::spawn(move || {
                 let mut conn = Conn::open(&addr).expect("connect");
                 let mut i = c * 7919;
@@ -124,9 +150,15 @@ fn main() {
                         i += 1;
                     }
                     match conn.call("POST", "/_bulk", &token, &body) {
-                        Ok((200, _)) => {
-                            mine += batch as u64;
-                            sent.fetch_add(batch as u64, Ordering::Relaxed);
+                        Ok((200, answer)) => {
+                            // A 200 says the request was read, not that each document was
+                            // kept: count the items the server accepted, one by one.
+                            let (ok, bad) = bulk_items(&answer, batch);
+                            mine += ok;
+                            sent.fetch_add(ok, Ordering::Relaxed);
+                            if bad > 0 && rejected.fetch_add(bad, Ordering::Relaxed) == 0 {
+                                eprintln!("loadgen: bulk items rejected, first answer: {}", &answer[..answer.len().min(400)]);
+                            }
                         }
                         Ok((429, _)) => {
                             busy.fetch_add(1, Ordering::Relaxed);
@@ -166,6 +198,7 @@ fn main() {
     println!("ingest_rate {:.0}", total as f64 / send_secs);
     println!("sustained_rate {:.0}", total as f64 / all_secs);
     println!("busy_responses {}", busy.load(Ordering::Relaxed));
+    println!("items_rejected {}", rejected.load(Ordering::Relaxed));
     println!("alerts {}", stats["store"]["alerts"]);
     println!("latency_p50_le_s {}", stats["pipeline"]["latency_p50_s"]);
     println!("latency_p99_le_s {}", stats["pipeline"]["latency_p99_s"]);

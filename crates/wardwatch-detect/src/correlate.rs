@@ -24,16 +24,36 @@ pub struct Correlator {
     metas: HashMap<String, Arc<RuleMeta>>,
     /// Ids of the detection rules that feed some correlation.
     feeders: HashSet<String>,
+    /// Feeder rule id → the correlations it feeds (id, group-by fields, timespan in seconds).
+    fed: HashMap<String, Vec<(String, Vec<String>, i64)>>,
+    /// The events behind each group's current burst, so that an alert can say how many events
+    /// it stands for (a correlation fires on every event past its threshold, and its own value
+    /// only counts the events inside its window).
+    bursts: HashMap<(String, Vec<String>), Burst>,
+    /// The analytics, which need the same time order (see [`crate::analytics`]).
+    analytics: crate::analytics::Analytics,
+    analytics_on: bool,
 }
 
+/// Feeder events of one correlation group, since the group last went quiet for a timespan.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Burst {
+    last: i64,
+    events: u64,
+    /// Distinct target accounts (`TargetUserName`), up to [`BURST_ACCOUNTS_MAX`].
+    accounts: std::collections::BTreeSet<String>,
+}
+
+/// Bursts kept before the quiet ones are dropped.
+const BURSTS_MAX: usize = 50_000;
+/// Distinct accounts remembered per burst.
+const BURST_ACCOUNTS_MAX: usize = 10_000;
+
 impl Correlator {
-    /// A correlator for the pack's correlation rules, or `None` when it has none. Correlations
-    /// that the engine refuses are returned as problems.
+    /// The ordered stage for the pack: its correlation rules and the analytics (so there is
+    /// always one). Correlations that the engine refuses are returned as problems.
     pub fn build(pack: &RulePack) -> (Option<Correlator>, Vec<RuleProblem>) {
         let mut problems = Vec::new();
-        if pack.correlations.is_empty() {
-            return (None, problems);
-        }
         let config = CorrelationConfig {
             emit_detections: true,
             ..CorrelationConfig::default()
@@ -49,6 +69,23 @@ impl Correlator {
             let by_name = rule.name.as_deref().is_some_and(|n| referenced.contains(n));
             if (referenced.contains(meta.id.as_str()) || by_name) && engine.add_rule(rule).is_ok() {
                 feeders.insert(meta.id.clone());
+            }
+        }
+        let mut fed: HashMap<String, Vec<(String, Vec<String>, i64)>> = HashMap::new();
+        for (corr, meta) in &pack.correlations {
+            for r in &corr.rules {
+                let feeder = pack
+                    .rules
+                    .iter()
+                    .find(|(rule, m)| m.id == *r || rule.name.as_deref() == Some(r.as_str()))
+                    .map(|(_, m)| m.id.clone());
+                if let Some(f) = feeder {
+                    fed.entry(f).or_default().push((
+                        meta.id.clone(),
+                        corr.group_by.clone(),
+                        corr.timespan.seconds as i64,
+                    ));
+                }
             }
         }
         let mut metas = HashMap::new();
@@ -68,6 +105,10 @@ impl Correlator {
             engine,
             metas,
             feeders,
+            fed,
+            bursts: HashMap::new(),
+            analytics: Default::default(),
+            analytics_on: true,
         };
         (Some(correlator), problems)
     }
@@ -75,15 +116,78 @@ impl Correlator {
     /// The correlation state (open windows, suppression), as JSON, so a long-running pipeline
     /// can persist it with its cursor and resume after a restart.
     pub fn export_state(&self) -> serde_json::Value {
-        serde_json::to_value(self.engine.export_state()).unwrap_or(serde_json::Value::Null)
+        let bursts: Vec<_> = self.bursts.iter().collect();
+        serde_json::json!({
+            "engine": serde_json::to_value(self.engine.export_state())
+                .unwrap_or(serde_json::Value::Null),
+            "bursts": bursts,
+            "analytics": serde_json::to_value(&self.analytics).unwrap_or_default(),
+        })
     }
 
     /// Restore state saved by [`Correlator::export_state`]; `false` when it cannot be used
     /// (another version, or not a snapshot), in which case the correlator starts empty.
     pub fn import_state(&mut self, state: serde_json::Value) -> bool {
-        match serde_json::from_value(state) {
+        // Before bursts were kept, the state was the engine's snapshot alone.
+        let (engine, bursts, analytics) = match state {
+            serde_json::Value::Object(mut o) if o.contains_key("engine") => (
+                o.remove("engine").unwrap_or_default(),
+                o.remove("bursts"),
+                o.remove("analytics"),
+            ),
+            other => (other, None, None),
+        };
+        if let Some(a) = analytics.and_then(|a| serde_json::from_value(a).ok()) {
+            self.analytics = a;
+        }
+        if let Some(b) = bursts.and_then(|b| {
+            serde_json::from_value::<Vec<((String, Vec<String>), Burst)>>(b).ok()
+        }) {
+            self.bursts = b.into_iter().collect();
+        }
+        match serde_json::from_value(engine) {
             Ok(snapshot) => self.engine.import_state(snapshot),
             Err(_) => false,
+        }
+    }
+
+    /// Count `event` in the bursts of every correlation its detections feed.
+    fn count_bursts(&mut self, event: &Event, detections: &[Detection]) {
+        let ts = event.timestamp.as_second();
+        let account = crate::fields::lookup(event, "TargetUserName")
+            .map(|a| a.trim().to_ascii_lowercase())
+            .filter(|a| !a.is_empty() && a != "-");
+        for d in detections {
+            let Some(corrs) = self.fed.get(&d.rule.id) else {
+                continue;
+            };
+            for (id, group_by, span) in corrs {
+                let group: Vec<String> = group_by
+                    .iter()
+                    .map(|f| crate::fields::lookup(event, f).unwrap_or_default())
+                    .collect();
+                let burst = self.bursts.entry((id.clone(), group)).or_default();
+                if burst.events > 0 && ts - burst.last > *span {
+                    *burst = Burst::default();
+                }
+                burst.last = burst.last.max(ts);
+                burst.events += 1;
+                if let Some(a) = &account
+                    && burst.accounts.len() < BURST_ACCOUNTS_MAX
+                {
+                    burst.accounts.insert(a.clone());
+                }
+            }
+        }
+        if self.bursts.len() > BURSTS_MAX {
+            let longest = self
+                .fed
+                .values()
+                .flatten()
+                .map(|(_, _, s)| *s)
+                .max()
+                .unwrap_or(0);
+            self.bursts.retain(|_, b| ts - b.last <= longest);
         }
     }
 
@@ -92,7 +196,27 @@ impl Correlator {
         self.feeders.contains(rule_id)
     }
 
-    /// Feed one event and the detections found on it; returns the correlations that fired.
+    /// Turn the analytics off (Sigma correlations only), e.g. to measure what they add.
+    pub fn without_analytics(mut self) -> Self {
+        self.analytics_on = false;
+        self
+    }
+
+    /// Whether the analytics run.
+    pub fn analytics_on(&self) -> bool {
+        self.analytics_on
+    }
+
+    /// Whether `event`, with `detections`, must be fed to [`Correlator::process`]: it feeds a
+    /// correlation, or an analytic reads it. Callers that keep events for later may keep
+    /// [`crate::analytics::reduce`]d copies of those that feed no correlation.
+    pub fn wants(&self, event: &Event, detections: &[Detection]) -> bool {
+        detections.iter().any(|d| self.feeds(&d.rule.id))
+            || (self.analytics_on && crate::analytics::Analytics::wants(event, detections))
+    }
+
+    /// Feed one event and the detections found on it; returns the analytics and correlations that
+    /// fired on it.
     /// Call in event-time order.
     pub fn process(&mut self, event: &Event, detections: &[Detection]) -> Vec<Detection> {
         let results: Vec<EvaluationResult> = detections
@@ -114,14 +238,26 @@ impl Correlator {
                 }),
             })
             .collect();
-        if results.is_empty() {
-            return Vec::new();
+        let mut found = Vec::new();
+        if self.analytics_on && crate::analytics::Analytics::wants(event, detections) {
+            // Rules that only feed a correlation mean something in numbers, not one by one:
+            // they are not signals of their own for the analytics.
+            let own: Vec<Detection> = detections
+                .iter()
+                .filter(|d| !self.feeders.contains(&d.rule.id))
+                .cloned()
+                .collect();
+            found = self.analytics.observe(event, &own);
         }
+        if results.is_empty() {
+            return found;
+        }
+        self.count_bursts(event, detections);
         let view = FieldView::new(event);
         let out = self
             .engine
             .process_with_detections(&view, results, event.timestamp.as_second());
-        out.into_iter()
+        let correlated: Vec<Detection> = out.into_iter()
             .filter_map(|r| {
                 let ResultBody::Correlation(body) = &r.body else {
                     return None;
@@ -131,15 +267,21 @@ impl Correlator {
                     .rule_id
                     .as_ref()
                     .and_then(|id| self.metas.get(id))?;
+                let group: Vec<String> = body.group_key.iter().map(|(_, v)| v.clone()).collect();
+                let burst = self.bursts.get(&(meta.id.clone(), group));
                 Some(Detection {
                     rule: meta.clone(),
                     correlation: Some(CorrelationHit {
                         group: body.group_key.clone(),
                         value: body.aggregated_value,
                         timespan_secs: body.timespan_secs,
+                        events: burst.map_or(0, |b| b.events),
+                        accounts: burst.map_or(0, |b| b.accounts.len() as u64),
                     }),
                 })
             })
-            .collect()
+            .collect();
+        found.extend(correlated);
+        found
     }
 }

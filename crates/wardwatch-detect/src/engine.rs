@@ -39,12 +39,24 @@ pub struct CorrelationHit {
     pub group: Vec<(String, String)>,
     pub value: f64,
     pub timespan_secs: u64,
+    /// The feeder events of this group's burst so far (the burst ends when the group is quiet
+    /// for a timespan): what the alert stands for, where `value` only counts its window.
+    pub events: u64,
+    /// Distinct target accounts (`TargetUserName`) among those events.
+    pub accounts: u64,
 }
 
 impl Detection {
     /// The alert this detection raises on `event`.
     pub fn to_alert(&self, event: &Event) -> Alert {
         let rule = &self.rule;
+        let mut facts = crate::fields::facts(event);
+        if let Some(c) = &self.correlation {
+            facts.insert("correlation.events".into(), c.events.to_string());
+            if c.accounts > 0 {
+                facts.insert("correlation.accounts".into(), c.accounts.to_string());
+            }
+        }
         Alert {
             id: AlertId::derive(&rule.id, &event.origin, event.timestamp),
             rule_id: rule.id.clone(),
@@ -62,7 +74,7 @@ impl Detection {
             },
             recommendation: rule.wardwatch.recommendation.clone(),
             awareness: rule.wardwatch.awareness.clone(),
-            facts: crate::fields::facts(event),
+            facts,
         }
     }
 }

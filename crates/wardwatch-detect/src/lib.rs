@@ -13,12 +13,17 @@
 //!   found in each source's layout (EVTX `Event.EventData`, Winlogbeat `winlog.event_data`, flat
 //!   JSON), including Security 4688's own names for process creation.
 //!
+//! [`analytics`] add what a rule cannot say (first-seen process pairs and services, bursts of
+//! weak signals, remote execution and Kerberoasting seen across events); they run in the
+//! [`Correlator`], the ordered stage `hunt` and `serve` share.
+//!
 //! `rsigma-eval` is used only inside [`engine`] and [`correlate`]; nothing in our public API
 //! names its types, so the engine can be swapped.
 //!
 //! **Architecture Invariant:** this crate does no I/O. It is handed rule texts and events and
 //! returns values; reading folders, clocks and output belong to its callers.
 
+pub mod analytics;
 mod correlate;
 mod engine;
 mod error;
@@ -26,6 +31,7 @@ pub mod fields;
 pub mod logsource;
 mod pack;
 
+pub use analytics::Analytics;
 pub use correlate::Correlator;
 pub use engine::{Detection, Detector};
 pub use error::DetectError;

@@ -57,7 +57,7 @@ pub fn is_sidecar(path: &Path) -> bool {
         .unwrap_or_default();
     matches!(
         ext.as_str(),
-        "md" | "yml" | "yaml" | "txt" | "csv" | "html" | "pdf" | "png" | "jpg" | "zip" | "7z"
+        "md" | "yml" | "yaml" | "txt" | "csv" | "html" | "pdf" | "png" | "jpg" | "7z"
     ) || name.starts_with("license")
         || name.starts_with('.')
 }

@@ -4,9 +4,10 @@
 //! Files are taken by `threads` reader threads (largest first, so one big log does not finish
 //! last); an EVTX file's chunks are decoded and checked against the rules on rayon's pool while
 //! its reader keeps the order. Only findings are kept in memory, plus the few events that feed a
-//! correlation rule, so memory does not grow with the input. Correlation runs at the end over
-//! those events in time order, and the findings are sorted (time, rule, record), so the output
-//! is the same on every run and every machine.
+//! correlation rule or an analytic (those only as reduced copies), so memory stays small.
+//! Correlations and analytics run at the end over those events in time order, exactly as the
+//! server's detection stage runs them live, and the findings are sorted (time, rule, record),
+//! so the output is the same on every run and every machine.
 
 mod files;
 mod finding;
@@ -58,7 +59,8 @@ pub struct HuntReport {
 /// What the parallel decode-and-detect step hands back for one record.
 struct Checked {
     findings: Vec<Finding>,
-    /// The event and its detections, when some detection feeds a correlation.
+    /// The event and its detections, when some detection feeds a correlation or an analytic
+    /// reads it.
     correlate: Option<(Event, Vec<Detection>)>,
 }
 
@@ -70,7 +72,7 @@ struct Collected {
     summary: Summary,
 }
 
-/// Hunt `opts.paths` with `detector` (and `correlator`, when the pack has correlation rules),
+/// Hunt `opts.paths` with `detector` (and `correlator`: correlation rules and analytics),
 /// calling `progress` after each file.
 pub fn hunt(
     opts: &HuntOptions,
@@ -117,6 +119,7 @@ pub fn hunt(
             .unwrap_or_default(),
     );
     let min_level = opts.min_level;
+    let analytics = correlator.as_ref().is_some_and(Correlator::analytics_on);
     let collected: Vec<Collected> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads.min(files_total.max(1)))
             .map(|_| {
@@ -131,7 +134,9 @@ pub fn hunt(
                             break;
                         };
                         let events_before = mine.summary.events;
-                        read_one(path, threads, &detector, &feeders, min_level, &mut mine);
+                        read_one(
+                            path, threads, &detector, &feeders, analytics, min_level, &mut mine,
+                        );
                         let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
                         d.0 += 1;
                         d.1 += len;
@@ -200,6 +205,7 @@ fn read_one(
     threads: usize,
     detector: &Arc<Detector>,
     feeders: &Arc<std::collections::HashSet<String>>,
+    analytics: bool,
     min_level: Severity,
     out: &mut Collected,
 ) {
@@ -213,10 +219,15 @@ fn read_one(
             .filter(|d| d.rule.level >= min_level && det.is_reported(&d.rule.id))
             .map(|d| Finding::new(d, &event))
             .collect();
-        let correlate = detections
-            .iter()
-            .any(|d| feeds.contains(&d.rule.id))
-            .then_some((event, detections));
+        // Kept for the ordered stage: whole when it feeds a correlation (its rule fields are
+        // grouped on), a reduced copy when only an analytic reads it (memory stays small).
+        let correlate = if detections.iter().any(|d| feeds.contains(&d.rule.id)) {
+            Some((event, detections))
+        } else if analytics && wardwatch_detect::Analytics::wants(&event, &detections) {
+            Some((wardwatch_detect::analytics::reduce(&event), detections))
+        } else {
+            None
+        };
         Ok(Checked {
             findings,
             correlate,

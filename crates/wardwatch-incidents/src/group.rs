@@ -69,6 +69,8 @@ pub const STEP_FACTS: &[&str] = &[
     "DestinationPort",
     "QueryName",
     "SourceImage",
+    "correlation.events",
+    "correlation.accounts",
 ];
 
 /// How alerts are grouped.

@@ -17,6 +17,9 @@ pub enum IngestError {
         "`{path}`: unrecognized format (expected EVTX, JSON lines, Suricata EVE or syslog text)"
     )]
     UnknownFormat { path: PathBuf },
+    /// The archive (zip or tar) cannot be opened: no member can be read.
+    #[error("`{path}`: not a readable archive: {reason}")]
+    Archive { path: PathBuf, reason: String },
     /// The EVTX file header is unreadable, so no record can be found.
     #[error("`{path}`: not a readable EVTX file: {reason}")]
     Evtx { path: PathBuf, reason: String },

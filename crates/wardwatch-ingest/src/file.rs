@@ -101,16 +101,17 @@ pub fn detect_format(head: &[u8]) -> Option<Format> {
     }
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
     move |source| IngestError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-/// Decode one file, whatever its format (gzip is undone first), calling `map` on every decoded
-/// event or per-record warning and `sink` on each mapped value in file order. EVTX chunks are
-/// decoded on up to `threads` threads, with `map` running on those threads.
+/// Decode one file, whatever its format (gzip is undone first; a `.zip` or `.tar[.gz]` archive
+/// is read member by member, see [`crate::archive`]), calling `map` on every decoded event or
+/// per-record warning and `sink` on each mapped value in file order. EVTX chunks are decoded on
+/// up to `threads` threads, with `map` running on those threads.
 pub fn decode_file<U, M, S>(
     path: &Path,
     threads: usize,
@@ -124,10 +125,12 @@ where
 {
     let file = File::open(path).map_err(io_err(path))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
-    let gz = reader
-        .fill_buf()
-        .map_err(io_err(path))?
-        .starts_with(GZIP_MAGIC);
+    let head = reader.fill_buf().map_err(io_err(path))?;
+    if head.starts_with(crate::archive::ZIP_MAGIC) {
+        drop(reader);
+        return crate::archive::decode_zip(path, threads, map, sink);
+    }
+    let gz = head.starts_with(GZIP_MAGIC);
     let mut reader: Box<dyn BufRead> = if gz {
         Box::new(BufReader::with_capacity(
             1 << 16,
@@ -136,10 +139,39 @@ where
     } else {
         Box::new(reader)
     };
+    let head = reader.fill_buf().map_err(io_err(path))?;
+    if crate::archive::is_tar(head) {
+        return crate::archive::decode_tar(path, reader, threads, map, sink);
+    }
+    let source = path.display().to_string();
+    let format = decode_stream(path, &source, reader, gz, threads, map, &mut sink)?
+        .ok_or_else(|| IngestError::UnknownFormat {
+            path: path.to_path_buf(),
+        })?;
+    Ok(format)
+}
+
+/// Decode one stream (a file's content, or an archive member's) named `source` in events and
+/// warnings; `None` when its format is not one Wardwatch decodes. `whole` asks for EVTX to be
+/// read into memory first (it needs random access: a decompressed stream or an archive member).
+pub(crate) fn decode_stream<U, M, S>(
+    path: &Path,
+    source: &str,
+    mut reader: Box<dyn BufRead + '_>,
+    whole: bool,
+    threads: usize,
+    map: M,
+    sink: &mut S,
+) -> Result<Option<(Format, FileSummary)>, IngestError>
+where
+    U: Send + 'static,
+    M: Fn(Result<Event, Warning>) -> U + Send + Sync + Clone + 'static,
+    S: FnMut(Result<U, Warning>),
+{
     let head = reader.fill_buf().map_err(io_err(path))?.to_vec();
-    let format = detect_format(&head).ok_or_else(|| IngestError::UnknownFormat {
-        path: path.to_path_buf(),
-    })?;
+    let Some(format) = detect_format(&head) else {
+        return Ok(None);
+    };
     let mut summary = FileSummary::default();
     let mut count = |ok: bool| {
         if ok {
@@ -149,8 +181,7 @@ where
         }
     };
     if format == Format::Evtx {
-        let source = path.display().to_string();
-        let buffer = if gz {
+        let buffer = if whole {
             let mut buf = Vec::new();
             reader.read_to_end(&mut buf).map_err(io_err(path))?;
             Some(buf)
@@ -158,13 +189,13 @@ where
             None
         };
         drop(reader);
-        crate::evtx::read(path, &source, buffer, threads, map, |item| {
+        crate::evtx::read(path, source, buffer, threads, map, |item| {
             count(matches!(item, Ok((_, true))));
             sink(item.map(|(u, _)| u));
         })?;
-        return Ok((format, summary));
+        return Ok(Some((format, summary)));
     }
-    let source: Arc<str> = Arc::from(path.display().to_string());
+    let source: Arc<str> = Arc::from(source);
     if format != Format::Syslog && is_json_document(&head) {
         let mut text = Vec::new();
         reader.read_to_end(&mut text).map_err(io_err(path))?;
@@ -172,7 +203,7 @@ where
             count(item.is_ok());
             sink(Ok(map(item)));
         });
-        return Ok((format, summary));
+        return Ok(Some((format, summary)));
     }
     let mut offset = 0u64;
     let mut line_no = 0u64;
@@ -213,7 +244,7 @@ where
         count(item.is_ok());
         sink(Ok(map(item)));
     }
-    Ok((format, summary))
+    Ok(Some((format, summary)))
 }
 
 /// Whether a JSON file is one pretty-printed document (or a JSON array of records) rather than

@@ -9,6 +9,7 @@
 //! **Architecture Invariant:** decoders know nothing about detection or storage; they only
 //! produce events and warnings through the callbacks they are handed.
 
+pub mod archive;
 mod cef;
 mod doc;
 mod error;

@@ -270,3 +270,69 @@ fn truncated_real_evtx() {
     let r = decode_file(&path, 1, |r| r, |_| n += 1);
     assert!(r.is_err() || n == 0, "{r:?}");
 }
+
+const SYSMON_LINE: &str = r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"WS1","@timestamp":"2024-05-01T10:00:00Z","Image":"C:\\Windows\\System32\\cmd.exe"}"#;
+
+#[test]
+fn zip_archive_members_are_decoded_in_place_and_metadata_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("README.md", opts).unwrap();
+    zip.write_all(b"# not a log\n").unwrap();
+    zip.start_file("host/sim_1.json", opts).unwrap();
+    zip.write_all(format!("{SYSMON_LINE}\n{SYSMON_LINE}\n").as_bytes())
+        .unwrap();
+    zip.start_file("host/sim_2.json", opts).unwrap();
+    zip.write_all(format!("{SYSMON_LINE}\n{{\"broken\n").as_bytes())
+        .unwrap();
+    zip.finish().unwrap();
+    let d = decode(&path);
+    assert_eq!(d.format, Format::JsonLines);
+    assert_eq!(d.summary.events, 3);
+    assert_eq!(d.summary.skipped, 1);
+    assert_eq!(d.events.len(), 3);
+    let src = &d.events[0].origin.source;
+    assert!(src.ends_with("sim.zip!host/sim_1.json"), "{src}");
+    assert!(d.events[2].origin.source.ends_with("!host/sim_2.json"));
+    assert_eq!(d.warnings.len(), 1);
+    assert!(d.warnings[0].source.ends_with("sim.zip!host/sim_2.json"));
+}
+
+#[test]
+fn truncated_tar_gz_keeps_the_records_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::new();
+    for i in 0..200 {
+        // Lines that differ, so that the compressed stream is long enough to cut mid-record.
+        body.push_str(&SYSMON_LINE.replace("cmd.exe", &format!("tool{}.exe", i * 7919 % 1013)));
+        body.push('\n');
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(body.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "attack_data.txt", body.as_bytes())
+        .unwrap();
+    let tarred = tar.into_inner().unwrap();
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(&tarred).unwrap();
+    let whole = gz.finish().unwrap();
+    // The whole archive: every record.
+    let d = decode(&write(dir.path(), "whole.tar.gz", &whole));
+    assert_eq!(d.summary.events, 200);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    // Cut in the middle of the compressed stream: the records before the cut, and a warning.
+    let cut = decode(&write(dir.path(), "cut.tar.gz", &whole[..whole.len() / 2]));
+    assert!(cut.summary.events > 0 && cut.summary.events < 200, "{:?}", cut.summary);
+    assert!(
+        cut.warnings
+            .iter()
+            .any(|w| w.source.ends_with("cut.tar.gz!attack_data.txt")),
+        "{:?}",
+        cut.warnings
+    );
+}

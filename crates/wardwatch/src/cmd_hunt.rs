@@ -16,7 +16,7 @@ use wardwatch_hunt::{HuntOptions, hunt};
 
 #[derive(Debug, Args)]
 pub struct HuntArgs {
-    /// Log files and folders (folders are searched recursively; .gz is read transparently).
+    /// Log files and folders (folders are searched recursively; .gz, .zip and .tar[.gz] are read in place).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Sigma rule folders or files; repeatable. Without it, the built-in pack is used.
@@ -37,6 +37,10 @@ pub struct HuntArgs {
     /// Threads to use (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Run the Sigma rules and correlations only, without the analytics (first-seen process
+    /// pairs and services, signal bursts, remote execution, Kerberoasting).
+    #[arg(long)]
+    no_analytics: bool,
     /// Print no progress bar and no summary.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -58,6 +62,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let (pack, read_problems) = crate::pack::load(&args.rules, args.with_builtin);
     let (detector, compile_problems) = Detector::build(&pack);
     let (correlator, corr_problems) = Correlator::build(&pack);
+    let correlator = correlator.map(|c| if args.no_analytics { c.without_analytics() } else { c });
     let rule_problems =
         read_problems.len() + pack.problems().len() + compile_problems.len() + corr_problems.len();
     let correlations = pack.correlation_count();

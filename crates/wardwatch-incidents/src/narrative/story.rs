@@ -108,7 +108,18 @@ pub(super) fn action(line: &Line<'_>, ctx: &Context, used: &[String]) -> String 
         return out;
     }
     if is_failure(s) {
-        let n = line.count();
+        // A correlation alert fires on each logon past its threshold: count the logons (and
+        // accounts) behind the alerts, not the alerts.
+        let behind = |k: &str| {
+            line.steps
+                .iter()
+                .filter_map(|s| s.facts.get(k)?.parse::<u64>().ok())
+                .max()
+        };
+        let n = behind("correlation.events").unwrap_or_else(|| line.count());
+        let accounts = behind("correlation.accounts").map_or(users.len(), |a| {
+            (a as usize).max(users.len())
+        });
         let tries = if n == 1 {
             "1 failed logon".to_string()
         } else {
@@ -116,12 +127,15 @@ pub(super) fn action(line: &Line<'_>, ctx: &Context, used: &[String]) -> String 
         };
         return match users.as_slice() {
             [] => format!("{tries}{from}"),
-            [one] => format!("{tries} for {one}{from}"),
-            many => format!(
-                "{tries} for {} accounts ({}){from}",
-                many.len(),
-                list(many, 5)
-            ),
+            [one] if accounts <= 1 => format!("{tries} for {one}{from}"),
+            named => {
+                let shown = &named[..named.len().min(5)];
+                let names = match accounts - shown.len() {
+                    0 => list(shown, 5),
+                    more => format!("{} and {more} more", shown.join(", ")),
+                };
+                format!("{tries} for {accounts} accounts ({names}){from}")
+            }
         };
     }
     if code == "4720" {

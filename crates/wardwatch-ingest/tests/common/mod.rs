@@ -9,12 +9,18 @@ use std::path::PathBuf;
 use flate2::read::{DeflateDecoder, MultiGzDecoder};
 
 /// `shared/data` beside the repository, or `None` with the reason printed (the tests that need
-/// it then pass vacuously, as on a machine without the shared data).
+/// it then skip, as on a machine without the shared data); with `CI` set, its absence fails.
 pub fn shared_data() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
     if dir.is_dir() {
         Some(dir)
     } else {
+        // CI always has the data: there a missing folder is a failure, never a silent pass.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is absent and CI is set (CI must have ../shared/data)",
+            dir.display()
+        );
         eprintln!(
             "skipped: {} is absent, so the real-data checks cannot run",
             dir.display()

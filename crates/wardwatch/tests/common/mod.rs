@@ -19,6 +19,12 @@ pub fn shared(test: &str) -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
+        // CI always has the data: there a missing folder is a failure, never a silent pass.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: {} is absent and CI is set (CI must have ../shared/data)",
+            p.display()
+        );
         eprintln!("skipped {test}: ../shared/data is absent");
         None
     }

@@ -1,0 +1,240 @@
+//! Analytics: behaviour a single Sigma rule cannot say, raised as ordinary alerts.
+//!
+//! Why: a rule looks at one event (or counts one kind of event). Some attacks only show as a
+//! shape across events: a parent starting a child it never started before, a service nobody
+//! installed before, several different suspicious signals on one host within minutes, a network
+//! logon followed by an admin-share access and a new service on the same host, one account
+//! asking for many RC4 service tickets. Each analytic keeps a small state, sees events in time
+//! order, and emits a [`Detection`] with its own [`RuleMeta`] (an `analytic:` origin), so
+//! alerts, incidents and narratives treat it like any rule.
+//!
+//! Where they run: inside the [`crate::Correlator`], the one ordered stage `hunt` and `serve`
+//! share; their state is saved and restored with the correlation state (the server keeps it
+//! with its detection cursor). Callers hand the correlator only the events an analytic
+//! [`wants`](Analytics::wants) (as [`reduce`]d copies: a few fields, not the whole record).
+//!
+//! Every analytic is one file here; thresholds are constants at its top, chosen on the tuning
+//! half of the labelled sets and the benign sets (bench/efficacy.sh).
+//!
+//! **Architecture Invariant:** pure: no clock (event time only), no I/O.
+
+mod burst;
+mod kerberoast;
+mod rare_pair;
+mod rare_service;
+mod remote_exec;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use wardwatch_core::{Event, Severity, SourceKind};
+
+use crate::engine::Detection;
+use crate::pack::{RuleKind, RuleMeta, Wardwatch};
+
+/// The fields an analytic may read from an event (kept by [`reduce`]).
+const KEPT: &[&str] = &[
+    "Image",
+    "ParentImage",
+    "CommandLine",
+    "User",
+    "ServiceName",
+    "ImagePath",
+    "ServiceFileName",
+    "TaskName",
+    "LogonType",
+    "IpAddress",
+    "TargetUserName",
+    "TargetDomainName",
+    "SubjectUserName",
+    "ShareName",
+    "RelativeTargetName",
+    "TicketEncryptionType",
+    "Status",
+    "WorkstationName",
+];
+
+/// A small copy of `event` holding only what analytics and their alerts need: a flat record
+/// (`EventID`, `Channel`, `Computer` and [`KEPT`] fields found on the event).
+pub fn reduce(event: &Event) -> Event {
+    let mut raw = Map::new();
+    if let Some(c) = &event.ecs.event_code {
+        raw.insert("EventID".into(), Value::String(c.clone()));
+    }
+    if let Some(c) = &event.ecs.channel {
+        raw.insert("Channel".into(), Value::String(c.clone()));
+    }
+    if let Some(h) = &event.ecs.host_name {
+        raw.insert("Computer".into(), Value::String(h.clone()));
+    }
+    for f in KEPT {
+        if let Some(v) = crate::fields::lookup(event, f) {
+            raw.insert((*f).to_string(), Value::String(v));
+        }
+    }
+    Event {
+        timestamp: event.timestamp,
+        time_text: None,
+        organization: event.organization.clone(),
+        source_kind: SourceKind::FlatWindows,
+        origin: event.origin.clone(),
+        ecs: event.ecs.clone(),
+        raw: Value::Object(raw),
+        raw_text: Default::default(),
+    }
+}
+
+/// A field of a [`reduce`]d event.
+fn field<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
+    event
+        .raw
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "-")
+}
+
+/// The event's channel and code, when it is a Windows record.
+fn code(event: &Event) -> (&str, &str) {
+    (
+        event.ecs.channel.as_deref().unwrap_or(""),
+        event.ecs.event_code.as_deref().unwrap_or(""),
+    )
+}
+
+fn is_process_start(event: &Event) -> bool {
+    matches!(
+        code(event),
+        ("Microsoft-Windows-Sysmon/Operational", "1") | ("Security", "4688")
+    )
+}
+
+fn is_service_install(event: &Event) -> bool {
+    matches!(code(event), ("System", "7045") | ("Security", "4697"))
+}
+
+/// `C:\Windows\System32\cmd.exe` → `cmd.exe`.
+fn program(path: &str) -> String {
+    path.rsplit(['\\', '/'])
+        .next()
+        .unwrap_or(path)
+        .to_ascii_lowercase()
+}
+
+/// The metadata of an analytic's alerts.
+fn meta(id: &str, title: &str, level: Severity, tags: &[&str], description: &str, recommendation: &str) -> Arc<RuleMeta> {
+    Arc::new(RuleMeta {
+        id: id.to_string(),
+        title: title.to_string(),
+        level,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        kind: RuleKind::Detection,
+        origin: format!("analytic:{id}"),
+        description: Some(description.to_string()),
+        product: Some("windows".into()),
+        service: None,
+        category: None,
+        wardwatch: Wardwatch {
+            recommendation: Some(recommendation.to_string()),
+            awareness: None,
+            assets: Vec::new(),
+        },
+    })
+}
+
+/// An analytic's finding, on the event being observed (every analytic fires on the event that
+/// completes its pattern).
+pub type Hit = Detection;
+
+fn hit(rule: &Arc<RuleMeta>, _event: &Event) -> Hit {
+    Detection {
+        rule: rule.clone(),
+        correlation: None,
+    }
+}
+
+/// Every analytic, with its state.
+#[derive(Default, Serialize, Deserialize)]
+pub struct Analytics {
+    rare_pair: rare_pair::RarePair,
+    rare_service: rare_service::RareService,
+    burst: burst::Burst,
+    remote_exec: remote_exec::RemoteExec,
+    kerberoast: kerberoast::Kerberoast,
+}
+
+impl Analytics {
+    /// Whether `event` (with the rules it matched) is one some analytic reads.
+    pub fn wants(event: &Event, detections: &[Detection]) -> bool {
+        is_process_start(event)
+            || is_service_install(event)
+            || remote_exec::wants(event)
+            || kerberoast::wants(event)
+            || burst::wants(detections)
+    }
+
+    /// Feed one event in time order (the full event or its [`reduce`]d copy); returns the
+    /// analytics that fired.
+    pub fn observe(&mut self, event: &Event, detections: &[Detection]) -> Vec<Hit> {
+        let mut out = Vec::new();
+        self.rare_pair.observe(event, &mut out);
+        self.rare_service.observe(event, &mut out);
+        self.remote_exec.observe(event, &mut out);
+        self.kerberoast.observe(event, &mut out);
+        // The burst sees the rules' detections and the other analytics' findings alike.
+        let mut signals: Vec<&Detection> = detections.iter().collect();
+        signals.extend(out.iter());
+        let burst = self.burst.observe(event, &signals);
+        out.extend(burst);
+        out
+    }
+
+    /// The metadata of every analytic (for `rules check` and documentation).
+    pub fn metas() -> Vec<Arc<RuleMeta>> {
+        vec![
+            rare_pair::rule(),
+            rare_service::rule(),
+            burst::rule(),
+            remote_exec::rule(),
+            kerberoast::rule(),
+        ]
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testkit {
+    use serde_json::{Value, json};
+    use wardwatch_core::{Event, Origin};
+
+    /// A flat Windows event at `secs` seconds into a day, decoded like `hunt` decodes it.
+    pub fn ev(secs: i64, mut fields: Value) -> Event {
+        let ts = jiff::Timestamp::from_second(1_717_408_800 + secs).unwrap();
+        let o = fields.as_object_mut().unwrap();
+        o.insert("@timestamp".into(), json!(ts.to_string()));
+        o.entry("Hostname").or_insert(json!("WS1"));
+        let text = |k: &str| {
+            o.get(k)
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+        };
+        let (code, channel, host) = (text("EventID"), text("Channel"), text("Hostname"));
+        let mut e = Event {
+            timestamp: ts,
+            time_text: None,
+            organization: "default".into(),
+            source_kind: wardwatch_core::SourceKind::FlatWindows,
+            origin: Origin {
+                source: "t".into(),
+                record_id: Some(secs as u64),
+                ..Origin::default()
+            },
+            ecs: Default::default(),
+            raw: fields,
+            raw_text: Default::default(),
+        };
+        e.ecs.event_code = code;
+        e.ecs.channel = channel;
+        e.ecs.host_name = host;
+        super::reduce(&e)
+    }
+}

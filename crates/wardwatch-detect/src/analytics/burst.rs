@@ -1,0 +1,190 @@
+//! A burst of different suspicious signals on one host or one account: at least three different
+//! low-level rules or analytics, spanning at least two ATT&CK tactics, within ten minutes,
+//! raised as one medium alert.
+//!
+//! Why: most single signals are weak (a first-seen process pair, a network logon, a task
+//! created, a discovery command), and a pack that alerted on each would bury the people
+//! reading it. An intrusion is many steps close together: discovery, then credentials, then
+//! execution elsewhere. Several kinds of weak signal on one host or account within minutes is
+//! worth a person's look even when no single rule is.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use wardwatch_core::{Event, Severity};
+
+use super::{Hit, hit, meta};
+use crate::engine::Detection;
+
+const WINDOW: i64 = 10 * 60;
+/// Different rules needed within the window.
+const MIN_RULES: usize = 3;
+/// Different ATT&CK tactics among them.
+const MIN_TACTICS: usize = 2;
+/// Keys (hosts and accounts) remembered.
+const MAX_KEYS: usize = 50_000;
+
+const TACTICS: &[&str] = &[
+    "reconnaissance",
+    "resource_development",
+    "initial_access",
+    "execution",
+    "persistence",
+    "privilege_escalation",
+    "defense_evasion",
+    "credential_access",
+    "discovery",
+    "lateral_movement",
+    "collection",
+    "command_and_control",
+    "exfiltration",
+    "impact",
+];
+
+pub(super) fn rule() -> std::sync::Arc<crate::RuleMeta> {
+    meta(
+        "analytic-signal-burst",
+        "Several Different Suspicious Signals Within Minutes",
+        Severity::Medium,
+        &["attack.execution", "attack.discovery", "attack.credential_access"],
+        "Within ten minutes, one host or one account raised at least three different low-level signals (rules or analytics) spanning at least two ATT&CK tactics. Each alone is weak; together they are the shape of an intrusion moving through its steps.",
+        "Read the signals of this host or account in order (the incident lists them). If they are not explained by one piece of planned work, treat the host as compromised: isolate it and check the account's other activity.",
+    )
+}
+
+/// The ATT&CK tactics of a detection's tags (`attack.credential_access`, `attack.credential-access`).
+fn tactics(d: &Detection) -> impl Iterator<Item = String> + '_ {
+    d.rule.tags.iter().filter_map(|t| {
+        let t = t.strip_prefix("attack.")?.replace('-', "_");
+        TACTICS.contains(&t.as_str()).then_some(t)
+    })
+}
+
+/// A weak signal: below medium, with an ATT&CK tactic.
+fn weak(d: &Detection) -> bool {
+    d.rule.level < Severity::Medium && tactics(d).next().is_some()
+}
+
+pub(super) fn wants(detections: &[Detection]) -> bool {
+    detections.iter().any(weak)
+}
+
+#[derive(Default, Clone, Serialize, Deserialize)]
+struct Recent {
+    /// (time, rule id, tactics) of weak signals within the window.
+    signals: Vec<(i64, String, Vec<String>)>,
+    alerted: i64,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+pub(super) struct Burst {
+    keys: HashMap<String, Recent>,
+}
+
+impl Burst {
+    pub(super) fn observe(&mut self, event: &Event, detections: &[&Detection]) -> Vec<Hit> {
+        let weak: Vec<&&Detection> = detections.iter().filter(|d| weak(d)).collect();
+        if weak.is_empty() {
+            return Vec::new();
+        }
+        let t = event.timestamp.as_second();
+        if self.keys.len() > MAX_KEYS {
+            self.keys
+                .retain(|_, r| r.signals.iter().any(|(s, _, _)| t - s <= WINDOW));
+        }
+        let mut keys = Vec::new();
+        if let Some(h) = &event.ecs.host_name {
+            keys.push(format!("host:{}", h.to_ascii_lowercase()));
+        }
+        if let Some(u) = &event.ecs.user_name {
+            let u = u.to_ascii_lowercase();
+            // Machine and well-known service identities act on every host: not one account.
+            if !u.ends_with('$') && !matches!(u.as_str(), "system" | "local service" | "network service" | "-") {
+                keys.push(format!("user:{u}"));
+            }
+        }
+        let mut fired = false;
+        for key in keys {
+            let r = self.keys.entry(key).or_default();
+            r.signals.retain(|(s, _, _)| t - s <= WINDOW);
+            for d in &weak {
+                r.signals.push((t, d.rule.id.clone(), tactics(d).collect()));
+            }
+            let rules: BTreeSet<&str> = r.signals.iter().map(|(_, id, _)| id.as_str()).collect();
+            let tactics: BTreeSet<&str> = r
+                .signals
+                .iter()
+                .flat_map(|(_, _, ts)| ts.iter().map(String::as_str))
+                .collect();
+            if rules.len() >= MIN_RULES && tactics.len() >= MIN_TACTICS && t - r.alerted > WINDOW {
+                r.alerted = t;
+                fired = true;
+            }
+        }
+        if fired {
+            vec![hit(&rule(), event)]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::analytics::testkit::ev;
+    use crate::pack::{RuleKind, RuleMeta};
+
+    fn sig(id: &str, tag: &str, level: Severity) -> Detection {
+        Detection {
+            rule: Arc::new(RuleMeta {
+                id: id.into(),
+                title: id.into(),
+                level,
+                tags: vec![format!("attack.{tag}")],
+                kind: RuleKind::Detection,
+                origin: "t".into(),
+                description: None,
+                product: None,
+                service: None,
+                category: None,
+                wardwatch: Default::default(),
+            }),
+            correlation: None,
+        }
+    }
+
+    fn at(t: i64, host: &str) -> Event {
+        ev(t, json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Hostname": host}))
+    }
+
+    #[test]
+    fn three_kinds_over_two_tactics_in_minutes_fire_once() {
+        let mut b = Burst::default();
+        let (d1, d2, d3) = (sig("a", "discovery", Severity::Low), sig("b", "credential-access", Severity::Low), sig("c", "execution", Severity::Informational));
+        // Variant 1: discovery, credentials, execution on one host over six minutes.
+        assert!(b.observe(&at(0, "WS1"), &[&d1]).is_empty());
+        assert!(b.observe(&at(120, "WS1"), &[&d2]).is_empty());
+        assert_eq!(b.observe(&at(360, "WS1"), &[&d3]).len(), 1);
+        assert!(b.observe(&at(400, "WS1"), &[&d3]).is_empty(), "once per window");
+        // Variant 2: all three on one event of another host.
+        assert_eq!(b.observe(&at(1000, "WS2"), &[&d1, &d2, &d3]).len(), 1);
+    }
+
+    #[test]
+    fn one_tactic_spread_signals_or_medium_rules_are_quiet() {
+        let mut b = Burst::default();
+        let (d1, d2, d3) = (sig("a", "discovery", Severity::Low), sig("b", "discovery", Severity::Low), sig("c", "discovery", Severity::Low));
+        assert!(b.observe(&at(0, "WS1"), &[&d1, &d2, &d3]).is_empty(), "one tactic");
+        let (e1, e2) = (sig("x", "execution", Severity::Low), sig("y", "persistence", Severity::Low));
+        assert!(b.observe(&at(0, "WS3"), &[&e1]).is_empty());
+        assert!(b.observe(&at(700, "WS3"), &[&e2]).is_empty());
+        assert!(b.observe(&at(1400, "WS3"), &[&d1]).is_empty(), "spread over more than the window");
+        let m = sig("m", "impact", Severity::Medium);
+        assert!(b.observe(&at(0, "WS4"), &[&m, &e1, &d1]).is_empty(), "a medium rule is not a weak signal");
+    }
+}
