@@ -6,7 +6,7 @@ means. Prints Markdown tables on standard output, progress on standard error.
 
 Labelled sets are split into a tuning half and a validation half by a fixed hash of the file
 name (FNV-1a 64 of the base name, bit 32: 0 = tuning, 1 = validation), the same split as
-`wardwatch_hunt::efficacy::half`. Rules are written and levels calibrated on the tuning half
+`wardwatch_hunt::half`. Rules are written and levels calibrated on the tuning half
 only; the validation half says whether a change generalizes.
 """
 

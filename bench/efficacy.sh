@@ -43,5 +43,5 @@ echo
 ARGS=(--ww "$WW" --data "$SHARED_DATA" --configs "${CONFIGS:-builtin,sigmahq+builtin}")
 [[ -n ${DETAIL:-} ]] && ARGS+=(--detail)
 [[ -n ${BUILTIN_DIR:-} ]] && ARGS+=(--builtin-dir "$BUILTIN_DIR")
-[[ -n ${HUNT_ARGS:-} ]] && ARGS+=(--hunt-args "$HUNT_ARGS")
+[[ -n ${HUNT_ARGS:-} ]] && ARGS+=("--hunt-args=$HUNT_ARGS")
 exec python3 "$HERE/efficacy.py" "${ARGS[@]}"

@@ -82,6 +82,8 @@ pub fn reduce(event: &Event) -> Event {
         ecs: event.ecs.clone(),
         raw: Value::Object(raw),
         raw_text: Default::default(),
+        received: event.received,
+        time_skew: event.time_skew,
     }
 }
 
@@ -231,6 +233,8 @@ pub(crate) mod testkit {
             ecs: Default::default(),
             raw: fields,
             raw_text: Default::default(),
+            received: None,
+            time_skew: None,
         };
         e.ecs.event_code = code;
         e.ecs.channel = channel;

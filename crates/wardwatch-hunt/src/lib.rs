@@ -12,6 +12,7 @@
 mod files;
 mod finding;
 pub mod output;
+mod split;
 mod summary;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use wardwatch_ingest::{Warning, decode_file};
 
 pub use files::{PathProblem, is_sidecar, log_files, rule_texts};
 pub use finding::Finding;
+pub use split::{Half, half};
 pub use summary::{FileFailure, Summary};
 
 /// What to hunt and how.

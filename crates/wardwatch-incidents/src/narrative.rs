@@ -26,7 +26,7 @@ pub(crate) use title::short_title;
 use advice::{addressee, what_to_do, who_and_what, why_it_matters};
 use story::what_happened;
 pub(crate) use words::clock;
-use words::{capitalize, day, list, targeted};
+use words::{capitalize, day, list, targeted, tried_count};
 
 /// Who a list of steps is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,7 +117,7 @@ pub fn narrate(incident: &Incident, ctx: &Context) -> Narrative {
         let _ = write!(summary, ", involving {}", list(&people, 4));
     }
     if !tried.is_empty() {
-        let _ = write!(summary, "; {} accounts were tried", tried.len());
+        let _ = write!(summary, "; {} accounts were tried", tried_count(incident, &tried));
     }
     summary.push('.');
 

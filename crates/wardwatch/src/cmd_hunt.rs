@@ -25,6 +25,11 @@ pub struct HuntArgs {
     /// Also load the built-in pack when --rules is given.
     #[arg(long)]
     with_builtin: bool,
+    /// An optional community rule pack, by name (looked up in $WARDWATCH_PACK_PATH, a
+    /// colon-separated list of folders) or by folder; repeatable. `hayabusa` is the Hayabusa
+    /// project's own Sigma-format rules (off by default: see bench/README.md).
+    #[arg(long = "pack")]
+    packs: Vec<String>,
     /// Report only detections at or above this level.
     #[arg(long, default_value = "informational", value_parser = parse_level)]
     min_level: Severity,
@@ -59,10 +64,22 @@ fn parse_level(s: &str) -> Result<Severity, String> {
 }
 
 pub fn run(args: HuntArgs) -> Result<ExitCode> {
-    let (pack, read_problems) = crate::pack::load(&args.rules, args.with_builtin);
+    let mut dirs = args.rules.clone();
+    for name in &args.packs {
+        dirs.push(crate::pack::resolve(name)?);
+    }
+    // Packs add to the built-in pack unless --rules names folders of its own.
+    let with_builtin = args.with_builtin || (args.rules.is_empty() && !args.packs.is_empty());
+    let (pack, read_problems) = crate::pack::load(&dirs, with_builtin);
     let (detector, compile_problems) = Detector::build(&pack);
     let (correlator, corr_problems) = Correlator::build(&pack);
-    let correlator = correlator.map(|c| if args.no_analytics { c.without_analytics() } else { c });
+    let correlator = correlator.map(|c| {
+        if args.no_analytics {
+            c.without_analytics()
+        } else {
+            c
+        }
+    });
     let rule_problems =
         read_problems.len() + pack.problems().len() + compile_problems.len() + corr_problems.len();
     let correlations = pack.correlation_count();

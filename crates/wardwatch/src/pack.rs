@@ -26,3 +26,24 @@ pub fn load(dirs: &[PathBuf], builtin: bool) -> (RulePack, Vec<RuleProblem>) {
     }
     (RulePack::load(texts), read_problems)
 }
+
+/// The folder of the optional rule pack `name`: `name` itself when it is a folder, else
+/// `NAME` or `NAME-rules` under a folder of `$WARDWATCH_PACK_PATH` (colon-separated).
+pub fn resolve(name: &str) -> anyhow::Result<PathBuf> {
+    let direct = PathBuf::from(name);
+    if direct.is_dir() {
+        return Ok(direct);
+    }
+    let path = std::env::var_os("WARDWATCH_PACK_PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for candidate in [dir.join(name), dir.join(format!("{name}-rules"))] {
+            if candidate.is_dir() {
+                return Ok(candidate);
+            }
+        }
+    }
+    anyhow::bail!(
+        "no rule pack `{name}`: not a folder, and not found as `{name}` or `{name}-rules` in $WARDWATCH_PACK_PATH ({})",
+        if path.is_empty() { "unset".to_string() } else { path.to_string_lossy().into_owned() }
+    )
+}

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use wardwatch_core::Severity;
 
 use super::steps::{Advice, cap, merge, tactic_rank};
-use super::words::{capitalize, decapitalize, list, member, targeted};
+use super::words::{
+    capitalize, decapitalize, list, list_counted, member, targeted, tried_count,
+};
 use super::{Role, RoleSteps};
 use crate::attack;
 use crate::context::{AssetClass, Context};
@@ -43,8 +45,8 @@ pub(super) fn who_and_what(incident: &Incident, ctx: &Context) -> Vec<String> {
     if !tried.is_empty() {
         out.push(format!(
             "Accounts tried without success ({}): {}",
-            tried.len(),
-            list(&tried, 8)
+            tried_count(incident, &tried),
+            list_counted(&tried, tried_count(incident, &tried), 8)
         ));
     }
     for h in &incident.hosts {
@@ -233,7 +235,7 @@ pub(super) fn what_to_do(
     if !tried.is_empty() {
         helpdesk.push(format!(
             "Expect calls about locked accounts: {} accounts were tried; unlock them for their owners once the source is blocked.",
-            tried.len()
+            tried_count(incident, &tried)
         ));
     }
 

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use jiff::Timestamp;
 
-use super::words::{capitalize, clock, day, is_failure, list, member, program, shorten, targeted};
+use super::words::{
+    capitalize, clock, day, is_failure, list, list_counted, member, program, shorten, targeted,
+};
 use crate::context::Context;
 use crate::model::{Incident, Step, push_unique};
 
@@ -128,14 +130,10 @@ pub(super) fn action(line: &Line<'_>, ctx: &Context, used: &[String]) -> String 
         return match users.as_slice() {
             [] => format!("{tries}{from}"),
             [one] if accounts <= 1 => format!("{tries} for {one}{from}"),
-            named => {
-                let shown = &named[..named.len().min(5)];
-                let names = match accounts - shown.len() {
-                    0 => list(shown, 5),
-                    more => format!("{} and {more} more", shown.join(", ")),
-                };
-                format!("{tries} for {accounts} accounts ({names}){from}")
-            }
+            named => format!(
+                "{tries} for {accounts} accounts ({}){from}",
+                list_counted(named, accounts, 5)
+            ),
         };
     }
     if code == "4720" {

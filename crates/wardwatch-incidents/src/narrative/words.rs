@@ -95,6 +95,33 @@ pub(super) fn member(s: &Step) -> Option<String> {
     }
 }
 
+/// `items` named, when `total` (at least as many) were seen: "a, b, c and 27 more".
+pub(super) fn list_counted(items: &[String], total: usize, max: usize) -> String {
+    let shown = &items[..items.len().min(max)];
+    match total.saturating_sub(shown.len()) {
+        0 => list(shown, max),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// How many accounts were tried without success: those named (`tried`, see [`targeted`]), or
+/// more when a correlation counted accounts its alerts do not name (it fires from its
+/// threshold on), less the accounts that failed and then got in.
+pub(super) fn tried_count(incident: &Incident, tried: &[String]) -> usize {
+    let failures = || incident.timeline.iter().filter(|s| is_failure(s));
+    let behind = failures()
+        .filter_map(|s| s.facts.get("correlation.accounts")?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    let got_in = incident
+        .users
+        .iter()
+        .filter(|u| !tried.contains(u))
+        .filter(|u| failures().any(|s| s.user.as_deref() == Some(u.as_str())))
+        .count();
+    tried.len().max(behind.saturating_sub(got_in))
+}
+
 /// Users whose every step is a failed logon: tried, not used.
 pub(super) fn targeted(incident: &Incident) -> Vec<String> {
     incident
