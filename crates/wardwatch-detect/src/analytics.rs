@@ -125,7 +125,14 @@ fn program(path: &str) -> String {
 }
 
 /// The metadata of an analytic's alerts.
-fn meta(id: &str, title: &str, level: Severity, tags: &[&str], description: &str, recommendation: &str) -> Arc<RuleMeta> {
+fn meta(
+    id: &str,
+    title: &str,
+    level: Severity,
+    tags: &[&str],
+    description: &str,
+    recommendation: &str,
+) -> Arc<RuleMeta> {
     Arc::new(RuleMeta {
         id: id.to_string(),
         title: title.to_string(),

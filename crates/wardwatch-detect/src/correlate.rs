@@ -140,9 +140,9 @@ impl Correlator {
         if let Some(a) = analytics.and_then(|a| serde_json::from_value(a).ok()) {
             self.analytics = a;
         }
-        if let Some(b) = bursts.and_then(|b| {
-            serde_json::from_value::<Vec<((String, Vec<String>), Burst)>>(b).ok()
-        }) {
+        if let Some(b) = bursts
+            .and_then(|b| serde_json::from_value::<Vec<((String, Vec<String>), Burst)>>(b).ok())
+        {
             self.bursts = b.into_iter().collect();
         }
         match serde_json::from_value(engine) {
@@ -257,7 +257,8 @@ impl Correlator {
         let out = self
             .engine
             .process_with_detections(&view, results, event.timestamp.as_second());
-        let correlated: Vec<Detection> = out.into_iter()
+        let correlated: Vec<Detection> = out
+            .into_iter()
             .filter_map(|r| {
                 let ResultBody::Correlation(body) = &r.body else {
                     return None;

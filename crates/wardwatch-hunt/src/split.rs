@@ -26,7 +26,10 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// The half of `path`, from its base name.
 pub fn half(path: &Path) -> Half {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     if (fnv1a64(name.as_bytes()) >> 32) & 1 == 1 {
         Half::Validation
     } else {

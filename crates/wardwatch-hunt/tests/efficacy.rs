@@ -45,7 +45,11 @@ fn caught(pack: &RulePack, paths: &[PathBuf]) -> BTreeSet<String> {
         threads: 0,
     };
     let report = hunt(&opts, Arc::new(detector), correlator, &|_| {});
-    assert_eq!(report.summary.files_read, paths.len(), "every sample must be read");
+    assert_eq!(
+        report.summary.files_read,
+        paths.len(),
+        "every sample must be read"
+    );
     report
         .findings
         .iter()
@@ -58,7 +62,10 @@ fn share(files: &[PathBuf], hits: &BTreeSet<String>, which: Option<Half>) -> (us
         .iter()
         .filter(|f| which.is_none_or(|h| half(f) == h))
         .collect();
-    let n = set.iter().filter(|f| hits.contains(&f.display().to_string())).count();
+    let n = set
+        .iter()
+        .filter(|f| hits.contains(&f.display().to_string()))
+        .count();
     (n, set.len(), 100.0 * n as f64 / set.len().max(1) as f64)
 }
 
@@ -77,7 +84,12 @@ fn attack_samples_raise_medium_or_higher_detections() {
     otrf.extend(files(&data.join("endpoint/otrf-host"), |p| {
         !p.to_string_lossy().contains("_metadata")
     }));
-    assert!(mitre.len() >= 270 && otrf.len() >= 50, "{} / {}", mitre.len(), otrf.len());
+    assert!(
+        mitre.len() >= 270 && otrf.len() >= 50,
+        "{} / {}",
+        mitre.len(),
+        otrf.len()
+    );
     let hits = caught(&pack, &mitre);
     let otrf_hits = caught(&pack, &otrf);
     let (t, tn, tp) = share(&mitre, &hits, Some(Half::Tuning));
@@ -89,10 +101,21 @@ fn attack_samples_raise_medium_or_higher_detections() {
     for f in mitre.iter().chain(&otrf) {
         let name = f.display().to_string();
         if !hits.contains(&name) && !otrf_hits.contains(&name) {
-            println!("  MISS [{:?}] {}", half(f), name.strip_prefix(&data.display().to_string()).unwrap_or(&name));
+            println!(
+                "  MISS [{:?}] {}",
+                half(f),
+                name.strip_prefix(&data.display().to_string())
+                    .unwrap_or(&name)
+            );
         }
     }
-    assert!(tp >= MITRE_TUNING_MIN, "tuning half {tp:.1}% < {MITRE_TUNING_MIN}%");
-    assert!(vp >= MITRE_VALIDATION_MIN, "validation half {vp:.1}% < {MITRE_VALIDATION_MIN}%");
+    assert!(
+        tp >= MITRE_TUNING_MIN,
+        "tuning half {tp:.1}% < {MITRE_TUNING_MIN}%"
+    );
+    assert!(
+        vp >= MITRE_VALIDATION_MIN,
+        "validation half {vp:.1}% < {MITRE_VALIDATION_MIN}%"
+    );
     assert!(op >= OTRF_MIN, "OTRF {op:.1}% < {OTRF_MIN}%");
 }

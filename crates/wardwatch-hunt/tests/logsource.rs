@@ -121,10 +121,9 @@ fn rules_never_fire_outside_their_logsource() {
             .service
             .as_deref()
             .is_none_or(|s| service_of(channel) == Some(s));
-        let category_ok = meta
-            .category
-            .as_deref()
-            .is_none_or(|c| service_of(channel).is_some() && category_allowed(c, channel, event_id));
+        let category_ok = meta.category.as_deref().is_none_or(|c| {
+            service_of(channel).is_some() && category_allowed(c, channel, event_id)
+        });
         if !(product_ok && service_ok && category_ok) {
             wrong.push(format!(
                 "{} ({:?}/{:?}/{:?}) fired on {channel} {event_id} in {}",

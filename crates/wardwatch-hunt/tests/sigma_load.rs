@@ -83,7 +83,10 @@ fn sigmahq_rules_load_or_are_reported_with_a_reason() {
         .iter()
         .filter(|o| o.starts_with(&*rules_dir.to_string_lossy()))
         .collect();
-    assert_eq!(rules_files, 3141, "SigmaHQ rules/ at commit 8eaafff has 3,141 files");
+    assert_eq!(
+        rules_files, 3141,
+        "SigmaHQ rules/ at commit 8eaafff has 3,141 files"
+    );
     assert!(
         rules_failed.is_empty(),
         "{}/{rules_files} rules/ files load (the README claims all): {rules_failed:?}",

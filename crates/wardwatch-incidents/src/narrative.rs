@@ -117,7 +117,11 @@ pub fn narrate(incident: &Incident, ctx: &Context) -> Narrative {
         let _ = write!(summary, ", involving {}", list(&people, 4));
     }
     if !tried.is_empty() {
-        let _ = write!(summary, "; {} accounts were tried", tried_count(incident, &tried));
+        let _ = write!(
+            summary,
+            "; {} accounts were tried",
+            tried_count(incident, &tried)
+        );
     }
     summary.push('.');
 

@@ -119,7 +119,10 @@ fn read_member(mut r: impl Read) -> (Vec<u8>, Option<String>) {
             Some(format!("member larger than {MEMBER_MAX} bytes: skipped"))
         }
         Ok(_) => None,
-        Err(e) => Some(format!("archive cut short after {} bytes: {e}", bytes.len())),
+        Err(e) => Some(format!(
+            "archive cut short after {} bytes: {e}",
+            bytes.len()
+        )),
     };
     (bytes, cut)
 }
@@ -137,12 +140,11 @@ where
     S: FnMut(Result<U, Warning>),
 {
     let file = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
-        IngestError::Archive {
+    let mut zip =
+        zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| IngestError::Archive {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     let mut out = Members {
         path,
         sink,
@@ -167,7 +169,10 @@ where
         }
         if entry.size() > MEMBER_MAX {
             let source = out.source(&name);
-            out.warn(&source, format!("member larger than {MEMBER_MAX} bytes: skipped"));
+            out.warn(
+                &source,
+                format!("member larger than {MEMBER_MAX} bytes: skipped"),
+            );
             continue;
         }
         let (bytes, cut) = read_member(&mut entry);

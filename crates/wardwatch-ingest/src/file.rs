@@ -144,9 +144,11 @@ where
         return crate::archive::decode_tar(path, reader, threads, map, sink);
     }
     let source = path.display().to_string();
-    let format = decode_stream(path, &source, reader, gz, threads, map, &mut sink)?
-        .ok_or_else(|| IngestError::UnknownFormat {
-            path: path.to_path_buf(),
+    let format =
+        decode_stream(path, &source, reader, gz, threads, map, &mut sink)?.ok_or_else(|| {
+            IngestError::UnknownFormat {
+                path: path.to_path_buf(),
+            }
         })?;
     Ok(format)
 }

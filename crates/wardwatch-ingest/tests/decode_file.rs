@@ -327,7 +327,11 @@ fn truncated_tar_gz_keeps_the_records_before_the_cut() {
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     // Cut in the middle of the compressed stream: the records before the cut, and a warning.
     let cut = decode(&write(dir.path(), "cut.tar.gz", &whole[..whole.len() / 2]));
-    assert!(cut.summary.events > 0 && cut.summary.events < 200, "{:?}", cut.summary);
+    assert!(
+        cut.summary.events > 0 && cut.summary.events < 200,
+        "{:?}",
+        cut.summary
+    );
     assert!(
         cut.warnings
             .iter()

@@ -54,8 +54,7 @@ fn complete(mut ev: Value, i: usize) -> Value {
     {
         o.insert("SourceName".into(), json!("Microsoft-Windows-Sysmon"));
     }
-    if o.get("Channel").and_then(Value::as_str) == Some("Security")
-        && !o.contains_key("SourceName")
+    if o.get("Channel").and_then(Value::as_str) == Some("Security") && !o.contains_key("SourceName")
     {
         o.insert(
             "SourceName".into(),
@@ -80,8 +79,7 @@ struct Case {
 }
 
 fn cases(path: &Path) -> Vec<Case> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -162,7 +160,9 @@ fn every_rule_catches_variants_not_in_the_shared_data() {
         let cases = cases(&path);
         let alerts = cases.iter().filter(|c| c.alert).count();
         if alerts < 2 {
-            failures.push(format!("{name}: {alerts} alert variant(s), need at least 2"));
+            failures.push(format!(
+                "{name}: {alerts} alert variant(s), need at least 2"
+            ));
         }
         for c in &cases {
             let n = fires(&detector, &pack, id, &c.events);
@@ -180,7 +180,11 @@ fn every_rule_catches_variants_not_in_the_shared_data() {
     }
     // No fixture without its rule (a renamed or removed rule leaves none behind).
     for entry in walk(&fixtures()) {
-        let rel = entry.strip_prefix(fixtures()).unwrap().display().to_string();
+        let rel = entry
+            .strip_prefix(fixtures())
+            .unwrap()
+            .display()
+            .to_string();
         let rule = rel.replace(".jsonl", ".yml");
         if !wardwatch_rules::RULES.iter().any(|(n, _)| *n == rule) {
             failures.push(format!("fixture {rel} has no rule {rule}"));

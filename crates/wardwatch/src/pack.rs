@@ -44,6 +44,10 @@ pub fn resolve(name: &str) -> anyhow::Result<PathBuf> {
     }
     anyhow::bail!(
         "no rule pack `{name}`: not a folder, and not found as `{name}` or `{name}-rules` in $WARDWATCH_PACK_PATH ({})",
-        if path.is_empty() { "unset".to_string() } else { path.to_string_lossy().into_owned() }
+        if path.is_empty() {
+            "unset".to_string()
+        } else {
+            path.to_string_lossy().into_owned()
+        }
     )
 }

@@ -46,7 +46,11 @@ pub(super) fn rule() -> std::sync::Arc<crate::RuleMeta> {
         "analytic-signal-burst",
         "Several Different Suspicious Signals Within Minutes",
         Severity::Medium,
-        &["attack.execution", "attack.discovery", "attack.credential_access"],
+        &[
+            "attack.execution",
+            "attack.discovery",
+            "attack.credential_access",
+        ],
         "Within ten minutes, one host or one account raised at least three different low-level signals (rules or analytics) spanning at least two ATT&CK tactics. Each alone is weak; together they are the shape of an intrusion moving through its steps.",
         "Read the signals of this host or account in order (the incident lists them). If they are not explained by one piece of planned work, treat the host as compromised: isolate it and check the account's other activity.",
     )
@@ -99,7 +103,12 @@ impl Burst {
         if let Some(u) = &event.ecs.user_name {
             let u = u.to_ascii_lowercase();
             // Machine and well-known service identities act on every host: not one account.
-            if !u.ends_with('$') && !matches!(u.as_str(), "system" | "local service" | "network service" | "-") {
+            if !u.ends_with('$')
+                && !matches!(
+                    u.as_str(),
+                    "system" | "local service" | "network service" | "-"
+                )
+            {
                 keys.push(format!("user:{u}"));
             }
         }
@@ -159,18 +168,28 @@ mod tests {
     }
 
     fn at(t: i64, host: &str) -> Event {
-        ev(t, json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Hostname": host}))
+        ev(
+            t,
+            json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Hostname": host}),
+        )
     }
 
     #[test]
     fn three_kinds_over_two_tactics_in_minutes_fire_once() {
         let mut b = Burst::default();
-        let (d1, d2, d3) = (sig("a", "discovery", Severity::Low), sig("b", "credential-access", Severity::Low), sig("c", "execution", Severity::Informational));
+        let (d1, d2, d3) = (
+            sig("a", "discovery", Severity::Low),
+            sig("b", "credential-access", Severity::Low),
+            sig("c", "execution", Severity::Informational),
+        );
         // Variant 1: discovery, credentials, execution on one host over six minutes.
         assert!(b.observe(&at(0, "WS1"), &[&d1]).is_empty());
         assert!(b.observe(&at(120, "WS1"), &[&d2]).is_empty());
         assert_eq!(b.observe(&at(360, "WS1"), &[&d3]).len(), 1);
-        assert!(b.observe(&at(400, "WS1"), &[&d3]).is_empty(), "once per window");
+        assert!(
+            b.observe(&at(400, "WS1"), &[&d3]).is_empty(),
+            "once per window"
+        );
         // Variant 2: all three on one event of another host.
         assert_eq!(b.observe(&at(1000, "WS2"), &[&d1, &d2, &d3]).len(), 1);
     }
@@ -178,13 +197,29 @@ mod tests {
     #[test]
     fn one_tactic_spread_signals_or_medium_rules_are_quiet() {
         let mut b = Burst::default();
-        let (d1, d2, d3) = (sig("a", "discovery", Severity::Low), sig("b", "discovery", Severity::Low), sig("c", "discovery", Severity::Low));
-        assert!(b.observe(&at(0, "WS1"), &[&d1, &d2, &d3]).is_empty(), "one tactic");
-        let (e1, e2) = (sig("x", "execution", Severity::Low), sig("y", "persistence", Severity::Low));
+        let (d1, d2, d3) = (
+            sig("a", "discovery", Severity::Low),
+            sig("b", "discovery", Severity::Low),
+            sig("c", "discovery", Severity::Low),
+        );
+        assert!(
+            b.observe(&at(0, "WS1"), &[&d1, &d2, &d3]).is_empty(),
+            "one tactic"
+        );
+        let (e1, e2) = (
+            sig("x", "execution", Severity::Low),
+            sig("y", "persistence", Severity::Low),
+        );
         assert!(b.observe(&at(0, "WS3"), &[&e1]).is_empty());
         assert!(b.observe(&at(700, "WS3"), &[&e2]).is_empty());
-        assert!(b.observe(&at(1400, "WS3"), &[&d1]).is_empty(), "spread over more than the window");
+        assert!(
+            b.observe(&at(1400, "WS3"), &[&d1]).is_empty(),
+            "spread over more than the window"
+        );
         let m = sig("m", "impact", Severity::Medium);
-        assert!(b.observe(&at(0, "WS4"), &[&m, &e1, &d1]).is_empty(), "a medium rule is not a weak signal");
+        assert!(
+            b.observe(&at(0, "WS4"), &[&m, &e1, &d1]).is_empty(),
+            "a medium rule is not a weak signal"
+        );
     }
 }

@@ -44,8 +44,12 @@ impl Kerberoast {
         if !wants(event) {
             return;
         }
-        let enc = field(event, "TicketEncryptionType").unwrap_or("").to_ascii_lowercase();
-        if !matches!(enc.as_str(), "0x17" | "0x18") || field(event, "Status").is_some_and(|s| s != "0x0") {
+        let enc = field(event, "TicketEncryptionType")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !matches!(enc.as_str(), "0x17" | "0x18")
+            || field(event, "Status").is_some_and(|s| s != "0x0")
+        {
             return;
         }
         let Some(service) = field(event, "ServiceName") else {
@@ -60,7 +64,8 @@ impl Kerberoast {
         };
         let t = event.timestamp.as_second();
         if self.accounts.len() > MAX_ACCOUNTS {
-            self.accounts.retain(|_, (r, _)| r.iter().any(|(s, _)| t - s <= WINDOW));
+            self.accounts
+                .retain(|_, (r, _)| r.iter().any(|(s, _)| t - s <= WINDOW));
         }
         let (recent, alerted) = self.accounts.entry(who.to_ascii_lowercase()).or_default();
         recent.retain(|(s, _)| t - s <= WINDOW);
@@ -81,7 +86,10 @@ mod tests {
     use crate::analytics::testkit::ev;
 
     fn tgs(t: i64, who: &str, svc: &str, enc: &str) -> Event {
-        ev(t, json!({"EventID": 4769, "Channel": "Security", "Hostname": "DC01", "TargetUserName": who, "ServiceName": svc, "TicketEncryptionType": enc, "Status": "0x0"}))
+        ev(
+            t,
+            json!({"EventID": 4769, "Channel": "Security", "Hostname": "DC01", "TargetUserName": who, "ServiceName": svc, "TicketEncryptionType": enc, "Status": "0x0"}),
+        )
     }
 
     #[test]

@@ -68,8 +68,11 @@ mod tests {
     use crate::analytics::testkit::ev;
 
     fn start(t: i64, parent: &str, child: &str) -> wardwatch_core::Event {
-        ev(t, json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational",
-            "ParentImage": parent, "Image": child}))
+        ev(
+            t,
+            json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "ParentImage": parent, "Image": child}),
+        )
     }
 
     #[test]
@@ -77,15 +80,36 @@ mod tests {
         let mut a = RarePair::default();
         let mut out = Vec::new();
         for i in 0..WARMUP as i64 + 10 {
-            a.observe(&start(i, "C:\\Windows\\explorer.exe", "C:\\Program Files\\App\\app.exe"), &mut out);
+            a.observe(
+                &start(
+                    i,
+                    "C:\\Windows\\explorer.exe",
+                    "C:\\Program Files\\App\\app.exe",
+                ),
+                &mut out,
+            );
         }
         assert!(out.is_empty(), "warm-up and a known pair stay quiet");
         // Variant 1: Word starting PowerShell; variant 2: the spooler starting cmd (4688 form).
-        a.observe(&start(5000, "C:\\Program Files\\Office\\WINWORD.EXE", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"), &mut out);
+        a.observe(
+            &start(
+                5000,
+                "C:\\Program Files\\Office\\WINWORD.EXE",
+                "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+            ),
+            &mut out,
+        );
         a.observe(&ev(5001, json!({"EventID": 4688, "Channel": "Security",
             "ParentImage": "C:\\Windows\\System32\\spoolsv.exe", "Image": "C:\\Windows\\System32\\cmd.exe"})), &mut out);
         assert_eq!(out.len(), 2);
-        a.observe(&start(5002, "C:\\Program Files\\Office\\WINWORD.EXE", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"), &mut out);
+        a.observe(
+            &start(
+                5002,
+                "C:\\Program Files\\Office\\WINWORD.EXE",
+                "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+            ),
+            &mut out,
+        );
         assert_eq!(out.len(), 2, "the second time is not new");
     }
 }

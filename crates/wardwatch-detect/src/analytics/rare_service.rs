@@ -23,7 +23,12 @@ pub(super) fn rule() -> std::sync::Arc<crate::RuleMeta> {
         "analytic-rare-service-install",
         "Service Installed That Was Never Installed Before",
         Severity::Low,
-        &["attack.persistence", "attack.t1543.003", "attack.execution", "attack.t1569.002"],
+        &[
+            "attack.persistence",
+            "attack.t1543.003",
+            "attack.execution",
+            "attack.t1569.002",
+        ],
         "A service was installed (System 7045 or Security 4697) whose name and program had not been installed anywhere before in the data seen (after a warm-up of installs). Remote execution tools and persistence install such one-off services; planned deployments repeat across hosts.",
         "Check the program the service runs and who installed it. If it is not planned software, stop and delete the service, keep its binary for analysis, and look for the network logon that preceded the install.",
     )

@@ -25,7 +25,13 @@ pub(super) fn rule() -> std::sync::Arc<crate::RuleMeta> {
         "analytic-remote-execution-security-log",
         "Remote Execution: Network Logon, Admin Share, Then A New Service Or Task",
         Severity::High,
-        &["attack.lateral_movement", "attack.t1021.002", "attack.execution", "attack.t1569.002", "attack.t1053.005"],
+        &[
+            "attack.lateral_movement",
+            "attack.t1021.002",
+            "attack.execution",
+            "attack.t1569.002",
+            "attack.t1053.005",
+        ],
         "Within minutes on one host, the Security log shows a network logon from another machine, that machine using an administrative share (ADMIN$, C$ or IPC$), and a service installed or a scheduled task created. This is how PsExec-like tools, Impacket and ransomware deployment scripts run code on another host.",
         "Find the source machine and the account of the network logon. Unless an administrator was doing planned work from an admin host, isolate both hosts, disable the account, remove the service or task, and look for the same pattern on other hosts from that source.",
     )
@@ -83,7 +89,10 @@ impl RemoteExec {
             .filter(|i| remote(i));
         if self.hosts.len() > MAX_HOSTS {
             self.hosts.retain(|_, h| {
-                h.logons.values().chain(h.shares.values()).any(|s| t - s <= WINDOW)
+                h.logons
+                    .values()
+                    .chain(h.shares.values())
+                    .any(|s| t - s <= WINDOW)
             });
         }
         let h = self.hosts.entry(host).or_default();
@@ -97,7 +106,9 @@ impl RemoteExec {
             }
             "5140" | "5145" => {
                 let share = field(event, "ShareName").unwrap_or("").to_ascii_uppercase();
-                if (share.ends_with("\\ADMIN$") || share.ends_with("\\C$") || share.ends_with("\\IPC$"))
+                if (share.ends_with("\\ADMIN$")
+                    || share.ends_with("\\C$")
+                    || share.ends_with("\\IPC$"))
                     && let Some(ip) = ip
                 {
                     h.shares.insert(ip, t);
@@ -108,7 +119,10 @@ impl RemoteExec {
                 let fresh = |m: &HashMap<String, i64>, ip: &str| {
                     m.get(ip).is_some_and(|s| t - s <= WINDOW && *s <= t)
                 };
-                let from = h.logons.keys().find(|ip| fresh(&h.logons, ip) && fresh(&h.shares, ip));
+                let from = h
+                    .logons
+                    .keys()
+                    .find(|ip| fresh(&h.logons, ip) && fresh(&h.shares, ip));
                 if from.is_some() && t - h.alerted > WINDOW {
                     h.alerted = t;
                     out.push(hit(&rule(), event));
@@ -138,14 +152,35 @@ mod tests {
     #[test]
     fn logon_share_then_service_or_task_fires() {
         // Variant 1: a service installed (System 7045) after IPC$ (svcctl) from another host.
-        assert_eq!(steps(&mut RemoteExec::default(), "10.1.2.3", json!({"EventID": 7045, "Channel": "System", "ServiceName": "abcd", "ImagePath": "C:\\Windows\\abcd.exe"})), 1);
+        assert_eq!(
+            steps(
+                &mut RemoteExec::default(),
+                "10.1.2.3",
+                json!({"EventID": 7045, "Channel": "System", "ServiceName": "abcd", "ImagePath": "C:\\Windows\\abcd.exe"})
+            ),
+            1
+        );
         // Variant 2: a scheduled task (Security 4698), address in IPv6-mapped form.
-        assert_eq!(steps(&mut RemoteExec::default(), "::ffff:10.9.9.9", json!({"EventID": 4698, "Channel": "Security", "TaskName": "\\x"})), 1);
+        assert_eq!(
+            steps(
+                &mut RemoteExec::default(),
+                "::ffff:10.9.9.9",
+                json!({"EventID": 4698, "Channel": "Security", "TaskName": "\\x"})
+            ),
+            1
+        );
     }
 
     #[test]
     fn a_service_without_the_remote_steps_or_from_loopback_is_quiet() {
-        assert_eq!(steps(&mut RemoteExec::default(), "127.0.0.1", json!({"EventID": 7045, "Channel": "System", "ServiceName": "a"})), 0);
+        assert_eq!(
+            steps(
+                &mut RemoteExec::default(),
+                "127.0.0.1",
+                json!({"EventID": 7045, "Channel": "System", "ServiceName": "a"})
+            ),
+            0
+        );
         let mut a = RemoteExec::default();
         let mut out = Vec::new();
         a.observe(&ev(0, json!({"EventID": 7045, "Channel": "System", "Hostname": "FILE01", "ServiceName": "a"})), &mut out);

@@ -8,9 +8,7 @@ use std::fmt::Write as _;
 use wardwatch_core::Severity;
 
 use super::steps::{Advice, cap, merge, tactic_rank};
-use super::words::{
-    capitalize, decapitalize, list, list_counted, member, targeted, tried_count,
-};
+use super::words::{capitalize, decapitalize, list, list_counted, member, targeted, tried_count};
 use super::{Role, RoleSteps};
 use crate::attack;
 use crate::context::{AssetClass, Context};

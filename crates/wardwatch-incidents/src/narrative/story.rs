@@ -119,9 +119,8 @@ pub(super) fn action(line: &Line<'_>, ctx: &Context, used: &[String]) -> String 
                 .max()
         };
         let n = behind("correlation.events").unwrap_or_else(|| line.count());
-        let accounts = behind("correlation.accounts").map_or(users.len(), |a| {
-            (a as usize).max(users.len())
-        });
+        let accounts =
+            behind("correlation.accounts").map_or(users.len(), |a| (a as usize).max(users.len()));
         let tries = if n == 1 {
             "1 failed logon".to_string()
         } else {
