@@ -1,6 +1,6 @@
 //! A burst of different suspicious signals on one host or one account: at least three different
-//! low-level rules or analytics, spanning at least two ATT&CK tactics, within ten minutes,
-//! raised as one medium alert.
+//! low-level rules or analytics, on at least three different events, spanning at least two
+//! ATT&CK tactics, within ten minutes, raised as one medium alert.
 //!
 //! Why: most single signals are weak (a first-seen process pair, a network logon, a task
 //! created, a discovery command), and a pack that alerted on each would bury the people
@@ -21,6 +21,9 @@ const WINDOW: i64 = 10 * 60;
 const MIN_RULES: usize = 3;
 /// Different ATT&CK tactics among them.
 const MIN_TACTICS: usize = 2;
+/// Different events carrying them: one administrative action (an account created and put in a
+/// group) lights several rules on one or two records, an intrusion spreads over more.
+const MIN_EVENTS: usize = 3;
 /// Keys (hosts and accounts) remembered.
 const MAX_KEYS: usize = 50_000;
 
@@ -64,9 +67,10 @@ fn tactics(d: &Detection) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-/// A weak signal: below medium, with an ATT&CK tactic.
+/// A weak signal: a low-level rule or analytic with an ATT&CK tactic (informational ones, such
+/// as logoffs, are context, not signals).
 fn weak(d: &Detection) -> bool {
-    d.rule.level < Severity::Medium && tactics(d).next().is_some()
+    d.rule.level == Severity::Low && tactics(d).next().is_some()
 }
 
 pub(super) fn wants(detections: &[Detection]) -> bool {
@@ -75,8 +79,8 @@ pub(super) fn wants(detections: &[Detection]) -> bool {
 
 #[derive(Default, Clone, Serialize, Deserialize)]
 struct Recent {
-    /// (time, rule id, tactics) of weak signals within the window.
-    signals: Vec<(i64, String, Vec<String>)>,
+    /// (time, rule id, tactics, event) of weak signals within the window.
+    signals: Vec<(i64, String, Vec<String>, String)>,
     alerted: i64,
 }
 
@@ -94,7 +98,7 @@ impl Burst {
         let t = event.timestamp.as_second();
         if self.keys.len() > MAX_KEYS {
             self.keys
-                .retain(|_, r| r.signals.iter().any(|(s, _, _)| t - s <= WINDOW));
+                .retain(|_, r| r.signals.iter().any(|(s, ..)| t - s <= WINDOW));
         }
         let mut keys = Vec::new();
         if let Some(h) = &event.ecs.host_name {
@@ -112,20 +116,32 @@ impl Burst {
                 keys.push(format!("user:{u}"));
             }
         }
+        let record = format!(
+            "{}#{}#{}",
+            event.origin.source,
+            event.origin.record_id.unwrap_or_default(),
+            event.timestamp.as_nanosecond()
+        );
         let mut fired = false;
         for key in keys {
             let r = self.keys.entry(key).or_default();
-            r.signals.retain(|(s, _, _)| t - s <= WINDOW);
+            r.signals.retain(|(s, ..)| t - s <= WINDOW);
             for d in &weak {
-                r.signals.push((t, d.rule.id.clone(), tactics(d).collect()));
+                r.signals
+                    .push((t, d.rule.id.clone(), tactics(d).collect(), record.clone()));
             }
-            let rules: BTreeSet<&str> = r.signals.iter().map(|(_, id, _)| id.as_str()).collect();
+            let rules: BTreeSet<&str> = r.signals.iter().map(|(_, id, ..)| id.as_str()).collect();
+            let events: BTreeSet<&str> = r.signals.iter().map(|(.., e)| e.as_str()).collect();
             let tactics: BTreeSet<&str> = r
                 .signals
                 .iter()
-                .flat_map(|(_, _, ts)| ts.iter().map(String::as_str))
+                .flat_map(|(_, _, ts, _)| ts.iter().map(String::as_str))
                 .collect();
-            if rules.len() >= MIN_RULES && tactics.len() >= MIN_TACTICS && t - r.alerted > WINDOW {
+            if rules.len() >= MIN_RULES
+                && events.len() >= MIN_EVENTS
+                && tactics.len() >= MIN_TACTICS
+                && t - r.alerted > WINDOW
+            {
                 r.alerted = t;
                 fired = true;
             }
@@ -190,8 +206,25 @@ mod tests {
             b.observe(&at(400, "WS1"), &[&d3]).is_empty(),
             "once per window"
         );
-        // Variant 2: all three on one event of another host.
-        assert_eq!(b.observe(&at(1000, "WS2"), &[&d1, &d2, &d3]).len(), 1);
+        // Variant 2: execution first, two signals on one event, then discovery, on another
+        // host, with an informational signal that does not count.
+        let info = sig("i", "persistence", Severity::Informational);
+        assert!(b.observe(&at(1000, "WS2"), &[&d3, &info]).is_empty());
+        assert!(b.observe(&at(1010, "WS2"), &[&d2, &d1]).is_empty());
+        assert_eq!(b.observe(&at(1300, "WS2"), &[&d1]).len(), 1);
+    }
+
+    #[test]
+    fn one_administrative_action_lighting_several_rules_is_quiet() {
+        let mut b = Burst::default();
+        let (a, c, g) = (
+            sig("user-created", "persistence", Severity::Low),
+            sig("local-user-created", "persistence", Severity::Low),
+            sig("group-member-added", "privilege-escalation", Severity::Low),
+        );
+        // The account created (two rules on one record), then put in a group.
+        assert!(b.observe(&at(0, "DC01"), &[&a, &c]).is_empty());
+        assert!(b.observe(&at(5, "DC01"), &[&g]).is_empty());
     }
 
     #[test]
