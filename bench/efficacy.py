@@ -179,7 +179,8 @@ def table_labelled(configs, sets, results, detail):
                 row += [f"{m} ({pct(m, len(files))})", f"{a} ({pct(a, len(files))})"]
             print("| " + " | ".join(row) + " |")
     print()
-    last = configs[-1]
+    # The default rule set is the one to read per tactic and per file.
+    last = "sigmahq+builtin" if "sigmahq+builtin" in configs else configs[-1]
     print(f"### Per tactic ({last}, medium+; tuning / validation)\n")
     print("| set | tactic | tuning | validation | rules that carried the catches (top 3) |")
     print("|---|---|---|---|---|")

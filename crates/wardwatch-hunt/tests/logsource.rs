@@ -43,6 +43,9 @@ fn service_of(channel: &str) -> Option<&'static str> {
         "Microsoft-Windows-LSA/Operational" => "lsa-server",
         "Microsoft-Windows-Kerberos/Operational" => "kerberos",
         "OpenSSH/Operational" => "openssh",
+        "DNS Server" => "dns-server",
+        "MSExchange Management" => "msexchange-management",
+        "Microsoft-Windows-CAPI2/Operational" => "capi2",
         _ => return None,
     })
 }

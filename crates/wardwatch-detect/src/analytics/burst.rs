@@ -49,11 +49,8 @@ pub(super) fn rule() -> std::sync::Arc<crate::RuleMeta> {
         "analytic-signal-burst",
         "Several Different Suspicious Signals Within Minutes",
         Severity::Medium,
-        &[
-            "attack.execution",
-            "attack.discovery",
-            "attack.credential_access",
-        ],
+        // No tactic of its own: the incident takes the tactics of the signals it groups.
+        &[],
         "Within ten minutes, one host or one account raised at least three different low-level signals (rules or analytics) spanning at least two ATT&CK tactics. Each alone is weak; together they are the shape of an intrusion moving through its steps.",
         "Read the signals of this host or account in order (the incident lists them). If they are not explained by one piece of planned work, treat the host as compromised: isolate it and check the account's other activity.",
     )
