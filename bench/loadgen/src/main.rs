@@ -157,7 +157,7 @@ fn main() {
                             mine += ok;
                             sent.fetch_add(ok, Ordering::Relaxed);
                             if bad > 0 && rejected.fetch_add(bad, Ordering::Relaxed) == 0 {
-                                eprintln!("loadgen: bulk items rejected, first answer: {}", &answer[..answer.len().min(400)]);
+                                eprintln!("loadgen: bulk items rejected, first answer: {}", answer.chars().take(400).collect::<String>());
                             }
                         }
                         Ok((429, _)) => {
