@@ -193,7 +193,7 @@ mod tests {
         let (d1, d2, d3) = (
             sig("a", "discovery", Severity::Low),
             sig("b", "credential-access", Severity::Low),
-            sig("c", "execution", Severity::Informational),
+            sig("c", "execution", Severity::Low),
         );
         // Variant 1: discovery, credentials, execution on one host over six minutes.
         assert!(b.observe(&at(0, "WS1"), &[&d1]).is_empty());
