@@ -267,6 +267,7 @@ async fn every_route_refuses_anonymous_wrong_role_and_other_organizations() {
         [
             "GET /healthz",
             "GET /static/console.css",
+            "GET /favicon.ico",
             "GET /login",
             "POST /login"
         ],

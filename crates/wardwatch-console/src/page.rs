@@ -161,6 +161,12 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// `/favicon.ico`: nothing (browsers ask for it on every page; without this route the request
+/// would reach the ingest router and count as a refused shipper).
+pub async fn favicon() -> axum::http::StatusCode {
+    StatusCode::NO_CONTENT
+}
+
 /// A whole page: header with the sections this role may open, the sign-out form, `body`.
 pub fn layout(p: &Principal, active: &str, title: &str, body: &str) -> Html<String> {
     let mut nav = String::new();

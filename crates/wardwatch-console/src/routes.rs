@@ -48,6 +48,7 @@ pub fn routes() -> Vec<RouteSpec> {
             Public,
             get(page::stylesheet),
         ),
+        r(g.clone(), "/favicon.ico", Public, get(page::favicon)),
         r(g.clone(), "/login", Public, get(login::page)),
         r(p.clone(), "/login", Public, post(login::submit)),
         r(p.clone(), "/logout", SignedIn, post(login::logout)),

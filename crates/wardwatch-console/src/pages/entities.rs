@@ -206,13 +206,23 @@ pub(crate) async fn user(
     let _ = write!(b, "<h2>Incidents</h2>{}", incidents_table(&incidents)?);
     if let Some(ev) = events {
         // Where and how the identity was used.
-        let mut hosts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut hosts: BTreeMap<String, (u64, String, String)> = BTreeMap::new();
         let mut addrs: BTreeMap<String, u64> = BTreeMap::new();
         let mut logons: BTreeMap<String, u64> = BTreeMap::new();
         let (mut first, mut last): (Option<String>, Option<String>) = (None, None);
         for e in &ev.events {
+            let t = e.get("@timestamp").and_then(|t| t.as_str()).unwrap_or("");
             if let Some(h) = e.pointer("/ecs/host.name").and_then(|v| v.as_str()) {
-                *hosts.entry(h.to_string()).or_default() += 1;
+                let entry = hosts
+                    .entry(h.to_string())
+                    .or_insert_with(|| (0, t.to_string(), t.to_string()));
+                entry.0 += 1;
+                if t < entry.1.as_str() {
+                    entry.1 = t.to_string();
+                }
+                if t > entry.2.as_str() {
+                    entry.2 = t.to_string();
+                }
             }
             if let Some(a) = e.pointer("/ecs/source.ip").and_then(|v| v.as_str()) {
                 *addrs.entry(a.to_string()).or_default() += 1;
@@ -229,7 +239,7 @@ pub(crate) async fn user(
             if let Some(lt) = lt {
                 *logons.entry(lt).or_default() += 1;
             }
-            if let Some(t) = e.get("@timestamp").and_then(|t| t.as_str()) {
+            if !t.is_empty() {
                 if first.as_deref().is_none_or(|f| t < f) {
                     first = Some(t.to_string());
                 }
@@ -240,7 +250,7 @@ pub(crate) async fn user(
         }
         let _ = write!(
             b,
-            "<h2>Where and how the identity was used (7 d{})</h2><p>{} event(s) · first seen {} · last seen {} · {}</p><div class=\"facets\">",
+            "<h2>Where and how the identity was used (7 d{})</h2><p>{} event(s) · first seen {} · last seen {} · {}</p>",
             if ev.total > 1000 {
                 ", newest 1000 events"
             } else {
@@ -251,8 +261,24 @@ pub(crate) async fn user(
             esc(last.as_deref().unwrap_or("—")),
             search_link(&term("user.name", &name), "search them")
         );
+        let mut by_host: Vec<_> = hosts.iter().collect();
+        by_host.sort_by_key(|h| std::cmp::Reverse(h.1.0));
+        b.push_str("<table><tr><th>Host</th><th>Events</th><th>First seen</th><th>Last seen</th><th></th></tr>");
+        for (h, (n, f, l)) in by_host.iter().take(20) {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{n}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                host_link(h),
+                esc(f),
+                esc(l),
+                search_link(
+                    &format!("{} AND {}", term("user.name", &name), term("host.name", h)),
+                    "events"
+                )
+            );
+        }
+        b.push_str("</table><div class=\"facets\" style=\"margin-top:10px\">");
         for (title, field, map) in [
-            ("Hosts", "host.name", &hosts),
             ("Source addresses", "source.ip", &addrs),
             ("Logon types", "LogonType", &logons),
         ] {
@@ -260,9 +286,14 @@ pub(crate) async fn user(
             top.sort_by_key(|t| std::cmp::Reverse(*t.1));
             let _ = write!(b, "<div class=\"card\"><b>{title}</b><table>");
             for (v, n) in top.iter().take(10) {
+                let words = if field == "LogonType" {
+                    format!(" <span class=\"muted\">{}</span>", logon_words(v))
+                } else {
+                    String::new()
+                };
                 let _ = write!(
                     b,
-                    "<tr><td>{}</td><td>{n}</td></tr>",
+                    "<tr><td>{}{words}</td><td>{n}</td></tr>",
                     value_link(&who, field, v)
                 );
             }
@@ -272,16 +303,22 @@ pub(crate) async fn user(
             b.push_str("</table></div>");
         }
         b.push_str("</div>");
-        let _ = write!(
-            b,
-            "<p>Hosts: {}</p>",
-            hosts
-                .keys()
-                .take(10)
-                .map(|h| host_link(h))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
     }
     Ok(layout(&who, "", &format!("User {name}"), &b))
+}
+
+/// A Windows logon type in words.
+fn logon_words(t: &str) -> &'static str {
+    match t {
+        "2" => "interactive (at the keyboard)",
+        "3" => "network (file share, remote service)",
+        "4" => "batch (scheduled task)",
+        "5" => "service",
+        "7" => "unlock",
+        "8" => "network, clear-text password",
+        "9" => "new credentials (runas /netonly)",
+        "10" => "remote desktop",
+        "11" => "cached credentials",
+        _ => "",
+    }
 }

@@ -134,7 +134,7 @@ pub(crate) async fn page(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .refresh(db, now)?;
-            let rolls = roll_ups(db, &viewer, now - 2 * DAY_NS)?;
+            let rolls = roll_ups(db, &viewer, now - 7 * DAY_NS)?;
             Ok((counts, hist, hosts, users, senders, rolls))
         })
         .await?;
@@ -196,7 +196,7 @@ pub(crate) async fn page(
     // Noteworthy.
     let _ = write!(
         body,
-        "<h2>Noteworthy (last 2 days): {} low incident(s) in {} roll-up(s)</h2>",
+        "<h2>Noteworthy (last 7 days): {} low incident(s) in {} daily roll-up(s), out of the queue</h2>",
         rolls.iter().map(|r| r.incidents.len()).sum::<usize>(),
         rolls.len()
     );
