@@ -28,6 +28,19 @@ pub struct SourceRow {
 pub type RuleHits = (String, String, i64, u64, i64);
 
 impl Db {
+    /// Rows of (key, count) from `sql`, which selects exactly those two columns.
+    fn counts<K: rusqlite::types::FromSql>(
+        &self,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<(K, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Open incidents (not resolved, not merged) per severity number (0 informational ..
     /// 4 critical).
     pub fn open_incident_counts(
@@ -36,13 +49,9 @@ impl Db {
     ) -> Result<Vec<(i64, u64)>, StoreError> {
         let mut args = Vec::new();
         let cond = org_cond("org", orgs, &mut args);
-        let mut stmt = self.conn.prepare(&format!(
+        self.counts(&format!(
             "SELECT severity, COUNT(*) FROM incidents WHERE status != 'resolved' AND merged_into IS NULL{cond} GROUP BY severity"
-        ))?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        ), args)
     }
 
     /// Alerts per time bucket of `bucket_ns` in `[from, to)`: (bucket start, count).
@@ -75,13 +84,9 @@ impl Db {
     ) -> Result<Vec<(String, u64)>, StoreError> {
         let mut args: Vec<Value> = vec![from.into(), (limit as i64).into()];
         let cond = org_cond("org", orgs, &mut args);
-        let mut stmt = self.conn.prepare(&format!(
+        self.counts(&format!(
             "SELECT host, COUNT(*) FROM alerts WHERE ts >= ?1 AND host IS NOT NULL{cond} GROUP BY host COLLATE NOCASE ORDER BY 2 DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        ), args)
     }
 
     /// The users (alert entities of kind user) with most alerts since `from`.
@@ -93,15 +98,14 @@ impl Db {
     ) -> Result<Vec<(String, u64)>, StoreError> {
         let mut args: Vec<Value> = vec![from.into(), (limit as i64).into()];
         let cond = org_cond("a.org", orgs, &mut args);
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT json_extract(e.value, '$.value') AS u, COUNT(*) FROM alerts a, json_each(a.doc, '$.entities') e
+        self.counts(
+            &format!(
+                "SELECT json_extract(e.value, '$.value') AS u, COUNT(*) FROM alerts a, json_each(a.doc, '$.entities') e
              WHERE a.ts >= ?1 AND json_extract(e.value, '$.kind') = 'user'{cond}
              GROUP BY u ORDER BY 2 DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            ),
+            args,
+        )
     }
 
     /// Alerts per rule since `from`: (rule id, title, level number, count, last ts).
