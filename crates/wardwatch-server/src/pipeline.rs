@@ -38,6 +38,12 @@ use crate::resend::ResendWindow;
 /// The detection worker's name in the store's cursor table.
 pub const DETECTOR: &str = "detect";
 
+/// The name of the resend hash's key among the store's secrets.
+const RESEND_SECRET: &str = "resend";
+
+/// How often the writer forgets stored resend keys the window no longer needs.
+const RESEND_PRUNE_EVERY: Duration = Duration::from_secs(10);
+
 /// Events the writer just committed, handed straight to the detector so it need not read them
 /// back: `entries` are every event stored with a sequence number above `after`.
 struct Handoff {
@@ -138,9 +144,11 @@ impl Sink for JournalSink {
             return Ok(());
         }
         // Encode here, on the caller's thread, so the single journal writer only writes.
+        // Resend keys are stored with their documents, for a restart to refill the window.
         let batch = batch
             .into_iter()
-            .map(Encoded::new)
+            .zip(&keys)
+            .map(|(e, k)| Encoded::new(e).map(|e| e.with_resend_key(*k)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SinkError::Failed(e.to_string()))?;
         let (ack, done) = tokio::sync::oneshot::channel();
@@ -243,7 +251,7 @@ impl Pipeline {
             fsync_every_commit: cfg.fsync,
             ..DbOptions::default()
         };
-        let writer_db = Db::open(data_dir, &opts)?;
+        let mut writer_db = Db::open(data_dir, &opts)?;
         // Detection's commits need not wait for the disk: the journal they derive from is
         // durable (the writer's connection fsyncs every commit, and that flushes the shared
         // WAL), a process crash keeps them (WAL), and after a power cut the detector redoes
@@ -256,12 +264,15 @@ impl Pipeline {
             },
         )?;
         let retention_db = Db::open(data_dir, &opts)?;
-        let resend = Arc::new(ResendWindow::new(&cfg.resend));
+        let resend = Arc::new(ResendWindow::new(
+            &cfg.resend,
+            writer_db.secret(RESEND_SECRET)?,
+        ));
         let refilled = resend.refill(&writer_db)?;
         if refilled > 0 {
             tracing::info!(
                 documents = refilled,
-                "resend window refilled from the journal's newest _bulk documents"
+                "resend window refilled with the keys of the newest _bulk documents"
             );
         }
         let (cursor, _) = detector_db.cursor(DETECTOR)?;
@@ -289,8 +300,9 @@ impl Pipeline {
         let mut threads = Vec::new();
         let s = shared.clone();
         let max_events = cfg.commit_max_events;
+        let r = resend.clone();
         threads.push(spawn("wardwatch-writer", move || {
-            writer(writer_db, rx, handoff_tx, s, max_events)
+            writer(writer_db, rx, handoff_tx, s, max_events, r)
         }));
         let s = shared.clone();
         let batch = cfg.detect_batch;
@@ -358,9 +370,17 @@ fn writer(
     handoff: SyncSender<Handoff>,
     shared: Arc<Shared>,
     max_events: usize,
+    resend: Arc<ResendWindow>,
 ) {
     let mut seqs = Vec::new();
+    let mut pruned = Instant::now();
     loop {
+        if pruned.elapsed() >= RESEND_PRUNE_EVERY && resend.enabled() {
+            pruned = Instant::now();
+            if let Err(e) = resend.prune(&mut db) {
+                tracing::warn!(error = %e, "cannot forget old resend keys; trying again later");
+            }
+        }
         let first = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) if !shared.stop.load(Ordering::Acquire) => continue,

@@ -112,6 +112,9 @@ pub struct Encoded {
     /// `host.name` and `user.name` lowercased, for the journal's columns.
     host: Option<String>,
     user: Option<String>,
+    /// The server's resend key of a `_bulk` document without a sender id (see `resend.rs`),
+    /// stored beside the event.
+    resend_key: Option<u64>,
 }
 
 impl Encoded {
@@ -128,7 +131,16 @@ impl Encoded {
             doc,
             host,
             user,
+            resend_key: None,
         })
+    }
+
+    /// The same, stored with the resend key `key`.
+    pub fn with_resend_key(self, key: Option<u64>) -> Encoded {
+        Encoded {
+            resend_key: key,
+            ..self
+        }
     }
 }
 
@@ -271,6 +283,9 @@ impl Db {
             if version < 5 {
                 tx.execute_batch(schema::V5).map_err(open_err)?;
             }
+            if version < 6 {
+                tx.execute_batch(schema::V6).map_err(open_err)?;
+            }
             tx.pragma_update(None, "user_version", schema::VERSION)
                 .map_err(open_err)?;
             tx.commit().map_err(open_err)?;
@@ -332,11 +347,15 @@ impl Db {
                 "INSERT OR IGNORE INTO events (ts, received, org, source, kind, host, user, code, channel, bytes, ext_id, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
+            let mut keys = tx.prepare_cached(
+                "INSERT OR REPLACE INTO resend_keys (seq, received, key) VALUES (?1, ?2, ?3)",
+            )?;
             for Encoded {
                 event: e,
                 doc,
                 host,
                 user,
+                resend_key,
             } in batches.iter().flatten()
             {
                 let inserted = stmt.execute(params![
@@ -354,8 +373,13 @@ impl Db {
                     doc,
                 ])?;
                 if inserted > 0 {
-                    last = last.max(tx.last_insert_rowid());
-                    seqs.push(tx.last_insert_rowid());
+                    let seq = tx.last_insert_rowid();
+                    last = last.max(seq);
+                    seqs.push(seq);
+                    if let Some(key) = resend_key {
+                        // The hash's 64 bits, as SQLite's signed integer.
+                        keys.execute(params![seq, received, *key as i64])?;
+                    }
                 } else {
                     seqs.push(0);
                 }
@@ -657,6 +681,7 @@ impl Db {
 /// Delete the events with `seq <= upto_seq` and their full-text rows; returns how many.
 fn delete_events(tx: &rusqlite::Transaction<'_>, upto_seq: i64) -> Result<i64, StoreError> {
     tx.execute("DELETE FROM idx.events_fts WHERE rowid <= ?1", [upto_seq])?;
+    tx.execute("DELETE FROM resend_keys WHERE seq <= ?1", [upto_seq])?;
     Ok(tx.execute("DELETE FROM events WHERE seq <= ?1", [upto_seq])? as i64)
 }
 

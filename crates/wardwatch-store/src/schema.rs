@@ -1,7 +1,7 @@
 //! The schema and its migrations, keyed by SQLite's `user_version`.
 
 /// The schema version this code writes.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// Statements that bring an empty database to [`VERSION`].
 pub const V1: &str = r#"
@@ -102,3 +102,6 @@ DELETE FROM cursors WHERE name = 'index';
 /// Version 5: the notification queue (see `outbox.rs`). (Version 4, accounts, sessions and
 /// the audit log, is in `access.rs`.)
 pub const V5: &str = crate::outbox::SCHEMA;
+
+/// Version 6: the resend keys of `_bulk` documents and the server's secrets (see `resend.rs`).
+pub const V6: &str = crate::resend::SCHEMA;
