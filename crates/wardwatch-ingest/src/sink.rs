@@ -37,11 +37,12 @@ pub trait Sink: Send + Sync + 'static {
         None
     }
 
-    /// Whether the pipeline is behind but still accepting: listeners then admit only the
-    /// sources well within their budget ([`crate::listen::fair`]), so light senders keep
-    /// flowing while heavy ones wait.
-    fn behind(&self) -> bool {
-        false
+    /// How far behind the pipeline is while it still accepts: 0 while it keeps up, rising to
+    /// 1 where it turns busy. Listeners then admit only the sources well within their budget
+    /// and slow the budgets' refill by this share ([`crate::listen::fair`]), so light senders
+    /// keep flowing while heavy ones are held to what the pipeline can take.
+    fn pressure(&self) -> f64 {
+        0.0
     }
 }
 
@@ -75,8 +76,9 @@ pub struct SourceCounters {
     /// TLS handshakes that failed or did not finish in time (also: a client without the
     /// required certificate).
     pub handshake_failures: AtomicU64,
-    /// Messages or documents refused or dropped because their sender was over its budget while
-    /// the pipeline was behind (fair backpressure).
+    /// Messages or documents refused or dropped because their sender was over its budget
+    /// (fair backpressure); for `_bulk`, a request refused before its body was read counts
+    /// one.
     pub throttled: AtomicU64,
 }
 

@@ -316,6 +316,63 @@ async fn a_busy_pipeline_gets_429_with_retry_after_and_nothing_stored() {
 }
 
 #[tokio::test]
+async fn a_token_over_its_budget_is_refused_before_its_body_is_read() {
+    // A budget of 1,000 documents a second (a second of burst) for the test token.
+    let sink = TestSink::new();
+    let counters = Arc::new(SourceCounters::default());
+    let tokens: TokenCheck = Arc::new(|t| (t == TOKEN).then(|| "default".to_string()));
+    let budgets = Arc::new(wardwatch_ingest::listen::Budgets::new(1000));
+    let app = App {
+        router: bulk::router(
+            BulkState::new(
+                sink.clone(),
+                counters.clone(),
+                tokens,
+                BulkConfig::default(),
+            )
+            .with_budgets(budgets),
+        ),
+        sink,
+        counters,
+    };
+    let batch = |n: usize| "{\"create\":{}}\n{\"message\":\"m\"}\n".repeat(n);
+    // 800 documents: admitted; the token has about 200 left.
+    let (status, _, answer) = call(&app, post("/_bulk", &batch(800))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // Its next batch (of the size it sent last) would not fit: refused before reading, so even
+    // a body that is not NDJSON at all gets the 429 and is neither read nor parsed.
+    let (status, headers, answer) = call(&app, post("/_bulk", "not ndjson")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    let reason = answer["error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("budget of 1000 documents a second"),
+        "{reason}"
+    );
+    assert_eq!(
+        get(&app.counters.received),
+        800,
+        "{}",
+        counts(&app.counters)
+    );
+    assert_eq!(get(&app.counters.throttled), 1, "{}", counts(&app.counters));
+    assert_eq!(app.sink.len(), 800);
+    // Another token is not touched by the first one's budget.
+    let other = Request::builder()
+        .method("POST")
+        .uri("/_bulk")
+        .header(
+            header::AUTHORIZATION,
+            format!("ApiKey {}", base64_encode(&format!("id:{TOKEN}"))),
+        )
+        .body(Body::from(batch(10)))
+        .unwrap();
+    let (status, _, answer) = call(&app, other).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(app.sink.len(), 810);
+}
+
+#[tokio::test]
 async fn requests_beyond_the_concurrency_limit_wait_unread() {
     let app = app_with(BulkConfig {
         max_concurrent_requests: 1,

@@ -98,8 +98,8 @@ folders = []
 
 [pipeline]
 # When more events than this wait for detection, only senders well within their budget
-# (below) are admitted; past twice this, ingest pushes back on everyone (HTTP 429, TCP stops
-# reading, UDP drops and counts).
+# (below) are admitted, and budgets shrink the further behind detection is; past twice this,
+# ingest pushes back on everyone (HTTP 429, TCP stops reading, UDP drops and counts).
 max_queued_events = 500000
 # Each sender's budget, in events per second: a syslog sender by its address, a `_bulk`
 # shipper by its ingest token. A sender over it is throttled while the others keep flowing

@@ -96,7 +96,7 @@ const SOURCE_COUNTERS: [(&str, &str, &str, Pick); 13] = [
     (
         "wardwatch_throttled_total",
         "throttled",
-        "Messages or documents refused or dropped because their sender was over its budget while the pipeline was behind, per listener.",
+        "Messages or documents refused or dropped because their sender was over its budget (source_budget_events_per_sec, less while detection is behind), per listener; a _bulk request refused before its body was read counts one.",
         |c| &c.throttled,
     ),
 ];

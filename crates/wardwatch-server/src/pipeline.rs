@@ -5,7 +5,8 @@
 //! listeners ──submit──▶ writer (group commit) ──▶ events table ──▶ detector ──▶ alerts, incidents
 //!      ▲                    │ ack after commit  (handoff in memory)   + cursor (one transaction)
 //!      └── behind when queued = last_seq − cursor > max_queued_events (only sources within
-//!          their budget are admitted); Busy for everyone past twice that
+//!          their budget are admitted, budgets refill slower the further behind); Busy for
+//!          everyone past twice that
 //!                                       events table ──▶ indexer ──▶ index.db (own file, own lock)
 //! ```
 //!
@@ -91,9 +92,11 @@ impl Shared {
         (self.queued() > self.max_queued.saturating_mul(2)).then_some(Duration::from_secs(1))
     }
 
-    /// Past `max_queued_events`, only sources well within their budget are admitted.
-    fn behind(&self) -> bool {
-        self.queued() > self.max_queued
+    /// Past `max_queued_events`, how far towards busy (twice that): 0 to 1. Only sources well
+    /// within their budget are admitted then, and budgets refill that much slower.
+    fn pressure(&self) -> f64 {
+        let max = self.max_queued.max(1);
+        ((self.queued() - max) as f64 / max as f64).clamp(0.0, 1.0)
     }
 
     /// What keeps the journal from storing, in plain words, while it lasts.
@@ -177,8 +180,8 @@ impl Sink for JournalSink {
         self.shared.busy()
     }
 
-    fn behind(&self) -> bool {
-        self.shared.behind()
+    fn pressure(&self) -> f64 {
+        self.shared.pressure()
     }
 }
 

@@ -9,12 +9,23 @@
 //! - a source within its budget is admitted;
 //! - a source over it is refused: UDP drops the batch, TCP and TLS stop reading the connection
 //!   for a moment, `_bulk` answers 429 — and the listener counts it in `throttled`;
-//! - while the pipeline is behind (`behind = true`, more than `max_queued_events` wait for
-//!   detection) only sources that used less than half their budget in the last second are
-//!   admitted: the light senders keep flowing, the heavy ones wait.
+//! - while the pipeline is behind (more than `max_queued_events` wait for detection; its
+//!   `pressure` rises from 0 there to 1 where it turns busy) only sources that used less than
+//!   half their budget in the last second are admitted, and every bucket refills at
+//!   `(1 - pressure)` of the budget: the light senders keep flowing, the heavy ones are held to
+//!   a share of their budget that shrinks until what is admitted is what detection drains
+//!   (without it, heavy sources went on at their full budgets until the queue hit busy and
+//!   everyone, light senders included, was refused).
 //!
 //! A batch larger than the bucket is admitted when the bucket is full, and leaves the source in
 //! debt (down to minus one second of budget) so its average stays within the budget.
+//!
+//! [`Budgets::precheck`] answers, before a `_bulk` body is even read, whether the source's
+//! bucket could take a batch of the size it last sent: a refused shipper retries the same
+//! batch, and reading, decompressing and parsing every retry only to refuse it after cost more
+//! than storing (measured: one shipper over 32 connections retrying at 10x the sustainable
+//! rate had the server parse about 100,000 refused documents a second, and it stored a third of
+//! what it could).
 //!
 //! Keys are bounded ([`MAX_KEYS`]): buckets idle for a while are forgotten, and beyond the bound
 //! new sources share one bucket (a flood of spoofed UDP source addresses cannot grow memory).
@@ -60,6 +71,8 @@ impl SourceKey {
 struct Bucket {
     tokens: f64,
     last: Instant,
+    /// Events in the source's last batch: what its next one is expected to hold.
+    typical: f64,
 }
 
 /// Per-source budgets (see the module documentation).
@@ -84,16 +97,25 @@ impl Budgets {
         Budgets::new(0)
     }
 
+    /// Events a second per source (0: unlimited).
+    pub fn rate(&self) -> u64 {
+        self.rate as u64
+    }
+
     /// Take `n` events from `key`'s budget; `false` means the batch is refused (throttled) and
-    /// nothing was taken. `behind` says whether the pipeline is behind (stricter admission).
-    pub fn admit(&self, key: SourceKey, n: usize, behind: bool) -> bool {
+    /// nothing was taken. `pressure` is how far behind the pipeline is ([`crate::Sink::pressure`]:
+    /// above 0, stricter admission and a slower refill).
+    pub fn admit(&self, key: SourceKey, n: usize, pressure: f64) -> bool {
+        self.admit_at(key, n, pressure, Instant::now())
+    }
+
+    fn admit_at(&self, key: SourceKey, n: usize, pressure: f64, now: Instant) -> bool {
         if self.rate <= 0.0 || n == 0 {
             return true;
         }
-        self.with_bucket(key, |bucket, burst| {
-            let need = (n as f64).min(burst);
-            let floor = if behind { burst / 2.0 + need } else { need };
-            if bucket.tokens < floor.min(burst) {
+        self.with_bucket(key, pressure, now, |bucket, burst| {
+            bucket.typical = n as f64;
+            if bucket.tokens < floor(n as f64, burst, pressure) {
                 return false;
             }
             bucket.tokens = (bucket.tokens - n as f64).max(-burst);
@@ -101,14 +123,30 @@ impl Budgets {
         })
     }
 
+    /// Whether [`Budgets::admit`] would admit a batch the size of `key`'s last one (one event
+    /// for a new source), taking nothing: a source that would be refused can be refused before
+    /// its batch is read and decoded.
+    pub fn precheck(&self, key: SourceKey, pressure: f64) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        self.with_bucket(key, pressure, Instant::now(), |bucket, burst| {
+            bucket.tokens >= floor(bucket.typical.max(1.0), burst, pressure)
+        })
+    }
+
     /// How many of `n` events `key` may send now (for UDP, where a batch can be cut): what its
     /// bucket holds, less half of it while the pipeline is behind. Those are taken.
-    pub fn take(&self, key: SourceKey, n: usize, behind: bool) -> usize {
+    pub fn take(&self, key: SourceKey, n: usize, pressure: f64) -> usize {
+        self.take_at(key, n, pressure, Instant::now())
+    }
+
+    fn take_at(&self, key: SourceKey, n: usize, pressure: f64, now: Instant) -> usize {
         if self.rate <= 0.0 || n == 0 {
             return n;
         }
-        self.with_bucket(key, |bucket, burst| {
-            let reserve = if behind { burst / 2.0 } else { 0.0 };
+        self.with_bucket(key, pressure, now, |bucket, burst| {
+            let reserve = if pressure > 0.0 { burst / 2.0 } else { 0.0 };
             let available = (bucket.tokens - reserve).floor().max(0.0) as usize;
             let granted = available.min(n);
             bucket.tokens -= granted as f64;
@@ -116,13 +154,20 @@ impl Budgets {
         })
     }
 
-    /// Run `f` on `key`'s bucket, refilled to now.
-    fn with_bucket<T>(&self, key: SourceKey, f: impl FnOnce(&mut Bucket, f64) -> T) -> T {
-        let now = Instant::now();
+    /// Run `f` on `key`'s bucket, refilled to `now` — at the budget's rate, less the share
+    /// `pressure` while the pipeline is behind, so that heavy sources together are held to what
+    /// the pipeline drains instead of filling it until everyone is refused.
+    fn with_bucket<T>(
+        &self,
+        key: SourceKey,
+        pressure: f64,
+        now: Instant,
+        f: impl FnOnce(&mut Bucket, f64) -> T,
+    ) -> T {
         let burst = self.rate;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(&key) {
-            buckets.retain(|_, b| now.duration_since(b.last) < FORGET_AFTER);
+            buckets.retain(|_, b| now.saturating_duration_since(b.last) < FORGET_AFTER);
         }
         let key = if buckets.len() >= MAX_KEYS && !buckets.contains_key(&key) {
             SourceKey::Overflow
@@ -132,12 +177,26 @@ impl Budgets {
         let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: burst,
             last: now,
+            typical: 0.0,
         });
-        let elapsed = now.duration_since(bucket.last).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(burst);
-        bucket.last = now;
+        let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
+        let refill = self.rate * (1.0 - pressure.clamp(0.0, 1.0));
+        bucket.tokens = (bucket.tokens + elapsed * refill).min(burst);
+        bucket.last = bucket.last.max(now);
         f(bucket, burst)
     }
+}
+
+/// What a bucket must hold to admit a batch of `n` events: the batch (at most a full bucket),
+/// and while the pipeline is behind half a bucket more.
+fn floor(n: f64, burst: f64, pressure: f64) -> f64 {
+    let need = n.min(burst);
+    let floor = if pressure > 0.0 {
+        burst / 2.0 + need
+    } else {
+        need
+    };
+    floor.min(burst)
 }
 
 #[cfg(test)]
@@ -152,31 +211,93 @@ mod tests {
     fn a_flooding_source_is_throttled_and_the_others_are_not() {
         let b = Budgets::new(1000);
         // The flooder spends its second of budget and is refused after it.
-        assert!(b.admit(addr(1), 600, false));
-        assert!(b.admit(addr(1), 400, false));
-        assert!(!b.admit(addr(1), 100, false));
+        assert!(b.admit(addr(1), 600, 0.0));
+        assert!(b.admit(addr(1), 400, 0.0));
+        assert!(!b.admit(addr(1), 100, 0.0));
         // Another source is untouched.
-        assert!(b.admit(addr(2), 100, false));
+        assert!(b.admit(addr(2), 100, 0.0));
         // While the pipeline is behind, a light source still flows, a heavy one does not.
-        assert!(b.admit(addr(3), 10, true));
-        assert!(b.admit(addr(4), 600, false));
-        assert!(!b.admit(addr(4), 10, true));
+        assert!(b.admit(addr(3), 10, 0.5));
+        assert!(b.admit(addr(4), 600, 0.0));
+        assert!(!b.admit(addr(4), 10, 0.5));
         // A batch larger than the bucket goes through once, then the source is in debt.
-        assert!(b.admit(addr(5), 5000, false));
-        assert!(!b.admit(addr(5), 1, false));
-        assert!(b.admit(SourceKey::token("t"), 1, false));
+        assert!(b.admit(addr(5), 5000, 0.0));
+        assert!(!b.admit(addr(5), 1, 0.0));
+        assert!(b.admit(SourceKey::token("t"), 1, 0.0));
         // UDP takes what is left and drops the rest.
-        assert_eq!(b.take(addr(6), 700, false), 700);
-        assert_eq!(b.take(addr(6), 700, false), 300);
-        assert_eq!(b.take(addr(6), 700, false), 0);
-        assert_eq!(b.take(addr(7), 700, true), 500);
+        assert_eq!(b.take(addr(6), 700, 0.0), 700);
+        assert_eq!(b.take(addr(6), 700, 0.0), 300);
+        assert_eq!(b.take(addr(6), 700, 0.0), 0);
+        assert_eq!(b.take(addr(7), 700, 0.5), 500);
+    }
+
+    #[test]
+    fn a_source_that_would_be_refused_is_known_before_its_batch_is_read() {
+        let b = Budgets::new(1000);
+        let shipper = SourceKey::token("Bearer s");
+        // A new source: one event's worth is enough.
+        assert!(b.precheck(shipper, 0.0));
+        assert!(b.admit(shipper, 800, 0.0));
+        // 200 left: a batch like the last one (800) would not fit.
+        assert!(!b.precheck(shipper, 0.0));
+        assert!(!b.admit(shipper, 800, 0.0));
+        // Its batches got smaller: the last one sets the expectation.
+        assert!(b.admit(shipper, 100, 0.0));
+        assert!(b.precheck(shipper, 0.0));
+        // Behind, half a bucket more is needed.
+        assert!(!b.precheck(shipper, 0.5));
+        // Nothing was taken by asking.
+        assert!(b.admit(shipper, 100, 0.0));
+        assert!(!b.admit(shipper, 50, 0.0));
+        assert!(Budgets::unlimited().precheck(shipper, 0.5));
+    }
+
+    #[test]
+    fn behind_heavy_sources_are_held_to_a_share_of_their_budget_and_light_ones_flow() {
+        let b = Budgets::new(1000);
+        let heavy = addr(1);
+        let light = addr(2);
+        let t0 = Instant::now();
+        // Ten seconds at three quarters of the way to busy: the heavy source asks every 10 ms
+        // for 100 events, the light one for 10 every second.
+        let (mut heavy_in, mut light_in) = (0, 0);
+        for step in 0..1000u32 {
+            let now = t0 + Duration::from_millis(10 * u64::from(step));
+            if b.admit_at(heavy, 100, 0.75, now) {
+                heavy_in += 100;
+            }
+            if step % 100 == 0 && b.admit_at(light, 10, 0.75, now) {
+                light_in += 10;
+            }
+        }
+        // The heavy one: its first half bucket, then a quarter of its budget a second.
+        assert!((2_500..=3_200).contains(&heavy_in), "{heavy_in}");
+        assert_eq!(light_in, 100);
+        // UDP likewise: what is taken follows the slower refill.
+        let udp = addr(3);
+        let mut taken = 0;
+        for step in 0..1000u32 {
+            let now = t0 + Duration::from_millis(10 * u64::from(step));
+            taken += b.take_at(udp, 100, 0.75, now);
+        }
+        assert!((2_500..=3_200).contains(&taken), "{taken}");
+        // Keeping up again: the full budget.
+        let later = t0 + Duration::from_secs(20);
+        let mut again = 0;
+        for step in 0..1000u32 {
+            let now = later + Duration::from_millis(10 * u64::from(step));
+            if b.admit_at(heavy, 100, 0.0, now) {
+                again += 100;
+            }
+        }
+        assert!((10_000..=11_100).contains(&again), "{again}");
     }
 
     #[test]
     fn unlimited_admits_everything() {
         let b = Budgets::unlimited();
         for _ in 0..100 {
-            assert!(b.admit(addr(1), 1_000_000, true));
+            assert!(b.admit(addr(1), 1_000_000, 0.5));
         }
     }
 }

@@ -142,7 +142,7 @@ pub(crate) async fn submit_frames<S: Sink>(
     // A sender over its budget waits (its connection is not read meanwhile), counted once.
     let key = SourceKey::Addr(sender.addr.ip().to_canonical());
     let mut counted = false;
-    while !budgets.admit(key, frames.len(), sink.behind()) {
+    while !budgets.admit(key, frames.len(), sink.pressure()) {
         if !counted {
             SourceCounters::add(&counters.throttled, frames.len() as u64);
             counted = true;

@@ -221,13 +221,13 @@ pub async fn serve_udp<S: Sink>(
 
 /// How many of a batch's messages each sender may send within its budget (the rest of its
 /// messages are dropped).
-fn within_budget(peers: &[SocketAddr], budgets: &Budgets, behind: bool) -> HashMap<IpAddr, usize> {
+fn within_budget(peers: &[SocketAddr], budgets: &Budgets, pressure: f64) -> HashMap<IpAddr, usize> {
     let mut per_sender: HashMap<IpAddr, usize> = HashMap::new();
     for p in peers {
         *per_sender.entry(p.ip().to_canonical()).or_default() += 1;
     }
     for (ip, n) in per_sender.iter_mut() {
-        *n = budgets.take(SourceKey::Addr(*ip), *n, behind);
+        *n = budgets.take(SourceKey::Addr(*ip), *n, pressure);
     }
     per_sender
 }
@@ -247,7 +247,7 @@ fn hand_off<S: Sink>(
         drops.drop_messages(frames.len(), "the pipeline is busy");
         return;
     }
-    let mut granted = within_budget(&peers, budgets, sink.behind());
+    let mut granted = within_budget(&peers, budgets, sink.pressure());
     let before = frames.len();
     let keep: Vec<bool> = peers
         .iter()

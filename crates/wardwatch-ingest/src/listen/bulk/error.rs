@@ -30,6 +30,8 @@ pub(crate) enum BulkError {
     BodyTimeout(u64),
     /// The pipeline is behind; nothing was stored.
     Busy(Duration),
+    /// The token sends more than its budget (events a second); nothing was stored.
+    Throttled { budget: u64, wait: Duration },
     /// The pipeline is shutting down; nothing was stored.
     Closed,
     /// The store failed; nothing was stored. The reason is logged, not sent.
@@ -91,6 +93,16 @@ impl IntoResponse for BulkError {
                     retry_secs(*wait)
                 ),
             ),
+            BulkError::Throttled { budget, wait } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "es_rejected_execution_exception",
+                format!(
+                    "this ingest token sends more than its budget of {budget} documents a second \
+                     (`source_budget_events_per_sec`), or more than half of it while detection is \
+                     behind; nothing of this request was stored, retry in {} s",
+                    retry_secs(*wait)
+                ),
+            ),
             BulkError::Closed => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "node_closed_exception",
@@ -123,7 +135,7 @@ impl IntoResponse for BulkError {
                     HeaderValue::from_static(WWW_AUTHENTICATE),
                 );
             }
-            BulkError::Busy(wait) => {
+            BulkError::Busy(wait) | BulkError::Throttled { wait, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(wait)));
             }
             _ => {}

@@ -27,7 +27,10 @@
 //! official clients check. Counters: `received` — documents read from request bodies;
 //! `rejected` — documents refused (failed items, or every document of a request refused after
 //! reading it) plus one per request refused before its body was read (401, 413, 415, 429 seen
-//! before reading); `bytes` — request bodies as sent.
+//! before reading); `throttled` — documents of requests refused for the token's budget, or one
+//! per request refused for it before its body was read (a batch like the token's last one
+//! would not fit, [`crate::listen::fair::Budgets::precheck`]); `bytes` — request bodies as
+//! sent.
 //!
 //! # Why it matters
 //! Winlogbeat, Filebeat, Fluent Bit (`es` output), Vector (`elasticsearch` sink) and Logstash
@@ -174,6 +177,14 @@ impl<S: Sink> BulkState<S> {
 }
 
 impl<S> BulkState<S> {
+    /// The refusal of a token over its budget.
+    fn throttled(&self) -> BulkError {
+        BulkError::Throttled {
+            budget: self.budgets.rate(),
+            wait: THROTTLE_RETRY,
+        }
+    }
+
     /// Take each token's documents from `budgets` (fair backpressure, see
     /// [`crate::listen::fair`]); a token over its budget gets 429 and `throttled` counts it.
     pub fn with_budgets(mut self, budgets: Arc<Budgets>) -> Self {
@@ -338,9 +349,17 @@ async fn ingest<S: Sink>(
         SourceCounters::add(&counters.rejected, documents.max(1) as u64);
         e
     };
-    // Behind already: refuse before reading and decoding anything.
+    // Behind already, or the token over its budget: refuse before reading and decoding
+    // anything (a shipper resends the same batch; decoding each retry to refuse it after
+    // would spend on refusals what storing needs).
     if let Some(wait) = state.sink.busy() {
         return Err(refuse(BulkError::Busy(wait), 0));
+    }
+    if let Some(key) = key
+        && !state.budgets.precheck(key, state.sink.pressure())
+    {
+        SourceCounters::add(&counters.throttled, 1);
+        return Err(refuse(state.throttled(), 0));
     }
     let limit = state.config.max_body_bytes;
     let encoding = body::encoding(&headers).map_err(|e| refuse(e, 0))?;
@@ -389,10 +408,10 @@ async fn ingest<S: Sink>(
     }
     let stored = events.len();
     if let Some(key) = key
-        && !state.budgets.admit(key, stored, state.sink.behind())
+        && !state.budgets.admit(key, stored, state.sink.pressure())
     {
         SourceCounters::add(&counters.throttled, stored as u64);
-        return Err(refuse(BulkError::Busy(THROTTLE_RETRY), stored));
+        return Err(refuse(state.throttled(), stored));
     }
     if stored > 0 {
         state.sink.submit(events).await.map_err(|e| {
