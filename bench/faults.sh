@@ -6,7 +6,8 @@
 # Every time: the shipper (bench/loadgen `faults`) retries each bulk batch until acknowledged;
 # afterwards the journal is read and every acknowledged document must be there exactly once.
 # What the server said while the fault lasted (HTTP answers, /healthz, its log) is printed.
-# The bulk listener speaks plain HTTP here (HTTPS lands with the listener work of issue 9).
+# `_bulk`, the API and /healthz are served over HTTPS, with a CA and a certificate for
+# 127.0.0.1 made here by openssl (as a hospital's own PKI would issue them).
 # Usage: bench/faults.sh [RATE] [KILLS]   (defaults 20000 and 20)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -38,12 +39,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# HTTPS: a CA, and a server certificate it signs for 127.0.0.1 (P-256).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Wardwatch faults CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >"$work/server.ext"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+    -extfile "$work/server.ext" -out "$work/server.pem" 2>/dev/null
+cat >"$work/config.toml" <<TOML
+[http]
+tls_cert = "$work/server.pem"
+tls_key = "$work/server.key"
+TOML
+export FAULTS_CA="$work/ca.pem"
+url="https://127.0.0.1:$http"
+get() { curl -s --cacert "$work/ca.pem" "$@"; }
+
 start() { # $1 data dir; sets pid, waits for /healthz
-    WARDWATCH_INGEST_TOKEN=faults WARDWATCH_API_TOKEN=faults "$bin" serve --data "$1" \
+    WARDWATCH_INGEST_TOKEN=faults WARDWATCH_API_TOKEN=faults "$bin" serve --config "$work/config.toml" --data "$1" \
         --http "127.0.0.1:$http" --syslog "127.0.0.1:$syslog" >>"$work/server.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 300); do
-        curl -s -o /dev/null "http://127.0.0.1:$http/healthz" && return 0
+        get -o /dev/null "$url/healthz" && return 0
         sleep 0.1
     done
     echo "server did not come up; its log:"; tail -20 "$work/server.log"; exit 1
@@ -53,22 +72,22 @@ stop() { # graceful: what was received is committed
     wait "$pid" 2>/dev/null || true
     pid=
 }
-health() { curl -s -m 2 -w ' (%{http_code})' "http://127.0.0.1:$http/healthz" 2>/dev/null || echo "(no answer)"; }
+health() { get -m 2 -w ' (%{http_code})' "$url/healthz" 2>/dev/null || echo "(no answer)"; }
 drain() { # until detection has caught up
     for _ in $(seq 1 600); do
-        q=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_queued_events/ {print $2}')
+        q=$(get -H 'Authorization: Bearer faults' "$url/metrics" | awk '/^wardwatch_queued_events/ {print $2}')
         [ "${q:-1}" = 0 ] && return 0
         sleep 0.2
     done
 }
 peak() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status" 2>/dev/null || echo "?"; }
 
-echo "== 1. $kills x kill -9 at $rate events/s (bulk over plain HTTP + syslog TCP)"
+echo "== 1. $kills x kill -9 at $rate events/s (bulk over HTTPS + syslog TCP)"
 data="$work/kill9"
 : >"$work/server.log"
 start "$data"
 secs=$(( kills * 3 + 5 ))
-"$faults" send "127.0.0.1:$http" faults "127.0.0.1:$syslog" "$rate" "$secs" "$work/out1" >"$work/send1.txt" 2>&1 &
+"$faults" send "$url" faults "127.0.0.1:$syslog" "$rate" "$secs" "$work/out1" >"$work/send1.txt" 2>&1 &
 sender=$!
 restarts=()
 for i in $(seq 1 "$kills"); do
@@ -92,7 +111,7 @@ mount -t tmpfs -o size=24m tmpfs "$work/tmpfs"
 data="$work/tmpfs/data"
 : >"$work/server.log"
 start "$data"
-"$faults" send "127.0.0.1:$http" faults "127.0.0.1:$syslog" "$(( rate / 4 ))" 60 "$work/out2" >"$work/send2.txt" 2>&1 &
+"$faults" send "$url" faults "127.0.0.1:$syslog" "$(( rate / 4 ))" 60 "$work/out2" >"$work/send2.txt" 2>&1 &
 sender=$!
 full_at=
 for _ in $(seq 1 600); do
@@ -105,9 +124,9 @@ if [ -n "$full_at" ]; then
     echo "full: the server's log says:"; grep -iE "full|refused|failed" "$work/server.log" | sort | uniq -c | sort -rn | head -5 | cut -c1-300
     mount -o remount,size=1g "$work/tmpfs"
     t0=$(date +%s.%N)
-    before=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
+    before=$(get -H 'Authorization: Bearer faults' "$url/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
     for _ in $(seq 1 600); do
-        now=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
+        now=$(get -H 'Authorization: Bearer faults' "$url/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
         [ "${now:-0}" -gt "${before:-0}" ] && break
         sleep 0.1
     done
@@ -130,7 +149,7 @@ mount -o loop "$work/ext.img" "$work/ext"
 data="$work/ext/data"
 : >"$work/server.log"
 start "$data"
-"$faults" send "127.0.0.1:$http" faults "127.0.0.1:$syslog" "$(( rate / 4 ))" 30 "$work/out3" >"$work/send3.txt" 2>&1 &
+"$faults" send "$url" faults "127.0.0.1:$syslog" "$(( rate / 4 ))" 30 "$work/out3" >"$work/send3.txt" 2>&1 &
 sender=$!
 sleep 5
 chattr +i "$data/wardwatch.db" "$data/wardwatch.db-wal"
@@ -139,9 +158,9 @@ echo "read-only: /healthz says: $(health)"
 echo "read-only: the server's log says:"; grep -iE "readonly|read-only|permitted|refused|failed" "$work/server.log" | sort | uniq -c | sort -rn | head -5 | cut -c1-300
 chattr -i "$data/wardwatch.db" "$data/wardwatch.db-wal"
 t0=$(date +%s.%N)
-before=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
+before=$(get -H 'Authorization: Bearer faults' "$url/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
 for _ in $(seq 1 600); do
-    now=$(curl -s -H 'Authorization: Bearer faults' "http://127.0.0.1:$http/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
+    now=$(get -H 'Authorization: Bearer faults' "$url/metrics" | awk '/^wardwatch_stored_total/ {print $2}')
     [ "${now:-0}" -gt "${before:-0}" ] && break
     sleep 0.1
 done

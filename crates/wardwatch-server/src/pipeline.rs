@@ -304,8 +304,9 @@ impl Pipeline {
         let s = shared.clone();
         let max_events = cfg.commit_max_events;
         let r = resend.clone();
+        let dir = data_dir.to_path_buf();
         threads.push(spawn("wardwatch-writer", move || {
-            writer(writer_db, rx, handoff_tx, s, max_events, r)
+            writer(writer_db, rx, handoff_tx, s, max_events, r, dir)
         }));
         let s = shared.clone();
         let batch = cfg.detect_batch;
@@ -374,6 +375,7 @@ fn writer(
     shared: Arc<Shared>,
     max_events: usize,
     resend: Arc<ResendWindow>,
+    data_dir: std::path::PathBuf,
 ) {
     let mut seqs = Vec::new();
     let mut pruned = Instant::now();
@@ -455,7 +457,7 @@ fn writer(
                 shared.wake.1.notify_all();
             }
             Err(e) => {
-                let reason = format!("journal commit failed: {e}");
+                let reason = commit_failure(&e, &data_dir);
                 tracing::error!(error = %e, events = n, "journal commit failed; batches refused");
                 shared.set_write_error(Some(reason.clone()));
                 shared
@@ -470,6 +472,19 @@ fn writer(
             }
         }
     }
+}
+
+/// What a failed journal commit is reported as (log, `/healthz`, the senders' errors). SQLite
+/// says "database or disk is full" also for a write the system cut short: the space left on
+/// the data folder's file system is added, so the cause is plain.
+fn commit_failure(e: &wardwatch_store::StoreError, data_dir: &std::path::Path) -> String {
+    let space = e
+        .is_disk_full()
+        .then(|| crate::disk::describe(data_dir))
+        .flatten()
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    format!("journal commit failed: {e}{space}")
 }
 
 /// Where the detector's events come from: the writer's handoffs, else the journal (through
@@ -826,5 +841,31 @@ fn retention_loop(mut db: Db, shared: Arc<Shared>, cfg: crate::config::Retention
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention pass failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_reported_with_the_space_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = |code| {
+            wardwatch_store::StoreError::Sql(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        let full = commit_failure(&sqlite(rusqlite::ffi::SQLITE_FULL), dir.path());
+        assert!(
+            full.starts_with("journal commit failed: ")
+                && full.contains("database or disk is full (")
+                && full.contains(" free of ")
+                && full.contains(&*dir.path().to_string_lossy()),
+            "{full}"
+        );
+        let readonly = commit_failure(&sqlite(rusqlite::ffi::SQLITE_READONLY), dir.path());
+        assert!(!readonly.contains(" free of "), "{readonly}");
     }
 }

@@ -34,3 +34,35 @@ pub enum StoreError {
     #[error("invalid cursor `{0}`")]
     Cursor(String),
 }
+
+impl StoreError {
+    /// Whether SQLite said "database or disk is full" (`SQLITE_FULL`): the operating system
+    /// refused or cut short a write for lack of space.
+    pub fn is_disk_full(&self) -> bool {
+        let sql = match self {
+            StoreError::Sql(e) | StoreError::Open { source: e, .. } => e,
+            _ => return false,
+        };
+        sql.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_failures() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert!(StoreError::Sql(full).is_disk_full());
+        let readonly = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            None,
+        );
+        assert!(!StoreError::Sql(readonly).is_disk_full());
+        assert!(!StoreError::Cursor("x".into()).is_disk_full());
+    }
+}

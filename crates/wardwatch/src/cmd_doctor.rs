@@ -18,6 +18,7 @@ use anyhow::Result;
 use clap::Args;
 use wardwatch_ingest::listen::{Allow, ClientAuth, tls};
 use wardwatch_server::Config;
+use wardwatch_server::disk::{free_bytes, human};
 use wardwatch_store::{Db, DbOptions, TokenKind};
 
 #[derive(Debug, Args)]
@@ -246,38 +247,6 @@ fn check_data(config: &Config, report: &mut Report) {
             "free disk under `{}` could not be read",
             existing.display()
         )),
-    }
-}
-
-#[cfg(unix)]
-// The field types of `statvfs` differ between platforms (u64 here, u32 on some).
-#[allow(clippy::unnecessary_cast)]
-fn free_bytes(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: `c` is a valid NUL-terminated path and `stat` points to writable memory the size
-    // of `statvfs`, which the call fills on success.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), stat.as_mut_ptr()) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: statvfs returned 0, so it initialized `stat`.
-    let stat = unsafe { stat.assume_init() };
-    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
-}
-
-#[cfg(not(unix))]
-fn free_bytes(_: &Path) -> Option<u64> {
-    None
-}
-
-fn human(bytes: u64) -> String {
-    let gib = bytes as f64 / (1u64 << 30) as f64;
-    if gib >= 1.0 {
-        format!("{gib:.1} GiB")
-    } else {
-        format!("{:.0} MiB", bytes as f64 / (1u64 << 20) as f64)
     }
 }
 

@@ -5,6 +5,8 @@
 //!
 //! Usage:
 //!   `faults send HTTP_ADDR TOKEN SYSLOG_ADDR RATE SECONDS OUT_DIR [BATCH] [CONNECTIONS]`
+//!     HTTP_ADDR `host:port` (plain HTTP) or `https://host:port` (TLS, trusting the CA
+//!     certificate in the PEM file `FAULTS_CA`; the name checked is the host);
 //!     RATE events/s in all (a fifth of it over syslog TCP); runs SECONDS, then retries what is
 //!     still unacknowledged for up to 10 minutes. Writes OUT_DIR/acked (acknowledged bulk ranges) and
 //!     OUT_DIR/syslog_sent, and prints what the server answered when it refused.
@@ -28,18 +30,70 @@ fn arg(i: usize) -> String {
     std::env::args().nth(i).unwrap_or_else(|| usage())
 }
 
+/// A connection to the server: plain TCP or TLS over it.
+trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
+/// Where the bulk API is: its `host:port` and, for HTTPS, the client configuration.
+#[derive(Clone)]
+struct Target {
+    addr: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Target {
+    /// `host:port` or `https://host:port` (then `FAULTS_CA` names the CA certificate to trust).
+    fn parse(spec: &str) -> Target {
+        let Some(addr) = spec.strip_prefix("https://") else {
+            return Target {
+                addr: spec.to_string(),
+                tls: None,
+            };
+        };
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let ca = std::env::var("FAULTS_CA").expect("FAULTS_CA: the CA certificate for https://");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&ca).expect("FAULTS_CA readable") {
+            roots.add(cert.expect("FAULTS_CA: a PEM certificate")).expect("a CA certificate");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Target {
+            addr: addr.to_string(),
+            tls: Some(Arc::new(config)),
+        }
+    }
+
+    fn connect(&self) -> std::io::Result<Box<dyn Conn>> {
+        let s = TcpStream::connect(&self.addr)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let Some(config) = &self.tls else {
+            return Ok(Box::new(s));
+        };
+        let host = self.addr.rsplit_once(':').map_or(&*self.addr, |(h, _)| h);
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let tls = rustls::ClientConnection::new(config.clone(), name)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Box::new(rustls::StreamOwned::new(tls, s)))
+    }
+}
+
 /// One HTTP/1.1 request on a fresh or kept connection; returns (status, body).
 fn call(
-    conn: &mut Option<BufReader<TcpStream>>,
-    addr: &str,
+    conn: &mut Option<BufReader<Box<dyn Conn>>>,
+    target: &Target,
     token: &str,
     body: &[u8],
 ) -> std::io::Result<(u16, String)> {
     if conn.is_none() {
-        let s = TcpStream::connect(addr)?;
-        s.set_nodelay(true)?;
-        s.set_read_timeout(Some(Duration::from_secs(60)))?;
-        *conn = Some(BufReader::new(s));
+        *conn = Some(BufReader::new(target.connect()?));
     }
     let r = (|| {
         let c = conn.as_mut().expect("connected");
@@ -49,6 +103,7 @@ fn call(
         );
         c.get_mut().write_all(head.as_bytes())?;
         c.get_mut().write_all(body)?;
+        c.get_mut().flush()?;
         let mut status_line = String::new();
         if c.read_line(&mut status_line)? == 0 {
             return Err(std::io::Error::new(
@@ -129,7 +184,7 @@ fn reason(body: &str) -> String {
 }
 
 fn send() {
-    let addr = arg(2);
+    let target = Target::parse(&arg(2));
     let token = arg(3);
     let syslog = arg(4);
     let rate: f64 = arg(5).parse().unwrap_or_else(|_| usage());
@@ -160,11 +215,11 @@ fn send() {
     let syslog_rate = rate * 0.2;
     let mut handles = Vec::new();
     for _ in 0..conns {
-        let (next, acked, seen, addr, token) = (
+        let (next, acked, seen, target, token) = (
             next.clone(),
             acked.clone(),
             seen.clone(),
-            addr.clone(),
+            target.clone(),
             token.clone(),
         );
         handles.push(std::thread::spawn(move || {
@@ -186,7 +241,7 @@ fn send() {
                         eprintln!("faults: batch {first} never acknowledged; given up");
                         break;
                     }
-                    match call(&mut conn, &addr, &token, &body) {
+                    match call(&mut conn, &target, &token, &body) {
                         Ok((200, b)) if !b.contains("\"errors\":true") => {
                             acked.lock().unwrap().push((first, first + batch));
                             break;
