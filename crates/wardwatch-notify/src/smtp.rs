@@ -137,11 +137,27 @@ impl SmtpSender {
                     self.user
                 ));
             }
+            // 55x: the mailbox or address (RCPT); 50x: a command or the message itself.
             return match to {
-                Some(to) if code.starts_with("55") || code.starts_with("50") => {
+                Some(to) if code.starts_with("55") => {
                     DeliveryError::permanent(format!("{server} refused recipient `{to}` ({chain})"))
                 }
-                _ => DeliveryError::permanent(format!("{server} refused the mail ({chain})")),
+                Some(to) => DeliveryError::permanent(format!(
+                    "{server} refused the mail to `{to}` ({chain})"
+                )),
+                None => DeliveryError::permanent(format!("{server} refused the mail ({chain})")),
+            };
+        }
+        if e.is_transient() {
+            // A 4xx answer: the server is there and asks to try later (greylisting, a full
+            // mailbox, a busy relay).
+            return match to {
+                Some(to) => DeliveryError::transient(format!(
+                    "{server} deferred the mail to `{to}` ({chain}); it is tried again later"
+                )),
+                None => DeliveryError::transient(format!(
+                    "{server} is not taking mail now ({chain}); it is tried again later"
+                )),
             };
         }
         if lower.contains("connection refused") {

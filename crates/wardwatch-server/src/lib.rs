@@ -14,7 +14,7 @@ pub mod resend;
 mod serve;
 
 pub use config::{Config, DEFAULT_CONFIG_TOML};
-pub use serve::{Running, Tokens, start};
+pub use serve::{Running, Tokens, start, start_with_clock};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,10 @@
 //! an hour) must never slow detection. Planning commits the messages with the planner's state
 //! and position in one transaction; delivery marks a message sent only after the server took
 //! it, and retries the rest with exponential backoff, across restarts.
+//!
+//! The worker reads the time from a [`Clock`]: the wall clock in `serve`, a clock the caller
+//! moves in tests (quiet hours that end in the morning, a rate-limit hour, a digest window),
+//! so those are watched through the real queue and a real mail server without waiting.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -21,6 +25,61 @@ use wardwatch_store::{Db, DbOptions, NewMessage, OutboxRow, StoreError};
 
 /// How often the worker looks for work.
 const TICK: Duration = Duration::from_millis(500);
+
+/// The notification worker's notion of "now".
+///
+/// Why a seam: quiet hours end in the morning, a rate-limit window after an hour, a digest
+/// after half an hour; a test that watches them happen through the real queue and a real mail
+/// server cannot wait that long. Only the worker reads it — planning (quiet hours, digest and
+/// rate windows, the report schedule) and delivery (what is due, when to retry, when a message
+/// was sent); events, alerts and incidents keep their own times, and queue rows their
+/// creation time. `wardwatch serve` always runs on the wall clock: no configuration key or
+/// environment variable selects another; only a caller of
+/// [`start_with_clock`](crate::start_with_clock) can.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// The wall clock.
+    #[default]
+    System,
+    /// A time the caller sets and moves.
+    Manual(ManualClock),
+}
+
+impl Clock {
+    /// The time now.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::now(),
+            Clock::Manual(m) => m.now(),
+        }
+    }
+}
+
+/// A clock that stands still until it is set or moved; shared by its clones.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<Timestamp>>);
+
+impl ManualClock {
+    /// A clock standing at `at`.
+    pub fn new(at: Timestamp) -> ManualClock {
+        ManualClock(Arc::new(Mutex::new(at)))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stand at `at` (also back in time: the worker copes as after a wall-clock step).
+    pub fn set(&self, at: Timestamp) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+
+    /// Move on by `by`.
+    pub fn advance(&self, by: jiff::SignedDuration) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t = t.saturating_add(by).unwrap_or(*t);
+    }
+}
 
 /// Live figures for `/metrics`.
 #[derive(Debug, Default)]
@@ -112,6 +171,7 @@ struct Worker {
     db: Mutex<Db>,
     deliverer: Deliverer,
     metrics: Arc<NotifyMetrics>,
+    clock: Clock,
 }
 
 impl Worker {
@@ -130,7 +190,7 @@ impl Worker {
             cfg: &self.cfg,
             ctx: &self.ctx,
         };
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut out = Vec::new();
         // Each changed incident once, as it is now (several changes in one pass are one).
         let mut seen = HashSet::new();
@@ -205,7 +265,7 @@ impl Worker {
 
     /// Send what is due; a mail server that cannot be reached is tried once per pass.
     async fn deliver(self: &Arc<Self>) -> Result<(), StoreError> {
-        let now = ns(Timestamp::now());
+        let now = ns(self.clock.now());
         let w = self.clone();
         let due = tokio::task::spawn_blocking(move || w.with_db(|db| db.due_messages(now, 200)))
             .await
@@ -232,7 +292,7 @@ impl Worker {
                 Ok(()) => {
                     tracing::info!(id = %row.id, to = %row.recipient, "notification sent");
                     tokio::task::spawn_blocking(move || {
-                        w.with_db(|db| db.message_sent(&id, ns(Timestamp::now())))
+                        w.with_db(|db| db.message_sent(&id, ns(w.clock.now())))
                     })
                     .await
                 }
@@ -245,7 +305,7 @@ impl Worker {
                     }
                     tracing::warn!(id = %row.id, to = %row.recipient, error = %e.message, give_up, "notification not delivered");
                     let retry = (!give_up).then(|| {
-                        ns(Timestamp::now()) + backoff(base, row.attempts).as_nanos() as i64
+                        ns(self.clock.now()) + backoff(base, row.attempts).as_nanos() as i64
                     });
                     tokio::task::spawn_blocking(move || {
                         w.with_db(|db| db.message_failed(&id, &e.message, retry))
@@ -270,12 +330,13 @@ impl Worker {
     }
 }
 
-/// Start the worker; it stops when `stop` turns true.
+/// Start the worker on `clock`; it stops when `stop` turns true.
 pub fn spawn(
     cfg: NotifyConfig,
     ctx: Arc<Context>,
     data_dir: &Path,
     metrics: Arc<NotifyMetrics>,
+    clock: Clock,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, crate::ServeError> {
     let db = Db::open(data_dir, &DbOptions::default())?;
@@ -286,6 +347,7 @@ pub fn spawn(
         db: Mutex::new(db),
         deliverer,
         metrics,
+        clock,
     });
     Ok(tokio::spawn(async move {
         loop {

@@ -254,6 +254,17 @@ fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
 
 /// Start everything the configuration asks for.
 pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Running, ServeError> {
+    start_with_clock(config, pack, tokens, crate::notify::Clock::System).await
+}
+
+/// [`start`], with the notification worker on `clock` (tests move it through quiet hours and
+/// rate-limit windows; see [`crate::notify::Clock`]).
+pub async fn start_with_clock(
+    config: Config,
+    pack: RulePack,
+    tokens: Tokens,
+    notify_clock: crate::notify::Clock,
+) -> Result<Running, ServeError> {
     let data_dir = config.data.dir.clone();
     let (detector, mut problems) = Detector::build(&pack);
     let (correlator, corr_problems) = Correlator::build(&pack);
@@ -316,6 +327,7 @@ pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Run
         notify_ctx,
         &data_dir,
         notify_metrics.clone(),
+        notify_clock,
         stop.subscribe(),
     )?);
 

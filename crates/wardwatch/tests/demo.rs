@@ -3,54 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use common::http_get;
+use common::{http_get, start_demo};
 
 #[test]
 fn demo_feeds_a_week_and_serves_its_incidents() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
-        .args([
-            "demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--syslog",
-            "",
-            "--scale",
-            "0.2",
-        ])
-        .env("WARDWATCH_LOG", "warn")
-        .env_remove("WARDWATCH_API_TOKEN")
-        .env_remove("WARDWATCH_INGEST_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let started = Instant::now();
-    let mut http = None;
-    let mut fed = false;
-    while !fed {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "demo did not finish feeding"
-        );
-        let Some(Ok(line)) = lines.next() else {
-            panic!("demo exited early: {:?}", child.wait());
-        };
-        if let Some(rest) = line.strip_prefix("wardwatch demo: serving on http://") {
-            http = rest.split_whitespace().next().and_then(|a| a.parse().ok());
-        }
-        fed = line.trim_start().starts_with("fed ");
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let http = http.expect("the demo prints its address");
+    let demo = start_demo(&[]);
+    let (http, data) = (demo.http, &demo.data);
     let (status, v) = http_get(http, "/api/v1/incidents?min_severity=medium", Some("demo"));
     assert_eq!(status, 200, "{v}");
     assert_eq!(
@@ -100,8 +60,6 @@ fn demo_feeds_a_week_and_serves_its_incidents() {
         show.contains("What happened") && show.contains("History"),
         "{show}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

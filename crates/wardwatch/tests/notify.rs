@@ -3,197 +3,17 @@
 //! present; with the mail server down while incidents open, every message is delivered once
 //! after it comes back, also across a kill -9 of Wardwatch.
 //!
-//! aiosmtpd comes from `target/py-smtp` (made by `.ci/run`) or `$WARDWATCH_AIOSMTPD`. Without
-//! it the tests say so and skip — except under CI (`CI` set), where a missing peer fails.
+//! aiosmtpd comes from `target/py-smtp` (made by `.ci/run`; see `common/smtp.rs`). Without it
+//! the tests say so and skip — except under CI (`CI` set), where a missing peer fails.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use common::{Server, free_port, http_get, http_post};
+use common::smtp::{Received, Smtp, aiosmtpd};
+use common::{Server, free_port, http_get, http_post, start_demo};
 use serde_json::Value;
-
-/// The aiosmtpd program, or `None` (test skipped) outside CI.
-fn aiosmtpd(test: &str) -> Option<PathBuf> {
-    let p = std::env::var_os("WARDWATCH_AIOSMTPD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py-smtp/bin/aiosmtpd")
-        });
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{test}: aiosmtpd is missing at {} (CI must install it: see .ci/run)",
-            p.display()
-        );
-    }
-    eprintln!(
-        "skipped {test}: aiosmtpd not found at {} (run `bash .ci/run` once, or set WARDWATCH_AIOSMTPD)",
-        p.display()
-    );
-    None
-}
-
-/// A running aiosmtpd that stores every mail as a file in a Maildir.
-pub struct Smtp {
-    child: Child,
-    pub maildir: PathBuf,
-}
-
-impl Smtp {
-    pub fn start(bin: &Path, port: u16, maildir: &Path) -> Smtp {
-        let child = Command::new(bin)
-            .args([
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-                maildir.to_str().unwrap(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start aiosmtpd");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Smtp {
-            child,
-            maildir: maildir.to_path_buf(),
-        }
-    }
-
-    /// Every stored mail, decoded.
-    pub fn mails(&self) -> Vec<Received> {
-        let mut out = Vec::new();
-        for sub in ["new", "cur"] {
-            let Ok(rd) = std::fs::read_dir(self.maildir.join(sub)) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let raw = std::fs::read_to_string(e.path()).unwrap();
-                out.push(Received::parse(&raw));
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A received mail: headers and decoded parts by content type.
-#[derive(Debug)]
-pub struct Received {
-    pub headers: String,
-    pub to: String,
-    pub message_id: String,
-    pub parts: BTreeMap<String, String>,
-}
-
-fn header(headers: &str, name: &str) -> String {
-    let mut out = String::new();
-    let mut on = false;
-    for line in headers.lines() {
-        if on && (line.starts_with(' ') || line.starts_with('\t')) {
-            out.push_str(line.trim());
-            continue;
-        }
-        on = false;
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case(name)
-        {
-            out = v.trim().to_string();
-            on = true;
-        }
-    }
-    out
-}
-
-fn unquote(qp: &str) -> String {
-    let joined = qp.replace("=\r\n", "").replace("=\n", "");
-    let b = joined.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'='
-            && let Ok(v) = u8::from_str_radix(joined.get(i + 1..i + 3).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-impl Received {
-    fn parse(raw: &str) -> Received {
-        let raw = raw.replace("\r\n", "\n");
-        let (headers, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
-        let ctype = header(headers, "Content-Type");
-        let mut parts = BTreeMap::new();
-        if let Some(b) = ctype.split("boundary=").nth(1) {
-            let boundary = format!("--{}", b.trim_matches('"').split(';').next().unwrap());
-            for chunk in body.split(&boundary).skip(1) {
-                let Some((h, b)) = chunk.trim_start_matches('\n').split_once("\n\n") else {
-                    continue;
-                };
-                let ct = header(h, "Content-Type");
-                let kind = ct.split(';').next().unwrap_or("").trim().to_string();
-                let enc = header(h, "Content-Transfer-Encoding").to_lowercase();
-                let text = match enc.as_str() {
-                    "base64" => String::from_utf8_lossy(
-                        &base64::engine::general_purpose::STANDARD
-                            .decode(b.split_whitespace().collect::<String>())
-                            .unwrap_or_default(),
-                    )
-                    .into_owned(),
-                    "quoted-printable" => unquote(b),
-                    _ => b.to_string(),
-                };
-                parts.insert(kind, text);
-            }
-        }
-        Received {
-            to: header(headers, "To"),
-            message_id: header(headers, "Message-ID"),
-            headers: headers.to_string(),
-            parts,
-        }
-    }
-
-    pub fn text(&self) -> &str {
-        self.parts.get("text/plain").map_or("", String::as_str)
-    }
-
-    /// The incident the mail is about (the console link in its text).
-    pub fn incident(&self) -> Option<String> {
-        let t = self.text();
-        let at = t.find("/incidents/inc-")?;
-        let id: String = t[at + "/incidents/".len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .collect();
-        Some(id)
-    }
-}
 
 /// Poll `/api/v1/notifications` until nothing is queued and at least `min` were sent.
 fn wait_all_sent(http: std::net::SocketAddr, token: &str, min: u64, secs: u64) -> Value {
@@ -249,43 +69,8 @@ fn the_demo_stories_each_open_with_one_mail_to_the_routed_recipient() {
         ),
     )
     .unwrap();
-    let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
-        .args([
-            "demo",
-            "--config",
-            config.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--syslog",
-            "",
-            "--scale",
-            "0.2",
-        ])
-        .env("WARDWATCH_LOG", "warn")
-        .env_remove("WARDWATCH_API_TOKEN")
-        .env_remove("WARDWATCH_INGEST_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut http = None;
-    loop {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("demo exited early: {:?}", child.wait());
-        };
-        if let Some(rest) = line.strip_prefix("wardwatch demo: serving on http://") {
-            http = rest.split_whitespace().next().and_then(|a| a.parse().ok());
-        }
-        if line.trim_start().starts_with("fed ") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let http: std::net::SocketAddr = http.expect("the demo prints its address");
+    let demo = start_demo(&["--config", config.to_str().unwrap()]);
+    let http = demo.http;
     let (_, incidents) = http_get(http, "/api/v1/incidents?min_severity=medium", Some("demo"));
     let ids: Vec<String> = incidents["incidents"]
         .as_array()
@@ -296,8 +81,7 @@ fn the_demo_stories_each_open_with_one_mail_to_the_routed_recipient() {
     assert_eq!(ids.len(), 3, "{incidents}");
     let queue = wait_all_sent(http, "demo", 3, 120);
     let mails = smtp.mails();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(demo);
 
     let openings: Vec<&Received> = mails
         .iter()
@@ -463,4 +247,143 @@ fn mail_server_down_then_back_delivers_every_message_once_across_kill_9() {
         text.contains("wardwatch_notifications{status=\"sent\"} 3"),
         "{text}"
     );
+}
+
+/// The message to `recipient` in a `/api/v1/notifications` answer.
+fn message_to<'a>(v: &'a Value, recipient: &str) -> Vec<&'a Value> {
+    v["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["recipient"] == format!("mail:{recipient}"))
+        .collect()
+}
+
+/// Poll `/api/v1/notifications` until `done` holds for its counts.
+fn wait_counts(server: &Server, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, v) = http_get(
+            server.http,
+            "/api/v1/notifications?limit=1000",
+            Some(&server.api_token),
+        );
+        assert_eq!(status, 200, "{v}");
+        if done(&v["counts"]) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_refused_recipient_is_kept_as_failed_and_the_others_still_get_their_mail() {
+    let Some(bin) =
+        aiosmtpd("a_refused_recipient_is_kept_as_failed_and_the_others_still_get_their_mail")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("marker.yml"), rule()).unwrap();
+    let port = free_port();
+    // The server refuses nobody@ (550: no such user) and defers busy@ once (451: greylisted).
+    let smtp = Smtp::start_picky(&bin, port, &dir.path().join("maildir"));
+    let config = dir.path().join("wardwatch.toml");
+    std::fs::write(
+        &config,
+        notify_config(
+            port,
+            "[[notify.routes]]\nto = [\"nobody@hospital.example\", \"busy@hospital.example\"]\nmin_severity = \"medium\"\n",
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let http = format!("127.0.0.1:{}", free_port());
+    let args = [
+        "--rules",
+        rules.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let mut server = Server::start_in(&data, &http, "", &args);
+    bulk(&server, &[doc(0, "ws-a")]);
+    let v = wait_counts(&server, "one failed, two sent", |c| {
+        c["failed"] == 1 && c["sent"] == 2 && c["queued"] == 0
+    });
+    // The refused recipient: kept as failed after one attempt, with the server's words.
+    let refused = message_to(&v, "nobody@hospital.example");
+    assert_eq!(refused.len(), 1, "{v}");
+    let n = refused[0];
+    assert_eq!(n["status"], "failed", "{n}");
+    assert_eq!(n["attempts"], 1, "a permanent refusal is not retried: {n}");
+    let err = n["last_error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}"))
+            && err.contains("refused recipient `nobody@hospital.example`")
+            && err.contains("550")
+            && err.contains("no such user"),
+        "the error names the server, the recipient and the answer: {err}"
+    );
+    // The deferred one went out on its second attempt; the IT team's on its first.
+    let busy = message_to(&v, "busy@hospital.example");
+    assert_eq!(busy[0]["status"], "sent", "{v}");
+    assert_eq!(busy[0]["attempts"], 2, "{v}");
+    let it = message_to(&v, "it-team@hospital.example");
+    assert_eq!(it[0]["status"], "sent", "{v}");
+    assert_eq!(it[0]["attempts"], 1, "{v}");
+    let mails = smtp.mails();
+    let mut to: Vec<&str> = mails.iter().map(|m| m.to.as_str()).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        vec!["busy@hospital.example", "it-team@hospital.example"],
+        "the others got their mail, once"
+    );
+    let (_, metrics) = http_get(server.http, "/metrics", Some(&server.api_token));
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    for line in [
+        "wardwatch_notifications{status=\"failed\"} 1",
+        "wardwatch_notifications{status=\"sent\"} 2",
+        "wardwatch_notification_failures_total 2",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+
+    // A second incident: the refusal blocks nobody else.
+    bulk(&server, &[doc(1, "ws-b")]);
+    wait_counts(&server, "two failed, four sent", |c| {
+        c["failed"] == 2 && c["sent"] == 4 && c["queued"] == 0
+    });
+    assert_eq!(smtp.mails().len(), 4);
+
+    // kill -9 and back: the failed messages are still there with their errors, nothing is
+    // sent again.
+    server.kill();
+    let server = Server::start_in(&data, &http, "", &args);
+    std::thread::sleep(Duration::from_secs(3));
+    let v = wait_counts(&server, "the same after a restart", |c| {
+        c["failed"] == 2 && c["sent"] == 4 && c["queued"] == 0
+    });
+    let refused = message_to(&v, "nobody@hospital.example");
+    assert_eq!(refused.len(), 2, "{v}");
+    assert!(
+        refused
+            .iter()
+            .all(|n| n["last_error"].as_str().unwrap().contains("550")),
+        "{v}"
+    );
+    let (_, failed) = http_get(
+        server.http,
+        "/api/v1/notifications?status=failed",
+        Some(&server.api_token),
+    );
+    assert_eq!(
+        failed["notifications"].as_array().unwrap().len(),
+        2,
+        "{failed}"
+    );
+    assert_eq!(smtp.mails().len(), 4, "nothing sent twice");
 }

@@ -1,18 +1,19 @@
 //! Notifications, the edges: webhooks (generic, Teams, Slack) signed with HMAC to a receiver
 //! on loopback; `wardwatch notify test` naming what is wrong (malformed address, unreachable
-//! server, wrong TLS mode, refused recipient); the management report of the demo week and of an
-//! empty week, as HTML, with a headless Chromium screenshot under target/.
+//! server, wrong TLS mode, refused or deferred recipient); the management report of the demo
+//! week and of an empty week, as HTML, with a headless Chromium screenshot under target/.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, free_port, http_post};
+use common::smtp::{Smtp, aiosmtpd};
+use common::{Server, free_port, http_post, start_demo};
 
 /// A loopback HTTP server that answers 200 to everything and keeps (headers, body).
 /// (head, body) of each request received.
@@ -158,54 +159,6 @@ fn webhooks_get_generic_teams_and_slack_bodies_signed() {
     }
 }
 
-fn aiosmtpd_python(test: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py-smtp/bin/python");
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{test}: aiosmtpd's venv is missing at {} (see .ci/run)",
-            p.display()
-        );
-    }
-    eprintln!(
-        "skipped {test}: aiosmtpd's venv not found at {}",
-        p.display()
-    );
-    None
-}
-
-/// An aiosmtpd that accepts every recipient but `nobody@…` (550), and stores nothing.
-fn picky_smtp(python: &Path, dir: &Path, port: u16) -> std::process::Child {
-    std::fs::write(
-        dir.join("picky.py"),
-        "class Handler:\n    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):\n        if address.startswith('nobody@'):\n            return '550 5.1.1 <' + address + '>: no such user here'\n        envelope.rcpt_tos.append(address)\n        return '250 OK'\n    async def handle_DATA(self, server, session, envelope):\n        return '250 Message accepted'\n",
-    )
-    .unwrap();
-    let child = Command::new(python)
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "picky.Handler",
-        ])
-        .env("PYTHONPATH", dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "aiosmtpd did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child
-}
-
 fn notify_test(dir: &Path, toml: &str) -> (bool, String) {
     let config = dir.join("notify.toml");
     std::fs::write(&config, toml).unwrap();
@@ -264,11 +217,11 @@ fn notify_test_names_what_is_wrong() {
         out.contains(&format!("127.0.0.1:{port}")) && out.contains("connection refused"),
         "{out}"
     );
-    let Some(python) = aiosmtpd_python("notify_test_names_what_is_wrong (live part)") else {
+    let Some(bin) = aiosmtpd("notify_test_names_what_is_wrong (live part)") else {
         return;
     };
     let port = free_port();
-    let mut smtp = picky_smtp(&python, dir.path(), port);
+    let smtp = Smtp::start_picky(&bin, port, &dir.path().join("maildir"));
     // Implicit TLS against a plain server: the TLS mode is named.
     let (ok, out) = notify_test(dir.path(), &smtp_config(port, "tls", "it@h.example"));
     assert!(!ok);
@@ -287,12 +240,30 @@ fn notify_test_names_what_is_wrong() {
         out.contains("refused recipient `nobody@h.example`") && out.contains("550"),
         "{out}"
     );
+    // A recipient the server defers (451, greylisting): said so, and that it is tried again.
+    let (ok, out) = notify_test(dir.path(), &smtp_config(port, "none", "busy@h.example"));
+    assert!(!ok);
+    assert!(
+        out.contains("deferred the mail to `busy@h.example`")
+            && out.contains("451")
+            && out.contains("tried again"),
+        "{out}"
+    );
     // And a good one goes through.
     let (ok, out) = notify_test(dir.path(), &smtp_config(port, "none", "it@h.example"));
     assert!(ok, "{out}");
     assert!(out.contains("mail:it@h.example: sent"), "{out}");
-    let _ = smtp.kill();
-    let _ = smtp.wait();
+    let mails = smtp.mails();
+    assert_eq!(
+        mails.len(),
+        1,
+        "only the good recipient's test mail arrived"
+    );
+    assert!(
+        mails[0].to.contains("it@h.example"),
+        "{:?}",
+        mails[0].headers
+    );
 }
 
 /// Headless Chromium's screenshot of `html` into `png`, or why not (skipped outside CI).
@@ -361,35 +332,8 @@ fn report(data: &Path, out: &Path, extra: &[&str]) -> String {
 
 #[test]
 fn the_weekly_report_of_the_demo_week_and_of_an_empty_week() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
-        .args([
-            "demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--syslog",
-            "",
-            "--scale",
-            "0.2",
-        ])
-        .env("WARDWATCH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("demo exited early: {:?}", child.wait());
-        };
-        if line.trim_start().starts_with("fed ") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let demo = start_demo(&[]);
+    let data = demo.data.clone();
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
     let week_html = target.join("report-demo-week.html");
     let html = report(&data, &week_html, &[]);
@@ -404,8 +348,7 @@ fn the_weekly_report_of_the_demo_week_and_of_an_empty_week() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(demo);
 
     for needle in [
         "incidents this week",

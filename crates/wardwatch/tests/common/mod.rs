@@ -1,7 +1,9 @@
-//! Starting `wardwatch serve` as a child process on ephemeral ports, and a tiny HTTP client
-//! (std only) for the tests.
+//! Starting `wardwatch serve` and `wardwatch demo` as child processes on ephemeral ports, a
+//! tiny HTTP client (std only) for the tests, and (`smtp`) a real SMTP server on loopback.
 
 #![allow(dead_code)]
+
+pub mod smtp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -151,6 +153,75 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A running `wardwatch demo` that has fed its generated week, in a temporary data folder.
+pub struct Demo {
+    pub child: Child,
+    /// The API address (the demo's API token is `demo`).
+    pub http: SocketAddr,
+    pub data: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `wardwatch demo --scale 0.2` (no syslog listener, HTTP on an ephemeral port) with
+/// `extra` arguments (`--config FILE`, ...), and wait until it has fed its week.
+pub fn start_demo(extra: &[&str]) -> Demo {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args([
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--syslog",
+            "",
+            "--scale",
+            "0.2",
+        ])
+        .args(extra)
+        .env("WARDWATCH_LOG", "warn")
+        .env_remove("WARDWATCH_API_TOKEN")
+        .env_remove("WARDWATCH_INGEST_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wardwatch demo");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = Instant::now();
+    let mut http = None;
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "demo did not finish feeding"
+        );
+        let Some(Ok(line)) = lines.next() else {
+            panic!("demo exited early: {:?}", child.wait());
+        };
+        if let Some(rest) = line.strip_prefix("wardwatch demo: serving on http://") {
+            http = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+        }
+        if line.trim_start().starts_with("fed ") {
+            break;
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Demo {
+        child,
+        http: http.expect("the demo prints its address"),
+        data,
+        _dir: dir,
     }
 }
 
