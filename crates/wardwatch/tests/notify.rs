@@ -1,7 +1,10 @@
 //! Notifications against a real SMTP server on loopback (PyPI `aiosmtpd`, Maildir handler):
 //! the demo's stories each open with exactly one mail to the routed recipient, both parts
 //! present; with the mail server down while incidents open, every message is delivered once
-//! after it comes back, also across a kill -9 of Wardwatch.
+//! after it comes back, also across a kill -9 of Wardwatch; a recipient the server refuses is
+//! kept as `failed` with the server's words while the others get their mail; a wrong TLS mode
+//! keeps messages queued (named in the error) until it is fixed; a malformed address stops
+//! `serve` naming the key.
 //!
 //! aiosmtpd comes from `target/py-smtp` (made by `.ci/run`; see `common/smtp.rs`). Without it
 //! the tests say so and skip — except under CI (`CI` set), where a missing peer fails.
@@ -15,19 +18,30 @@ use common::smtp::{Received, Smtp, aiosmtpd};
 use common::{Server, free_port, http_get, http_post, start_demo};
 use serde_json::Value;
 
-/// Poll `/api/v1/notifications` until nothing is queued and at least `min` were sent.
-fn wait_all_sent(http: std::net::SocketAddr, token: &str, min: u64, secs: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
+/// Poll `/api/v1/notifications` until `done` holds for its counts.
+fn wait_counts(
+    http: std::net::SocketAddr,
+    token: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (status, v) = http_get(http, "/api/v1/notifications?limit=1000", Some(token));
         assert_eq!(status, 200, "{v}");
-        let c = &v["counts"];
-        if c["queued"] == 0 && c["sent"].as_u64().unwrap_or(0) >= min {
+        if done(&v["counts"]) {
             return v;
         }
-        assert!(Instant::now() < deadline, "not everything was sent: {v}");
-        std::thread::sleep(Duration::from_millis(300));
+        assert!(Instant::now() < deadline, "{what}: {v}");
+        std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Poll until nothing is queued and at least `min` were sent.
+fn wait_all_sent(http: std::net::SocketAddr, token: &str, min: u64) -> Value {
+    wait_counts(http, token, "not everything was sent", |c| {
+        c["queued"] == 0 && c["sent"].as_u64().unwrap_or(0) >= min
+    })
 }
 
 fn notify_config(port: u16, extra: &str) -> String {
@@ -79,7 +93,7 @@ fn the_demo_stories_each_open_with_one_mail_to_the_routed_recipient() {
         .map(|i| i["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), 3, "{incidents}");
-    let queue = wait_all_sent(http, "demo", 3, 120);
+    let queue = wait_all_sent(http, "demo", 3);
     let mails = smtp.mails();
     drop(demo);
 
@@ -167,6 +181,41 @@ fn bulk(server: &Server, docs: &[String]) {
     assert_eq!(status, 200, "{v}");
 }
 
+/// `serve` with the marker rule and `[notify]` for the mail server on `smtp_port` (`routes`:
+/// more routes), started and restarted on the same data folder and address.
+struct Marked {
+    data: std::path::PathBuf,
+    http: String,
+    config: std::path::PathBuf,
+    args: Vec<String>,
+}
+
+impl Marked {
+    fn new(dir: &std::path::Path, smtp_port: u16, routes: &str) -> Marked {
+        let rules = dir.join("rules");
+        std::fs::create_dir_all(&rules).unwrap();
+        std::fs::write(rules.join("marker.yml"), rule()).unwrap();
+        let config = dir.join("wardwatch.toml");
+        std::fs::write(&config, notify_config(smtp_port, routes)).unwrap();
+        Marked {
+            data: dir.join("data"),
+            http: format!("127.0.0.1:{}", free_port()),
+            config: config.clone(),
+            args: vec![
+                "--rules".into(),
+                rules.to_str().unwrap().into(),
+                "--config".into(),
+                config.to_str().unwrap().into(),
+            ],
+        }
+    }
+
+    fn start(&self) -> Server {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        Server::start_in(&self.data, &self.http, "", &args)
+    }
+}
+
 #[test]
 fn mail_server_down_then_back_delivers_every_message_once_across_kill_9() {
     let Some(bin) =
@@ -175,21 +224,9 @@ fn mail_server_down_then_back_delivers_every_message_once_across_kill_9() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    std::fs::write(rules.join("marker.yml"), rule()).unwrap();
     let port = free_port();
-    let config = dir.path().join("wardwatch.toml");
-    std::fs::write(&config, notify_config(port, "")).unwrap();
-    let data = dir.path().join("data");
-    let http = format!("127.0.0.1:{}", free_port());
-    let args = [
-        "--rules",
-        rules.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ];
-    let mut server = Server::start_in(&data, &http, "", &args);
+    let marked = Marked::new(dir.path(), port, "");
+    let mut server = marked.start();
     // Three unrelated hosts: three incidents, three opening mails, while no mail server runs.
     for (n, host) in ["ws-a", "ws-b", "ws-c"].iter().enumerate() {
         bulk(&server, &[doc(n, host)]);
@@ -223,8 +260,8 @@ fn mail_server_down_then_back_delivers_every_message_once_across_kill_9() {
     // kill -9 with everything still queued, then the mail server comes back, then Wardwatch.
     server.kill();
     let smtp = Smtp::start(&bin, port, &dir.path().join("maildir"));
-    let server = Server::start_in(&data, &http, "", &args);
-    let v = wait_all_sent(server.http, &server.api_token, 3, 120);
+    let server = marked.start();
+    let v = wait_all_sent(server.http, &server.api_token, 3);
     let mails = smtp.mails();
     assert_eq!(mails.len(), 3, "each message once: {v}");
     let mut hosts: Vec<String> = mails
@@ -259,24 +296,6 @@ fn message_to<'a>(v: &'a Value, recipient: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// Poll `/api/v1/notifications` until `done` holds for its counts.
-fn wait_counts(server: &Server, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, v) = http_get(
-            server.http,
-            "/api/v1/notifications?limit=1000",
-            Some(&server.api_token),
-        );
-        assert_eq!(status, 200, "{v}");
-        if done(&v["counts"]) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: {v}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn a_refused_recipient_is_kept_as_failed_and_the_others_still_get_their_mail() {
     let Some(bin) =
@@ -285,34 +304,22 @@ fn a_refused_recipient_is_kept_as_failed_and_the_others_still_get_their_mail() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    std::fs::write(rules.join("marker.yml"), rule()).unwrap();
     let port = free_port();
     // The server refuses nobody@ (550: no such user) and defers busy@ once (451: greylisted).
     let smtp = Smtp::start_picky(&bin, port, &dir.path().join("maildir"));
-    let config = dir.path().join("wardwatch.toml");
-    std::fs::write(
-        &config,
-        notify_config(
-            port,
-            "[[notify.routes]]\nto = [\"nobody@hospital.example\", \"busy@hospital.example\"]\nmin_severity = \"medium\"\n",
-        ),
-    )
-    .unwrap();
-    let data = dir.path().join("data");
-    let http = format!("127.0.0.1:{}", free_port());
-    let args = [
-        "--rules",
-        rules.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ];
-    let mut server = Server::start_in(&data, &http, "", &args);
+    let marked = Marked::new(
+        dir.path(),
+        port,
+        "[[notify.routes]]\nto = [\"nobody@hospital.example\", \"busy@hospital.example\"]\nmin_severity = \"medium\"\n",
+    );
+    let mut server = marked.start();
     bulk(&server, &[doc(0, "ws-a")]);
-    let v = wait_counts(&server, "one failed, two sent", |c| {
-        c["failed"] == 1 && c["sent"] == 2 && c["queued"] == 0
-    });
+    let v = wait_counts(
+        server.http,
+        &server.api_token,
+        "one failed, two sent",
+        |c| c["failed"] == 1 && c["sent"] == 2 && c["queued"] == 0,
+    );
     // The refused recipient: kept as failed after one attempt, with the server's words.
     let refused = message_to(&v, "nobody@hospital.example");
     assert_eq!(refused.len(), 1, "{v}");
@@ -354,19 +361,25 @@ fn a_refused_recipient_is_kept_as_failed_and_the_others_still_get_their_mail() {
 
     // A second incident: the refusal blocks nobody else.
     bulk(&server, &[doc(1, "ws-b")]);
-    wait_counts(&server, "two failed, four sent", |c| {
-        c["failed"] == 2 && c["sent"] == 4 && c["queued"] == 0
-    });
+    wait_counts(
+        server.http,
+        &server.api_token,
+        "two failed, four sent",
+        |c| c["failed"] == 2 && c["sent"] == 4 && c["queued"] == 0,
+    );
     assert_eq!(smtp.mails().len(), 4);
 
     // kill -9 and back: the failed messages are still there with their errors, nothing is
     // sent again.
     server.kill();
-    let server = Server::start_in(&data, &http, "", &args);
+    let server = marked.start();
     std::thread::sleep(Duration::from_secs(3));
-    let v = wait_counts(&server, "the same after a restart", |c| {
-        c["failed"] == 2 && c["sent"] == 4 && c["queued"] == 0
-    });
+    let v = wait_counts(
+        server.http,
+        &server.api_token,
+        "the same after a restart",
+        |c| c["failed"] == 2 && c["sent"] == 4 && c["queued"] == 0,
+    );
     let refused = message_to(&v, "nobody@hospital.example");
     assert_eq!(refused.len(), 2, "{v}");
     assert!(
@@ -386,4 +399,72 @@ fn a_refused_recipient_is_kept_as_failed_and_the_others_still_get_their_mail() {
         "{failed}"
     );
     assert_eq!(smtp.mails().len(), 4, "nothing sent twice");
+}
+
+#[test]
+fn a_wrong_tls_mode_keeps_mail_queued_until_fixed_and_a_malformed_address_stops_serve() {
+    let Some(bin) = aiosmtpd(
+        "a_wrong_tls_mode_keeps_mail_queued_until_fixed_and_a_malformed_address_stops_serve",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smtp = Smtp::start(&bin, port, &dir.path().join("maildir"));
+    let marked = Marked::new(dir.path(), port, "");
+    let plain = std::fs::read_to_string(&marked.config).unwrap();
+
+    // A malformed address: serve does not start, and says which key and value.
+    std::fs::write(
+        &marked.config,
+        plain.replace("it-team@hospital.example", "it-team at hospital"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args(["serve", "--data", marked.data.to_str().unwrap()])
+        .args(["--http", "127.0.0.1:0", "--syslog", ""])
+        .args(&marked.args)
+        .env("WARDWATCH_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("notify.routes[0].to[0]") && err.contains("`it-team at hospital`"),
+        "the key and the value: {err}"
+    );
+
+    // Implicit TLS against a plain mail server: the message stays queued, the error says
+    // which setting is likely wrong.
+    std::fs::write(
+        &marked.config,
+        plain.replace("tls = \"none\"", "tls = \"tls\""),
+    )
+    .unwrap();
+    let mut server = marked.start();
+    bulk(&server, &[doc(0, "ws-a")]);
+    let v = wait_counts(server.http, &server.api_token, "tried and kept", |c| {
+        c["retrying"] == 1
+    });
+    let n = &v["notifications"][0];
+    assert_eq!(n["status"], "queued", "{n}");
+    let err = n["last_error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("tls = \"tls\""),
+        "the server and the TLS mode: {err}"
+    );
+    assert!(smtp.mails().is_empty());
+
+    // The setting fixed and serve restarted: the queued message goes out, once.
+    server.kill();
+    std::fs::write(&marked.config, &plain).unwrap();
+    let server = marked.start();
+    let v = wait_all_sent(server.http, &server.api_token, 1);
+    assert!(
+        v["notifications"][0]["attempts"].as_u64() >= Some(2),
+        "tried while wrong, then sent: {v}"
+    );
+    let mails = smtp.wait_for(1, 60);
+    assert_eq!(mails.len(), 1, "the queued message, once");
+    assert!(mails[0].text().contains("WS-A") || mails[0].text().contains("ws-a"));
 }

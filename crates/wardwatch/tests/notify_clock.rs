@@ -170,6 +170,17 @@ tls = "none"
         });
     }
 
+    /// Post `docs`; the mail they bring, which must be mail number `n` and start its subject
+    /// with `subject`, and no other.
+    fn mail_after(&self, docs: &[String], n: usize, subject: &str) -> Received {
+        self.post(docs);
+        let mut mails = self.smtp.wait_for(n, 60);
+        assert_eq!(mails.len(), n, "exactly one more mail, `{subject}…`");
+        let m = mails.pop().unwrap();
+        assert!(m.subject.starts_with(subject), "{}", m.subject);
+        m
+    }
+
     fn notifications(&self) -> Vec<Value> {
         self.get("/api/v1/notifications?limit=1000")["notifications"]
             .as_array()
@@ -221,54 +232,47 @@ fn an_incident_that_gets_worse_sends_one_more_mail_each_time_and_updates_wait_fo
         return;
     };
     // It opens: a medium alert on WS-A by alice.
-    live.post(&[event("medium", "WS-A", "alice", 1)]);
-    let mails = live.smtp.wait_for(1, 60);
-    assert_eq!(mails.len(), 1, "one opening mail");
-    let opening = &mails[0];
-    assert!(
-        opening.subject.starts_with("[Wardwatch] MEDIUM · WS-A"),
-        "{}",
-        opening.subject
+    let opening = live.mail_after(
+        &[event("medium", "WS-A", "alice", 1)],
+        1,
+        "[Wardwatch] MEDIUM · WS-A",
     );
-    assert_readable(opening, "What to do now");
+    assert_readable(&opening, "What to do now");
     let id = opening.incident().expect("a link to the incident");
 
     // A second alert of the same kind on the same host: nothing worse, no mail now.
     live.post(&[event("medium", "WS-A", "alice", 2)]);
     live.wait_alerts(&id, 2);
-    assert_eq!(
-        live.smtp.wait_for(1, 60).len(),
-        1,
-        "never one mail per alert"
-    );
+    let waiting = live.smtp.wait_for(1, 60).len();
+    assert_eq!(waiting, 1, "never one mail per alert");
 
-    // Severity rises: exactly one more mail.
-    live.post(&[event("high", "WS-A", "alice", 3)]);
-    let mails = live.smtp.wait_for(2, 60);
-    assert_eq!(mails.len(), 2, "one mail for the rise in severity");
-    let m = &mails[1];
-    assert!(
-        m.subject.starts_with("[Wardwatch] Escalated: HIGH"),
-        "{}",
-        m.subject
-    );
-    assert_readable(m, "severity rose from medium to high");
-    assert_eq!(m.incident().as_deref(), Some(id.as_str()));
-
-    // A new host (alice on WS-B joins the incident through her account): one more.
-    live.post(&[event("medium", "WS-B", "alice", 4)]);
-    let mails = live.smtp.wait_for(3, 60);
-    assert_eq!(mails.len(), 3, "one mail for the new host");
-    assert_readable(&mails[2], "new host WS-B");
-    assert_eq!(mails[2].incident().as_deref(), Some(id.as_str()));
-
-    // A privileged account (the roster says so) joins on WS-A: one more.
-    live.post(&[event("medium", "WS-A", "admin-jo", 5)]);
-    let mails = live.smtp.wait_for(4, 60);
-    assert_eq!(mails.len(), 4, "one mail for the privileged account");
-    assert_readable(&mails[3], "privileged account");
-    assert!(mails[3].text().contains("admin-jo"), "{}", mails[3].text());
-    assert_eq!(mails[3].incident().as_deref(), Some(id.as_str()));
+    // Each way it gets worse: exactly one more mail, about the same incident, saying what
+    // changed. Severity rises (a high alert); a new host (alice on WS-B joins through her
+    // account); a privileged account (the roster says so) joins on WS-A.
+    for (n, doc, subject, change) in [
+        (
+            2,
+            event("high", "WS-A", "alice", 3),
+            "[Wardwatch] Escalated: HIGH",
+            "severity rose from medium to high",
+        ),
+        (
+            3,
+            event("medium", "WS-B", "alice", 4),
+            "[Wardwatch] Escalated: HIGH",
+            "new host WS-B",
+        ),
+        (
+            4,
+            event("medium", "WS-A", "admin-jo", 5),
+            "[Wardwatch] Escalated: HIGH",
+            "privileged account admin-jo joined",
+        ),
+    ] {
+        let m = live.mail_after(&[doc], n, subject);
+        assert_readable(&m, change);
+        assert_eq!(m.incident().as_deref(), Some(id.as_str()));
+    }
 
     // More of the same waits for the digest window (30 minutes on the worker's clock).
     live.post(&[event("medium", "WS-B", "alice", 6)]);
