@@ -617,7 +617,9 @@ impl Planner<'_> {
 /// The scheduled report due at `now`, as (period key, end of the period), unless `last` (the
 /// key last sent) is it. The schedule is the last Monday (`week`) or 1st of the month
 /// (`month`) at `report.hour` in the quiet hours' time zone; a server that was down then sends
-/// it when it comes back, within a day.
+/// it when it comes back, within a day. The report counts UTC days (and says so), so the
+/// period ends at that Monday's or 1st's date, 00:00 UTC — not at local midnight, which east
+/// of Greenwich falls on the Sunday and would drop the week's last day.
 pub fn report_due(
     cfg: &NotifyConfig,
     last: Option<&str>,
@@ -647,7 +649,12 @@ pub fn report_due(
     if last == Some(key.as_str()) {
         return None;
     }
-    Some((key, start.timestamp()))
+    let end = start
+        .date()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()?
+        .timestamp();
+    Some((key, end))
 }
 
 #[cfg(test)]

@@ -322,3 +322,17 @@ fn the_weekly_report_is_due_once_on_monday_morning() {
     let (key, _) = report_due(&c, None, at("2026-12-01T07:30:00Z")).unwrap();
     assert_eq!(key, "month:2026-12-01");
 }
+
+#[test]
+fn a_report_scheduled_in_a_time_zone_east_of_utc_covers_the_whole_utc_week() {
+    let mut c = cfg(vec![]);
+    c.report.to = vec!["director@h.example".into()];
+    c.report.hour = 7;
+    c.quiet_hours.timezone = "Europe/Amsterdam".into();
+    // 06:30 in Amsterdam: not yet; 07:05 (06:05 UTC): due, for the week up to Monday 00:00 UTC
+    // (local midnight was Sunday 23:00 UTC).
+    assert_eq!(report_due(&c, None, at("2026-12-07T05:30:00Z")), None);
+    let (key, end) = report_due(&c, None, at("2026-12-07T06:05:00Z")).unwrap();
+    assert_eq!(key, "week:2026-12-07");
+    assert_eq!(end, at("2026-12-07T00:00:00Z"));
+}

@@ -3,9 +3,10 @@
 //! rises, a new host, a privileged account joins) while other updates wait for the digest;
 //! quiet hours hold back what can wait, let critical through, and release the rest in the
 //! morning; the per-recipient rate limit bites and the hour ends with one "N more incidents:
-//! see the console" mail.
+//! see the console" mail; the weekly report goes out on Monday morning, once, also for a week
+//! without incidents.
 //!
-//! Those take half an hour, a night and an hour of wall-clock time. The server runs in this
+//! Those take half an hour, a night, an hour and a week of wall-clock time. The server runs in this
 //! process through `wardwatch_server::start_with_clock` — what `wardwatch serve` runs, with the
 //! notification worker on a [`ManualClock`] the test moves; bulk ingest over HTTP, detection,
 //! the incident stage, the outbox and the SMTP client are the production path. Nothing in the
@@ -479,4 +480,47 @@ fn the_rate_limit_bites_and_the_hour_ends_with_n_more_incidents_see_the_console(
     live.post(&[event("medium", "WS-7", "user7", 7)]);
     live.wait_incidents("seven incidents", |l| l.len() == 7);
     assert_eq!(live.smtp.wait_for(4, 60).len(), 4, "the limit bites again");
+}
+
+#[test]
+fn the_weekly_report_goes_out_on_monday_morning_also_when_nothing_happened() {
+    // Monday 7 December, 06:30 in Amsterdam; the report is due at 07:00 there.
+    let Some(live) = Live::start(
+        "the_weekly_report_goes_out_on_monday_morning_also_when_nothing_happened",
+        "",
+        "[notify.quiet_hours]\ntimezone = \"Europe/Amsterdam\"\n\
+         [notify.report]\nto = [\"management@hospital.example\"]\nperiod = \"week\"\nhour = 7\n",
+        "2026-12-07T05:30:00Z",
+    ) else {
+        return;
+    };
+    assert_eq!(live.smtp.wait_for(0, 60).len(), 0, "not before 07:00");
+    live.clock.set("2026-12-07T06:05:00Z".parse().unwrap());
+    let mails = live.smtp.wait_for(1, 60);
+    assert_eq!(mails.len(), 1, "one report");
+    let report = &mails[0];
+    assert!(report.to.contains("management@hospital.example"));
+    assert_eq!(
+        report.subject,
+        "[Wardwatch] Week report 2026-11-30 to 2026-12-06: No incidents this week"
+    );
+    for words in [
+        "No incidents this week",
+        "What we recommend",
+        "Ingest health per source",
+    ] {
+        assert!(report.text().contains(words), "text lacks `{words}`");
+        assert!(report.html().contains(words), "HTML lacks `{words}`");
+    }
+    assert!(report.html().contains("<svg"), "charts inline");
+    // Later that morning: not again. The next Monday: the next week's.
+    live.clock.advance(SignedDuration::from_hours(3));
+    assert_eq!(live.smtp.wait_for(1, 60).len(), 1, "once a week");
+    live.clock.set("2026-12-14T06:05:00Z".parse().unwrap());
+    let mails = live.smtp.wait_for(2, 60);
+    assert_eq!(mails.len(), 2);
+    assert_eq!(
+        mails[1].subject,
+        "[Wardwatch] Week report 2026-12-07 to 2026-12-13: No incidents this week"
+    );
 }
