@@ -4,6 +4,12 @@
 //! The detection worker writes incidents; these handlers write only the lifecycle columns
 //! (status, assignee, comments and people's history) and exceptions, so neither side can
 //! overwrite the other.
+//!
+//! The list returns every severity unless `min_severity` says otherwise, while the console's
+//! queue shows medium and above: an API caller (a ticketing sync, a SOAR playbook, an export)
+//! expects the whole record and chooses its own filter, and a default that silently left out
+//! the low incidents would lose them from every such copy. The answer names the filter it
+//! applied (`"min_severity"`), so nobody has to guess; `?min_severity=medium` gives the queue.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -62,9 +68,10 @@ pub(crate) async fn list(
             "status: `{st}` is not one of new, acknowledged, resolved"
         )));
     }
+    let min_severity = severity(&p.min_severity, "min_severity")?;
     let filter = IncidentFilter {
         status: p.status.clone(),
-        min_severity: severity(&p.min_severity, "min_severity")?,
+        min_severity,
         include_merged: p.include_merged.unwrap_or(false),
         from: p
             .from
@@ -90,6 +97,7 @@ pub(crate) async fn list(
     }
     Ok(Json(json!({
         "total": page.total,
+        "min_severity": min_severity,
         "incidents": incidents,
         "next_cursor": page.next_cursor,
     })))

@@ -366,6 +366,29 @@ async fn incidents_list_detail_and_the_analyst_workflow() {
     let (s, v) = get(&app, "/api/v1/incidents", Some("env-secret")).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["total"], 1);
+    // Every severity unless asked (the console's queue starts at medium), and the answer
+    // names the filter it applied.
+    assert_eq!(v["min_severity"], "informational");
+    let (_, high) = get(
+        &app,
+        "/api/v1/incidents?min_severity=high",
+        Some("env-secret"),
+    )
+    .await;
+    assert_eq!(
+        (&high["min_severity"], &high["total"]),
+        (&json!("high"), &json!(1))
+    );
+    let (_, critical) = get(
+        &app,
+        "/api/v1/incidents?min_severity=critical",
+        Some("env-secret"),
+    )
+    .await;
+    assert_eq!(
+        (&critical["min_severity"], &critical["total"]),
+        (&json!("critical"), &json!(0))
+    );
     let inc = &v["incidents"][0];
     for key in [
         "id",

@@ -326,19 +326,61 @@ impl Query {
 
     /// Whether `event` (with its index words) matches.
     pub fn matches(&self, event: &Event, event_words: &[String]) -> bool {
+        let seen = Seen::new(event);
+        // Words given: the lazily computed ones are never needed.
+        let _ = seen.words.set(event_words.to_vec());
+        self.matches_seen(&seen)
+    }
+
+    /// Whether `event` matches, computing its words and normalized fields only if the query
+    /// needs them (a query of fields alone never builds the event's word list, the costliest
+    /// part of a check), and each at most once.
+    pub fn matches_event(&self, event: &Event) -> bool {
+        self.matches_seen(&Seen::new(event))
+    }
+
+    fn matches_seen(&self, seen: &Seen<'_>) -> bool {
         match self {
             Query::All => true,
-            Query::And(parts) => parts.iter().all(|q| q.matches(event, event_words)),
-            Query::Or(parts) => parts.iter().any(|q| q.matches(event, event_words)),
-            Query::Not(q) => !q.matches(event, event_words),
+            Query::And(parts) => parts.iter().all(|q| q.matches_seen(seen)),
+            Query::Or(parts) => parts.iter().any(|q| q.matches_seen(seen)),
+            Query::Not(q) => !q.matches_seen(seen),
             Query::Text(t) => {
                 let w = words(t);
+                let event_words = seen.words();
                 !w.is_empty() && event_words.windows(w.len()).any(|win| win == w.as_slice())
             }
-            Query::Field { field, value } => field_values(event, field)
+            Query::Field { field, value } => field_values_in(seen.event, seen.ecs(), field)
                 .iter()
                 .any(|v| glob_eq(value, v) || short_host_eq(field, value, v)),
         }
+    }
+}
+
+/// An event being checked, with what the check derives from it, each computed on first use.
+struct Seen<'a> {
+    event: &'a Event,
+    words: std::cell::OnceCell<Vec<String>>,
+    ecs: std::cell::OnceCell<Value>,
+}
+
+impl<'a> Seen<'a> {
+    fn new(event: &'a Event) -> Self {
+        Seen {
+            event,
+            words: std::cell::OnceCell::new(),
+            ecs: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn words(&self) -> &[String] {
+        self.words
+            .get_or_init(|| words(&crate::index_text(self.event)))
+    }
+
+    fn ecs(&self) -> &Value {
+        self.ecs
+            .get_or_init(|| serde_json::to_value(&self.event.ecs).unwrap_or(Value::Null))
     }
 }
 
@@ -422,8 +464,14 @@ fn path<'a>(v: &'a Value, dotted: &str) -> Option<&'a Value> {
 /// Every value `field` names in `event`: the ECS field of that name, the source's own field
 /// (EVTX `EventData`/`System`, Winlogbeat `winlog.event_data`), or a dotted path in the record.
 pub fn field_values(event: &Event, field: &str) -> Vec<String> {
+    let ecs = serde_json::to_value(&event.ecs).unwrap_or(Value::Null);
+    field_values_in(event, &ecs, field)
+}
+
+/// [`field_values`] with the event's normalized fields already as JSON (`ecs`).
+fn field_values_in(event: &Event, ecs: &Value, field: &str) -> Vec<String> {
     let mut out = Vec::new();
-    if let Ok(Value::Object(ecs)) = serde_json::to_value(&event.ecs)
+    if let Value::Object(ecs) = ecs
         && let Some(v) = ecs.get(field).and_then(text_of)
     {
         out.push(v);
@@ -476,6 +524,9 @@ impl fmt::Display for Query {
         }
     }
 }
+
+mod sql;
+pub(crate) use sql::sure_sql;
 
 #[cfg(test)]
 mod tests;

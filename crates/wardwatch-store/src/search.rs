@@ -1,8 +1,11 @@
 //! Finding events and alerts: time range, query, paging with a cursor, exact totals.
 //!
 //! Events come newest first. The full-text index narrows the candidates (positive terms only);
-//! every candidate is then checked against the whole query, so totals are exact. The cursor is
-//! the `(time, seq)` of the last event returned: stable while new events arrive.
+//! the candidates of the page are checked against the whole query. The total is counted from
+//! the indexes: the journal's columns prove most field matches without a document being read
+//! (`query/sql.rs`), and only the other candidates are parsed and checked — up to
+//! [`VERIFY_BOUND`] of them, the rest estimated from those; [`TotalRelation`] says which. The
+//! cursor is the `(time, seq)` of the last event returned: stable while new events arrive.
 //!
 //! A search holds a store connection and a blocking thread while it runs, so it has a time
 //! budget ([`SearchRequest::budget`]): when the budget is spent the search stops — inside SQLite
@@ -13,9 +16,9 @@ use rusqlite::params_from_iter;
 use serde::Serialize;
 use wardwatch_core::{Alert, Event};
 
+use crate::StoreError;
 use crate::db::{Db, level_num};
 use crate::query::{self, Query};
-use crate::{StoreError, index_text};
 
 /// What to search.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +66,8 @@ pub struct EventPage {
     /// Events matching in the whole time range, not just this page (when `partial`, those
     /// found before the budget ran out: a lower bound).
     pub total: u64,
+    /// Whether `total` is exact, an estimate, or a lower bound (see [`TotalRelation`]).
+    pub total_relation: TotalRelation,
     pub events: Vec<serde_json::Value>,
     pub next_cursor: Option<String>,
     /// The time range searched (`None`: unbounded on that side).
@@ -104,34 +109,44 @@ impl Db {
     /// Search events, within the request's time budget.
     ///
     /// Two passes over the range, newest first: the page (from the cursor down until the page
-    /// is full), then the count of matches in the rest of the range for `total`. When the
-    /// budget runs out in the first pass the page has what was found and `next_cursor` goes on
-    /// after the last event looked at; in the second, `total` is what was counted by then.
+    /// is full), then the count of matches in the rest of the range for `total` (see
+    /// [`Db::count_rest`]: exact up to its bounds, an estimate past them). When the budget runs
+    /// out in the first pass the page has what was found and `next_cursor` goes on after the
+    /// last event looked at; in the second, `total` is what was counted by then.
     pub fn search_events(&self, req: &SearchRequest) -> Result<EventPage, StoreError> {
         let query = query::parse(&req.q)?;
         let limit = req.limit.clamp(1, MAX_LIMIT);
         let after = req.cursor.as_deref().map(parse_cursor).transpose()?;
-        let mut sql = String::from("SELECT seq, ts, doc FROM events WHERE ts >= ?1 AND ts < ?2");
+        let mut cond = String::from("ts >= ?1 AND ts < ?2");
         let mut args: Vec<rusqlite::types::Value> = vec![
             req.from.map_or(i64::MIN, ns).into(),
             req.to.map_or(i64::MAX, ns).into(),
         ];
-        sql.push_str(&org_cond("org", req.orgs.as_deref(), &mut args));
+        cond.push_str(&org_cond("org", req.orgs.as_deref(), &mut args));
         if let Some(fts) = query.fts_prefilter() {
+            self.attach_index()?;
             // Events the indexer has not reached yet are candidates too: search stays exact
-            // while the index catches up.
+            // while the index catches up. (Read before the search: a newer index only has
+            // more of the events.)
+            let indexed: i64 = self.conn.query_row(
+                "SELECT COALESCE((SELECT seq FROM idx.index_cursor WHERE id = 1), 0)",
+                [],
+                |r| r.get(0),
+            )?;
+            args.push(indexed.into());
             args.push(fts.into());
-            sql.push_str(&format!(
-                " AND (seq > COALESCE((SELECT seq FROM idx.index_cursor WHERE id = 1), 0) \
-                 OR seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?{}))",
+            cond.push_str(&format!(
+                " AND (seq > ?{} OR seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?{}))",
+                args.len() - 1,
                 args.len()
             ));
-            self.attach_index()?;
         }
+        let sure = query::sure_sql(&query, &mut args).unwrap_or_else(|| "0".into());
         let watchdog = req.budget.map(|b| Watchdog::start(&self.conn, b));
         let scan = Scan {
             db: self,
-            sql: &sql,
+            cond: &cond,
+            sure: &sure,
             args: &args,
             query: &query,
             watchdog: watchdog.as_ref(),
@@ -143,7 +158,7 @@ impl Db {
         let mut last = None;
         let mut more = false;
         let mut examined = None;
-        let page_end = scan.run(after, None, &mut |ts, seq, event| {
+        let page_end = scan.run(after, &mut |ts, seq, event| {
             examined = Some((ts, seq));
             let Some(event) = event else {
                 return Ok(true);
@@ -165,22 +180,27 @@ impl Db {
         let mut partial = page_end == ScanEnd::OutOfTime;
 
         // The total: matches before the cursor, and after where the page stopped.
+        let mut relation = TotalRelation::Exact;
         if !partial {
+            let mut rest = Vec::new();
             if let Some(c) = after {
-                let end = scan.run(None, Some(c), &mut |_, _, e| {
-                    total += u64::from(e.is_some());
-                    Ok(true)
-                })?;
-                partial |= end == ScanEnd::OutOfTime;
+                rest.push(Bounds::AtLeast(c));
             }
-            if more && !partial {
-                let from = examined.expect("a match was examined");
-                let end = scan.run(Some(from), None, &mut |_, _, e| {
-                    total += u64::from(e.is_some());
-                    Ok(true)
-                })?;
-                partial |= end == ScanEnd::OutOfTime;
+            if more {
+                rest.push(Bounds::Below(examined.expect("a match was examined")));
             }
+            for bounds in rest {
+                let count = scan.count(bounds)?;
+                total += count.matches;
+                relation = relation.max(count.relation);
+                if count.out_of_time {
+                    partial = true;
+                    break;
+                }
+            }
+        }
+        if partial {
+            relation = TotalRelation::AtLeast;
         }
         drop(watchdog);
         let cursor = |(t, s): (i64, i64)| format!("{t}-{s}");
@@ -197,6 +217,7 @@ impl Db {
         };
         Ok(EventPage {
             total,
+            total_relation: relation,
             events,
             next_cursor,
             from: req.from,
@@ -336,47 +357,70 @@ enum ScanEnd {
 /// whether to go on.
 type Visit<'a> = dyn FnMut(i64, i64, Option<&Event>) -> Result<bool, StoreError> + 'a;
 
+/// Which part of the range a count covers, as `(ts, seq)`.
+#[derive(Debug, Clone, Copy)]
+enum Bounds {
+    /// Strictly below (older than) this event.
+    Below((i64, i64)),
+    /// At or above (as new as or newer than) this event.
+    AtLeast((i64, i64)),
+}
+
+/// How far `total` is to be trusted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TotalRelation {
+    /// Every match in the range was counted.
+    #[default]
+    Exact,
+    /// An estimate: more candidates than [`VERIFY_BOUND`] needed checking one by one; the
+    /// share of the checked ones that matched was taken for the rest.
+    Estimate,
+    /// A lower bound: the count stopped at [`COUNT_BOUND`] candidates, or at the time budget
+    /// (then `partial` says so too).
+    AtLeast,
+}
+
+/// The most candidates a total's count looks at; past it the total is "at least".
+pub const COUNT_BOUND: u64 = 2_000_000;
+
+/// The most candidates a total's count parses and checks one by one (those the journal's
+/// columns cannot prove); past it the rest are estimated from them.
+pub const VERIFY_BOUND: u64 = 2_000;
+
+/// What a count found.
+struct Count {
+    matches: u64,
+    relation: TotalRelation,
+    out_of_time: bool,
+}
+
 /// One search's candidate rows, newest first, checked against its query.
 struct Scan<'a> {
     db: &'a Db,
-    sql: &'a str,
+    /// The time range, organizations and full-text prefilter (`events` columns).
+    cond: &'a str,
+    /// 1 for a row the columns prove a match, else 0.
+    sure: &'a str,
     args: &'a [rusqlite::types::Value],
     query: &'a Query,
     watchdog: Option<&'a Watchdog>,
 }
 
 impl Scan<'_> {
-    /// Visit the candidates strictly below `below` and at or above `at_least` (as `(ts, seq)`),
-    /// newest first: `visit(ts, seq, Some(event))` for a match, `None` for a candidate that does
-    /// not match. At least one candidate is looked at before the budget can stop the scan, so
-    /// paging a partial search always moves on.
-    fn run(
-        &self,
-        below: Option<(i64, i64)>,
-        at_least: Option<(i64, i64)>,
-        visit: &mut Visit<'_>,
-    ) -> Result<ScanEnd, StoreError> {
-        let mut sql = self.sql.to_string();
+    /// Visit the candidates strictly below `below` (as `(ts, seq)`), newest first:
+    /// `visit(ts, seq, Some(hit))` for a match, `None` for a candidate that does not match. At
+    /// least one candidate is looked at before the budget can stop the scan, so paging a
+    /// partial search always moves on.
+    fn run(&self, below: Option<(i64, i64)>, visit: &mut Visit<'_>) -> Result<ScanEnd, StoreError> {
         let mut args = self.args.to_vec();
-        if let Some((t, s)) = below {
-            args.push(t.into());
-            args.push(s.into());
-            sql.push_str(&format!(
-                " AND (ts, seq) < (?{}, ?{})",
-                args.len() - 1,
-                args.len()
-            ));
-        }
-        if let Some((t, s)) = at_least {
-            args.push(t.into());
-            args.push(s.into());
-            sql.push_str(&format!(
-                " AND (ts, seq) >= (?{}, ?{})",
-                args.len() - 1,
-                args.len()
-            ));
-        }
-        sql.push_str(" ORDER BY ts DESC, seq DESC");
+        let bounds = below.map(|b| bounds_sql(Bounds::Below(b), &mut args));
+        let sql = format!(
+            "SELECT seq, ts, {} FROM events WHERE {}{} ORDER BY ts DESC, seq DESC",
+            self.sure,
+            self.cond,
+            bounds.unwrap_or_default()
+        );
         let mut stmt = match self.db.conn.prepare(&sql) {
             Ok(stmt) => stmt,
             Err(e) if is_interrupt(&e) => return Ok(ScanEnd::OutOfTime),
@@ -404,17 +448,122 @@ impl Scan<'_> {
             }
             let seq: i64 = row.get(0)?;
             let ts: i64 = row.get(1)?;
-            let doc: String = row.get(2)?;
-            let event: Event = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt {
-                seq,
-                reason: e.to_string(),
-            })?;
-            let hit = matches_query(self.query, &event);
-            if !visit(ts, seq, hit.then_some(&event))? {
+            // A row the columns prove a match is not checked (but parsed: the page shows it).
+            let sure: bool = row.get(2)?;
+            let event = match self.event(seq) {
+                Ok(e) => e,
+                Err(StoreError::Sql(e)) if is_interrupt(&e) => return Ok(ScanEnd::OutOfTime),
+                Err(e) => return Err(e),
+            };
+            let matched = sure || self.query.matches_event(&event);
+            if !visit(ts, seq, matched.then_some(&event))? {
                 return Ok(ScanEnd::Stopped);
             }
         }
     }
+
+    /// The stored event `seq`.
+    fn event(&self, seq: i64) -> Result<Event, StoreError> {
+        let mut stmt = self
+            .db
+            .conn
+            .prepare_cached("SELECT doc FROM events WHERE seq = ?1")?;
+        let doc: String = stmt.query_row([seq], |r| r.get(0))?;
+        serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt {
+            seq,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The matches within `bounds`, counted without reading documents where the journal's
+    /// columns prove the match; the other candidates are parsed and checked, the newest
+    /// [`VERIFY_BOUND`] of them, and the share of those that matched is taken for the rest
+    /// (an estimate). Past [`COUNT_BOUND`] candidates the count stops (a lower bound).
+    fn count(&self, bounds: Bounds) -> Result<Count, StoreError> {
+        let out_of_time = |matches| Count {
+            matches,
+            relation: TotalRelation::AtLeast,
+            out_of_time: true,
+        };
+        let mut args = self.args.to_vec();
+        let range = format!("{}{}", self.cond, bounds_sql(bounds, &mut args));
+        args.push((COUNT_BOUND as i64).into());
+        let sql = format!(
+            "SELECT COUNT(*), TOTAL(s) FROM (SELECT {} AS s FROM events WHERE {range} LIMIT ?{})",
+            self.sure,
+            args.len()
+        );
+        let counted = self.db.conn.query_row(&sql, params_from_iter(&args), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
+        });
+        let (candidates, sure) = match counted {
+            Ok((c, s)) => (c as u64, s as u64),
+            Err(e) if is_interrupt(&e) => return Ok(out_of_time(0)),
+            Err(e) => return Err(e.into()),
+        };
+        let mut matches = sure;
+        let unsure = candidates - sure;
+        let mut checked = 0u64;
+        let mut matched = 0u64;
+        if unsure > 0 {
+            args.pop();
+            args.push((VERIFY_BOUND as i64).into());
+            let sql = format!(
+                "SELECT seq FROM events WHERE {range} AND NOT {} ORDER BY ts DESC, seq DESC LIMIT ?{}",
+                self.sure,
+                args.len()
+            );
+            let seqs = match self.db.conn.prepare(&sql).and_then(|mut stmt| {
+                stmt.query_map(params_from_iter(&args), |r| r.get::<_, i64>(0))?
+                    .collect::<Result<Vec<i64>, _>>()
+            }) {
+                Ok(seqs) => seqs,
+                Err(e) if is_interrupt(&e) => return Ok(out_of_time(matches)),
+                Err(e) => return Err(e.into()),
+            };
+            for seq in seqs {
+                if self.watchdog.is_some_and(Watchdog::expired) {
+                    return Ok(out_of_time(matches + matched));
+                }
+                let event = match self.event(seq) {
+                    Ok(e) => e,
+                    Err(StoreError::Sql(e)) if is_interrupt(&e) => {
+                        return Ok(out_of_time(matches + matched));
+                    }
+                    Err(e) => return Err(e),
+                };
+                checked += 1;
+                matched += u64::from(self.query.matches_event(&event));
+            }
+        }
+        matches += matched;
+        let relation = if candidates >= COUNT_BOUND {
+            TotalRelation::AtLeast
+        } else if checked < unsure {
+            // The unchecked candidates match in the proportion the checked ones did.
+            let rest = (unsure - checked) as f64 * matched as f64 / checked.max(1) as f64;
+            matches += rest.round() as u64;
+            TotalRelation::Estimate
+        } else {
+            TotalRelation::Exact
+        };
+        Ok(Count {
+            matches,
+            relation,
+            out_of_time: false,
+        })
+    }
+}
+
+/// ` AND (ts, seq) <op> (?a, ?b)` for `bounds` (pushed onto `args`).
+fn bounds_sql(bounds: Bounds, args: &mut Vec<rusqlite::types::Value>) -> String {
+    let ((t, s), op) = match bounds {
+        Bounds::Below(b) => (b, "<"),
+        Bounds::AtLeast(b) => (b, ">="),
+    };
+    args.push(t.into());
+    args.push(s.into());
+    format!(" AND (ts, seq) {op} (?{}, ?{})", args.len() - 1, args.len())
 }
 
 /// Interrupts a connection's statement when a search's budget runs out — once the search has
@@ -483,12 +632,4 @@ impl Drop for Watchdog {
 
 fn is_interrupt(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted)
-}
-
-fn matches_query(q: &Query, event: &Event) -> bool {
-    if *q == Query::All {
-        return true;
-    }
-    let words = query::words(&index_text(event));
-    q.matches(event, &words)
 }

@@ -55,6 +55,28 @@ fn add_link(q: &str, range: &str, field: &str, value: &str) -> String {
     )
 }
 
+/// How many events match, and how far that number is to be trusted.
+fn total_line(page: &wardwatch_store::EventPage) -> String {
+    use wardwatch_store::TotalRelation;
+    let n = page.total;
+    if page.partial {
+        return format!(
+            "at least <b>{n}</b> event(s) match <span class=\"warn\">(an estimate: the search stopped at its time budget; narrow the time range or the query for an exact total)</span>"
+        );
+    }
+    match page.total_relation {
+        TotalRelation::Exact => format!("<b>{n}</b> event(s) match (exact total)"),
+        TotalRelation::Estimate => format!(
+            "about <b>{n}</b> event(s) match <span class=\"warn\">(an estimate: more than {} candidates needed checking one by one, the rest were counted in the proportion that matched; narrow the time range or the query for an exact total)</span>",
+            wardwatch_store::VERIFY_BOUND
+        ),
+        TotalRelation::AtLeast => format!(
+            "at least <b>{n}</b> event(s) match <span class=\"warn\">(an estimate: the count stops after {} candidates; narrow the time range or the query for an exact total)</span>",
+            wardwatch_store::COUNT_BOUND
+        ),
+    }
+}
+
 /// A line that says what an event is: its message when it has one, else what the normalized
 /// fields say (action, category, provider, process).
 fn summary(e: &serde_json::Value, ecs: &BTreeMap<String, String>) -> String {
@@ -163,14 +185,8 @@ pub(crate) async fn page(
     let took = started.elapsed();
     let _ = write!(
         b,
-        "<p>{}<b>{}</b> event(s) match {} · {} ms{}</p>",
-        if page.partial { "at least " } else { "" },
-        page.total,
-        if page.partial {
-            "<span class=\"warn\">(an estimate: the search stopped at its time budget; narrow the time range or the query for an exact total)</span>"
-        } else {
-            "(exact total)"
-        },
+        "<p class=\"total\">{} · {} ms{}</p>",
+        total_line(&page),
         took.as_millis(),
         if page.total as usize > SAMPLE {
             format!(" · histogram and facets from the newest {SAMPLE}")
@@ -315,4 +331,42 @@ pub(crate) async fn event(
     };
     let _ = write!(b, "<pre>{}</pre>", esc(&original));
     Ok(layout(&who, "/search", &format!("Event {n}"), &b))
+}
+
+#[cfg(test)]
+mod tests {
+    use wardwatch_store::{EventPage, TotalRelation};
+
+    use super::total_line;
+
+    fn page(total: u64, total_relation: TotalRelation, partial: bool) -> EventPage {
+        EventPage {
+            total,
+            total_relation,
+            events: Vec::new(),
+            next_cursor: None,
+            from: None,
+            to: None,
+            partial,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn the_total_says_whether_it_is_exact_an_estimate_or_a_lower_bound() {
+        let exact = total_line(&page(12, TotalRelation::Exact, false));
+        assert_eq!(exact, "<b>12</b> event(s) match (exact total)");
+        let about = total_line(&page(4000, TotalRelation::Estimate, false));
+        assert!(about.starts_with("about <b>4000</b>"), "{about}");
+        assert!(about.contains("an estimate"), "{about}");
+        let at_least = total_line(&page(2_000_000, TotalRelation::AtLeast, false));
+        assert!(
+            at_least.starts_with("at least <b>2000000</b>"),
+            "{at_least}"
+        );
+        assert!(at_least.contains("the count stops after"), "{at_least}");
+        // The time budget wins: what was found by then is a lower bound.
+        let partial = total_line(&page(7, TotalRelation::AtLeast, true));
+        assert!(partial.contains("time budget"), "{partial}");
+    }
 }
