@@ -584,7 +584,7 @@ impl Planner<'_> {
                 if n == 1 { "" } else { "s" }
             );
             let intro = format!(
-                "The limit of {} messages an hour to you was reached at {} UTC; these were not sent one by one.",
+                "You were sent the limit of {} messages in the hour from {} UTC; these incidents came after it and were not sent one by one:",
                 self.cfg.rate_limit_per_hour,
                 w.start.strftime("%H:%M")
             );
