@@ -46,5 +46,7 @@ pub use overview::SourceRow;
 /// The cursor name of the worker that builds the full-text index behind the journal. Search
 /// treats events after it as not yet indexed and checks them directly.
 pub const INDEXER: &str = "index";
-pub use search::{AlertPage, COUNT_BOUND, EventPage, SearchRequest, TotalRelation, VERIFY_BOUND};
+pub use search::{
+    AlertPage, COUNT_TIME, EventPage, LIST_BOUND, SearchRequest, TotalRelation, VERIFY_BOUND,
+};
 pub use words::doc_text;

@@ -67,12 +67,11 @@ fn total_line(page: &wardwatch_store::EventPage) -> String {
     match page.total_relation {
         TotalRelation::Exact => format!("<b>{n}</b> event(s) match (exact total)"),
         TotalRelation::Estimate => format!(
-            "about <b>{n}</b> event(s) match <span class=\"warn\">(an estimate: more than {} candidates needed checking one by one, the rest were counted in the proportion that matched; narrow the time range or the query for an exact total)</span>",
-            wardwatch_store::VERIFY_BOUND
+            "about <b>{n}</b> event(s) match <span class=\"warn\">(an estimate: not every candidate was counted or checked one by one within {} ms, the rest were extrapolated from those that were; narrow the time range or the query for an exact total)</span>",
+            wardwatch_store::COUNT_TIME.as_millis()
         ),
         TotalRelation::AtLeast => format!(
-            "at least <b>{n}</b> event(s) match <span class=\"warn\">(an estimate: the count stops after {} candidates; narrow the time range or the query for an exact total)</span>",
-            wardwatch_store::COUNT_BOUND
+            "at least <b>{n}</b> event(s) match <span class=\"warn\">(the search stopped at its time budget; narrow the time range or the query for an exact total)</span>"
         ),
     }
 }
@@ -364,7 +363,7 @@ mod tests {
             at_least.starts_with("at least <b>2000000</b>"),
             "{at_least}"
         );
-        assert!(at_least.contains("the count stops after"), "{at_least}");
+        assert!(at_least.contains("time budget"), "{at_least}");
         // The time budget wins: what was found by then is a lower bound.
         let partial = total_line(&page(7, TotalRelation::AtLeast, true));
         assert!(partial.contains("time budget"), "{partial}");
