@@ -58,7 +58,7 @@ url="https://127.0.0.1:$http"
 get() { curl -s --cacert "$work/ca.pem" "$@"; }
 
 start() { # $1 data dir; sets pid, waits for /healthz
-    WARDWATCH_INGEST_TOKEN=faults WARDWATCH_API_TOKEN=faults "$bin" serve --config "$work/config.toml" --data "$1" \
+    WARDWATCH_LOG=info WARDWATCH_INGEST_TOKEN=faults WARDWATCH_API_TOKEN=faults "$bin" serve --config "$work/config.toml" --data "$1" \
         --http "127.0.0.1:$http" --syslog "127.0.0.1:$syslog" >>"$work/server.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 300); do
@@ -81,6 +81,9 @@ drain() { # until detection has caught up
     done
 }
 peak() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$pid/status" 2>/dev/null || echo "?"; }
+resends() { # retries recognized as resends since this server started
+    get -H 'Authorization: Bearer faults' "$url/metrics" | awk '/^wardwatch_resends_total/ {n += $2} END {print n + 0}'
+}
 
 echo "== 1. $kills x kill -9 at $rate events/s (bulk over HTTPS + syslog TCP)"
 data="$work/kill9"
@@ -90,19 +93,24 @@ secs=$(( kills * 3 + 5 ))
 "$faults" send "$url" faults "127.0.0.1:$syslog" "$rate" "$secs" "$work/out1" >"$work/send1.txt" 2>&1 &
 sender=$!
 restarts=()
+resent=0
 for i in $(seq 1 "$kills"); do
     sleep 3
+    resent=$(( resent + $(resends) ))
     kill -9 "$pid"; wait "$pid" 2>/dev/null || true
     t0=$(date +%s.%N)
     start "$data"
     restarts+=("$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')")
 done
 wait "$sender"
-drain; stop
+drain
+resent=$(( resent + $(resends) ))
+stop
 cat "$work/send1.txt"
 echo "restart to /healthz (s): ${restarts[*]}"
 "$faults" verify "$data" "$work/out1" || true
-echo "restarts that refilled the resend window: $(grep -c "resend window refilled" "$work/server.log" || true)"
+echo "restarts that refilled the resend window: $(grep -c "resend window refilled" "$work/server.log" || true) (at most $(grep "resend window refilled" "$work/server.log" | sed 's/\x1b\[[0-9;]*m//g' | grep -oE 'documents=[0-9]+' | cut -d= -f2 | sort -n | tail -1 || true) keys)"
+echo "batches resent by the shipper after a kill and recognized (not stored again): $resent documents"
 
 echo
 echo "== 2. disk full: the data folder on a 24 MiB tmpfs, at $(( rate / 4 )) events/s"

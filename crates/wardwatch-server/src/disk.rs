@@ -1,7 +1,7 @@
-//! Free space on the file system that holds a path: `wardwatch doctor` checks it, and a
-//! journal commit that fails with "database or disk is full" says how much is left, so the
-//! team sees at once whether the disk is full or something else refuses (SQLite reports a
-//! write the operating system cut short the same way).
+//! Free space on the file system that holds a path, and whether the store's files can be
+//! written: `wardwatch doctor` checks the space, and a journal commit that fails says how much
+//! is left ("database or disk is full") or which file refuses writes and why (SQLite says
+//! only "disk I/O error"), so the team sees at once what to fix.
 
 use std::path::Path;
 
@@ -56,9 +56,44 @@ pub fn describe(path: &Path) -> Option<String> {
     ))
 }
 
+/// Which of the store's files in `dir` (the database, its WAL and shared-memory index) cannot
+/// be opened for writing, and why: "`…/wardwatch.db-wal` cannot be written: Operation not
+/// permitted (os error 1)". SQLite reports such a refusal as a bare "disk I/O error"; this
+/// names the file and the system's reason (a read-only mount, an immutable file, permissions).
+pub fn unwritable(dir: &Path) -> Option<String> {
+    let db = wardwatch_store::FILE_NAME;
+    [db.to_string(), format!("{db}-wal"), format!("{db}-shm")]
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|path| path.exists())
+        .find_map(|path| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .err()
+                .map(|e| format!("`{}` cannot be written: {e}", path.display()))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_file_that_cannot_be_written_is_named_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(unwritable(dir.path()), None);
+        std::fs::write(dir.path().join("wardwatch.db"), b"").unwrap();
+        assert_eq!(unwritable(dir.path()), None);
+        // Something in the WAL's place that cannot be opened for writing (as root, permission
+        // bits would not stop the test; a folder does).
+        std::fs::create_dir(dir.path().join("wardwatch.db-wal")).unwrap();
+        let said = unwritable(dir.path()).unwrap();
+        assert!(
+            said.contains("wardwatch.db-wal` cannot be written: "),
+            "{said}"
+        );
+    }
 
     #[test]
     fn the_space_of_a_folder_is_read_and_told_in_plain_units() {

@@ -474,17 +474,19 @@ fn writer(
     }
 }
 
-/// What a failed journal commit is reported as (log, `/healthz`, the senders' errors). SQLite
-/// says "database or disk is full" also for a write the system cut short: the space left on
-/// the data folder's file system is added, so the cause is plain.
+/// What a failed journal commit is reported as (log, `/healthz`, the senders' errors), with
+/// what SQLite's words leave out: for "database or disk is full" (also said of a write the
+/// system cut short) the space left on the data folder's file system; otherwise which store
+/// file cannot be written and the system's reason, when one cannot ("disk I/O error" is all
+/// SQLite says of a read-only mount or an immutable file).
 fn commit_failure(e: &wardwatch_store::StoreError, data_dir: &std::path::Path) -> String {
-    let space = e
-        .is_disk_full()
-        .then(|| crate::disk::describe(data_dir))
-        .flatten()
-        .map(|s| format!(" ({s})"))
-        .unwrap_or_default();
-    format!("journal commit failed: {e}{space}")
+    let detail = if e.is_disk_full() {
+        crate::disk::describe(data_dir)
+    } else {
+        crate::disk::unwritable(data_dir)
+    };
+    let detail = detail.map(|s| format!(" ({s})")).unwrap_or_default();
+    format!("journal commit failed: {e}{detail}")
 }
 
 /// Where the detector's events come from: the writer's handoffs, else the journal (through
@@ -849,7 +851,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_disk_is_reported_with_the_space_left() {
+    fn a_failed_commit_says_what_sqlite_leaves_out() {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = |code| {
             wardwatch_store::StoreError::Sql(rusqlite::Error::SqliteFailure(
@@ -865,7 +867,18 @@ mod tests {
                 && full.contains(&*dir.path().to_string_lossy()),
             "{full}"
         );
-        let readonly = commit_failure(&sqlite(rusqlite::ffi::SQLITE_READONLY), dir.path());
-        assert!(!readonly.contains(" free of "), "{readonly}");
+        let io = commit_failure(&sqlite(rusqlite::ffi::SQLITE_IOERR), dir.path());
+        assert!(
+            !io.contains(" free of ") && !io.contains("cannot be written"),
+            "{io}"
+        );
+        // A store file that refuses writes is named.
+        std::fs::create_dir(dir.path().join("wardwatch.db-wal")).unwrap();
+        let io = commit_failure(&sqlite(rusqlite::ffi::SQLITE_IOERR), dir.path());
+        assert!(
+            io.starts_with("journal commit failed: ")
+                && io.contains("wardwatch.db-wal` cannot be written: "),
+            "{io}"
+        );
     }
 }
