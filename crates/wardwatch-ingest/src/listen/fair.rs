@@ -20,12 +20,15 @@
 //! A batch larger than the bucket is admitted when the bucket is full, and leaves the source in
 //! debt (down to minus one second of budget) so its average stays within the budget.
 //!
-//! [`Budgets::precheck`] answers, before a `_bulk` body is even read, whether the source's
-//! bucket could take a batch of the size it last sent: a refused shipper retries the same
-//! batch, and reading, decompressing and parsing every retry only to refuse it after cost more
-//! than storing (measured: one shipper over 32 connections retrying at 10x the sustainable
-//! rate had the server parse about 100,000 refused documents a second, and it stored a third of
-//! what it could).
+//! [`Budgets::reserve`] decides, before a `_bulk` body is even read, whether the source's bucket
+//! can take a batch of the size it last sent, and takes that much at once (a [`Reservation`],
+//! settled to the batch's true size once it is parsed, given back if the request fails before):
+//! a refused shipper retries the same batch, and reading, decompressing and parsing every retry
+//! only to refuse it after cost more than storing (measured: one shipper over 32 connections
+//! retrying at 10x the sustainable rate had the server parse about 100,000 refused documents a
+//! second, and it stored a third of what it could; deciding before reading without taking the
+//! events still let a fifth of the refusals through the parser, as the 32 connections raced
+//! for the same tokens).
 //!
 //! Keys are bounded ([`MAX_KEYS`]): buckets idle for a while are forgotten, and beyond the bound
 //! new sources share one bucket (a flood of spoofed UDP source addresses cannot grow memory).
@@ -38,7 +41,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Most sources tracked at once; beyond, new sources share one bucket.
@@ -123,16 +126,39 @@ impl Budgets {
         })
     }
 
-    /// Whether [`Budgets::admit`] would admit a batch the size of `key`'s last one (one event
-    /// for a new source), taking nothing: a source that would be refused can be refused before
-    /// its batch is read and decoded.
-    pub fn precheck(&self, key: SourceKey, pressure: f64) -> bool {
-        if self.rate <= 0.0 {
-            return true;
-        }
-        self.with_bucket(key, pressure, Instant::now(), |bucket, burst| {
-            bucket.tokens >= floor(bucket.typical.max(1.0), burst, pressure)
+    /// Admit a batch of `key`'s before it is read: taken at the size of its last batch (one
+    /// event for a new source), by the rule of [`Budgets::admit`]. `None`: refused, nothing
+    /// taken. The reservation is settled to the batch's size once known
+    /// ([`Reservation::settle`]), or given back when dropped unsettled (the request failed
+    /// before its events were counted).
+    pub fn reserve(self: &Arc<Self>, key: SourceKey, pressure: f64) -> Option<Reservation> {
+        let amount = if self.rate <= 0.0 {
+            0.0
+        } else {
+            self.with_bucket(key, pressure, Instant::now(), |bucket, burst| {
+                let need = bucket.typical.max(1.0).min(burst);
+                if bucket.tokens < floor(need, burst, pressure) {
+                    return None;
+                }
+                bucket.tokens -= need;
+                Some(need)
+            })?
+        };
+        Some(Reservation {
+            budgets: self.clone(),
+            key,
+            amount,
         })
+    }
+
+    /// Put `amount` back into `key`'s bucket (at most a full one).
+    fn give_back(&self, key: SourceKey, amount: f64) {
+        if self.rate <= 0.0 || amount <= 0.0 {
+            return;
+        }
+        self.with_bucket(key, 0.0, Instant::now(), |bucket, burst| {
+            bucket.tokens = (bucket.tokens + amount).min(burst);
+        });
     }
 
     /// How many of `n` events `key` may send now (for UDP, where a batch can be cut): what its
@@ -187,6 +213,49 @@ impl Budgets {
     }
 }
 
+/// Events taken from a source's budget before its batch was read ([`Budgets::reserve`]).
+#[derive(Debug)]
+pub struct Reservation {
+    budgets: Arc<Budgets>,
+    key: SourceKey,
+    amount: f64,
+}
+
+impl Reservation {
+    /// The batch holds `n` events: take what it holds instead of what was reserved. A batch
+    /// no larger than the reservation is admitted; a larger one is admitted only if the bucket
+    /// takes the difference by the rule of [`Budgets::admit`] — `false`: refused, and nothing
+    /// stays taken. Either way `n` becomes the size expected of the source's next batch.
+    pub fn settle(mut self, n: usize, pressure: f64) -> bool {
+        let reserved = std::mem::take(&mut self.amount);
+        let budgets = &self.budgets;
+        if budgets.rate <= 0.0 {
+            return true;
+        }
+        budgets.with_bucket(self.key, pressure, Instant::now(), |bucket, burst| {
+            bucket.typical = n as f64;
+            let n = n as f64;
+            if n <= reserved {
+                bucket.tokens = (bucket.tokens + reserved - n).min(burst);
+                return true;
+            }
+            let extra = n - reserved;
+            if bucket.tokens < floor(extra, burst, pressure) {
+                bucket.tokens = (bucket.tokens + reserved).min(burst);
+                return false;
+            }
+            bucket.tokens = (bucket.tokens - extra).max(-burst);
+            true
+        })
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budgets.give_back(self.key, self.amount);
+    }
+}
+
 /// What a bucket must hold to admit a batch of `n` events: the batch (at most a full bucket),
 /// and while the pipeline is behind half a bucket more.
 fn floor(n: f64, burst: f64, pressure: f64) -> f64 {
@@ -233,23 +302,33 @@ mod tests {
 
     #[test]
     fn a_source_that_would_be_refused_is_known_before_its_batch_is_read() {
-        let b = Budgets::new(1000);
+        let b = Arc::new(Budgets::new(1000));
         let shipper = SourceKey::token("Bearer s");
-        // A new source: one event's worth is enough.
-        assert!(b.precheck(shipper, 0.0));
-        assert!(b.admit(shipper, 800, 0.0));
-        // 200 left: a batch like the last one (800) would not fit.
-        assert!(!b.precheck(shipper, 0.0));
+        // A new source: one event is reserved; its batch of 800 takes the rest of it.
+        let r = b.reserve(shipper, 0.0).unwrap();
+        assert!(r.settle(800, 0.0));
+        // About 200 left: a batch like the last one (800) does not fit, and is refused before
+        // it is read.
+        assert!(b.reserve(shipper, 0.0).is_none());
         assert!(!b.admit(shipper, 800, 0.0));
-        // Its batches got smaller: the last one sets the expectation.
+        // Its batches got smaller: the last one sets what is reserved.
         assert!(b.admit(shipper, 100, 0.0));
-        assert!(b.precheck(shipper, 0.0));
-        // Behind, half a bucket more is needed.
-        assert!(!b.precheck(shipper, 0.5));
-        // Nothing was taken by asking.
-        assert!(b.admit(shipper, 100, 0.0));
+        let r = b.reserve(shipper, 0.0).unwrap();
+        // Behind, half a bucket more is needed: a second one is refused meanwhile.
+        assert!(b.reserve(shipper, 0.5).is_none());
+        // A request that fails before its events are counted gives its reservation back.
+        drop(r);
+        let r = b.reserve(shipper, 0.0).unwrap();
+        // Smaller than reserved: the difference comes back (about 60 left).
+        assert!(r.settle(40, 0.0));
+        // Larger than reserved and more than the bucket holds: refused, nothing taken.
+        let r = b.reserve(shipper, 0.0).unwrap();
+        assert!(!r.settle(900, 0.0));
+        assert!(b.admit(shipper, 40, 0.0));
         assert!(!b.admit(shipper, 50, 0.0));
-        assert!(Budgets::unlimited().precheck(shipper, 0.5));
+        // Unlimited: always admitted.
+        let free = Arc::new(Budgets::unlimited());
+        assert!(free.reserve(shipper, 1.0).unwrap().settle(1_000_000, 1.0));
     }
 
     #[test]

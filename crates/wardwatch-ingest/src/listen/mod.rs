@@ -54,7 +54,7 @@ pub mod syslog_udp;
 pub mod tls;
 
 pub use bulk::{BulkConfig, BulkState, TokenCheck};
-pub use fair::{Budgets, SourceKey};
+pub use fair::{Budgets, Reservation, SourceKey};
 pub use gate::{Allow, ConnLimits};
 pub use syslog_tls::{tls_acceptor, tls_acceptor_from_files};
 pub use tls::{ClientAuth, TlsFiles};

@@ -29,7 +29,7 @@
 //! reading it) plus one per request refused before its body was read (401, 413, 415, 429 seen
 //! before reading); `throttled` — documents of requests refused for the token's budget, or one
 //! per request refused for it before its body was read (a batch like the token's last one
-//! would not fit, [`crate::listen::fair::Budgets::precheck`]); `bytes` — request bodies as
+//! would not fit, [`crate::listen::fair::Budgets::reserve`]); `bytes` — request bodies as
 //! sent.
 //!
 //! # Why it matters
@@ -355,12 +355,16 @@ async fn ingest<S: Sink>(
     if let Some(wait) = state.sink.busy() {
         return Err(refuse(BulkError::Busy(wait), 0));
     }
-    if let Some(key) = key
-        && !state.budgets.precheck(key, state.sink.pressure())
-    {
-        SourceCounters::add(&counters.throttled, 1);
-        return Err(refuse(state.throttled(), 0));
-    }
+    let reservation = match key {
+        Some(key) => match state.budgets.reserve(key, state.sink.pressure()) {
+            Some(r) => Some(r),
+            None => {
+                SourceCounters::add(&counters.throttled, 1);
+                return Err(refuse(state.throttled(), 0));
+            }
+        },
+        None => None,
+    };
     let limit = state.config.max_body_bytes;
     let encoding = body::encoding(&headers).map_err(|e| refuse(e, 0))?;
     // The body must arrive in time: a slow sender loses its request, not anyone else's slot.
@@ -407,8 +411,8 @@ async fn ingest<S: Sink>(
         }
     }
     let stored = events.len();
-    if let Some(key) = key
-        && !state.budgets.admit(key, stored, state.sink.pressure())
+    if let Some(r) = reservation
+        && !r.settle(stored, state.sink.pressure())
     {
         SourceCounters::add(&counters.throttled, stored as u64);
         return Err(refuse(state.throttled(), stored));
