@@ -149,6 +149,8 @@ fn meta(
             awareness: None,
             assets: Vec::new(),
         },
+        replaces: Vec::new(),
+        similar: Vec::new(),
     })
 }
 

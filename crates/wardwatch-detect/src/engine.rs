@@ -97,8 +97,12 @@ impl Detector {
     /// Compile every rule of `pack`. Rules that do not compile are returned as problems; the
     /// rest are ready.
     pub fn build(pack: &RulePack) -> (Detector, Vec<RuleProblem>) {
+        let replaced = replaced_rules(pack);
         let mut grouped: HashMap<Key, Vec<usize>> = HashMap::new();
-        for (i, (rule, _)) in pack.rules.iter().enumerate() {
+        for (i, (rule, meta)) in pack.rules.iter().enumerate() {
+            if replaced.contains(meta.id.as_str()) {
+                continue;
+            }
             let ls = &rule.logsource;
             let key = (lower(&ls.product), lower(&ls.service), lower(&ls.category));
             grouped.entry(key).or_default().push(i);
@@ -201,7 +205,44 @@ impl Detector {
                 }
             }
         }
+        if out.len() > 1 {
+            self.keep_one_of_twins(&mut out);
+        }
         out
+    }
+
+    /// Two reported rules that match one event, where one names the other as similar or
+    /// derived in its `related:` list, say the same thing twice (a built-in rule and the SigmaHQ
+    /// rule it overlaps, or two SigmaHQ siblings): a person should see one alert per behaviour,
+    /// so only the higher level is kept (on a tie, the one that names the other). Rules that
+    /// only feed correlations are never dropped: the correlation needs every match.
+    fn keep_one_of_twins(&self, out: &mut Vec<Detection>) {
+        let mut drop = vec![false; out.len()];
+        for (i, d) in out.iter().enumerate() {
+            if d.rule.similar.is_empty() || !self.is_reported(&d.rule.id) {
+                continue;
+            }
+            for (j, e) in out.iter().enumerate() {
+                if i == j
+                    || drop[i]
+                    || drop[j]
+                    || !d.rule.similar.contains(&e.rule.id)
+                    || !self.is_reported(&e.rule.id)
+                {
+                    continue;
+                }
+                if e.rule.level > d.rule.level {
+                    drop[i] = true;
+                } else {
+                    drop[j] = true;
+                }
+            }
+        }
+        let mut k = 0;
+        out.retain(|_| {
+            k += 1;
+            !drop[k - 1]
+        });
     }
 
     /// Whether a match of `rule_id` is reported on its own. Rules that only feed correlations
@@ -209,6 +250,27 @@ impl Detector {
     pub fn is_reported(&self, rule_id: &str) -> bool {
         !self.silent.contains(rule_id)
     }
+}
+
+/// Rules another loaded rule replaces (`related:` obsolete, merged or renamed): not compiled,
+/// so the replacing rule speaks for the behaviour alone — for instance a built-in rule that
+/// judges a record by its context instead of a context-free SigmaHQ rule on the same record.
+/// A rule that feeds a correlation is kept: the correlation needs it.
+fn replaced_rules(pack: &RulePack) -> std::collections::HashSet<&str> {
+    let loaded: std::collections::HashSet<&str> =
+        pack.rules.iter().map(|(_, m)| m.id.as_str()).collect();
+    let feeders: std::collections::HashSet<&str> = pack
+        .correlations
+        .iter()
+        .flat_map(|(c, _)| c.rules.iter().map(String::as_str))
+        .collect();
+    pack.rules
+        .iter()
+        .map(|(_, m)| m)
+        .chain(pack.correlations.iter().map(|(_, m)| m))
+        .flat_map(|m| m.replaces.iter().map(String::as_str))
+        .filter(|id| loaded.contains(id) && !feeders.contains(id))
+        .collect()
 }
 
 fn meta_of(metas: &HashMap<String, Arc<RuleMeta>>, r: &EvaluationResult) -> Option<Arc<RuleMeta>> {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rsigma_parser::{CorrelationRule, FilterRule, Level, SigmaRule};
+use rsigma_parser::{CorrelationRule, FilterRule, Level, Related, RelationType, SigmaRule};
 use serde::{Deserialize, Serialize};
 use wardwatch_core::Severity;
 
@@ -76,6 +76,16 @@ pub struct RuleMeta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     pub wardwatch: Wardwatch,
+    /// Ids of the rules this one replaces (`related:` of type obsolete, merged or renamed): when
+    /// both are loaded, the replaced one is not compiled (see [`crate::Detector::build`]). A
+    /// built-in rule that judges a behaviour by its context replaces the context-free rule it
+    /// refines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
+    /// Ids of the rules this one names as similar or derived: the same behaviour seen by
+    /// another rule. When both match one event, the one with the higher level is reported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub similar: Vec<String>,
 }
 
 pub(crate) fn severity_of(level: Option<Level>) -> Severity {
@@ -143,6 +153,23 @@ pub struct RulePack {
     problems: Vec<RuleProblem>,
 }
 
+/// The ids a rule's `related:` list names with one of `types` (`correlation` names a rule
+/// feeding a correlation, not a twin, and is never asked for).
+fn related_ids(related: &[Related], types: &[RelationType]) -> Vec<String> {
+    related
+        .iter()
+        .filter(|r| types.contains(&r.relation_type))
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+const REPLACES: &[RelationType] = &[
+    RelationType::Obsolete,
+    RelationType::Merged,
+    RelationType::Renamed,
+];
+const SIMILAR: &[RelationType] = &[RelationType::Similar, RelationType::Derived];
+
 /// A stable id for a rule that has none: FNV-1a of its origin and title.
 fn derived_id(origin: &str, title: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -192,6 +219,8 @@ impl RulePack {
                     service: rule.logsource.service.clone(),
                     category: rule.logsource.category.clone(),
                     wardwatch,
+                    replaces: related_ids(&rule.related, REPLACES),
+                    similar: related_ids(&rule.related, SIMILAR),
                 };
                 pack.rules.push((rule, Arc::new(meta)));
             }
@@ -217,6 +246,8 @@ impl RulePack {
                     service: None,
                     category: None,
                     wardwatch,
+                    replaces: related_ids(&corr.related, REPLACES),
+                    similar: related_ids(&corr.related, SIMILAR),
                 };
                 pack.correlations.push((corr, Arc::new(meta)));
             }

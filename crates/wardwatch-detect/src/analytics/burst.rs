@@ -1,6 +1,12 @@
 //! A burst of different suspicious signals on one host or one account: at least three different
-//! low-level rules or analytics, on at least three different events, spanning at least two
-//! ATT&CK tactics, within ten minutes, raised as one medium alert.
+//! low-level rules or analytics, on at least three different events, of at least two different
+//! kinds of activity, within ten minutes, raised as one medium alert.
+//!
+//! A signal's kind is its first ATT&CK tactic, except that account administration (accounts
+//! created, changed or put in groups, domain policy edited: T1098, T1136, T1484, T1531, T1201)
+//! is one kind whatever its tags say: an administrator onboarding people lights persistence,
+//! privilege-escalation and defense-evasion rules at once, and that is one piece of work, not
+//! an intrusion moving through its steps. One rule tagged with two tactics counts once.
 //!
 //! Why: most single signals are weak (a first-seen process pair, a network logon, a task
 //! created, a discovery command), and a pack that alerted on each would bury the people
@@ -19,8 +25,8 @@ use crate::engine::Detection;
 const WINDOW: i64 = 10 * 60;
 /// Different rules needed within the window.
 const MIN_RULES: usize = 3;
-/// Different ATT&CK tactics among them.
-const MIN_TACTICS: usize = 2;
+/// Different kinds of activity among them.
+const MIN_KINDS: usize = 2;
 /// Different events carrying them: one administrative action (an account created and put in a
 /// group) lights several rules on one or two records, an intrusion spreads over more.
 const MIN_EVENTS: usize = 3;
@@ -51,7 +57,7 @@ pub(super) fn rule() -> std::sync::Arc<crate::RuleMeta> {
         Severity::Medium,
         // No tactic of its own: the incident takes the tactics of the signals it groups.
         &[],
-        "Within ten minutes, one host or one account raised at least three different low-level signals (rules or analytics) spanning at least two ATT&CK tactics. Each alone is weak; together they are the shape of an intrusion moving through its steps.",
+        "Within ten minutes, one host or one account raised at least three different low-level signals (rules or analytics) of at least two kinds of activity (ATT&CK tactics; account administration counts as one kind). Each alone is weak; together they are the shape of an intrusion moving through its steps.",
         "Read the signals of this host or account in order (the incident lists them). If they are not explained by one piece of planned work, treat the host as compromised: isolate it and check the account's other activity.",
     )
 }
@@ -62,6 +68,29 @@ fn tactics(d: &Detection) -> impl Iterator<Item = String> + '_ {
         let t = t.strip_prefix("attack.")?.replace('-', "_");
         TACTICS.contains(&t.as_str()).then_some(t)
     })
+}
+
+/// Techniques of account administration: account manipulation, account creation, domain
+/// policy modification, account access removal, password policy discovery.
+const ADMINISTRATION: &[&str] = &["t1098", "t1136", "t1484", "t1531", "t1201"];
+
+/// The kind of activity a signal stands for (see the module doc).
+fn kind(d: &Detection) -> Option<String> {
+    let administration = d.rule.tags.iter().any(|t| {
+        t.strip_prefix("attack.").is_some_and(|t| {
+            ADMINISTRATION.iter().any(|a| {
+                t.eq_ignore_ascii_case(a) || t.to_ascii_lowercase().starts_with(&format!("{a}."))
+            })
+        })
+    });
+    if administration {
+        return Some("account administration".into());
+    }
+    let own: Vec<String> = tactics(d).collect();
+    TACTICS
+        .iter()
+        .find(|t| own.iter().any(|o| o == *t))
+        .map(|t| t.to_string())
 }
 
 /// A weak signal: a low-level rule or analytic with an ATT&CK tactic (informational ones, such
@@ -76,7 +105,7 @@ pub(super) fn wants(detections: &[Detection]) -> bool {
 
 #[derive(Default, Clone, Serialize, Deserialize)]
 struct Recent {
-    /// (time, rule id, tactics, event) of weak signals within the window.
+    /// (time, rule id, kind of activity, event) of weak signals within the window.
     signals: Vec<(i64, String, Vec<String>, String)>,
     alerted: i64,
 }
@@ -124,19 +153,23 @@ impl Burst {
             let r = self.keys.entry(key).or_default();
             r.signals.retain(|(s, ..)| t - s <= WINDOW);
             for d in &weak {
-                r.signals
-                    .push((t, d.rule.id.clone(), tactics(d).collect(), record.clone()));
+                r.signals.push((
+                    t,
+                    d.rule.id.clone(),
+                    kind(d).into_iter().collect(),
+                    record.clone(),
+                ));
             }
             let rules: BTreeSet<&str> = r.signals.iter().map(|(_, id, ..)| id.as_str()).collect();
             let events: BTreeSet<&str> = r.signals.iter().map(|(.., e)| e.as_str()).collect();
-            let tactics: BTreeSet<&str> = r
+            let kinds: BTreeSet<&str> = r
                 .signals
                 .iter()
                 .flat_map(|(_, _, ts, _)| ts.iter().map(String::as_str))
                 .collect();
             if rules.len() >= MIN_RULES
                 && events.len() >= MIN_EVENTS
-                && tactics.len() >= MIN_TACTICS
+                && kinds.len() >= MIN_KINDS
                 && t - r.alerted > WINDOW
             {
                 r.alerted = t;
@@ -162,12 +195,16 @@ mod tests {
     use crate::pack::{RuleKind, RuleMeta};
 
     fn sig(id: &str, tag: &str, level: Severity) -> Detection {
+        tagged(id, &[tag], level)
+    }
+
+    fn tagged(id: &str, tags: &[&str], level: Severity) -> Detection {
         Detection {
             rule: Arc::new(RuleMeta {
                 id: id.into(),
                 title: id.into(),
                 level,
-                tags: vec![format!("attack.{tag}")],
+                tags: tags.iter().map(|t| format!("attack.{t}")).collect(),
                 kind: RuleKind::Detection,
                 origin: "t".into(),
                 description: None,
@@ -175,6 +212,8 @@ mod tests {
                 service: None,
                 category: None,
                 wardwatch: Default::default(),
+                replaces: Vec::new(),
+                similar: Vec::new(),
             }),
             correlation: None,
         }
@@ -222,6 +261,44 @@ mod tests {
         // The account created (two rules on one record), then put in a group.
         assert!(b.observe(&at(0, "DC01"), &[&a, &c]).is_empty());
         assert!(b.observe(&at(5, "DC01"), &[&g]).is_empty());
+    }
+
+    #[test]
+    fn account_administration_over_many_records_is_one_kind_and_quiet() {
+        let mut b = Burst::default();
+        // An administrator onboarding a colleague: the account created, enabled, changed,
+        // put in two groups, the password policy edited — persistence, privilege-escalation
+        // and defense-evasion tags, all account administration.
+        let created = tagged("created", &["persistence", "t1136.001"], Severity::Low);
+        let changed = tagged(
+            "changed",
+            &["persistence", "privilege-escalation", "t1098"],
+            Severity::Low,
+        );
+        let group = tagged(
+            "group",
+            &["privilege_escalation", "persistence", "t1098"],
+            Severity::Low,
+        );
+        let policy = tagged(
+            "policy",
+            &["defense-evasion", "privilege-escalation", "t1484"],
+            Severity::Low,
+        );
+        assert!(b.observe(&at(0, "DC01"), &[&created]).is_empty());
+        assert!(b.observe(&at(1, "DC01"), &[&changed]).is_empty());
+        assert!(b.observe(&at(2, "DC01"), &[&group]).is_empty());
+        assert!(b.observe(&at(30, "DC01"), &[&policy]).is_empty());
+        // One rule with two tactics is one kind: three events of it and a sibling of the
+        // same first tactic stay quiet.
+        let two = tagged("two", &["execution", "defense-evasion"], Severity::Low);
+        let exec = sig("exec", "execution", Severity::Low);
+        assert!(b.observe(&at(0, "WS9"), &[&two]).is_empty());
+        assert!(b.observe(&at(10, "WS9"), &[&exec]).is_empty());
+        assert!(b.observe(&at(20, "WS9"), &[&two]).is_empty());
+        // The same administration followed by credential access on the host is two kinds.
+        let cred = sig("cred", "credential-access", Severity::Low);
+        assert_eq!(b.observe(&at(60, "DC01"), &[&cred]).len(), 1);
     }
 
     #[test]
