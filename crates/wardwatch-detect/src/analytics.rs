@@ -148,9 +148,8 @@ fn meta(
             recommendation: Some(recommendation.to_string()),
             awareness: None,
             assets: Vec::new(),
+            ..Wardwatch::default()
         },
-        replaces: Vec::new(),
-        similar: Vec::new(),
     })
 }
 

@@ -211,22 +211,22 @@ impl Detector {
         out
     }
 
-    /// Two reported rules that match one event, where one names the other as similar or
-    /// derived in its `related:` list, say the same thing twice (a built-in rule and the SigmaHQ
-    /// rule it overlaps, or two SigmaHQ siblings): a person should see one alert per behaviour,
-    /// so only the higher level is kept (on a tie, the one that names the other). Rules that
-    /// only feed correlations are never dropped: the correlation needs every match.
+    /// Two reported rules that match one event, where one names the other in `wardwatch:
+    /// same_as`, say the same thing twice (a built-in rule and the SigmaHQ rule it overlaps): a
+    /// person should see one alert per behaviour, so only the higher level is kept (on a tie,
+    /// the one that names the other). Rules that only feed correlations are never dropped: the
+    /// correlation needs every match.
     fn keep_one_of_twins(&self, out: &mut Vec<Detection>) {
         let mut drop = vec![false; out.len()];
         for (i, d) in out.iter().enumerate() {
-            if d.rule.similar.is_empty() || !self.is_reported(&d.rule.id) {
+            if d.rule.wardwatch.same_as.is_empty() || !self.is_reported(&d.rule.id) {
                 continue;
             }
             for (j, e) in out.iter().enumerate() {
                 if i == j
                     || drop[i]
                     || drop[j]
-                    || !d.rule.similar.contains(&e.rule.id)
+                    || !d.rule.wardwatch.same_as.contains(&e.rule.id)
                     || !self.is_reported(&e.rule.id)
                 {
                     continue;
@@ -252,10 +252,10 @@ impl Detector {
     }
 }
 
-/// Rules another loaded rule replaces (`related:` obsolete, merged or renamed): not compiled,
-/// so the replacing rule speaks for the behaviour alone — for instance a built-in rule that
-/// judges a record by its context instead of a context-free SigmaHQ rule on the same record.
-/// A rule that feeds a correlation is kept: the correlation needs it.
+/// Rules another loaded rule replaces (`wardwatch: replaces`): not compiled, so the replacing
+/// rule speaks for the behaviour alone — for instance a built-in rule that judges a record by
+/// its context instead of a context-free SigmaHQ rule on the same record. A rule that feeds a
+/// correlation is kept: the correlation needs it.
 fn replaced_rules(pack: &RulePack) -> std::collections::HashSet<&str> {
     let loaded: std::collections::HashSet<&str> =
         pack.rules.iter().map(|(_, m)| m.id.as_str()).collect();
@@ -268,7 +268,7 @@ fn replaced_rules(pack: &RulePack) -> std::collections::HashSet<&str> {
         .iter()
         .map(|(_, m)| m)
         .chain(pack.correlations.iter().map(|(_, m)| m))
-        .flat_map(|m| m.replaces.iter().map(String::as_str))
+        .flat_map(|m| m.wardwatch.replaces.iter().map(String::as_str))
         .filter(|id| loaded.contains(id) && !feeders.contains(id))
         .collect()
 }

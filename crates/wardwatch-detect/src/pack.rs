@@ -55,6 +55,18 @@ pub struct Wardwatch {
     /// Asset classes the rule concerns (workstation, server, domain-controller, ...).
     #[serde(default)]
     pub assets: Vec<String>,
+    /// Ids of rules (typically SigmaHQ's) this one replaces: when both are loaded, those are
+    /// not compiled, so this rule speaks for the behaviour alone — for instance a rule that
+    /// judges a record by its context instead of a context-free rule on the same record (see
+    /// [`crate::Detector::build`]). Sigma's own `related:` list stays documentation: SigmaHQ
+    /// keeps its related rules side by side, and so do we.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
+    /// Ids of rules that say the same thing about the same record (a SigmaHQ rule this one
+    /// overlaps): when both match one event, only the higher level is reported (on a tie, this
+    /// one), so a person sees one alert per behaviour.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same_as: Vec<String>,
 }
 
 /// What callers need to know about a loaded rule, independent of the engine.
@@ -76,16 +88,6 @@ pub struct RuleMeta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     pub wardwatch: Wardwatch,
-    /// Ids of the rules this one replaces (`related:` of type obsolete, merged or renamed): when
-    /// both are loaded, the replaced one is not compiled (see [`crate::Detector::build`]). A
-    /// built-in rule that judges a behaviour by its context replaces the context-free rule it
-    /// refines.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub replaces: Vec<String>,
-    /// Ids of the rules this one names as similar or derived: the same behaviour seen by
-    /// another rule. When both match one event, the one with the higher level is reported.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub similar: Vec<String>,
 }
 
 pub(crate) fn severity_of(level: Option<Level>) -> Severity {
@@ -153,23 +155,6 @@ pub struct RulePack {
     problems: Vec<RuleProblem>,
 }
 
-/// The ids a rule's `related:` list names with one of `types` (`correlation` names a rule
-/// feeding a correlation, not a twin, and is never asked for).
-fn related_ids(related: &[Related], types: &[RelationType]) -> Vec<String> {
-    related
-        .iter()
-        .filter(|r| types.contains(&r.relation_type))
-        .map(|r| r.id.clone())
-        .collect()
-}
-
-const REPLACES: &[RelationType] = &[
-    RelationType::Obsolete,
-    RelationType::Merged,
-    RelationType::Renamed,
-];
-const SIMILAR: &[RelationType] = &[RelationType::Similar, RelationType::Derived];
-
 /// A stable id for a rule that has none: FNV-1a of its origin and title.
 fn derived_id(origin: &str, title: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -219,8 +204,6 @@ impl RulePack {
                     service: rule.logsource.service.clone(),
                     category: rule.logsource.category.clone(),
                     wardwatch,
-                    replaces: related_ids(&rule.related, REPLACES),
-                    similar: related_ids(&rule.related, SIMILAR),
                 };
                 pack.rules.push((rule, Arc::new(meta)));
             }
@@ -246,8 +229,6 @@ impl RulePack {
                     service: None,
                     category: None,
                     wardwatch,
-                    replaces: related_ids(&corr.related, REPLACES),
-                    similar: related_ids(&corr.related, SIMILAR),
                 };
                 pack.correlations.push((corr, Arc::new(meta)));
             }

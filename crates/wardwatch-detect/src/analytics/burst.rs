@@ -212,8 +212,6 @@ mod tests {
                 service: None,
                 category: None,
                 wardwatch: Default::default(),
-                replaces: Vec::new(),
-                similar: Vec::new(),
             }),
             correlation: None,
         }

@@ -156,12 +156,12 @@ fn twin(id: &str, level: &str, related: &str) -> String {
         r#"
 title: Twin {id}
 id: {id}
-{related}
 logsource: {{product: windows, service: security}}
 detection:
     sel: {{EventID: 4732}}
     condition: sel
 level: {level}
+{related}
 "#
     )
 }
@@ -172,15 +172,11 @@ fn rules_that_name_each_other_report_one_alert_per_event() {
     const OURS: &str = "aaaaaaaa-0000-4000-8000-000000000002";
     const SIBLING: &str = "aaaaaaaa-0000-4000-8000-000000000003";
     let base = twin(BASE, "medium", "");
-    let ours = twin(
-        OURS,
-        "low",
-        &format!("related:\n    - id: {BASE}\n      type: obsolete"),
-    );
+    let ours = twin(OURS, "low", &format!("wardwatch: {{replaces: [{BASE}]}}"));
     let sibling = twin(
         SIBLING,
         "high",
-        &format!("related:\n    - id: {BASE}\n      type: similar"),
+        &format!("wardwatch: {{same_as: [{BASE}]}}"),
     );
     let event = evtx("Security", 4732, json!({"TargetSid": "S-1-5-32-544"}), 10);
     let ids = |rules: &[&str]| {
@@ -193,27 +189,25 @@ fn rules_that_name_each_other_report_one_alert_per_event() {
     // Replaced: ours is kept at its own (lower) level; the one it replaces is not compiled,
     // so it stays quiet also on records ours leaves alone.
     assert_eq!(ids(&[&base, &ours]), vec![OURS.to_string()]);
-    let narrow_ours = twin(
-        OURS,
-        "low",
-        &format!("related:\n    - id: {BASE}\n      type: obsolete"),
-    )
-    .replace(
+    let narrow_ours = twin(OURS, "low", &format!("wardwatch: {{replaces: [{BASE}]}}")).replace(
         "sel: {EventID: 4732}",
         "sel: {EventID: 4732, TargetSid: 'S-1-5-32-555'}",
     );
     assert!(ids(&[&base, &narrow_ours]).is_empty());
-    // Similar: the higher level is kept, whichever side names the other.
+    // Same as: the higher level is kept, whichever side names the other.
     assert_eq!(ids(&[&base, &sibling]), vec![SIBLING.to_string()]);
-    let low_sibling = twin(
-        SIBLING,
-        "low",
-        &format!("related:\n    - id: {BASE}\n      type: derived"),
-    );
+    let low_sibling = twin(SIBLING, "low", &format!("wardwatch: {{same_as: [{BASE}]}}"));
     assert_eq!(ids(&[&base, &low_sibling]), vec![BASE.to_string()]);
     // Alone, each rule fires as before; rules that do not name each other both fire.
     assert_eq!(ids(&[&base]), vec![BASE.to_string()]);
     assert_eq!(ids(&[&ours]), vec![OURS.to_string()]);
     let stranger = twin("aaaaaaaa-0000-4000-8000-000000000004", "medium", "");
     assert_eq!(ids(&[&base, &stranger]).len(), 2);
+    // Sigma's own `related:` list is documentation: SigmaHQ keeps related rules side by side.
+    let documented = twin(
+        SIBLING,
+        "high",
+        &format!("related:\n    - id: {BASE}\n      type: similar"),
+    );
+    assert_eq!(ids(&[&base, &documented]).len(), 2);
 }
