@@ -334,9 +334,11 @@ pub struct Context {
 }
 
 mod inventory;
+mod level;
 mod roster;
 
 pub use inventory::{Asset, AssetMatch, Inventory};
+pub use level::{contextual_level, is_account_administration};
 pub use roster::{Person, Roster, account_name};
 
 #[cfg(test)]

@@ -534,3 +534,39 @@ fn remembered_alert_ids_stay_bounded_while_an_incident_stays_open() {
     }
     assert_eq!(g.open().next().unwrap().alert_count, n as u64);
 }
+
+#[test]
+fn account_administration_by_a_non_admin_raises_the_incident_with_its_reason() {
+    let t = at("2026-03-02T10:00:00Z");
+    let add = |actor: &str, host: &str| {
+        alert(
+            "r-admin-add",
+            "Member Added To The Local Administrators Group",
+            Low,
+            t,
+        )
+        .host(host)
+        .user(actor)
+        .fact("SubjectUserName", actor)
+        .tags(&["attack.persistence", "attack.t1098"])
+        .build()
+    };
+    // The administrator on a file server: routine; the radiographer's account on the PACS: not.
+    let (_, open) = run(&[
+        add("admin-kw", "srv-files-2"),
+        add("jsmith", "pacs01.hospital.local"),
+    ]);
+    let by = |u: &str| {
+        open.iter()
+            .find(|i| i.users.iter().any(|x| x == u))
+            .unwrap()
+    };
+    assert_eq!(by("admin-kw").severity, Low);
+    let raised = by("jsmith");
+    assert_eq!(raised.severity, Medium);
+    assert!(
+        raised.timeline[0].facts["level.reason"].contains("Jane Smith"),
+        "{:?}",
+        raised.timeline[0].facts
+    );
+}

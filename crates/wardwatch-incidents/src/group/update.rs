@@ -117,11 +117,17 @@ pub(super) fn apply(inc: &mut Incident, alert: &Alert, seen: &Seen, ctx: &Contex
         full.then(|| inc.timeline.iter().position(same_place))
             .flatten()
     });
+    // The level this alert stands at here (account administration by a non-admin or on a
+    // workstation is raised; see `context::level`).
+    let (level, raised) = crate::context::contextual_level(alert, host.as_deref(), ctx);
     if let Some(step) = existing.map(|i| &mut inc.timeline[i]) {
         step.count += 1;
         step.first_seen = step.first_seen.min(alert.timestamp);
         step.last_seen = step.last_seen.max(alert.timestamp);
-        step.level = step.level.max(alert.level);
+        step.level = step.level.max(level);
+        if let Some(why) = raised {
+            step.facts.entry("level.reason".into()).or_insert(why);
+        }
     } else {
         grew = true;
         let mut facts: std::collections::BTreeMap<String, String> = STEP_FACTS
@@ -140,13 +146,16 @@ pub(super) fn apply(inc: &mut Incident, alert: &Alert, seen: &Seen, ctx: &Contex
         {
             facts.insert("MemberName".into(), name);
         }
+        if let Some(why) = raised {
+            facts.insert("level.reason".into(), why);
+        }
         inc.timeline.push(Step {
             first_seen: alert.timestamp,
             last_seen: alert.timestamp,
             count: 1,
             rule_id: alert.rule_id.clone(),
             rule_title: alert.rule_title.clone(),
-            level: alert.level,
+            level,
             host,
             user,
             facts,
