@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rsigma_parser::{CorrelationRule, FilterRule, Level, Related, RelationType, SigmaRule};
+use rsigma_parser::{CorrelationRule, FilterRule, Level, SigmaRule};
 use serde::{Deserialize, Serialize};
 use wardwatch_core::Severity;
 

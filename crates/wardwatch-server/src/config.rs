@@ -95,6 +95,11 @@ tls_allowed_networks = []
 builtin = true
 # More Sigma rule folders (searched recursively for *.yml).
 folders = []
+# Optional community rule packs, by name (looked up in $WARDWATCH_PACK_PATH, a colon-separated
+# list of folders holding NAME or NAME-rules) or by folder. "hayabusa" is the Hayabusa
+# project's own Sigma-format rules: off by default, because on the benign test set they double
+# the medium-or-higher alerts for two more caught attack files (bench/README.md, efficacy.sh).
+packs = []
 
 [pipeline]
 # When more events than this wait for detection, only senders well within their budget
@@ -400,6 +405,9 @@ pub struct RulesConfig {
     pub builtin: bool,
     /// More rule folders. Default none.
     pub folders: Vec<PathBuf>,
+    /// Optional community rule packs, by name (looked up in `$WARDWATCH_PACK_PATH`) or by
+    /// folder. Default none.
+    pub packs: Vec<String>,
 }
 
 impl Default for RulesConfig {
@@ -407,6 +415,7 @@ impl Default for RulesConfig {
         RulesConfig {
             builtin: true,
             folders: Vec::new(),
+            packs: Vec::new(),
         }
     }
 }

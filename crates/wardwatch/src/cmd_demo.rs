@@ -119,7 +119,7 @@ async fn demo(
     tokens: Tokens,
     records: Vec<wardwatch_demo::Record>,
 ) -> Result<ExitCode> {
-    let (pack, _) = crate::pack::load(&config.rules.folders, config.rules.builtin);
+    let (pack, _) = crate::pack::load_configured(&config.rules)?;
     let data = config.data.dir.clone();
     let running = wardwatch_server::start(config, pack, tokens.clone())
         .await

@@ -486,7 +486,13 @@ fn check_rules(config: &Config, report: &mut Report) {
             ));
         }
     }
-    if !config.rules.builtin && config.rules.folders.is_empty() {
-        report.fix("no rules: rules.builtin = false and rules.folders is empty, so nothing would be detected");
+    for name in &config.rules.packs {
+        match crate::pack::resolve(name) {
+            Ok(dir) => report.ok(format!("rules.packs: `{name}` is {}", dir.display())),
+            Err(e) => report.fix(format!("rules.packs: {e}")),
+        }
+    }
+    if !config.rules.builtin && config.rules.folders.is_empty() && config.rules.packs.is_empty() {
+        report.fix("no rules: rules.builtin = false and rules.folders and rules.packs are empty, so nothing would be detected");
     }
 }

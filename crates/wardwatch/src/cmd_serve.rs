@@ -24,6 +24,11 @@ pub struct ServeArgs {
     /// More Sigma rule folders (added to `rules.folders`).
     #[arg(long = "rules", short = 'r')]
     rules: Vec<PathBuf>,
+    /// An optional community rule pack, by name (looked up in $WARDWATCH_PACK_PATH) or by
+    /// folder (added to `rules.packs`); repeatable. `hayabusa` is the Hayabusa project's own
+    /// Sigma-format rules (off by default: see bench/README.md).
+    #[arg(long = "pack")]
+    packs: Vec<String>,
     /// Print the full documented default configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -63,6 +68,7 @@ pub fn config(args: &ServeArgs) -> Result<Config> {
         config.syslog.listen = s.clone();
     }
     config.rules.folders.extend(args.rules.iter().cloned());
+    config.rules.packs.extend(args.packs.iter().cloned());
     Ok(config)
 }
 
@@ -98,7 +104,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
 
 /// Run a server until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config, tokens: Tokens) -> Result<ExitCode> {
-    let (pack, read_problems) = crate::pack::load(&config.rules.folders, config.rules.builtin);
+    let (pack, read_problems) = crate::pack::load_configured(&config.rules)?;
     for p in &read_problems {
         eprintln!("wardwatch: rule file not read: {p}");
     }

@@ -27,6 +27,18 @@ pub fn load(dirs: &[PathBuf], builtin: bool) -> (RulePack, Vec<RuleProblem>) {
     (RulePack::load(texts), read_problems)
 }
 
+/// The pack a server runs with: `[rules]`'s built-in pack, folders and optional packs (each
+/// pack named must be found: a misspelt pack is an error, not a quieter server).
+pub fn load_configured(
+    rules: &wardwatch_server::config::RulesConfig,
+) -> anyhow::Result<(RulePack, Vec<RuleProblem>)> {
+    let mut dirs = rules.folders.clone();
+    for name in &rules.packs {
+        dirs.push(resolve(name).map_err(|e| anyhow::anyhow!("rules.packs: {e}"))?);
+    }
+    Ok(load(&dirs, rules.builtin))
+}
+
 /// The folder of the optional rule pack `name`: `name` itself when it is a folder, else
 /// `NAME` or `NAME-rules` under a folder of `$WARDWATCH_PACK_PATH` (colon-separated).
 pub fn resolve(name: &str) -> anyhow::Result<PathBuf> {

@@ -228,3 +228,47 @@ fn unreadable_inputs_are_errors_not_panics() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no file could be read"));
 }
+
+#[test]
+fn serve_takes_optional_packs_and_names_one_it_cannot_find() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args(["serve", "--data"])
+        .arg(&data)
+        .args(["--http", "127.0.0.1:0", "--syslog", "", "--pack", "no-such-pack"])
+        .env("WARDWATCH_PACK_PATH", dir.path())
+        .output()
+        .expect("run wardwatch");
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "a missing pack must stop serve: {err}");
+    assert!(
+        err.contains("rules.packs") && err.contains("no-such-pack"),
+        "the error names the setting and the pack: {err}"
+    );
+
+    // A pack found by name in $WARDWATCH_PACK_PATH (NAME-rules) is reported by `doctor`.
+    let pack = dir.path().join("ward-rules");
+    std::fs::create_dir(&pack).unwrap();
+    std::fs::write(pack.join("r.yml"), RULE).unwrap();
+    let config = dir.path().join("w.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n[syslog]\nlisten = \"\"\n[rules]\npacks = [\"ward\"]\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args(["doctor", "--config"])
+        .arg(&config)
+        .env("WARDWATCH_PACK_PATH", dir.path())
+        .output()
+        .expect("run wardwatch doctor");
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert!(
+        said.contains("rules.packs: `ward` is") && said.contains("ward-rules"),
+        "{said}"
+    );
+}
