@@ -5,9 +5,10 @@
 //! whether the host is a workstation or a server, is what the operator told us in the roster
 //! and the inventory. Account administration (accounts created or changed, members added to
 //! groups, domain policy edited) is what administrators do all day, so its rules are low; the
-//! same action by an account the roster says holds no administrator rights, or done on a
+//! same action by an account the roster says holds no administrator rights, done on a
 //! workstation, a medical device or a guest Wi-Fi device (where nobody administers accounts),
-//! is raised to medium, with the reason kept on the step.
+//! or done at night (20:00–06:00 UTC, as the score counts off-hours) is raised to medium, with
+//! the reason kept on the step.
 //!
 //! **Architecture Invariant:** pure: a function of the alert and the context.
 
@@ -73,6 +74,12 @@ pub fn contextual_level(
             )),
         );
     }
+    if crate::score::off_hours(alert.timestamp) {
+        return (
+            Severity::Medium,
+            Some("raised to medium: account administration between 20:00 and 06:00 UTC".into()),
+        );
+    }
     (alert.level, None)
 }
 
@@ -131,11 +138,17 @@ mod tests {
         let (level, why) = contextual_level(&group_add("it-admin"), Some("ws-ward-3"), &ctx);
         assert_eq!(level, Severity::Medium);
         assert!(why.unwrap().contains("workstation"));
-        // Unknown actor, unknown host: the rule's level.
+        // Unknown actor, unknown host, office hours: the rule's level.
         assert_eq!(
             contextual_level(&group_add("someone"), Some("SRV9"), &ctx).0,
             Severity::Low
         );
+        // The same at night: raised.
+        let mut night = group_add("it-admin");
+        night.timestamp = "2026-03-02T23:40:00Z".parse().unwrap();
+        let (level, why) = contextual_level(&night, Some("DC01"), &ctx);
+        assert_eq!(level, Severity::Medium);
+        assert!(why.unwrap().contains("20:00 and 06:00"));
         // The host itself (a machine account) is not a person.
         assert_eq!(
             contextual_level(&group_add("WS-WARD-3$"), Some("DC01"), &ctx).0,
