@@ -15,6 +15,9 @@
 #   CHAINSAW_MAPPING          Chainsaw's mappings/sigma-event-logs-all.yml (default: found from
 #                             the chainsaw binary's real path)
 #   NO_PEERS=1                measure wardwatch only
+#   BEFORE_BIN=PATH           also measure another wardwatch binary (e.g. an earlier revision,
+#                             built elsewhere) on the same set, and check the 10% budget:
+#                             this build within 10% of its time and peak memory
 #   STRICT=1                  exit 1 when a target (below) is missed
 #   KEEP=1                    keep the temporary folder (its path is printed)
 set -euo pipefail
@@ -177,6 +180,16 @@ measure wardwatch "$("$WW" --version | awk '{print $2}')" "$RUNS" "$WW_OUT" "EVT
     "$WW" hunt "$SET" -r "$RULES" --format jsonl -o "$WW_OUT" -q ||
     die "wardwatch failed"
 
+if [[ -n ${BEFORE_BIN:-} ]]; then
+    [[ -x $BEFORE_BIN ]] || die "BEFORE_BIN: no binary at $BEFORE_BIN"
+    cp "$BEFORE_BIN" "$WORK/wardwatch-before"
+    BEFORE_OUT=$WORK/wardwatch-before.jsonl
+    measure "wardwatch (before)" "$("$WORK/wardwatch-before" --version | awk '{print $2}')" "$RUNS" "$BEFORE_OUT" \
+        "the same, with $BEFORE_BIN" \
+        "$WORK/wardwatch-before" hunt "$SET" -r "$RULES" --format jsonl -o "$BEFORE_OUT" -q ||
+        die "the before binary failed"
+fi
+
 # ---------------------------------------------------------------- peers
 # Peers measured successfully; the others (absent or failed) get their reference row.
 MEASURED=" "
@@ -330,6 +343,20 @@ for row in "${ROWS[@]}"; do
     IFS='|' read -r n v _ s _ _ _ <<<"$row"
     if [[ $n = hayabusa && $s != failed ]]; then HB_S=$s; HB_FROM="measured here"; fi
     if [[ $n = "Hayabusa 3.10" && -z $HB_S ]]; then HB_S=$s; HB_FROM="reference, not measured here"; fi
+done
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r n _ _ s m _ _ <<<"$row"
+    [[ $n = "wardwatch (before)" && $s != failed ]] || continue
+    t_ratio=$(awk -v a="$OUR_S" -v b="$s" 'BEGIN{printf "%.2f", a/b}')
+    verdict=met
+    awk -v x="$t_ratio" 'BEGIN{exit !(x <= 1.10)}' || { verdict=MISSED; MISSED=1; }
+    echo "target: time within 10% of the before binary: this build takes ${t_ratio}x its time: $verdict"
+    if [[ $m != NA && $OUR_MIB != NA ]]; then
+        m_ratio=$(awk -v a="$OUR_MIB" -v b="$m" 'BEGIN{printf "%.2f", a/b}')
+        verdict=met
+        awk -v x="$m_ratio" 'BEGIN{exit !(x <= 1.10)}' || { verdict=MISSED; MISSED=1; }
+        echo "target: peak memory within 10% of the before binary: this build uses ${m_ratio}x its peak: $verdict"
+    fi
 done
 if [[ -n $HB_S ]]; then
     SPEEDUP=$(awk -v a="$HB_S" -v b="$OUR_S" 'BEGIN{printf "%.1f", a/b}')
