@@ -236,12 +236,22 @@ fn serve_takes_optional_packs_and_names_one_it_cannot_find() {
     let out = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
         .args(["serve", "--data"])
         .arg(&data)
-        .args(["--http", "127.0.0.1:0", "--syslog", "", "--pack", "no-such-pack"])
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--syslog",
+            "",
+            "--pack",
+            "no-such-pack",
+        ])
         .env("WARDWATCH_PACK_PATH", dir.path())
         .output()
         .expect("run wardwatch");
     let err = text(&out.stderr);
-    assert!(!out.status.success(), "a missing pack must stop serve: {err}");
+    assert!(
+        !out.status.success(),
+        "a missing pack must stop serve: {err}"
+    );
     assert!(
         err.contains("rules.packs") && err.contains("no-such-pack"),
         "the error names the setting and the pack: {err}"

@@ -86,7 +86,7 @@ pub fn contextual_level(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::{Asset, Inventory, Person, Roster};
+    use crate::context::{Inventory, Person, Roster};
     use crate::testkit::alert;
 
     fn ctx() -> Context {
