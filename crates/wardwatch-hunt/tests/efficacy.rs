@@ -19,10 +19,10 @@ use wardwatch_detect::{Correlator, Detector, RulePack};
 use wardwatch_hunt::{Half, HuntOptions, half, hunt};
 
 /// The claims (percent of files at medium+), as `bench/README.md` records them (measured
-/// 91.1% / 79.9% / 96.4% on 2026-12-06). The target for the validation half is 90%:
+/// 94.3% / 80.5% / 96.4% on 2026-12-07). The target for the validation half is 90%:
 /// not met yet, and this test holds the figure the README states, not the target.
-const MITRE_TUNING_MIN: f64 = 90.0;
-const MITRE_VALIDATION_MIN: f64 = 79.0;
+const MITRE_TUNING_MIN: f64 = 94.0;
+const MITRE_VALIDATION_MIN: f64 = 80.0;
 const OTRF_MIN: f64 = 96.0;
 
 fn files(root: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
@@ -120,4 +120,45 @@ fn attack_samples_raise_medium_or_higher_detections() {
         "validation half {vp:.1}% < {MITRE_VALIDATION_MIN}%"
     );
     assert!(op >= OTRF_MIN, "OTRF {op:.1}% < {OTRF_MIN}%");
+}
+
+/// The benign claim: on the four real Security/System logs of `evtx/dense-samples` (the dense
+/// set is these twelve times, 90,756 records), SigmaHQ `rules/` plus the built-in pack raise at
+/// most 4 medium-or-higher detections, so at most 48 on the dense set (the target: at
+/// most 50; `bench/README.md` records 48). Each one left must be worth a person's look.
+const DENSE_MEDIUM_MAX: usize = 4;
+
+#[test]
+fn benign_dense_logs_stay_quiet() {
+    let Some(data) = common::shared("benign_dense_logs_stay_quiet") else {
+        return;
+    };
+    let pack = common::sigmahq_pack(&data, true);
+    let dense = files(&data.join("evtx/dense-samples"), |p| {
+        p.extension().is_some_and(|x| x == "evtx")
+    });
+    assert_eq!(dense.len(), 4, "the four dense sample logs");
+    let (detector, _) = Detector::build(&pack);
+    let (correlator, _) = Correlator::build(&pack);
+    let opts = HuntOptions {
+        paths: dense,
+        min_level: Severity::Medium,
+        threads: 0,
+    };
+    let report = hunt(&opts, Arc::new(detector), correlator, &|_| {});
+    let found: Vec<String> = report
+        .findings
+        .iter()
+        .map(|f| format!("{} [{}] on {:?}", f.rule_title, f.level, f.host))
+        .collect();
+    println!(
+        "benign: dense-samples {} medium+ (x12 = {}): {found:#?}",
+        found.len(),
+        12 * found.len()
+    );
+    assert!(
+        found.len() <= DENSE_MEDIUM_MAX,
+        "{} medium+ detections on the benign dense logs (at most {DENSE_MEDIUM_MAX}): {found:#?}",
+        found.len()
+    );
 }
