@@ -14,7 +14,7 @@
 //! too, through an interrupt — and returns what it found with `partial: true`, a lower-bound
 //! `total`, and a `next_cursor` to go on from where it stopped.
 
-use rusqlite::params_from_iter;
+use rusqlite::{OptionalExtension, params_from_iter};
 use serde::Serialize;
 use wardwatch_core::{Alert, Event};
 
@@ -433,12 +433,12 @@ pub enum TotalRelation {
 
 /// How long counting the rest of the range may take once the page is found (when the
 /// candidates are walked in time order). Past it the count stops where it is, and the total is
-/// extrapolated over the part of the range not reached, in proportion to its time span.
+/// extrapolated over the part of the range not reached, in proportion to the events in it.
 pub const COUNT_TIME: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// The most events a full-text prefilter may name for the search to fetch its candidates by
 /// their keys (then sorted by time) rather than walk the time index over the whole range.
-pub const LIST_BOUND: u64 = 200_000;
+pub const LIST_BOUND: u64 = 10_000;
 
 /// The most candidates a total's count parses and checks one by one (those the journal's
 /// columns cannot prove); past it the rest are estimated from them.
@@ -631,7 +631,7 @@ impl Scan<'_> {
             while let Some(row) = rows.next()? {
                 n += 1;
                 if n.is_multiple_of(4096) && std::time::Instant::now() >= deadline {
-                    stopped_at = Some(row.get::<_, i64>(0)?);
+                    stopped_at = Some((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?));
                     break;
                 }
                 if row.get::<_, bool>(2)? {
@@ -654,29 +654,45 @@ impl Scan<'_> {
         if let Some(stop) = stopped_at
             && !count.out_of_time
         {
-            // The walk went newest first from the top of the range down to `stop`.
+            // The walk went newest first from the top of the range down to `stop`; the rest is
+            // extrapolated in proportion to the events not reached, measured by sequence
+            // numbers (the journal's order, which follows time closely and, unlike time, counts
+            // the quiet night and the busy morning alike).
             let (top, bottom) = match bounds {
-                Bounds::Below((t, _)) => (t, self.from),
-                Bounds::AtLeast((t, _)) => (self.to, t),
+                Bounds::Below(b) => (Some(b), self.edge(true)?),
+                Bounds::AtLeast(b) => (self.edge(false)?, Some(b)),
             };
-            let oldest: Option<i64> =
-                self.db
-                    .conn
-                    .query_row("SELECT MIN(ts) FROM events", [], |r| r.get(0))?;
-            let newest: Option<i64> =
-                self.db
-                    .conn
-                    .query_row("SELECT MAX(ts) FROM events", [], |r| r.get(0))?;
-            let top = top.min(newest.map_or(top, |n| n.saturating_add(1)));
-            let bottom = bottom.max(oldest.unwrap_or(bottom));
-            let span = top.saturating_sub(bottom) as f64;
-            let covered = top.saturating_sub(stop) as f64;
-            if span > 0.0 && covered > 0.0 {
-                count.matches = (count.matches as f64 * (span / covered).max(1.0)).round() as u64;
+            if let (Some(top), Some(bottom)) = (top, bottom) {
+                let all = top.1.abs_diff(bottom.1) as f64;
+                let reached = top.1.abs_diff(stop.1) as f64;
+                let by_time = (top.0.saturating_sub(bottom.0) as f64)
+                    / (top.0.saturating_sub(stop.0) as f64).max(1.0);
+                let factor = if reached > 0.0 && all >= reached {
+                    all / reached
+                } else {
+                    by_time
+                };
+                count.matches = (count.matches as f64 * factor.max(1.0)).round() as u64;
             }
             count.relation = TotalRelation::Estimate;
         }
         Ok(count)
+    }
+
+    /// The oldest (`oldest`) or newest event of the time range, as `(ts, seq)`.
+    fn edge(&self, oldest: bool) -> Result<Option<(i64, i64)>, StoreError> {
+        let order = if oldest { "ASC" } else { "DESC" };
+        Ok(self
+            .db
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT ts, seq FROM events WHERE ts >= ?1 AND ts < ?2 ORDER BY ts {order}, seq {order} LIMIT 1"
+                ),
+                [self.from, self.to],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
     }
 
     /// The total of a count: `sure` proven matches, `unsure` candidates of which the newest
