@@ -100,7 +100,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (free, total) = space(dir.path()).unwrap();
         assert!(total > 0 && free <= total, "{free} {total}");
-        assert_eq!(free_bytes(dir.path()), Some(free));
+        // A second reading of a shared disk differs by what others wrote in between.
+        let again = free_bytes(dir.path()).expect("a second reading");
+        assert!(again.abs_diff(free) < 1 << 30, "{free} then {again}");
         let said = describe(dir.path()).unwrap();
         assert!(said.contains(" free of ") && said.contains(&*dir.path().to_string_lossy()));
         assert_eq!(human(3 << 29), "1.5 GiB");
