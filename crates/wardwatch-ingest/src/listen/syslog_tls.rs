@@ -28,8 +28,6 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -82,40 +80,16 @@ fn build(
     key_pem: &[u8],
     key_name: &str,
 ) -> Result<TlsAcceptor, ListenError> {
-    let bad_pem = |file: &str, e: pem::Error| ListenError::BadPem {
-        file: file.to_string(),
-        reason: e.to_string(),
-    };
-    let certs = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad_pem(cert_name, e))?;
-    if certs.is_empty() {
-        return Err(ListenError::NoCertificate {
-            file: cert_name.to_string(),
-        });
-    }
-    let key = match PrivateKeyDer::from_pem_slice(key_pem) {
-        Ok(key) => key,
-        Err(pem::Error::NoItemsFound) => {
-            return Err(ListenError::NoPrivateKey {
-                file: key_name.to_string(),
-            });
-        }
-        Err(e) => return Err(bad_pem(key_name, e)),
-    };
-    let tls_error = |reason: String| ListenError::Tls {
-        cert: cert_name.to_string(),
-        key: key_name.to_string(),
-        reason,
-    };
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| tls_error(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| tls_error(e.to_string()))?;
+    let key = super::tls::certified_key(cert_pem, cert_name, key_pem, key_name)?;
+    let config = rustls::ServerConfig::builder_with_provider(super::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ListenError::Tls {
+            cert: cert_name.to_string(),
+            key: key_name.to_string(),
+            reason: e.to_string(),
+        })?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)));
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -67,7 +67,7 @@ pub struct TlsFiles {
     pub client_auth: ClientAuth,
 }
 
-fn provider() -> Arc<CryptoProvider> {
+pub(super) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
