@@ -90,6 +90,38 @@ impl<S> Members<'_, S> {
         Ok(())
     }
 
+    /// Read the member `name` from `reader` and decode it; a member over [`MEMBER_MAX`] is
+    /// skipped with a warning, a cut one is decoded up to the cut and warned about. Returns
+    /// whether the read was cut (the archive stream ends there).
+    fn read_and_decode<U, M>(
+        &mut self,
+        name: &str,
+        reader: impl Read,
+        threads: usize,
+        map: &M,
+    ) -> Result<bool, IngestError>
+    where
+        U: Send + 'static,
+        M: Fn(Result<Event, Warning>) -> U + Send + Sync + Clone + 'static,
+        S: FnMut(Result<U, Warning>),
+    {
+        let (bytes, cut) = read_member(reader);
+        if let Some(reason) = &cut
+            && bytes.len() as u64 > MEMBER_MAX
+        {
+            let source = self.source(name);
+            self.warn(&source, reason.clone());
+            return Ok(false);
+        }
+        self.decode(name, bytes, threads, map)?;
+        let Some(reason) = cut else {
+            return Ok(false);
+        };
+        let source = self.source(name);
+        self.warn(&source, reason);
+        Ok(true)
+    }
+
     fn warn<U>(&mut self, source: &str, message: impl Into<String>)
     where
         S: FnMut(Result<U, Warning>),
@@ -175,20 +207,7 @@ where
             );
             continue;
         }
-        let (bytes, cut) = read_member(&mut entry);
-        drop(entry);
-        if let Some(reason) = &cut
-            && bytes.len() as u64 > MEMBER_MAX
-        {
-            let source = out.source(&name);
-            out.warn(&source, reason.clone());
-            continue;
-        }
-        out.decode(&name, bytes, threads, &map)?;
-        if let Some(reason) = cut {
-            let source = out.source(&name);
-            out.warn(&source, reason);
-        }
+        out.read_and_decode(&name, &mut entry, threads, &map)?;
     }
     out.finish()
 }
@@ -236,18 +255,7 @@ where
         if is_metadata(&name) {
             continue;
         }
-        let (bytes, cut) = read_member(&mut entry);
-        if let Some(reason) = &cut
-            && bytes.len() as u64 > MEMBER_MAX
-        {
-            let source = out.source(&name);
-            out.warn(&source, reason.clone());
-            continue;
-        }
-        out.decode(&name, bytes, threads, &map)?;
-        if let Some(reason) = cut {
-            let source = out.source(&name);
-            out.warn(&source, reason);
+        if out.read_and_decode(&name, &mut entry, threads, &map)? {
             // A cut stream has nothing after it.
             break;
         }
