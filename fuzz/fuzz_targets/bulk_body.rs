@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wardwatch_ingest::listen::bulk::parse_body;
+use wardwatch_listen::bulk::parse_body;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks whether the path named an index (`/{index}/_bulk`).

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wardwatch_ingest::listen::framing::Framer;
+use wardwatch_listen::framing::Framer;
 
 fuzz_target!(|data: &[u8]| {
     // Two bytes choose the message limit and the size of the socket's reads.
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let max = 1 + usize::from(a) * 4;
     let read = 1 + usize::from(b);
     let mut framer = Framer::new(max);
-    let check = |f: &wardwatch_ingest::listen::framing::Frame| {
+    let check = |f: &wardwatch_listen::framing::Frame| {
         assert!(
             f.data.len() <= max,
             "frame of {} over the limit {max}",

@@ -276,23 +276,28 @@ impl Event {
         }
     }
 
-    /// The entities this event names, from its normalized fields: host, user, addresses.
+    /// The entities this event names, from its normalized fields, the acting side first: the
+    /// source address, the user, the host, then what was acted on (destination address, the
+    /// domain asked for, the URL). Each once, in that order.
     pub fn entities(&self) -> Vec<Entity> {
-        let mut out = Vec::new();
+        let mut out: Vec<Entity> = Vec::new();
         let mut push = |kind, v: &Option<String>| {
             if let Some(v) = v.as_deref().map(str::trim)
                 && !v.is_empty()
                 && v != "-"
             {
-                out.push(Entity::new(kind, v));
+                let e = Entity::new(kind, v);
+                if !out.contains(&e) {
+                    out.push(e);
+                }
             }
         };
-        push(EntityKind::Host, &self.ecs.host_name);
-        push(EntityKind::User, &self.ecs.user_name);
         push(EntityKind::Ip, &self.ecs.source_ip);
+        push(EntityKind::User, &self.ecs.user_name);
+        push(EntityKind::Host, &self.ecs.host_name);
         push(EntityKind::Ip, &self.ecs.destination_ip);
-        out.sort();
-        out.dedup();
+        push(EntityKind::Domain, &self.ecs.dns_question_name);
+        push(EntityKind::Url, &self.ecs.url_full);
         out
     }
 }
@@ -361,5 +366,30 @@ mod tests {
         let ents = e.entities();
         assert_eq!(ents.len(), 2);
         assert!(ents.contains(&Entity::new(EntityKind::Host, "ws-1")));
+    }
+
+    #[test]
+    fn entities_name_the_acting_side_first() {
+        let mut e = Event::new(
+            SourceKind::Json,
+            Timestamp::UNIX_EPOCH,
+            serde_json::json!({}),
+        );
+        e.ecs.host_name = Some("WS-1".into());
+        e.ecs.user_name = Some("mnguyen".into());
+        e.ecs.source_ip = Some("10.0.0.7".into());
+        e.ecs.destination_ip = Some("203.0.113.9".into());
+        e.ecs.dns_question_name = Some("Evil.Example".into());
+        let got: Vec<String> = e.entities().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "ip:10.0.0.7",
+                "user:mnguyen",
+                "host:ws-1",
+                "ip:203.0.113.9",
+                "domain:evil.example"
+            ]
+        );
     }
 }

@@ -161,6 +161,7 @@ fn hit(rule: &Arc<RuleMeta>, _event: &Event) -> Hit {
     Detection {
         rule: rule.clone(),
         correlation: None,
+        entities: Vec::new(),
     }
 }
 

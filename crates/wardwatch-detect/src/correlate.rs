@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rsigma_eval::{
     CorrelationConfig, CorrelationEngine, DetectionBody, EvaluationResult, ResultBody, RuleHeader,
 };
-use wardwatch_core::Event;
+use wardwatch_core::{Entity, EntityKind, Event};
 
 use crate::engine::{CorrelationHit, Detection};
 use crate::fields::FieldView;
@@ -278,6 +278,13 @@ impl Correlator {
                         timespan_secs: body.timespan_secs,
                         events: burst.map_or(0, |b| b.events),
                         accounts: burst.map_or(0, |b| b.accounts.len() as u64),
+                    }),
+                    // The accounts a burst of failed logons tried: who was targeted.
+                    entities: burst.map_or_else(Vec::new, |b| {
+                        b.accounts
+                            .iter()
+                            .map(|a| Entity::new(EntityKind::User, a.as_str()))
+                            .collect()
                     }),
                 })
             })

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rsigma_eval::{Engine, EvaluationResult};
-use wardwatch_core::{Alert, AlertId, Event, EventRef};
+use wardwatch_core::{Alert, AlertId, Entity, Event, EventRef};
 
 use crate::fields::FieldView;
 use crate::logsource;
@@ -31,6 +31,9 @@ pub struct Detection {
     /// For a correlation: the group-by values and the aggregated value that crossed the
     /// threshold.
     pub correlation: Option<CorrelationHit>,
+    /// What the detection names besides its event's own entities — an analytic's targets, the
+    /// accounts a spray tried — most important first; the alert lists them after the event's.
+    pub entities: Vec<Entity>,
 }
 
 /// What a correlation rule saw when it fired.
@@ -57,6 +60,12 @@ impl Detection {
                 facts.insert("correlation.accounts".into(), c.accounts.to_string());
             }
         }
+        let mut entities = event.entities();
+        for e in &self.entities {
+            if !entities.contains(e) {
+                entities.push(e.clone());
+            }
+        }
         Alert {
             id: AlertId::derive(&rule.id, &event.origin, event.timestamp),
             rule_id: rule.id.clone(),
@@ -66,7 +75,7 @@ impl Detection {
             timestamp: event.timestamp,
             organization: event.organization.clone(),
             host: event.ecs.host_name.clone(),
-            entities: event.entities(),
+            entities,
             event: EventRef {
                 origin: event.origin.clone(),
                 event_code: event.ecs.event_code.clone(),
@@ -201,6 +210,7 @@ impl Detector {
                     out.push(Detection {
                         rule: meta,
                         correlation: None,
+                        entities: Vec::new(),
                     });
                 }
             }

@@ -74,7 +74,8 @@ pub fn write_findings(
 }
 
 /// One JSON line: the documented keys (`rule_id`, `rule_title`, `level`, `timestamp`, `host`,
-/// `file`, `record_id`, `event_id`, `channel`, `tags`) plus details for the analyst.
+/// `user`, `file`, `record_id`, `event_id`, `channel`, `tags`, and `entities`: every
+/// `{"kind", "value"}` the finding is about, the acting side first) plus details for the analyst.
 pub fn jsonl_row(f: &Finding) -> serde_json::Value {
     let mut row = json!({
         "timestamp": f.timestamp.to_string(),
@@ -88,6 +89,7 @@ pub fn jsonl_row(f: &Finding) -> serde_json::Value {
         "event_id": f.event_id,
         "channel": f.channel,
         "tags": f.tags,
+        "entities": f.alert.entities,
         "details": f.details,
         "alert_id": f.alert_id,
     });

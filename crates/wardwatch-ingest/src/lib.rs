@@ -1,7 +1,7 @@
 //! Decoders: turn the records hospitals already have into normalized [`Event`](wardwatch_core::Event)s.
 //!
-//! Each format lives in its own module and exposes a per-record function (used by live listeners
-//! later) and, where the format is a file, a streaming file reader. [`decode_file`] picks the
+//! Each format lives in its own module and exposes a per-record function (used by the live
+//! listeners of `wardwatch-listen`) and, where the format is a file, a streaming file reader. [`decode_file`] picks the
 //! format from the file's first bytes, reads `.gz` transparently, and reports every record it
 //! cannot decode as a [`Warning`] with the file and offset — a bad record never stops a file, and
 //! a bad file never stops a run.
@@ -18,8 +18,6 @@ pub mod evtx;
 mod file;
 mod flat_windows;
 pub mod jsonl;
-pub mod listen;
-mod sink;
 pub mod syslog;
 mod time;
 pub mod windows;
@@ -27,4 +25,3 @@ mod winlogbeat;
 
 pub use error::IngestError;
 pub use file::{FileSummary, Format, Warning, decode_file, detect_format};
-pub use sink::{Sink, SinkError, SourceCounters};

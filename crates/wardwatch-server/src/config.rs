@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use wardwatch_ingest::listen::ClientAuth;
+use wardwatch_listen::ClientAuth;
 
 mod bounds;
 pub use bounds::{ResendSection, SearchSection, TimeSection};

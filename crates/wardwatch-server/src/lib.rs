@@ -30,5 +30,5 @@ pub enum ServeError {
     Store(#[from] wardwatch_store::StoreError),
     /// A listener could not be set up (TLS material, binding).
     #[error(transparent)]
-    Listen(#[from] wardwatch_ingest::listen::ListenError),
+    Listen(#[from] wardwatch_listen::ListenError),
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wardwatch_core::Severity;
-use wardwatch_ingest::SourceCounters;
+use wardwatch_listen::SourceCounters;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event};
 use wardwatch_detect::{Correlator, Detection, Detector};
-use wardwatch_ingest::{Sink, SinkError};
+use wardwatch_listen::{Sink, SinkError};
 use wardwatch_store::{Db, DbOptions, DetectionCommit, Encoded, IndexDb, doc_text};
 
 use crate::config::PipelineConfig;

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use wardwatch_console::{ApiState, Telemetry};
 use wardwatch_detect::{Correlator, Detector, RulePack};
 use wardwatch_incidents::{Context, GroupConfig, Inventory, Roster};
-use wardwatch_ingest::listen::{self, SyslogConfig};
+use wardwatch_listen::{self as listen, SyslogConfig};
 use wardwatch_store::{Db, DbOptions, TokenKind, token_hash};
 
 use crate::ServeError;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wardwatch_core::{Event, SourceKind};
 use wardwatch_detect::{Detector, RulePack, RuleText};
-use wardwatch_ingest::Sink;
+use wardwatch_listen::Sink;
 use wardwatch_server::config::{PipelineConfig, RetentionConfig};
 use wardwatch_server::metrics::Metrics;
 use wardwatch_server::pipeline::{IncidentSetup, Pipeline};

@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use wardwatch_core::{Event, RawText, SourceKind};
 use wardwatch_detect::{Detector, RulePack, RuleText};
-use wardwatch_ingest::Sink;
+use wardwatch_listen::Sink;
 use wardwatch_server::config::{PipelineConfig, ResendSection, RetentionConfig};
 use wardwatch_server::metrics::Metrics;
 use wardwatch_server::pipeline::{IncidentSetup, Pipeline};

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use wardwatch_core::Origin;
 use wardwatch_demo::{DemoConfig, Feed};
-use wardwatch_ingest::{Sink, SinkError};
+use wardwatch_listen::{Sink, SinkError};
 use wardwatch_server::Tokens;
 
 use crate::cmd_serve::{ServeArgs, wait_for_signal};

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use wardwatch_ingest::listen::{Allow, ClientAuth, tls};
+use wardwatch_listen::{Allow, ClientAuth, tls};
 use wardwatch_server::Config;
 use wardwatch_server::disk::{free_bytes, human};
 use wardwatch_store::{Db, DbOptions, TokenKind};

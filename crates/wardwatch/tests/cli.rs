@@ -104,6 +104,15 @@ fn hunt_reports_detections_in_time_order_as_jsonl() {
     assert_eq!(rows[0]["event_id"], "1");
     assert_eq!(rows[0]["tags"][1], "attack.t1490");
     assert_eq!(rows[0]["recommendation"], "Isolate the host.");
+    // What the finding names, the acting side first (`../shared/DESIGN.md`).
+    assert_eq!(rows[0]["user"], "alice");
+    assert_eq!(
+        rows[0]["entities"],
+        serde_json::json!([
+            {"kind": "user", "value": "alice"},
+            {"kind": "host", "value": "ws042"}
+        ])
+    );
     let summary = text(&out.stderr);
     assert!(summary.contains("events     3"), "{summary}");
     assert!(summary.contains("skipped    1"), "{summary}");

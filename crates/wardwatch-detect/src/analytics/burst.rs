@@ -214,6 +214,7 @@ mod tests {
                 wardwatch: Default::default(),
             }),
             correlation: None,
+            entities: Vec::new(),
         }
     }
 

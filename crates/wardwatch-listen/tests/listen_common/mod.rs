@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use wardwatch_core::Event;
-use wardwatch_ingest::{Sink, SinkError, SourceCounters};
+use wardwatch_listen::{Sink, SinkError, SourceCounters};
 
 /// Keeps every committed event in memory.
 #[derive(Default)]

@@ -6,7 +6,7 @@
 //! `allowed_networks`, see [`super::gate`]; one that sends nothing for `idle_timeout_secs` is
 //! closed, so idle connections cannot hold the listener) and reads each as a stream of syslog messages, octet-counted or
 //! newline-framed, decided per frame (see [`super::framing`]). Messages are decoded with
-//! [`crate::syslog::decode_bytes`] (RFC 5424 and 3164; never fails: what is not syslog is kept as
+//! [`wardwatch_ingest::syslog::decode_bytes`] (RFC 5424 and 3164; never fails: what is not syslog is kept as
 //! raw text and counted as malformed) and submitted in batches of up to `batch_max` messages or
 //! `batch_delay_ms`. Events carry `origin.source = "syslog-tcp"` and the sender's address
 //! (`log.source.address`).

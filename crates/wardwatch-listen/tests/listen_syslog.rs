@@ -15,8 +15,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wardwatch_core::SourceKind;
-use wardwatch_ingest::SourceCounters;
-use wardwatch_ingest::listen::{SyslogConfig, syslog_tcp, syslog_tls, syslog_udp, tls_acceptor};
+use wardwatch_listen::SourceCounters;
+use wardwatch_listen::{SyslogConfig, syslog_tcp, syslog_tls, syslog_udp, tls_acceptor};
 
 fn config() -> SyslogConfig {
     SyslogConfig {

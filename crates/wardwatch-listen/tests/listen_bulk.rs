@@ -14,8 +14,8 @@ use listen_common::{TestSink, counts, get, wait_until};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use wardwatch_core::SourceKind;
-use wardwatch_ingest::SourceCounters;
-use wardwatch_ingest::listen::bulk::{self, BulkConfig, BulkState, TokenCheck};
+use wardwatch_listen::SourceCounters;
+use wardwatch_listen::bulk::{self, BulkConfig, BulkState, TokenCheck};
 
 const TOKEN: &str = "t0ken-for-tests";
 
@@ -321,7 +321,7 @@ async fn a_token_over_its_budget_is_refused_before_its_body_is_read() {
     let sink = TestSink::new();
     let counters = Arc::new(SourceCounters::default());
     let tokens: TokenCheck = Arc::new(|t| (t == TOKEN).then(|| "default".to_string()));
-    let budgets = Arc::new(wardwatch_ingest::listen::Budgets::new(1000));
+    let budgets = Arc::new(wardwatch_listen::Budgets::new(1000));
     let app = App {
         router: bulk::router(
             BulkState::new(

@@ -1,8 +1,12 @@
 //! Listeners: the network front doors through which live events arrive.
 //!
+//! Decoding is `wardwatch-ingest`'s job (pure: bytes in, events out); this crate owns the sockets,
+//! TLS, HTTP, framing, limits and backpressure around it, so a new decoder never drags a network
+//! stack in and a new listener never re-implements a format.
+//!
 //! # What it does
 //! Each listener accepts one wire protocol, decodes what arrives with the crate's decoders,
-//! hands batches to a [`Sink`](crate::Sink) and acknowledges its sender only once the sink says
+//! hands batches to a [`Sink`] and acknowledges its sender only once the sink says
 //! the batch is committed:
 //! - [`syslog_udp`] — syslog datagrams (RFC 5426). UDP cannot be acknowledged nor slowed down,
 //!   so when the sink is busy the datagrams are dropped and counted.
@@ -21,9 +25,9 @@
 //!
 //! # Example
 //! ```no_run
-//! # async fn run(sink: std::sync::Arc<impl wardwatch_ingest::Sink>) -> Result<(), wardwatch_ingest::listen::ListenError> {
+//! # async fn run(sink: std::sync::Arc<impl wardwatch_listen::Sink>) -> Result<(), wardwatch_listen::ListenError> {
 //! use std::sync::Arc;
-//! use wardwatch_ingest::{SourceCounters, listen};
+//! use wardwatch_listen::{self as listen, SourceCounters};
 //! let tcp = listen::bind_tcp("127.0.0.1:5514".parse().unwrap()).await?;
 //! let counters = Arc::new(SourceCounters::default());
 //! listen::syslog_tcp::serve_tcp(tcp, sink, counters, listen::SyslogConfig::default(), std::future::pending::<()>()).await;
@@ -35,7 +39,7 @@
 //! non-transparent framing), RFC 5425 (syslog over TLS); the Elasticsearch bulk API.
 //!
 //! **Architecture Invariant:** listeners store nothing themselves and know nothing of detection;
-//! they talk to the pipeline only through [`Sink`](crate::Sink) and [`SourceCounters`](crate::SourceCounters).
+//! they talk to the pipeline only through [`Sink`] and [`SourceCounters`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -47,6 +51,7 @@ pub mod fair;
 pub mod framing;
 pub mod gate;
 pub mod http;
+mod sink;
 mod stream;
 pub mod syslog_tcp;
 pub mod syslog_tls;
@@ -56,6 +61,7 @@ pub mod tls;
 pub use bulk::{BulkConfig, BulkState, TokenCheck};
 pub use fair::{Budgets, Reservation, SourceKey};
 pub use gate::{Allow, ConnLimits};
+pub use sink::{Sink, SinkError, SourceCounters};
 pub use syslog_tls::{tls_acceptor, tls_acceptor_from_files};
 pub use tls::{ClientAuth, TlsFiles};
 

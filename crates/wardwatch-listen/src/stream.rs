@@ -80,7 +80,7 @@ pub(crate) fn decode_frames(
                 offset: None,
                 id: None,
             };
-            let mut event = crate::syslog::decode_bytes(&frame.data, origin, now);
+            let mut event = wardwatch_ingest::syslog::decode_bytes(&frame.data, origin, now);
             let raw = event.raw.as_object_mut();
             let flagged = raw.as_ref().is_some_and(|r| {
                 r.get("unparsed") == Some(&Value::Bool(true))

@@ -4,7 +4,7 @@
 //! [`router`] answers `POST /_bulk` and `POST /{index}/_bulk` (also `PUT`) in the Elasticsearch
 //! bulk format — NDJSON pairs of an action line (`index` or `create`) and a document — and the
 //! start-up calls shippers make (`GET /`, licence, x-pack, template, ILM and pipeline probes; see
-//! `probes.rs`). Each document is decoded by [`crate::jsonl::decode_line`] (Winlogbeat/ECS,
+//! `probes.rs`). Each document is decoded by [`wardwatch_ingest::jsonl::decode_line`] (Winlogbeat/ECS,
 //! Suricata EVE, flat Windows, EVTX JSON, or any JSON object), with `origin.source =
 //! "bulk:<index>"` and the document itself kept unchanged as `raw`.
 //!
@@ -20,7 +20,7 @@
 //! | 415 | `Content-Encoding` other than gzip, deflate or none | log it |
 //! | 400 | a broken gzip stream or action line | log it |
 //! | 408 | the body did not arrive within `body_timeout_secs` | retry |
-//! | 429 + `Retry-After` | the token is over its budget ([`crate::listen::fair`], counted in `throttled`), or the pipeline is behind ([`Sink::busy`] or `SinkError::Busy`) | retry later |
+//! | 429 + `Retry-After` | the token is over its budget ([`crate::fair`], counted in `throttled`), or the pipeline is behind ([`Sink::busy`] or `SinkError::Busy`) | retry later |
 //! | 503 / 500 | the pipeline is shutting down / the store failed | retry later |
 //!
 //! Every answer carries `X-Elastic-Product: Elasticsearch`, which Beats 8, Logstash and the
@@ -29,7 +29,7 @@
 //! reading it) plus one per request refused before its body was read (401, 413, 415, 429 seen
 //! before reading); `throttled` — documents of requests refused for the token's budget, or one
 //! per request refused for it before its body was read (a batch like the token's last one
-//! would not fit, [`crate::listen::fair::Budgets::reserve`]); `bytes` — request bodies as
+//! would not fit, [`crate::fair::Budgets::reserve`]); `bytes` — request bodies as
 //! sent.
 //!
 //! # Why it matters
@@ -186,7 +186,7 @@ impl<S> BulkState<S> {
     }
 
     /// Take each token's documents from `budgets` (fair backpressure, see
-    /// [`crate::listen::fair`]); a token over its budget gets 429 and `throttled` counts it.
+    /// [`crate::fair`]); a token over its budget gets 429 and `throttled` counts it.
     pub fn with_budgets(mut self, budgets: Arc<Budgets>) -> Self {
         self.budgets = budgets;
         self

@@ -15,8 +15,8 @@ use axum::http::{Request, StatusCode};
 use listen_common::{TestSink, counts, get};
 use serde_json::Value;
 use tower::ServiceExt;
-use wardwatch_ingest::SourceCounters;
-use wardwatch_ingest::listen::bulk::{self, BulkConfig, BulkState, TokenCheck};
+use wardwatch_listen::SourceCounters;
+use wardwatch_listen::bulk::{self, BulkConfig, BulkState, TokenCheck};
 
 /// The ingest token the fixtures' credentials carry.
 const TOKEN: &str = "wardwatch-test-token";

@@ -1,7 +1,7 @@
 //! The bulk body: NDJSON pairs of an action line and a document line.
 //!
 //! `index` and `create` actions carry a document, which is decoded into an event by
-//! [`crate::jsonl::decode_line`] (Winlogbeat/ECS, Suricata EVE, flat Windows, EVTX JSON or any
+//! [`wardwatch_ingest::jsonl::decode_line`] (Winlogbeat/ECS, Suricata EVE, flat Windows, EVTX JSON or any
 //! JSON object); a document that is not a JSON object fails alone, as its item (HTTP 400
 //! `mapper_parsing_exception`), and the others are stored. `update` (which has a document line)
 //! and `delete` (which has none) are refused per item: events are kept as they were sent. An
@@ -128,7 +128,7 @@ pub(crate) fn parse(body: &[u8], path_index: Option<&str>) -> Result<Parsed, Bul
                     offset: None,
                     id: item.id.clone(),
                 };
-                match crate::jsonl::decode_line_keeping_text(doc, origin) {
+                match wardwatch_ingest::jsonl::decode_line_keeping_text(doc, origin) {
                     Ok(event) => parsed.events.push(event),
                     Err(reason) => {
                         item.error = Some(ItemError {

@@ -39,7 +39,7 @@ pub trait Sink: Send + Sync + 'static {
 
     /// How far behind the pipeline is while it still accepts: 0 while it keeps up, rising to
     /// 1 where it turns busy. Listeners then admit only the sources well within their budget
-    /// and slow the budgets' refill by this share ([`crate::listen::fair`]), so light senders
+    /// and slow the budgets' refill by this share ([`crate::fair`]), so light senders
     /// keep flowing while heavy ones are held to what the pipeline can take.
     fn pressure(&self) -> f64 {
         0.0
