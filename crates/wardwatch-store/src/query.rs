@@ -347,8 +347,25 @@ impl Query {
             Query::Not(q) => !q.matches_seen(seen),
             Query::Text(t) => {
                 let w = words(t);
-                let event_words = seen.words();
-                !w.is_empty() && event_words.windows(w.len()).any(|win| win == w.as_slice())
+                if w.is_empty() {
+                    return false;
+                }
+                if let Some(given) = seen.words.get() {
+                    return given.windows(w.len()).any(|win| win == w.as_slice());
+                }
+                // The event's words as slices of its text, compared in place: `words` would
+                // allocate a lowercased copy of every one (most of a check's time).
+                let text = seen.text();
+                let mut pieces = text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|p| !p.is_empty());
+                if let [one] = w.as_slice() {
+                    return pieces.any(|p| same_word(p, one));
+                }
+                let pieces: Vec<&str> = pieces.collect();
+                pieces
+                    .windows(w.len())
+                    .any(|win| win.iter().zip(&w).all(|(p, x)| same_word(p, x)))
             }
             Query::Field { field, value } => field_values_in(seen.event, seen.ecs(), field)
                 .iter()
@@ -357,10 +374,24 @@ impl Query {
     }
 }
 
+/// Whether `piece` (a run of letters and digits of an event's text) is the word `lower` (a
+/// word of [`words`]: lowercased), as `piece.to_lowercase() == lower` but without the copy
+/// for an ASCII piece.
+fn same_word(piece: &str, lower: &str) -> bool {
+    if piece.is_ascii() {
+        piece.eq_ignore_ascii_case(lower)
+    } else {
+        piece.to_lowercase() == lower
+    }
+}
+
 /// An event being checked, with what the check derives from it, each computed on first use.
 struct Seen<'a> {
     event: &'a Event,
+    /// The event's words when the caller has them (see [`Query::matches`]).
     words: std::cell::OnceCell<Vec<String>>,
+    /// Its text as the index sees it ([`crate::index_text`]), else.
+    text: std::cell::OnceCell<String>,
     ecs: std::cell::OnceCell<Value>,
 }
 
@@ -369,13 +400,13 @@ impl<'a> Seen<'a> {
         Seen {
             event,
             words: std::cell::OnceCell::new(),
+            text: std::cell::OnceCell::new(),
             ecs: std::cell::OnceCell::new(),
         }
     }
 
-    fn words(&self) -> &[String] {
-        self.words
-            .get_or_init(|| words(&crate::index_text(self.event)))
+    fn text(&self) -> &str {
+        self.text.get_or_init(|| crate::index_text(self.event))
     }
 
     fn ecs(&self) -> &Value {

@@ -2,7 +2,7 @@
 //! events per source, over a time range (event time, ns).
 //!
 //! Why here: the report is built from several tables; these queries use the store's indexes
-//! (`alerts_ts`, `events_ts`) so a week's report on a year's store stays quick.
+//! (`alerts_ts`, `events_ts_cols`) so a week's report on a year's store stays quick.
 
 use rusqlite::params;
 

@@ -114,3 +114,46 @@ fn host_names_match_with_or_without_their_dns_domain() {
     assert!(!hit("user.name:PACS01"));
     assert!(hit("organization.id:default"));
 }
+
+#[test]
+fn words_compared_in_place_agree_with_the_word_list() {
+    // `matches_event` compares the event's words in place; `matches` takes its word list. Both
+    // must say the same, for ASCII and for letters whose lowercase is longer or contextual.
+    let mut e = Event::new(
+        SourceKind::Syslog,
+        jiff::Timestamp::UNIX_EPOCH,
+        json!({"message": "User MNguyen opened ΟΔΟΣ İstanbul STRAẞE record 4711-b",
+               "n": 42, "list": ["Alpha", {"x": "Beta gamma"}]}),
+    );
+    e.ecs.host_name = Some("PACS01.hospital.local".into());
+    let w = words(&crate::index_text(&e));
+    for q in [
+        "mnguyen",
+        "MNGUYEN",
+        "mnguye",
+        "\"user mnguyen opened\"",
+        "\"mnguyen user\"",
+        "οδοσ",
+        "οδος",
+        "ΟΔΟΣ",
+        "istanbul",
+        "i̇stanbul",
+        "straße",
+        "strasse",
+        "\"record 4711 b\"",
+        "4711",
+        "42",
+        "\"alpha beta gamma\"",
+        "\"gamma pacs01\"",
+        "pacs01 AND hospital",
+        "\"hospital local\"",
+        "nothing",
+        "alpha -beta",
+    ] {
+        let query = parse(q).unwrap();
+        assert_eq!(query.matches_event(&e), query.matches(&e, &w), "{q}");
+    }
+    assert!(parse("\"user mnguyen opened\"").unwrap().matches_event(&e));
+    assert!(parse("\"alpha beta gamma\"").unwrap().matches_event(&e));
+    assert!(!parse("\"mnguyen user\"").unwrap().matches_event(&e));
+}
