@@ -6,7 +6,7 @@
 #   3. peak memory of the server (VmHWM) in each run.
 # When an `rsigma` binary is on PATH, its daemon is run on the same events and rules and the
 # ratio is printed.
-# Usage: bench/serve.sh [SECONDS]   (default 20 per run)
+# Usage: bench/serve.sh [SECONDS]   (default 20 per run; BENCH_BIN=PATH: another binary)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -17,9 +17,15 @@ if [ ! -d "$shared/evtx/dense-samples" ] || [ ! -d "$shared/sigma/rules" ]; then
     exit 0
 fi
 cd "$root"
-cargo build --release -p wardwatch >/dev/null
+# BENCH_BIN=PATH measures another wardwatch binary (an older build kept aside, for before/after
+# figures on the same machine); otherwise target/release/wardwatch is built.
+if [ -n "${BENCH_BIN:-}" ]; then
+    bin="$BENCH_BIN"
+else
+    cargo build --release -p wardwatch >/dev/null
+    bin="$root/target/release/wardwatch"
+fi
 CARGO_TARGET_DIR="$root/target" cargo build --release --manifest-path bench/loadgen/Cargo.toml >/dev/null
-bin="$root/target/release/wardwatch"
 loadgen="$root/target/release/wardwatch-loadgen"
 port=18181
 

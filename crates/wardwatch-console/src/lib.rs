@@ -277,6 +277,7 @@ impl ListParams {
             cursor: self.cursor.clone(),
             budget: None,
             orgs: p.orgs(),
+            count_time: None,
         })
     }
 

@@ -3,9 +3,11 @@
 //! Events come newest first. The full-text index narrows the candidates (positive terms only);
 //! the candidates of the page are checked against the whole query. The total is counted from
 //! the indexes: the journal's columns prove most field matches without a document being read
-//! (`query/sql.rs`), and only the other candidates are parsed and checked — up to
-//! [`VERIFY_BOUND`] of them, the rest estimated from those, and for at most [`COUNT_TIME`];
-//! [`TotalRelation`] says whether the total is exact. A selective prefilter's candidates are
+//! (`query/sql.rs`: the time index `events_ts_cols` carries those columns, so this reads no
+//! rows), and only the other candidates are parsed and checked — up to [`VERIFY_BOUND`] of
+//! them, the rest estimated from those; the count takes at most [`COUNT_TIME`] (or the
+//! request's `count_time`) and extrapolates past it; [`TotalRelation`] says whether the total
+//! is exact. A selective prefilter's candidates are
 //! fetched by their keys ([`LIST_BOUND`]); a broad one's by walking the time index. The
 //! cursor is the `(time, seq)` of the last event returned: stable while new events arrive.
 //!
@@ -39,6 +41,9 @@ pub struct SearchRequest {
     pub budget: Option<std::time::Duration>,
     /// Only these organizations' events and alerts; every one when `None`.
     pub orgs: Option<Vec<String>>,
+    /// How long counting the matches past the page may take (`None`: [`COUNT_TIME`]); past
+    /// it the total is an estimate. An export that wants an exact total gives more.
+    pub count_time: Option<std::time::Duration>,
 }
 
 /// ` AND {col} IN (?n, ...)` for `orgs` (pushed onto `args`); empty when `orgs` is `None`.
@@ -116,17 +121,17 @@ impl Db {
     /// out in the first pass the page has what was found and `next_cursor` goes on after the
     /// last event looked at; in the second, `total` is what was counted by then.
     pub fn search_events(&self, req: &SearchRequest) -> Result<EventPage, StoreError> {
-        self.search_events_listing(req, LIST_BOUND, COUNT_TIME)
+        self.search_events_listing(req, LIST_BOUND)
     }
 
     /// [`Db::search_events`], fetching the candidates by their keys when the prefilter names
-    /// at most `list_bound` events, and counting the rest for at most `count_time`.
+    /// at most `list_bound` events.
     fn search_events_listing(
         &self,
         req: &SearchRequest,
         list_bound: u64,
-        count_time: std::time::Duration,
     ) -> Result<EventPage, StoreError> {
+        let count_time = req.count_time.unwrap_or(COUNT_TIME);
         let query = query::parse(&req.q)?;
         let limit = req.limit.clamp(1, MAX_LIMIT);
         let after = req.cursor.as_deref().map(parse_cursor).transpose()?;
@@ -423,17 +428,20 @@ pub enum TotalRelation {
     /// Every match in the range was counted.
     #[default]
     Exact,
-    /// An estimate: more candidates than [`VERIFY_BOUND`] needed checking one by one (the
-    /// share of the checked ones that matched was taken for the rest), or counting took longer
-    /// than [`COUNT_TIME`] (the part of the range not reached was extrapolated by its span).
+    /// An estimate: more candidates needed checking one by one than [`VERIFY_BOUND`] or the
+    /// count's time allowed (the share of the checked ones that matched was taken for the
+    /// rest), or walking the range took longer than [`COUNT_TIME`] (the part not reached was
+    /// extrapolated in proportion to its events).
     Estimate,
     /// A lower bound: the search's time budget ran out (`partial` says so too).
     AtLeast,
 }
 
-/// How long counting the rest of the range may take once the page is found (when the
-/// candidates are walked in time order). Past it the count stops where it is, and the total is
-/// extrapolated over the part of the range not reached, in proportion to the events in it.
+/// How long counting the rest of the range may take once the page is found: walking the
+/// candidates in time order and checking those the columns do not prove. Past it the walk
+/// stops where it is and the total is extrapolated over the part of the range not reached, in
+/// proportion to the events in it; the checks stop (after [`VERIFY_SAMPLE`]) and the rest are
+/// estimated in the share of the checked ones that matched.
 pub const COUNT_TIME: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// The most events a full-text prefilter may name for the search to fetch its candidates by
@@ -443,6 +451,10 @@ pub const LIST_BOUND: u64 = 10_000;
 /// The most candidates a total's count parses and checks one by one (those the journal's
 /// columns cannot prove); past it the rest are estimated from them.
 pub const VERIFY_BOUND: u64 = 1_000;
+
+/// The fewest candidates a count checks one by one before its time ([`COUNT_TIME`]) may stop
+/// it: the sample the rest are estimated from.
+pub const VERIFY_SAMPLE: u64 = 100;
 
 /// What a count found.
 struct Count {
@@ -615,7 +627,7 @@ impl Scan<'_> {
                 .filter(|c| !c.2)
                 .map(|c| c.1)
                 .collect();
-            return self.verify(sure, unsure.len() as u64, &unsure);
+            return self.verify(sure, unsure.len() as u64, &unsure, deadline);
         }
         let mut args = self.args.to_vec();
         let range = format!("{}{}", self.cond, bounds_sql(bounds, &mut args));
@@ -630,7 +642,7 @@ impl Scan<'_> {
             let mut n = 0u64;
             while let Some(row) = rows.next()? {
                 n += 1;
-                if n.is_multiple_of(4096) && std::time::Instant::now() >= deadline {
+                if n.is_multiple_of(256) && std::time::Instant::now() >= deadline {
                     stopped_at = Some((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?));
                     break;
                 }
@@ -650,7 +662,7 @@ impl Scan<'_> {
             Err(e) if is_interrupt(&e) => return Ok(out_of_time(sure)),
             Err(e) => return Err(e.into()),
         }
-        let mut count = self.verify(sure, unsure, &seqs)?;
+        let mut count = self.verify(sure, unsure, &seqs, deadline)?;
         if let Some(stop) = stopped_at
             && !count.out_of_time
         {
@@ -696,9 +708,15 @@ impl Scan<'_> {
     }
 
     /// The total of a count: `sure` proven matches, `unsure` candidates of which the newest
-    /// are `seqs` (the first [`VERIFY_BOUND`] are parsed and checked, the rest estimated from
-    /// them).
-    fn verify(&self, sure: u64, unsure: u64, seqs: &[i64]) -> Result<Count, StoreError> {
+    /// are `seqs` (the first [`VERIFY_BOUND`] are parsed and checked — past `deadline` only
+    /// the first [`VERIFY_SAMPLE`] —, the rest estimated from them).
+    fn verify(
+        &self,
+        sure: u64,
+        unsure: u64,
+        seqs: &[i64],
+        deadline: std::time::Instant,
+    ) -> Result<Count, StoreError> {
         let out_of_time = |matches| Count {
             matches,
             relation: TotalRelation::AtLeast,
@@ -710,6 +728,9 @@ impl Scan<'_> {
         for &seq in seqs.iter().take(VERIFY_BOUND as usize) {
             if self.watchdog.is_some_and(Watchdog::expired) {
                 return Ok(out_of_time(matches + matched));
+            }
+            if checked >= VERIFY_SAMPLE && std::time::Instant::now() >= deadline {
+                break;
             }
             let event = match self.event(seq) {
                 Ok(e) => e,
@@ -868,12 +889,13 @@ mod tests {
                     q: q.into(),
                     limit,
                     cursor: cursor.map(str::to_string),
+                    count_time: Some(std::time::Duration::from_secs(600)),
                     ..Default::default()
                 };
                 let listed = db
-                    .search_events_listing(&req, u64::MAX, COUNT_TIME)
+                    .search_events_listing(&req, u64::MAX)
                     .unwrap();
-                let walked = db.search_events_listing(&req, 0, COUNT_TIME).unwrap();
+                let walked = db.search_events_listing(&req, 0).unwrap();
                 let key = |p: &EventPage| {
                     (
                         p.total,
@@ -907,6 +929,7 @@ mod tests {
         db.append(&[events]).unwrap();
         let req = SearchRequest {
             limit: 50,
+            count_time: Some(std::time::Duration::from_secs(600)),
             ..Default::default()
         };
         let exact = db.search_events(&req).unwrap();
@@ -917,7 +940,10 @@ mod tests {
         // No time to count: the walk stops at its first look at the clock (4,096 rows in) and
         // the rest of the span is extrapolated — one event a second, so close to the truth.
         let hurried = db
-            .search_events_listing(&req, LIST_BOUND, std::time::Duration::ZERO)
+            .search_events(&SearchRequest {
+                count_time: Some(std::time::Duration::ZERO),
+                ..req.clone()
+            })
             .unwrap();
         assert_eq!(hurried.total_relation, TotalRelation::Estimate);
         assert!(

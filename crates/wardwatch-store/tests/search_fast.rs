@@ -140,6 +140,9 @@ fn compare(db: &Db, req: &SearchRequest) {
         let page = db
             .search_events(&SearchRequest {
                 cursor: cursor.clone(),
+                // Exact totals whatever the machine's load (the default count time may turn
+                // a slow check into an estimate).
+                count_time: Some(std::time::Duration::from_secs(600)),
                 ..req.clone()
             })
             .unwrap();
@@ -238,6 +241,7 @@ fn proven_matches_are_counted_exactly_past_the_checking_bound_and_the_rest_estim
         db.search_events(&SearchRequest {
             q: q.into(),
             limit: 50,
+            count_time: Some(std::time::Duration::from_secs(600)),
             ..Default::default()
         })
         .unwrap()
@@ -271,11 +275,52 @@ fn proven_matches_are_counted_exactly_past_the_checking_bound_and_the_rest_estim
             q: "\"powershell enc\"".into(),
             from: Some(jiff::Timestamp::from_second(1_770_000_000 + n as i64 - 1000).unwrap()),
             limit: 50,
+            count_time: Some(std::time::Duration::from_secs(600)),
             ..Default::default()
         })
         .unwrap();
     assert_eq!(
         (recent.total, recent.total_relation),
         (500, TotalRelation::Exact)
+    );
+}
+
+#[test]
+fn a_count_out_of_time_still_checks_a_sample_and_estimates_the_rest_from_it() {
+    let n = (VERIFY_BOUND as usize) * 2;
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path());
+    let events: Vec<Event> = (0..n)
+        .map(|i| {
+            let mut e = event(i);
+            e.raw["CommandLine"] = if i % 2 == 0 {
+                "powershell -enc AAA"
+            } else {
+                "enc powershell"
+            }
+            .into();
+            e
+        })
+        .collect();
+    db.append(&[events]).unwrap();
+    index(&db, dir.path(), n);
+    // No time at all to count: the page is found as always, and the total is estimated from
+    // the first VERIFY_SAMPLE candidates checked (half of them match).
+    let page = db
+        .search_events(&SearchRequest {
+            q: "\"powershell enc\"".into(),
+            limit: 10,
+            count_time: Some(std::time::Duration::ZERO),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.events.len(), 10);
+    assert_eq!(page.total_relation, TotalRelation::Estimate);
+    assert!(!page.partial);
+    assert!(
+        page.total.abs_diff(n as u64 / 2) <= 2,
+        "estimate {} for {} matches",
+        page.total,
+        n / 2
     );
 }

@@ -178,6 +178,7 @@ pub(crate) async fn page(
         cursor: None,
         budget: Some(s.search.budget),
         orgs: who.orgs(),
+        count_time: None,
     };
     let started = std::time::Instant::now();
     let page = s.with_db(move |db| Ok(db.search_events(&req)?)).await?;
