@@ -783,7 +783,11 @@ mod tests {
             .prepare("INSERT INTO events (ts, received, org, source, kind, host, user, code, channel, bytes, doc) VALUES (?1, 0, 'default', 'test', 'syslog', ?2, ?3, '4624', 'Security', 2, '{}')")
             .unwrap();
         for i in 0..100i64 {
-            let host = if i % 2 == 0 { "pacs01.hospital.local" } else { "ws-1" };
+            let host = if i % 2 == 0 {
+                "pacs01.hospital.local"
+            } else {
+                "ws-1"
+            };
             insert.execute(params![i * 1_000, host, "mnguyen"]).unwrap();
         }
         drop(insert);
@@ -817,7 +821,10 @@ mod tests {
         drop(db);
         // Opened again: nothing left to do, same indexes.
         let again = Db::open(dir.path(), &DbOptions::default()).unwrap();
-        assert_eq!(event_indexes(&again.conn), ["events_ext_id", "events_ts_cols"]);
+        assert_eq!(
+            event_indexes(&again.conn),
+            ["events_ext_id", "events_ts_cols"]
+        );
     }
 
     #[test]

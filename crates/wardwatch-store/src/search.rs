@@ -892,9 +892,7 @@ mod tests {
                     count_time: Some(std::time::Duration::from_secs(600)),
                     ..Default::default()
                 };
-                let listed = db
-                    .search_events_listing(&req, u64::MAX)
-                    .unwrap();
+                let listed = db.search_events_listing(&req, u64::MAX).unwrap();
                 let walked = db.search_events_listing(&req, 0).unwrap();
                 let key = |p: &EventPage| {
                     (
