@@ -102,6 +102,10 @@ pub struct Ecs {
     pub process_pid: Option<u64>,
     #[serde(rename = "process.executable", skip_serializing_if = "Option::is_none")]
     pub process_executable: Option<String>,
+    /// The program's name as a log names it: syslog's APP-NAME or tag (`sshd`, `sudo`), a
+    /// shipper's `PROGRAM` or `process.name`. Linux logsources are chosen by it.
+    #[serde(rename = "process.name", skip_serializing_if = "Option::is_none")]
+    pub process_name: Option<String>,
     #[serde(
         rename = "process.command_line",
         skip_serializing_if = "Option::is_none"
@@ -120,6 +124,13 @@ pub struct Ecs {
     pub dns_question_name: Option<String>,
     #[serde(rename = "network.protocol", skip_serializing_if = "Option::is_none")]
     pub network_protocol: Option<String>,
+    /// The syslog facility by name (`auth`, `authpriv`, `daemon`...), from the priority of a
+    /// syslog header or a shipper's `FACILITY` / `PRIORITY` / `log.syslog.facility.name`.
+    #[serde(
+        rename = "log.syslog.facility.name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub syslog_facility: Option<String>,
     /// The free-text message, for sources that have one (syslog).
     #[serde(rename = "message", skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -19,10 +19,12 @@
 //! **Architecture Invariant:** pure: no clock (event time only), no I/O.
 
 mod burst;
+mod identity;
 mod kerberoast;
 mod rare_pair;
 mod rare_service;
 mod remote_exec;
+pub(crate) mod window;
 
 use std::sync::Arc;
 
@@ -53,6 +55,7 @@ const KEPT: &[&str] = &[
     "TicketEncryptionType",
     "Status",
     "WorkstationName",
+    "Workstation",
 ];
 
 /// A small copy of `event` holding only what analytics and their alerts need: a flat record
@@ -173,6 +176,8 @@ pub struct Analytics {
     burst: burst::Burst,
     remote_exec: remote_exec::RemoteExec,
     kerberoast: kerberoast::Kerberoast,
+    #[serde(default)]
+    identity: identity::Identity,
 }
 
 impl Analytics {
@@ -182,6 +187,7 @@ impl Analytics {
             || is_service_install(event)
             || remote_exec::wants(event)
             || kerberoast::wants(event)
+            || identity::wants(event)
             || burst::wants(detections)
     }
 
@@ -193,6 +199,7 @@ impl Analytics {
         self.rare_service.observe(event, &mut out);
         self.remote_exec.observe(event, &mut out);
         self.kerberoast.observe(event, &mut out);
+        self.identity.observe(event, &mut out);
         // The burst sees the rules' detections and the other analytics' findings alike.
         let mut signals: Vec<&Detection> = detections.iter().collect();
         signals.extend(out.iter());
@@ -210,6 +217,9 @@ impl Analytics {
             remote_exec::rule(),
             kerberoast::rule(),
         ]
+        .into_iter()
+        .chain(identity::Identity::metas())
+        .collect()
     }
 }
 

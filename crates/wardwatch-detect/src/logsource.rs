@@ -237,10 +237,15 @@ pub fn of_event(event: &Event) -> EventLogsource<'_> {
             }
         }
         SourceKind::Syslog => {
-            let app = event.raw.get("appname").and_then(Value::as_str);
+            // The normalized program and facility (a shipper's document has no `appname`);
+            // events stored before those fields existed name them in the syslog parts.
+            let app = (event.ecs.process_name.as_deref())
+                .or_else(|| event.raw.get("appname").and_then(Value::as_str));
+            let facility = (event.ecs.syslog_facility.as_deref())
+                .or_else(|| event.raw.get("facility").and_then(Value::as_str));
             let service = app.and_then(linux_service).map(Cow::Borrowed).or_else(|| {
                 // auth / authpriv facility messages are Sigma's `auth` service.
-                match event.raw.get("facility").and_then(Value::as_str) {
+                match facility {
                     Some("auth" | "authpriv") => Some(Cow::Borrowed("auth")),
                     _ => Some(Cow::Borrowed("syslog")),
                 }

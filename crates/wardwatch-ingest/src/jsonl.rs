@@ -8,7 +8,10 @@
 //! 2. Suricata EVE (`event_type` with the sensor's keys) → [`crate::eve::decode_value`];
 //! 3. flat Windows JSON (`EventID` with `Channel`, `Computer`, `Hostname`, `SourceName`...) →
 //!    [`SourceKind::FlatWindows`], see `flat_windows.rs`;
-//! 4. anything else → [`SourceKind::Json`], its time from the first readable of `@timestamp`,
+//! 4. a syslog record a shipper wrote as JSON (syslog-ng's upper-case `HOST`/`PROGRAM`/`MESSAGE`,
+//!    Fluent Bit's syslog parsers, Filebeat's system module) → [`SourceKind::Syslog`], the same
+//!    event as the syslog line, see `syslog_doc.rs`;
+//! 5. anything else → [`SourceKind::Json`], its time from the first readable of `@timestamp`,
 //!    `timestamp`, `time`, `ts` (Zeek), `TimeGenerated` (Azure Monitor), `eventTime`
 //!    (CloudTrail), `EventTime`, `published` (Okta) and `date`, and whatever ECS fields it states,
 //!    nested or dotted; `host.name` falls back to a plain `host` or `hostname` string.
@@ -99,6 +102,8 @@ pub fn decode_value(v: Value, origin: Origin) -> Result<Event, String> {
         crate::eve::decode_value(v, origin)
     } else if crate::flat_windows::is_flat_windows(&v) {
         crate::flat_windows::decode(v, origin)
+    } else if let Some(shape) = crate::syslog_doc::shape(&v) {
+        crate::syslog_doc::decode(v, shape, origin)
     } else {
         decode_generic(v, origin)
     })

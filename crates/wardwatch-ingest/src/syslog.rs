@@ -7,7 +7,10 @@
 //! and `message`. A message that is a JSON object (`{...}` after the tag, or CEE's
 //! `@cee: {...}`) is decoded into `raw.json`, and its ECS fields fill what the header did not
 //! say; a CEF record (`CEF:0|...`) is split into `raw.cef` (see `cef.rs`) and mapped to the
-//! normalized fields. `host.name` is the header's host name, `message` the message text.
+//! normalized fields. `host.name` is the header's host name, `process.name` the APP-NAME or
+//! tag, `log.syslog.facility.name` the facility, `message` the message text; an authenticating
+//! program's message (sshd, PAM, sudo, su, login) adds the authentication fields
+//! (`linux_auth.rs`).
 //!
 //! Time: RFC 5424 stamps carry their offset. RFC 3164 stamps have neither year nor zone: they
 //! are read as UTC, in the current year unless that would put them more than a day in the future
@@ -153,6 +156,8 @@ fn from_message(line: &str, msg: &Message<&str>, now: Timestamp) -> Event {
         event_kind: Some("event".into()),
         host_name: hostname.map(str::to_string),
         process_pid: pid,
+        process_name: appname.map(str::to_string),
+        syslog_facility: msg.facility.map(|f| f.as_str().to_string()),
         message: Some(text.to_string()),
         ..Ecs::default()
     };
@@ -174,6 +179,8 @@ fn from_message(line: &str, msg: &Message<&str>, now: Timestamp) -> Event {
             ecs.message = inner_message;
         }
         put("cef", cef.to_json());
+    } else if let Some(app) = appname {
+        crate::linux_auth::normalize(app, text, &mut ecs);
     }
 
     let time_text = msg.timestamp.and_then(|_| stamp_text(line, msg));

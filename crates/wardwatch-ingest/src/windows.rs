@@ -120,6 +120,13 @@ pub fn normalize(rec: &WindowsRecord<'_>) -> Ecs {
         (true, Some(22)) => ("network", "dns-query"),
         (false, Some(4624)) => ("authentication", "logged-in"),
         (false, Some(4625)) => ("authentication", "logon-failed"),
+        (false, Some(4634 | 4647)) => ("session", "logged-off"),
+        (false, Some(4648)) => ("authentication", "explicit-credentials"),
+        (false, Some(4672)) => ("iam", "special-privileges-assigned"),
+        (false, Some(4768)) => ("authentication", "kerberos-tgt-requested"),
+        (false, Some(4769)) => ("authentication", "kerberos-service-ticket-requested"),
+        (false, Some(4771)) => ("authentication", "kerberos-preauth-failed"),
+        (false, Some(4776)) => ("authentication", "credentials-validated"),
         (false, Some(4720 | 4722 | 4724 | 4728 | 4732 | 4756)) => ("iam", "account-changed"),
         (false, Some(7045 | 4697)) => ("configuration", "service-installed"),
         _ => ("", ""),
@@ -131,7 +138,14 @@ pub fn normalize(rec: &WindowsRecord<'_>) -> Ecs {
     if !sysmon {
         match rec.event_id {
             Some(4624) => ecs.event_outcome = Some("success".into()),
-            Some(4625) => ecs.event_outcome = Some("failure".into()),
+            Some(4625 | 4771) => ecs.event_outcome = Some("failure".into()),
+            // Kerberos and NTLM validation say how they ended in `Status` (0x0: granted).
+            Some(4768 | 4769 | 4776) => {
+                ecs.event_outcome = field(d, &["Status"]).map(|s| {
+                    let ok = matches!(s.to_ascii_lowercase().as_str(), "0x0" | "0" | "0x00000000");
+                    (if ok { "success" } else { "failure" }).into()
+                });
+            }
             _ => {}
         }
     }
@@ -188,6 +202,39 @@ mod tests {
         assert_eq!(
             event_id_of(&json!({"#text": 7045, "#attributes": {"Qualifiers": 16384}})),
             Some(7045)
+        );
+    }
+
+    #[test]
+    fn kerberos_and_ntlm_outcomes_come_from_status() {
+        let norm = |id: u64, data: Value| {
+            let ecs = normalize(&WindowsRecord {
+                channel: Some("Security"),
+                provider: None,
+                event_id: Some(id),
+                computer: Some("dc01"),
+                data: data.as_object(),
+            });
+            (
+                ecs.event_action.unwrap_or_default(),
+                ecs.event_outcome.unwrap_or_default(),
+            )
+        };
+        let failed = json!({"TargetUserName": "bob", "Workstation": "WS7", "Status": "0xC000006A"});
+        assert_eq!(
+            norm(4776, failed),
+            ("credentials-validated".into(), "failure".into())
+        );
+        let ok = json!({"TargetUserName": "bob", "Status": "0x0"});
+        assert_eq!(
+            norm(4768, ok),
+            ("kerberos-tgt-requested".into(), "success".into())
+        );
+        let pre =
+            json!({"TargetUserName": "bob", "IpAddress": "::ffff:10.0.0.9", "Status": "0x18"});
+        assert_eq!(
+            norm(4771, pre),
+            ("kerberos-preauth-failed".into(), "failure".into())
         );
     }
 
