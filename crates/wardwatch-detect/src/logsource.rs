@@ -243,13 +243,14 @@ pub fn of_event(event: &Event) -> EventLogsource<'_> {
                 .or_else(|| event.raw.get("appname").and_then(Value::as_str));
             let facility = (event.ecs.syslog_facility.as_deref())
                 .or_else(|| event.raw.get("facility").and_then(Value::as_str));
-            let service = app.and_then(linux_service).map(Cow::Borrowed).or_else(|| {
-                // auth / authpriv facility messages are Sigma's `auth` service.
-                match facility {
-                    Some("auth" | "authpriv") => Some(Cow::Borrowed("auth")),
-                    _ => Some(Cow::Borrowed("syslog")),
-                }
-            });
+            // auth / authpriv facility messages are Sigma's `auth` service.
+            let service = Some(app.and_then(linux_service).map_or_else(
+                || match facility {
+                    Some("auth" | "authpriv") => Cow::Borrowed("auth"),
+                    _ => Cow::Borrowed("syslog"),
+                },
+                Cow::Borrowed,
+            ));
             EventLogsource {
                 product: Some("linux"),
                 service,
