@@ -90,10 +90,17 @@ pub struct Ecs {
     pub user_name: Option<String>,
     #[serde(rename = "user.domain", skip_serializing_if = "Option::is_none")]
     pub user_domain: Option<String>,
+    /// The role the user acted in (an EHR audit's agent role: `nurse`, `physician`...).
+    #[serde(rename = "user.roles", skip_serializing_if = "Option::is_none")]
+    pub user_roles: Option<String>,
     #[serde(rename = "source.ip", skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<String>,
     #[serde(rename = "source.port", skip_serializing_if = "Option::is_none")]
     pub source_port: Option<u16>,
+    /// The source as the record names it when that is not an IP address (a workstation's
+    /// name in an audit trail).
+    #[serde(rename = "source.address", skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<String>,
     #[serde(rename = "destination.ip", skip_serializing_if = "Option::is_none")]
     pub destination_ip: Option<String>,
     #[serde(rename = "destination.port", skip_serializing_if = "Option::is_none")]
@@ -131,6 +138,19 @@ pub struct Ecs {
         skip_serializing_if = "Option::is_none"
     )]
     pub syslog_facility: Option<String>,
+    /// Why it was done: an EHR audit's purpose of use (`TREAT`, `ETREAT`, `HPAYMT`...).
+    #[serde(rename = "event.reason", skip_serializing_if = "Option::is_none")]
+    pub event_reason: Option<String>,
+    /// The patient whose record was touched (an EHR audit's patient id).
+    #[serde(rename = "patient.id", skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<String>,
+    /// Whether access to a record was gained by breaking the glass (emergency access outside
+    /// the user's normal rights).
+    #[serde(
+        rename = "ehr.break_the_glass",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub break_the_glass: Option<bool>,
     /// The free-text message, for sources that have one (syslog).
     #[serde(rename = "message", skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

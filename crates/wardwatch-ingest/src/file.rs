@@ -22,6 +22,8 @@ pub enum Format {
     SuricataEve,
     /// Syslog text, one message per line (RFC 5424 or RFC 3164).
     Syslog,
+    /// An XML document of IHE ATNA / DICOM audit messages (one or several `AuditMessage`s).
+    AuditXml,
 }
 
 impl Format {
@@ -31,6 +33,7 @@ impl Format {
             Format::JsonLines => "jsonl",
             Format::SuricataEve => "suricata-eve",
             Format::Syslog => "syslog",
+            Format::AuditXml => "atna-xml",
         }
     }
 }
@@ -96,6 +99,11 @@ pub fn detect_format(head: &[u8]) -> Option<Format> {
         }
     } else if head.contains(&0) {
         None
+    } else if first.starts_with("<?xml")
+        || first.starts_with('<') && first[1..].starts_with(|c: char| c.is_ascii_alphabetic())
+    {
+        // An XML element, not a syslog priority (`<34>`).
+        Some(Format::AuditXml)
     } else {
         Some(Format::Syslog)
     }
@@ -198,6 +206,36 @@ where
         return Ok(Some((format, summary)));
     }
     let source: Arc<str> = Arc::from(source);
+    if format == Format::AuditXml {
+        let mut text = Vec::new();
+        reader
+            .by_ref()
+            .take(crate::atna::MAX_XML_BYTES as u64 + 1)
+            .read_to_end(&mut text)
+            .map_err(io_err(path))?;
+        let origin = Origin {
+            source: source.to_string(),
+            record_id: Some(1),
+            offset: Some(0),
+            id: None,
+        };
+        let decoded = std::str::from_utf8(&text)
+            .map_err(|e| format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to()))
+            .and_then(|xml| crate::atna::decode_xml(xml, &origin));
+        match decoded {
+            Ok(events) => {
+                for e in events {
+                    count(true);
+                    sink(Ok(map(Ok(e))));
+                }
+            }
+            Err(m) => {
+                count(false);
+                sink(Ok(map(Err(Warning::new(&source, Some(0), m)))));
+            }
+        }
+        return Ok(Some((format, summary)));
+    }
     if format != Format::Syslog && is_json_document(&head) {
         let mut text = Vec::new();
         reader.read_to_end(&mut text).map_err(io_err(path))?;
@@ -237,9 +275,17 @@ where
                     e.valid_up_to() + 1
                 )),
             },
-            // EVTX returned above; any other format is line-oriented JSON.
+            // EVTX returned above; any other format is line-oriented JSON (NDJSON of FHIR
+            // resources included: a Bundle on a line gives one event per entry).
             _ => {
-                crate::jsonl::decode_line(line, origin).map_err(|e| format!("line {line_no}: {e}"))
+                for decoded in crate::jsonl::decode_line_records(line, origin) {
+                    let item = decoded.map_err(|e| {
+                        Warning::new(&source, Some(at), format!("line {line_no}: {e}"))
+                    });
+                    count(item.is_ok());
+                    sink(Ok(map(item)));
+                }
+                continue;
             }
         };
         let item = decoded.map_err(|m| Warning::new(&source, Some(at), m));
@@ -288,7 +334,10 @@ fn read_json_document(text: &[u8], source: &str, mut each: impl FnMut(Result<Eve
         };
         let values = match value {
             serde_json::Value::Array(items) => items,
-            v => vec![v],
+            v => match crate::fhir::bundle_entries(&v) {
+                Some(entries) => entries,
+                None => vec![v],
+            },
         };
         for v in values {
             record += 1;

@@ -8,10 +8,14 @@
 //! 2. Suricata EVE (`event_type` with the sensor's keys) → [`crate::eve::decode_value`];
 //! 3. flat Windows JSON (`EventID` with `Channel`, `Computer`, `Hostname`, `SourceName`...) →
 //!    [`SourceKind::FlatWindows`], see `flat_windows.rs`;
-//! 4. a syslog record a shipper wrote as JSON (syslog-ng's upper-case `HOST`/`PROGRAM`/`MESSAGE`,
+//! 4. a FHIR AuditEvent (R4 or R5) → [`SourceKind::Json`] with the EHR audit fields, see
+//!    `fhir.rs` (a Bundle is opened into its entries by [`decode_records`]);
+//! 5. Entra ID sign-in and audit records (Azure Monitor export or Graph) and Okta System Log
+//!    events → [`SourceKind::Json`] with the identity fields, see `entra.rs` and `okta.rs`;
+//! 6. a syslog record a shipper wrote as JSON (syslog-ng's upper-case `HOST`/`PROGRAM`/`MESSAGE`,
 //!    Fluent Bit's syslog parsers, Filebeat's system module) → [`SourceKind::Syslog`], the same
 //!    event as the syslog line, see `syslog_doc.rs`;
-//! 5. anything else → [`SourceKind::Json`], its time from the first readable of `@timestamp`,
+//! 7. anything else → [`SourceKind::Json`], its time from the first readable of `@timestamp`,
 //!    `timestamp`, `time`, `ts` (Zeek), `TimeGenerated` (Azure Monitor), `eventTime`
 //!    (CloudTrail), `EventTime`, `published` (Okta) and `date`, and whatever ECS fields it states,
 //!    nested or dotted; `host.name` falls back to a plain `host` or `hostname` string.
@@ -88,6 +92,32 @@ pub fn decode_line_keeping_text(line: &[u8], origin: Origin) -> Result<Event, St
     }
 }
 
+/// Decode one JSON line into its records: a FHIR Bundle gives one per entry (each with the
+/// entry's number in `record`), anything else one.
+pub fn decode_line_records(line: &[u8], origin: Origin) -> Vec<Result<Event, String>> {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let text = String::from_utf8_lossy(line);
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v) => decode_records(v, origin),
+        Err(e) => vec![Err(format!("invalid JSON: {e}"))],
+    }
+}
+
+/// [`decode_value`], with a FHIR Bundle opened into its entries.
+pub fn decode_records(v: Value, origin: Origin) -> Vec<Result<Event, String>> {
+    match crate::fhir::bundle_entries(&v) {
+        Some(entries) => entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                decode_value(entry, origin.clone())
+                    .map_err(|e| format!("Bundle entry {}: {e}", i + 1))
+            })
+            .collect(),
+        None => vec![decode_value(v, origin)],
+    }
+}
+
 /// Decode one JSON object, whatever its shape: `evtx_dump`-style EVTX JSON
 /// (`{"Event": {"System": ..}}`), Winlogbeat, Suricata EVE, flat Windows, or generic JSON.
 pub fn decode_value(v: Value, origin: Origin) -> Result<Event, String> {
@@ -102,6 +132,19 @@ pub fn decode_value(v: Value, origin: Origin) -> Result<Event, String> {
         crate::eve::decode_value(v, origin)
     } else if crate::flat_windows::is_flat_windows(&v) {
         crate::flat_windows::decode(v, origin)
+    } else if crate::fhir::is_audit_event(&v) {
+        return crate::fhir::decode(v, origin).map_err(|e| e.to_string());
+    } else if let Some(entries) = crate::fhir::bundle_entries(&v) {
+        return Err(format!(
+            "a FHIR Bundle of {} resources is read from files and POST /fhir/AuditEvent, one event per entry; send its entries as documents of their own",
+            entries.len()
+        ));
+    } else if let Some(shape) = crate::entra::shape(&v) {
+        let ecs = crate::entra::normalize(&v, shape);
+        crate::doc::event_of(SourceKind::Json, v, crate::entra::TIME, ecs, origin)
+    } else if crate::okta::is_okta(&v) {
+        let ecs = crate::okta::normalize(&v);
+        crate::doc::event_of(SourceKind::Json, v, &["published"], ecs, origin)
     } else if let Some(shape) = crate::syslog_doc::shape(&v) {
         crate::syslog_doc::decode(v, shape, origin)
     } else {

@@ -10,15 +10,19 @@
 //! produce events and warnings through the callbacks they are handed.
 
 pub mod archive;
+pub mod atna;
 mod cef;
 mod doc;
+mod entra;
 mod error;
 pub mod eve;
 pub mod evtx;
+pub mod fhir;
 mod file;
 mod flat_windows;
 pub mod jsonl;
 mod linux_auth;
+mod okta;
 pub mod syslog;
 mod syslog_doc;
 mod time;

@@ -179,6 +179,33 @@ fn from_message(line: &str, msg: &Message<&str>, now: Timestamp) -> Event {
             ecs.message = inner_message;
         }
         put("cef", cef.to_json());
+    } else if crate::atna::looks_like_atna(text) {
+        // IHE ATNA over syslog (RFC 5424 MSG = one AuditMessage): its fields win over the
+        // header's; an unreadable one stays a plain message with the reason beside it.
+        match crate::atna::decode_xml(text, &Origin::default()) {
+            Ok(mut events) if !events.is_empty() => {
+                let audit = events.swap_remove(0);
+                let mut inner = audit.ecs;
+                overlay(
+                    &mut inner,
+                    Ecs {
+                        host_name: None,
+                        message: None,
+                        ..ecs.clone()
+                    },
+                );
+                inner.host_name = inner.host_name.or(ecs.host_name.take());
+                inner.message = ecs.message.take();
+                ecs = inner;
+                if let Value::Object(a) = audit.raw {
+                    raw.extend(a);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                raw.insert("atna_error".into(), Value::String(e));
+            }
+        }
     } else if let Some(app) = appname {
         crate::linux_auth::normalize(app, text, &mut ecs);
     }

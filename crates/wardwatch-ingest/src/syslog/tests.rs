@@ -181,3 +181,29 @@ fn origin_is_kept_and_bom_dropped() {
     assert_eq!(ev.origin, origin);
     assert_eq!(ev.ecs.message.as_deref(), Some("text"));
 }
+
+#[test]
+fn atna_audit_message_over_rfc5424_is_normalized_and_a_broken_one_kept() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?><AuditMessage><EventIdentification EventActionCode="R" EventDateTime="2024-03-01T11:59:58Z" EventOutcomeIndicator="0"><EventID csd-code="110110" originalText="Patient Record"/></EventIdentification><ActiveParticipant UserID="dr.smit" UserIsRequestor="true" NetworkAccessPointID="10.30.1.7"/><AuditSourceIdentification AuditSourceID="PACS01"/><ParticipantObjectIdentification ParticipantObjectID="P-1001" ParticipantObjectTypeCode="1" ParticipantObjectTypeCodeRole="1"/></AuditMessage>"#;
+    let ev = decode(&format!(
+        "<85>1 2024-03-01T11:59:59Z pacs01.hosp.local ATNA 901 IHE+RFC-3881 - \u{feff}{xml}"
+    ));
+    assert_eq!(ev.ecs.user_name.as_deref(), Some("dr.smit"));
+    assert_eq!(ev.ecs.patient_id.as_deref(), Some("P-1001"));
+    assert_eq!(ev.ecs.event_provider.as_deref(), Some("atna"));
+    assert_eq!(ev.ecs.host_name.as_deref(), Some("PACS01"));
+    assert_eq!(ev.ecs.process_name.as_deref(), Some("ATNA"));
+    assert_eq!(ev.ecs.source_ip.as_deref(), Some("10.30.1.7"));
+    assert_eq!(ev.raw["atna"]["ActiveParticipant"]["UserID"], "dr.smit");
+    assert_eq!(ev.raw["msgid"], "IHE+RFC-3881");
+    let broken =
+        decode("<85>1 2024-03-01T11:59:59Z pacs01 ATNA - - - <AuditMessage><EventIdentification/>");
+    assert!(
+        broken.raw["atna_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid XML")
+    );
+    assert_eq!(broken.ecs.host_name.as_deref(), Some("pacs01"));
+    assert!(broken.ecs.message.is_some(), "the text is kept");
+}
