@@ -112,3 +112,58 @@ fn filebeat_and_fluent_bit_auth_documents_over_bulk_raise_spraying() {
     let events = server.wait_events("source.ip:192.0.2.50", 12);
     assert_eq!(events["total"], 12, "{events}");
 }
+
+/// An EHR posts its audit trail to `POST /fhir/AuditEvent` of the running server: 201 with a
+/// location, the event stored with who, which patient and why; a malformed one gets an
+/// OperationOutcome and is not stored.
+#[test]
+fn fhir_audit_events_posted_to_the_server_are_stored_and_searchable() {
+    use std::io::Read;
+    let server = Server::start(&[]);
+    let post = |body: &str| -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(server.http).unwrap();
+        write!(
+            s,
+            "POST /fhir/AuditEvent HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            server.ingest_token,
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, out)
+    };
+    let now = jiff::Timestamp::now().to_string();
+    let audit = serde_json::json!({
+        "resourceType": "AuditEvent", "type": {"code": "rest"}, "subtype": [{"code": "read"}],
+        "action": "R", "recorded": now, "outcome": "0",
+        "purposeOfEvent": [{"coding": [{"code": "TREAT"}]}],
+        "agent": [{"who": {"identifier": {"value": "n.jansen"}}, "requestor": true,
+                   "role": [{"text": "Nurse"}], "network": {"address": "10.20.7.44"}}],
+        "source": {"observer": {"display": "epr01"}},
+        "entity": [{"what": {"reference": "Patient/P-4711"}}]
+    });
+    let (status, answer) = post(&audit.to_string());
+    assert_eq!(status, 201, "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("location: auditevent/"),
+        "{answer}"
+    );
+    let (status, answer) = post(r#"{"resourceType":"AuditEvent","agent":[{}]}"#);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("OperationOutcome") && answer.contains("AuditEvent.recorded is required"),
+        "{answer}"
+    );
+    let events = server.wait_events("patient.id:P-4711", 1);
+    assert_eq!(events["total"], 1, "{events}");
+    let e = &events["events"][0];
+    assert_eq!(e["origin"]["source"], "fhir:AuditEvent");
+    assert_eq!(e["ecs"]["user.name"], "n.jansen");
+    assert_eq!(e["ecs"]["user.roles"], "Nurse");
+    assert_eq!(e["ecs"]["event.reason"], "TREAT");
+    assert_eq!(e["ecs"]["event.action"], "read");
+}

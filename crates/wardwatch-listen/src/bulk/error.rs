@@ -20,6 +20,8 @@ pub(crate) const WWW_AUTHENTICATE: &str = "Basic realm=\"wardwatch\", ApiKey, Be
 pub(crate) enum BulkError {
     /// No credentials, or credentials that are not a valid ingest token.
     Unauthorized(String),
+    /// A FHIR request whose `Content-Type` is neither FHIR JSON nor NDJSON.
+    UnsupportedMediaType(String),
     /// The body (as sent, or once decompressed) is over `max_body_bytes`.
     TooLarge { limit: usize },
     /// `Content-Encoding` other than gzip, deflate or identity.
@@ -51,9 +53,11 @@ fn body(status: StatusCode, kind: &str, reason: &str) -> serde_json::Value {
     })
 }
 
-impl IntoResponse for BulkError {
-    fn into_response(self) -> Response {
-        let (status, kind, reason) = match &self {
+impl BulkError {
+    /// The status, the Elasticsearch error type and the reason sent for this refusal (the FHIR
+    /// endpoint words the same refusals as OperationOutcomes).
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
             BulkError::Unauthorized(reason) => (
                 StatusCode::UNAUTHORIZED,
                 "security_exception",
@@ -72,6 +76,13 @@ impl IntoResponse for BulkError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "illegal_argument_exception",
                 format!("unsupported Content-Encoding `{enc}` (use gzip, deflate or none)"),
+            ),
+            BulkError::UnsupportedMediaType(media) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "illegal_argument_exception",
+                format!(
+                    "unsupported Content-Type `{media}` (send application/fhir+json, or application/fhir+ndjson for one resource a line)"
+                ),
             ),
             BulkError::BadRequest(reason) => (
                 StatusCode::BAD_REQUEST,
@@ -125,7 +136,21 @@ impl IntoResponse for BulkError {
                     "no handler found for uri [{uri}] and method [{method}] (Wardwatch implements the `_bulk` ingest API and the calls shippers make at start-up)"
                 ),
             ),
-        };
+        }
+    }
+
+    /// How long the sender should wait before sending again, for a refusal that says so.
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        match self {
+            BulkError::Busy(wait) | BulkError::Throttled { wait, .. } => Some(retry_secs(*wait)),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for BulkError {
+    fn into_response(self) -> Response {
+        let (status, kind, reason) = self.parts();
         let mut response = (status, axum::Json(body(status, kind, &reason))).into_response();
         let headers = response.headers_mut();
         match self {

@@ -32,6 +32,9 @@
 //! would not fit, [`crate::fair::Budgets::reserve`]); `bytes` — request bodies as
 //! sent.
 //!
+//! The same listener answers `POST /fhir/AuditEvent` and `POST /fhir` as a FHIR server would
+//! (EHR audit trails; see `fhir.rs`), behind the same tokens, budgets and pipeline.
+//!
 //! # Why it matters
 //! Winlogbeat, Filebeat, Fluent Bit (`es` output), Vector (`elasticsearch` sink) and Logstash
 //! already run on hospital hosts; speaking their output protocol means they ship to Wardwatch by
@@ -55,6 +58,7 @@
 mod auth;
 mod body;
 mod error;
+mod fhir;
 mod ndjson;
 mod probes;
 
@@ -215,6 +219,8 @@ pub fn router<S: Sink>(state: BulkState<S>) -> Router {
             "/{index}/_bulk",
             post(bulk_in_index::<S>).put(bulk_in_index::<S>),
         )
+        .route("/fhir", post(fhir::create::<S>))
+        .route("/fhir/AuditEvent", post(fhir::create::<S>))
         .route("/_license", get(probes::license))
         .route("/_xpack", get(probes::xpack))
         .route("/_xpack/usage", get(probes::xpack_usage))
