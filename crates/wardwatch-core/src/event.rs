@@ -329,6 +329,7 @@ impl Event {
         push(EntityKind::Ip, &self.ecs.destination_ip);
         push(EntityKind::Domain, &self.ecs.dns_question_name);
         push(EntityKind::Url, &self.ecs.url_full);
+        push(EntityKind::Patient, &self.ecs.patient_id);
         out
     }
 }

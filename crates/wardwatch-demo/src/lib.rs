@@ -23,6 +23,7 @@
 //! the decoders or the detector (its tests do).
 
 mod background;
+pub mod ehr;
 mod emit;
 mod hospital;
 mod security;

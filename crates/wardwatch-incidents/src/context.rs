@@ -333,12 +333,16 @@ pub struct Context {
     pub roster: Roster,
 }
 
+mod encounters;
 mod inventory;
 mod level;
+mod patients;
 mod roster;
 
+pub use encounters::{Encounter, Encounters, department_key};
 pub use inventory::{Asset, AssetMatch, Inventory};
 pub use level::{contextual_level, is_account_administration};
+pub use patients::{Keyed, PatientRecord, Patients, PrivacyKey, StaffKey, StaffKeys};
 pub use roster::{Person, Roster, account_name};
 
 #[cfg(test)]

@@ -30,7 +30,9 @@ pub mod stored;
 mod testkit;
 
 pub use context::{
-    Asset, AssetClass, AssetMatch, Context, ContextError, Inventory, Location, Person, Roster,
+    Asset, AssetClass, AssetMatch, Context, ContextError, Encounter, Encounters, Inventory, Keyed,
+    Location, PatientRecord, Patients, Person, PrivacyKey, Roster, StaffKey, StaffKeys,
+    account_name, department_key,
 };
 pub use exception::{Condition, Exception, ExceptionError, ExceptionSet};
 pub use group::{GroupConfig, Grouper, MAX_SEEN_ALERTS};

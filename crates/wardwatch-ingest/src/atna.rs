@@ -170,6 +170,9 @@ fn decode_message(m: Node, origin: Origin) -> Result<Event, String> {
         } else {
             "logged-in"
         })
+    } else if event_id == Some("110106") {
+        // DICOM Export: records leaving the system.
+        Some("export")
     } else {
         match attr(ident, "EventActionCode") {
             Some("C") => Some("create"),

@@ -13,7 +13,8 @@
 //!   or whose `what` is a `Patient/…` reference: `patient.id` is the id of the reference (or
 //!   its identifier's value);
 //! - **what**: `event.action` from `action` (`C`reate, `R`ead, `U`pdate, `D`elete, `E`xecute →
-//!   `create`, `read`, `update`, `delete`, `execute`), `event.code` from the R4 `subtype` /
+//!   `create`, `read`, `update`, `delete`, `execute`; `export` / `print` when a code says so:
+//!   DICOM 110106 Export, ISO 21089 lifecycle `export` or `print`), `event.code` from the R4 `subtype` /
 //!   R5 `code` (a REST interaction such as `vread`, or a DICOM event such as `110122` Login),
 //!   `event.category` `authentication` for DICOM 110114 User Authentication (so sign-ins
 //!   feed the identity analytics, action `logged-in` / `logged-off`), else `ehr-access`;
@@ -323,13 +324,36 @@ pub(crate) fn normalize(v: &Value) -> Ecs {
         Some("E") => Some("execute"),
         _ => None,
     };
+    // Export and print (DICOM 110106 Export, ISO 21089 lifecycle `export` / `print`) are what
+    // the privacy analytics count as records leaving; they say so whatever the CRUDE verb.
+    let lifecycle: Vec<String> = v
+        .get("entity")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|e| codes(e.get("lifecycle")))
+        .collect();
+    let all_codes = || {
+        category_codes
+            .iter()
+            .chain(event_code.iter())
+            .chain(lifecycle.iter())
+            .map(|c| c.to_ascii_lowercase())
+    };
+    let leaving = if all_codes().any(|c| c == "print") {
+        Some("print")
+    } else if all_codes().any(|c| c == "110106" || c == "export") {
+        Some("export")
+    } else {
+        None
+    };
     let action = if authentication {
         match event_code.as_deref() {
             Some("110123") => Some("logged-off"),
             _ => Some("logged-in"),
         }
     } else {
-        verb
+        leaving.or(verb)
     };
     let outcome = v
         .get("outcome")
@@ -461,6 +485,18 @@ mod tests {
         assert_eq!(ecs.source_address.as_deref(), Some("ws-ed-03.hosp.local"));
         assert_eq!(ecs.break_the_glass, Some(true));
         assert_eq!(ecs.host_name.as_deref(), Some("fhir.hosp.local"));
+    }
+
+    #[test]
+    fn export_and_print_are_actions_of_their_own() {
+        let mut v = r4();
+        v["subtype"] =
+            json!([{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106"}]);
+        v["action"] = json!("E");
+        assert_eq!(ok(v).ecs.event_action.as_deref(), Some("export"));
+        let mut v = r4();
+        v["entity"][0]["lifecycle"] = json!({"system": "urn:iso:std:iso:21089", "code": "print"});
+        assert_eq!(ok(v).ecs.event_action.as_deref(), Some("print"));
     }
 
     #[test]
