@@ -578,3 +578,31 @@ async fn sign_in_needs_the_form_token_and_is_rate_limited_and_audited() {
     );
     assert_eq!(v["chain"]["broken"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn the_search_page_draws_facets_from_the_sample_and_sees_only_its_organizations() {
+    let w = world();
+    let (st, page) = status(
+        &w.app,
+        Request::get("/search?q=password&range=7d")
+            .header("cookie", format!("ww_session={}", session(Role::Analyst)))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains("<b>1</b> event(s) match (exact total)"),
+        "{page}"
+    );
+    // The column facets come from the store's sample (names lowercased, as the journal keeps
+    // them), each a link that adds the value to the query; another organization's are absent.
+    assert!(page.contains("<b>host.name</b><table>"), "{page}");
+    assert!(page.contains(">ws-mine</a>"), "{page}");
+    assert!(page.contains(">anna</a>"), "{page}");
+    assert!(page.contains("title=\"add host.name:ws-mine\""), "{page}");
+    assert!(!page.to_lowercase().contains("ws-theirs"), "{page}");
+    assert!(page.contains("aria-label=\"bar chart\""), "{page}");
+    // The event listed shows its host as sent.
+    assert!(page.contains(">WS-MINE</a>"), "{page}");
+}

@@ -278,6 +278,7 @@ impl ListParams {
             budget: None,
             orgs: p.orgs(),
             count_time: None,
+            sample: 0,
         })
     }
 

@@ -44,6 +44,11 @@ pub struct SearchRequest {
     /// How long counting the matches past the page may take (`None`: [`COUNT_TIME`]); past
     /// it the total is an estimate. An export that wants an exact total gives more.
     pub count_time: Option<std::time::Duration>,
+    /// Also summarize the newest `sample` matches (at most [`MAX_SAMPLE`], the page's own
+    /// included) from the journal's columns, in [`EventPage::sample`]: for a histogram and
+    /// facets over more events than the page lists, without reading the documents of those
+    /// the columns prove match. 0: none.
+    pub sample: usize,
 }
 
 /// ` AND {col} IN (?n, ...)` for `orgs` (pushed onto `args`); empty when `orgs` is `None`.
@@ -86,6 +91,24 @@ pub struct EventPage {
     /// A word on how the range was chosen, when the caller did not give it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The newest matches' columns, newest first, when the request asked for a sample.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<SampleRow>,
+}
+
+/// One match of a sample: its time and the normalized fields the journal keeps in columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SampleRow {
+    /// Event time, ns since the epoch.
+    pub ts: i64,
+    /// `host.name`, lowercased (as the journal keeps it).
+    pub host: Option<String>,
+    /// `user.name`, lowercased.
+    pub user: Option<String>,
+    /// `event.code`.
+    pub code: Option<String>,
+    /// `log.channel`.
+    pub channel: Option<String>,
 }
 
 /// One page of alerts.
@@ -97,6 +120,9 @@ pub struct AlertPage {
 }
 
 const MAX_LIMIT: usize = 1000;
+
+/// The largest sample of a search ([`SearchRequest::sample`]).
+pub const MAX_SAMPLE: usize = 10_000;
 
 fn ns(t: jiff::Timestamp) -> i64 {
     i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
@@ -181,6 +207,7 @@ impl Db {
             query: &query,
             watchdog: watchdog.as_ref(),
             list: None,
+            light: std::cell::Cell::new(false),
         };
         if let Some((indexed, fts)) = selective {
             match scan.candidates(indexed, fts)? {
@@ -201,34 +228,58 @@ impl Db {
                         to: req.to,
                         partial: true,
                         note: None,
+                        sample: Vec::new(),
                     });
                 }
             }
         }
 
-        // The page: after the cursor, until it is full and one more match shows there is more.
+        // The page: after the cursor, until it is full and one more match shows there is more
+        // (or, with a sample, until the sample is full too: past the page, the columns are
+        // enough, so the documents of proven matches are no longer read).
+        let sample_size = req.sample.min(MAX_SAMPLE);
+        let mut sample = Vec::new();
         let mut total = 0u64;
         let mut events = Vec::new();
         let mut last = None;
         let mut more = false;
         let mut examined = None;
-        let page_end = scan.run(after, &mut |ts, seq, event| {
-            examined = Some((ts, seq));
-            let Some(event) = event else {
+        let page_end = scan.run(after, &mut |row, hit| {
+            examined = Some((row.ts, row.seq));
+            if let Hit::No = hit {
                 return Ok(true);
-            };
+            }
             total += 1;
             if events.len() == limit {
                 more = true;
-                return Ok(false);
+                if sample.len() >= sample_size {
+                    return Ok(false);
+                }
+                sample.push(row.sample());
+                return Ok(true);
             }
+            let fetched;
+            let event = match hit {
+                Hit::Event(e) => e,
+                // (Documents are skipped only once the page is full.)
+                _ => {
+                    fetched = scan.event(row.seq)?;
+                    &fetched
+                }
+            };
             let mut v = serde_json::to_value(event).map_err(|e| StoreError::Corrupt {
-                seq,
+                seq: row.seq,
                 reason: e.to_string(),
             })?;
-            v["seq"] = seq.into();
+            v["seq"] = row.seq.into();
             events.push(v);
-            last = Some((ts, seq));
+            last = Some((row.ts, row.seq));
+            if sample.len() < sample_size {
+                sample.push(row.sample());
+            }
+            if events.len() == limit {
+                scan.light.set(true);
+            }
             Ok(true)
         })?;
         let mut partial = page_end == ScanEnd::OutOfTime;
@@ -279,6 +330,7 @@ impl Db {
             to: req.to,
             partial,
             note: None,
+            sample,
         })
     }
 
@@ -408,9 +460,19 @@ enum ScanEnd {
     OutOfTime,
 }
 
-/// Called for each candidate of a scan with `(ts, seq, the event when it matches)`; returns
+/// Called for each candidate of a scan with its row and whether (and how) it matched; returns
 /// whether to go on.
-type Visit<'a> = dyn FnMut(i64, i64, Option<&Event>) -> Result<bool, StoreError> + 'a;
+type Visit<'a> = dyn FnMut(&Row, Hit<'_>) -> Result<bool, StoreError> + 'a;
+
+/// What a scan found a candidate to be.
+enum Hit<'e> {
+    /// Not a match.
+    No,
+    /// A match, proven by the columns; its document was not read ([`Scan::light`]).
+    Proven,
+    /// A match, with its event.
+    Event(&'e Event),
+}
 
 /// Which part of the range a count covers, as `(ts, seq)`.
 #[derive(Debug, Clone, Copy)]
@@ -463,8 +525,47 @@ struct Count {
     out_of_time: bool,
 }
 
-/// A candidate row: `(ts, seq, whether the journal's columns prove it matches)`.
-type Candidate = (i64, i64, bool);
+/// A candidate row: its time and sequence number, whether the journal's columns prove it
+/// matches, and those columns (for a sample).
+#[derive(Debug, Clone)]
+struct Row {
+    ts: i64,
+    seq: i64,
+    sure: bool,
+    host: Option<String>,
+    user: Option<String>,
+    code: Option<String>,
+    channel: Option<String>,
+}
+
+impl Row {
+    /// From `SELECT ts, seq, sure, host, user, code, channel`.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            ts: r.get(0)?,
+            seq: r.get(1)?,
+            sure: r.get(2)?,
+            host: r.get(3)?,
+            user: r.get(4)?,
+            code: r.get(5)?,
+            channel: r.get(6)?,
+        })
+    }
+
+    fn key(&self) -> (i64, i64) {
+        (self.ts, self.seq)
+    }
+
+    fn sample(&self) -> SampleRow {
+        SampleRow {
+            ts: self.ts,
+            host: self.host.clone(),
+            user: self.user.clone(),
+            code: self.code.clone(),
+            channel: self.channel.clone(),
+        }
+    }
+}
 
 /// One search's candidate rows, newest first, checked against its query.
 struct Scan<'a> {
@@ -479,9 +580,12 @@ struct Scan<'a> {
     args: &'a [rusqlite::types::Value],
     query: &'a Query,
     watchdog: Option<&'a Watchdog>,
-    /// Every candidate in the range, newest first, as `(ts, seq, sure)`, when the full-text
-    /// prefilter names few enough events to fetch them by their keys (see [`LIST_BOUND`]).
-    list: Option<Vec<Candidate>>,
+    /// Every candidate in the range, newest first, when the full-text prefilter names few
+    /// enough events to fetch them by their keys (see [`LIST_BOUND`]).
+    list: Option<Vec<Row>>,
+    /// Visit matches the columns prove without reading their documents ([`Hit::Proven`]):
+    /// set by the visitor once it needs no more documents.
+    light: std::cell::Cell<bool>,
 }
 
 impl Scan<'_> {
@@ -489,55 +593,48 @@ impl Scan<'_> {
     /// their keys from the events the index names — instead of walking the time index over the
     /// whole range, which cost half a second for a word found three times in a month — plus
     /// the events the indexer has not reached. `None` when the budget ran out first.
-    fn candidates(&self, indexed: usize, fts: usize) -> Result<Option<Vec<Candidate>>, StoreError> {
+    fn candidates(&self, indexed: usize, fts: usize) -> Result<Option<Vec<Row>>, StoreError> {
         // `+ts`: not the time index (over a month, millions of entries); the keys the index
         // names drive the lookup, and the unindexed tail is a range of keys.
         let plain = self
             .cond
             .replacen("ts >= ?1 AND ts < ?2", "+ts >= ?1 AND +ts < ?2", 1);
         let sql = format!(
-            "SELECT ts, seq, {sure} FROM events WHERE seq <= ?{indexed} AND seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?{fts}) AND {plain}
+            "SELECT ts, seq, {sure}, host, user, code, channel FROM events WHERE seq <= ?{indexed} AND seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?{fts}) AND {plain}
              UNION ALL
-             SELECT ts, seq, {sure} FROM events WHERE seq > ?{indexed} AND {plain}",
+             SELECT ts, seq, {sure}, host, user, code, channel FROM events WHERE seq > ?{indexed} AND {plain}",
             sure = self.sure,
         );
         let listed = self.db.conn.prepare(&sql).and_then(|mut stmt| {
-            stmt.query_map(params_from_iter(self.args), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<Result<Vec<Candidate>, _>>()
+            stmt.query_map(params_from_iter(self.args), Row::read)?
+                .collect::<Result<Vec<Row>, _>>()
         });
         let mut list = match listed {
             Ok(list) => list,
             Err(e) if is_interrupt(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        list.sort_unstable_by_key(|c| std::cmp::Reverse((c.0, c.1)));
+        list.sort_unstable_by_key(|c| std::cmp::Reverse(c.key()));
         Ok(Some(list))
     }
 
-    /// Visit the candidates strictly below `below` (as `(ts, seq)`), newest first:
-    /// `visit(ts, seq, Some(hit))` for a match, `None` for a candidate that does not match. At
-    /// least one candidate is looked at before the budget can stop the scan, so paging a
-    /// partial search always moves on.
+    /// Visit the candidates strictly below `below` (as `(ts, seq)`), newest first, each with
+    /// whether it matched ([`Hit`]). At least one candidate is looked at before the budget can
+    /// stop the scan, so paging a partial search always moves on.
     fn run(&self, below: Option<(i64, i64)>, visit: &mut Visit<'_>) -> Result<ScanEnd, StoreError> {
         if let Some(list) = &self.list {
-            let start = below.map_or(0, |b| list.partition_point(|c| (c.0, c.1) >= b));
-            for (n, &(ts, seq, sure)) in list[start..].iter().enumerate() {
+            let start = below.map_or(0, |b| list.partition_point(|c| c.key() >= b));
+            for (n, row) in list[start..].iter().enumerate() {
                 if n > 0 && self.watchdog.is_some_and(Watchdog::expired) {
                     return Ok(ScanEnd::OutOfTime);
                 }
                 if let Some(w) = self.watchdog {
                     w.looked();
                 }
-                let event = match self.event(seq) {
-                    Ok(e) => e,
-                    Err(StoreError::Sql(e)) if is_interrupt(&e) => return Ok(ScanEnd::OutOfTime),
-                    Err(e) => return Err(e),
-                };
-                let matched = sure || self.query.matches_event(&event);
-                if !visit(ts, seq, matched.then_some(&event))? {
-                    return Ok(ScanEnd::Stopped);
+                match self.look(row, visit)? {
+                    None => return Ok(ScanEnd::OutOfTime),
+                    Some(false) => return Ok(ScanEnd::Stopped),
+                    Some(true) => {}
                 }
             }
             return Ok(ScanEnd::Done);
@@ -545,7 +642,7 @@ impl Scan<'_> {
         let mut args = self.args.to_vec();
         let bounds = below.map(|b| bounds_sql(Bounds::Below(b), &mut args));
         let sql = format!(
-            "SELECT seq, ts, {} FROM events WHERE {}{} ORDER BY ts DESC, seq DESC",
+            "SELECT ts, seq, {}, host, user, code, channel FROM events WHERE {}{} ORDER BY ts DESC, seq DESC",
             self.sure,
             self.cond,
             bounds.unwrap_or_default()
@@ -575,20 +672,33 @@ impl Scan<'_> {
             if let Some(w) = self.watchdog {
                 w.looked();
             }
-            let seq: i64 = row.get(0)?;
-            let ts: i64 = row.get(1)?;
-            // A row the columns prove a match is not checked (but parsed: the page shows it).
-            let sure: bool = row.get(2)?;
-            let event = match self.event(seq) {
-                Ok(e) => e,
-                Err(StoreError::Sql(e)) if is_interrupt(&e) => return Ok(ScanEnd::OutOfTime),
-                Err(e) => return Err(e),
-            };
-            let matched = sure || self.query.matches_event(&event);
-            if !visit(ts, seq, matched.then_some(&event))? {
-                return Ok(ScanEnd::Stopped);
+            let row = Row::read(row)?;
+            match self.look(&row, visit)? {
+                None => return Ok(ScanEnd::OutOfTime),
+                Some(false) => return Ok(ScanEnd::Stopped),
+                Some(true) => {}
             }
         }
+    }
+
+    /// Check one candidate and visit it: a row the columns prove a match is not checked, and
+    /// its document is read only while the visitor wants documents (the page shows them).
+    /// Returns what the visitor said, `None` when the budget interrupted the read.
+    fn look(&self, row: &Row, visit: &mut Visit<'_>) -> Result<Option<bool>, StoreError> {
+        if row.sure && self.light.get() {
+            return visit(row, Hit::Proven).map(Some);
+        }
+        let event = match self.event(row.seq) {
+            Ok(e) => e,
+            Err(StoreError::Sql(e)) if is_interrupt(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let hit = if row.sure || self.query.matches_event(&event) {
+            Hit::Event(&event)
+        } else {
+            Hit::No
+        };
+        visit(row, hit).map(Some)
     }
 
     /// The stored event `seq`.
@@ -616,16 +726,16 @@ impl Scan<'_> {
             out_of_time: true,
         };
         if let Some(list) = &self.list {
-            let within = |c: &&Candidate| match bounds {
-                Bounds::Below(b) => (c.0, c.1) < b,
-                Bounds::AtLeast(b) => (c.0, c.1) >= b,
+            let within = |c: &&Row| match bounds {
+                Bounds::Below(b) => c.key() < b,
+                Bounds::AtLeast(b) => c.key() >= b,
             };
-            let sure = list.iter().filter(within).filter(|c| c.2).count() as u64;
+            let sure = list.iter().filter(within).filter(|c| c.sure).count() as u64;
             let unsure: Vec<i64> = list
                 .iter()
                 .filter(within)
-                .filter(|c| !c.2)
-                .map(|c| c.1)
+                .filter(|c| !c.sure)
+                .map(|c| c.seq)
                 .collect();
             return self.verify(sure, unsure.len() as u64, &unsure, deadline);
         }
@@ -890,6 +1000,7 @@ mod tests {
                     limit,
                     cursor: cursor.map(str::to_string),
                     count_time: Some(std::time::Duration::from_secs(600)),
+                    sample: 40,
                     ..Default::default()
                 };
                 let listed = db.search_events_listing(&req, u64::MAX).unwrap();
@@ -903,10 +1014,12 @@ mod tests {
                             .iter()
                             .map(|e| e["seq"].clone())
                             .collect::<Vec<_>>(),
+                        p.sample.clone(),
                     )
                 };
                 assert_eq!(key(&listed), key(&walked), "{q} {limit} {cursor:?}");
                 assert!(listed.total > 0, "{q}");
+                assert!(listed.sample.len() >= listed.events.len().min(40), "{q}");
             }
         }
     }

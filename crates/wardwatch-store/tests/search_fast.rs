@@ -324,3 +324,80 @@ fn a_count_out_of_time_still_checks_a_sample_and_estimates_the_rest_from_it() {
         n / 2
     );
 }
+
+#[test]
+fn a_sample_holds_the_columns_of_the_newest_matches_and_leaves_the_page_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store(dir.path(), 700, 660);
+    let stored: std::collections::HashMap<i64, Event> = db
+        .read_after(0, 100_000)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.seq, r.event))
+        .collect();
+    let columns = |seq: i64| {
+        let e = &stored[&seq];
+        wardwatch_store::SampleRow {
+            ts: e.timestamp.as_nanosecond() as i64,
+            host: e.ecs.host_name.as_deref().map(str::to_lowercase),
+            user: e.ecs.user_name.as_deref().map(str::to_lowercase),
+            code: e.ecs.event_code.clone(),
+            channel: e.ecs.channel.clone(),
+        }
+    };
+    for q in QUERIES {
+        for (limit, sample) in [(20, 150), (20, 10), (200, 50_000), (1000, 5)] {
+            let plain = SearchRequest {
+                q: q.to_string(),
+                limit,
+                count_time: Some(std::time::Duration::from_secs(600)),
+                ..Default::default()
+            };
+            let expected = reference(&db, &plain);
+            let mut cursor = None;
+            let mut seen = 0;
+            loop {
+                let without = db
+                    .search_events(&SearchRequest {
+                        cursor: cursor.clone(),
+                        ..plain.clone()
+                    })
+                    .unwrap();
+                let with = db
+                    .search_events(&SearchRequest {
+                        cursor: cursor.clone(),
+                        sample,
+                        ..plain.clone()
+                    })
+                    .unwrap();
+                // The page, its total and its cursor are what they are without a sample.
+                let seqs = |p: &wardwatch_store::EventPage| {
+                    p.events
+                        .iter()
+                        .map(|e| e["seq"].as_i64().unwrap())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(seqs(&with), seqs(&without), "{q} {limit} {sample}");
+                assert_eq!(
+                    (with.total, with.total_relation, &with.next_cursor),
+                    (without.total, without.total_relation, &without.next_cursor),
+                    "{q} {limit} {sample}"
+                );
+                assert!(without.sample.is_empty());
+                // The sample: the newest matches from this page on, by their columns.
+                let wanted: Vec<_> = expected[seen..]
+                    .iter()
+                    .take(sample.min(wardwatch_store::MAX_SAMPLE))
+                    .map(|&s| columns(s))
+                    .collect();
+                assert_eq!(with.sample, wanted, "{q} {limit} {sample}");
+                seen += with.events.len();
+                cursor = with.next_cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            assert_eq!(seen, expected.len(), "{q}");
+        }
+    }
+}

@@ -2,13 +2,19 @@
 //! newest matches, and each event with its stored original and its normalized fields; every
 //! value is a link that adds itself to the query. Searches are audited (events may carry
 //! patient-related data).
+//!
+//! The histogram and the facets of the fields the journal keeps in columns (host, user, code,
+//! channel) come from the store's sample of the newest [`SAMPLE`] matches: times and columns,
+//! without reading the documents the columns prove match (parsing 1,000 documents was a third
+//! of the page's time over a month of a hospital). The other facets come from the events
+//! listed. Host and user names in the columns are lowercased; a query matches them either way.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use wardwatch_store::SearchRequest;
+use wardwatch_store::{SampleRow, SearchRequest};
 
 use super::{PageResult, window_options};
 use crate::page::{attr, bar_chart, esc, host_link, layout, term, url_encode, when, when_ns};
@@ -22,19 +28,19 @@ pub(crate) struct Params {
     to: Option<String>,
 }
 
-/// How many of the newest matches the facets and histogram are drawn from.
+/// How many of the newest matches the histogram and the column facets are drawn from.
 const SAMPLE: usize = 1000;
 /// How many rows the page lists.
 const ROWS: usize = 100;
-/// Facet fields.
-const FACETS: &[&str] = &[
-    "host.name",
-    "user.name",
-    "event.code",
-    "event.action",
-    "source.ip",
-    "log.channel",
+/// Facets from the store's sample (the journal's columns).
+const SAMPLE_FACETS: &[(&str, fn(&SampleRow) -> Option<&str>)] = &[
+    ("host.name", |r| r.host.as_deref()),
+    ("user.name", |r| r.user.as_deref()),
+    ("event.code", |r| r.code.as_deref()),
+    ("log.channel", |r| r.channel.as_deref()),
 ];
+/// Facets from the events listed (fields without a column).
+const LISTED_FACETS: &[&str] = &["event.action", "source.ip"];
 
 /// A link that adds `field:value` to the current query.
 fn add_link(q: &str, range: &str, field: &str, value: &str) -> String {
@@ -74,6 +80,31 @@ fn total_line(page: &wardwatch_store::EventPage) -> String {
             "at least <b>{n}</b> event(s) match <span class=\"warn\">(the search stopped at its time budget; narrow the time range or the query for an exact total)</span>"
         ),
     }
+}
+
+/// A facet's card: its six most frequent values, each a link that adds it to the query.
+fn facet_card(
+    b: &mut String,
+    q: &str,
+    range: &str,
+    field: &str,
+    said: &str,
+    counts: BTreeMap<String, u64>,
+) {
+    if counts.is_empty() {
+        return;
+    }
+    let mut top: Vec<_> = counts.into_iter().collect();
+    top.sort_by_key(|t| std::cmp::Reverse(t.1));
+    let _ = write!(b, "<div class=\"card\"><b>{}</b>{said}<table>", esc(field));
+    for (v, n) in top.iter().take(6) {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{n}</td></tr>",
+            add_link(q, range, field, v)
+        );
+    }
+    b.push_str("</table></div>");
 }
 
 /// A line that says what an event is: its message when it has one, else what the normalized
@@ -174,11 +205,12 @@ pub(crate) async fn page(
         q: q.clone(),
         from,
         to,
-        limit: SAMPLE,
+        limit: ROWS,
         cursor: None,
         budget: Some(s.search.budget),
         orgs: who.orgs(),
         count_time: None,
+        sample: SAMPLE,
     };
     let started = std::time::Instant::now();
     let page = s.with_db(move |db| Ok(db.search_events(&req)?)).await?;
@@ -188,20 +220,17 @@ pub(crate) async fn page(
         "<p class=\"total\">{} · {} ms{}</p>",
         total_line(&page),
         took.as_millis(),
-        if page.total as usize > SAMPLE {
-            format!(" · histogram and facets from the newest {SAMPLE}")
+        if page.total as usize > page.sample.len() {
+            format!(
+                " · histogram and facets from the newest {}",
+                page.sample.len()
+            )
         } else {
             String::new()
         }
     );
     // Histogram over the sample.
-    let times: Vec<i64> = page
-        .events
-        .iter()
-        .filter_map(|e| e.get("@timestamp").and_then(|t| t.as_str()))
-        .filter_map(|t| t.parse::<jiff::Timestamp>().ok())
-        .map(|t| i64::try_from(t.as_nanosecond()).unwrap_or(0))
-        .collect();
+    let times: Vec<i64> = page.sample.iter().map(|r| r.ts).collect();
     if let (Some(min), Some(max)) = (times.iter().min(), times.iter().max()) {
         let n = 40i64;
         let width = ((max - min) / n).max(1);
@@ -218,7 +247,14 @@ pub(crate) async fn page(
     }
     // Facets.
     b.push_str("<h2>Fields</h2><div class=\"facets\">");
-    for f in FACETS {
+    for (f, column) in SAMPLE_FACETS {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for v in page.sample.iter().filter_map(column) {
+            *counts.entry(v.to_string()).or_default() += 1;
+        }
+        facet_card(&mut b, &q, &range, f, "", counts);
+    }
+    for f in LISTED_FACETS {
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for e in &page.events {
             if let Some(v) = e.get("ecs").and_then(|x| x.get(*f)).and_then(|v| match v {
@@ -229,20 +265,11 @@ pub(crate) async fn page(
                 *counts.entry(v).or_default() += 1;
             }
         }
-        if counts.is_empty() {
-            continue;
-        }
-        let mut top: Vec<_> = counts.into_iter().collect();
-        top.sort_by_key(|t| std::cmp::Reverse(t.1));
-        let _ = write!(b, "<div class=\"card\"><b>{}</b><table>", esc(f));
-        for (v, n) in top.iter().take(6) {
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td>{n}</td></tr>",
-                add_link(&q, &range, f, v)
-            );
-        }
-        b.push_str("</table></div>");
+        let of = format!(
+            " <span class=\"muted\">(of the {} listed)</span>",
+            page.events.len()
+        );
+        facet_card(&mut b, &q, &range, f, &of, counts);
     }
     b.push_str("</div>");
     // Rows.
@@ -349,6 +376,7 @@ mod tests {
             to: None,
             partial,
             note: None,
+            sample: Vec::new(),
         }
     }
 
