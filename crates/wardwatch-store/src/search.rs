@@ -47,7 +47,8 @@ pub struct SearchRequest {
     /// Also summarize the newest `sample` matches (at most [`MAX_SAMPLE`], the page's own
     /// included) from the journal's columns, in [`EventPage::sample`]: for a histogram and
     /// facets over more events than the page lists, without reading the documents of those
-    /// the columns prove match. 0: none.
+    /// the columns prove match. Taking it counts against the count's time (at most half of
+    /// it): a sample may hold fewer. 0: none.
     pub sample: usize,
 }
 
@@ -236,9 +237,11 @@ impl Db {
 
         // The page: after the cursor, until it is full and one more match shows there is more
         // (or, with a sample, until the sample is full too: past the page, the columns are
-        // enough, so the documents of proven matches are no longer read).
+        // enough, so the documents of proven matches are no longer read). The sample is part
+        // of counting the rest: it may take half of the count's time, and stops there.
         let sample_size = req.sample.min(MAX_SAMPLE);
         let mut sample = Vec::new();
+        let mut full_at = None;
         let mut total = 0u64;
         let mut events = Vec::new();
         let mut last = None;
@@ -252,7 +255,9 @@ impl Db {
             total += 1;
             if events.len() == limit {
                 more = true;
-                if sample.len() >= sample_size {
+                let late =
+                    full_at.is_some_and(|t: std::time::Instant| t.elapsed() >= count_time / 2);
+                if sample.len() >= sample_size || late {
                     return Ok(false);
                 }
                 sample.push(row.sample());
@@ -279,6 +284,7 @@ impl Db {
             }
             if events.len() == limit {
                 scan.light.set(true);
+                full_at = Some(std::time::Instant::now());
             }
             Ok(true)
         })?;
@@ -294,7 +300,7 @@ impl Db {
             if more {
                 rest.push(Bounds::Below(examined.expect("a match was examined")));
             }
-            let deadline = std::time::Instant::now() + count_time;
+            let deadline = full_at.unwrap_or_else(std::time::Instant::now) + count_time;
             for bounds in rest {
                 let count = scan.count(bounds, deadline)?;
                 total += count.matches;
