@@ -3,8 +3,8 @@
 # an incident page (the phishing story's), measured from a client on loopback (curl's total
 # time, a signed-in session, sequential requests after one warm-up), and the event search: a
 # word, a field value, a host by its short name, an AND of two and a user name — each through
-# the search page (the last 7 days, the newest 1,000 matches for facets) and the API (50), with
-# the total and whether it is exact, an estimate or a lower bound.
+# the search page (the last 7 days, 100 events listed, facets from a sample of the newest
+# 1,000) and the API (50), with the total and whether it is exact, an estimate or a lower bound.
 #
 # Usage: bench/console.sh [SCALE] [RUNS]   (defaults: 1.0, 100)
 #   BENCH_DATA=DIR  keep the store in DIR: the first run feeds the demo week into it (`demo
@@ -95,7 +95,7 @@ measure "overview (7 d)" "$base/?range=7d"
 measure "incident page ($incident)" "$base/incidents/$incident"
 measure "incident list" "$base/incidents"
 
-echo "== search over the last 7 days: page (1,000 newest for facets) and API (50)"
+echo "== search over the last 7 days: page (100 listed, facets from a sample of 1,000) and API (50)"
 search_runs=$(( runs / 5 > 10 ? runs / 5 : 10 ))
 for q in 'powershell' 'event.code:4625' 'host.name:PACS01' 'host.name:PACS01 AND event.code:4624' 'mnguyen' 'user.name:mnguyen'; do
     enc=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$q")

@@ -47,7 +47,7 @@ pub use overview::SourceRow;
 /// treats events after it as not yet indexed and checks them directly.
 pub const INDEXER: &str = "index";
 pub use search::{
-    AlertPage, COUNT_TIME, EventPage, LIST_BOUND, MAX_SAMPLE, SampleRow, SearchRequest,
-    TotalRelation, VERIFY_BOUND, VERIFY_SAMPLE,
+    AlertPage, COUNT_TIME, EventPage, LIST_BOUND, MAX_SAMPLE, MIN_COUNT_TIME, SampleRow,
+    SearchRequest, TotalRelation, VERIFY_BOUND, VERIFY_SAMPLE,
 };
 pub use words::doc_text;
