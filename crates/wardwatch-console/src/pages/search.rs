@@ -32,8 +32,10 @@ pub(crate) struct Params {
 const SAMPLE: usize = 1000;
 /// How many rows the page lists.
 const ROWS: usize = 100;
+/// A column of a sample row.
+type Column = fn(&SampleRow) -> Option<&str>;
 /// Facets from the store's sample (the journal's columns).
-const SAMPLE_FACETS: &[(&str, fn(&SampleRow) -> Option<&str>)] = &[
+const SAMPLE_FACETS: &[(&str, Column)] = &[
     ("host.name", |r| r.host.as_deref()),
     ("user.name", |r| r.user.as_deref()),
     ("event.code", |r| r.code.as_deref()),
