@@ -74,6 +74,19 @@ struct Collected {
     summary: Summary,
 }
 
+/// An analytic of the ordered stage that needs more than the rule pack — the privacy
+/// analytics with the operator's context (`hunt --context DIR`). The readers keep, for it,
+/// the events [`OrderedAnalytic::wants`] names (as [`OrderedAnalytic::reduce`]d copies); the
+/// ordered stage feeds them in time order, after the correlator has seen each.
+pub trait OrderedAnalytic: Send {
+    /// Whether the analytic reads `event` (called on the reader threads).
+    fn wants(&self) -> fn(&Event) -> bool;
+    /// The copy of `event` to keep (a few fields, not the whole record).
+    fn reduce(&self) -> fn(&Event) -> Event;
+    /// Feed one event in time order; the detections it raises.
+    fn observe(&mut self, event: &Event) -> Vec<Detection>;
+}
+
 /// Hunt `opts.paths` with `detector` (and `correlator`: correlation rules and analytics),
 /// calling `progress` after each file.
 pub fn hunt(
@@ -82,6 +95,18 @@ pub fn hunt(
     correlator: Option<Correlator>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> HuntReport {
+    hunt_with(opts, detector, correlator, None, progress)
+}
+
+/// [`hunt`], with `extra` in the ordered stage beside the correlator.
+pub fn hunt_with(
+    opts: &HuntOptions,
+    detector: Arc<Detector>,
+    correlator: Option<Correlator>,
+    mut extra: Option<&mut dyn OrderedAnalytic>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> HuntReport {
+    let extra_wants = extra.as_ref().map(|e| (e.wants(), e.reduce()));
     let started = Instant::now();
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
@@ -126,7 +151,11 @@ pub fn hunt(
         let handles: Vec<_> = (0..threads.min(files_total.max(1)))
             .map(|_| {
                 let detector = detector.clone();
-                let feeders = feeders.clone();
+                let keep = Keep {
+                    feeders: feeders.clone(),
+                    analytics,
+                    extra: extra_wants,
+                };
                 let (next, done, sized) = (&next, &done, &sized);
                 scope.spawn(move || {
                     let mut mine = Collected::default();
@@ -136,9 +165,7 @@ pub fn hunt(
                             break;
                         };
                         let events_before = mine.summary.events;
-                        read_one(
-                            path, threads, &detector, &feeders, analytics, min_level, &mut mine,
-                        );
+                        read_one(path, threads, &detector, &keep, min_level, &mut mine);
                         let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
                         d.0 += 1;
                         d.1 += len;
@@ -178,7 +205,8 @@ pub fn hunt(
         correlate.extend(c.correlate);
         summary.merge(c.summary);
     }
-    if let Some(mut corr) = correlator {
+    if correlator.is_some() || extra.is_some() {
+        let mut corr = correlator;
         correlate.sort_by(|a, b| {
             (a.0.timestamp, &a.0.origin.source, a.0.origin.record_id).cmp(&(
                 b.0.timestamp,
@@ -187,7 +215,16 @@ pub fn hunt(
             ))
         });
         for (event, detections) in &correlate {
-            for d in corr.process(event, detections) {
+            let mut found = corr
+                .as_mut()
+                .map(|c| c.process(event, detections))
+                .unwrap_or_default();
+            if let (Some(x), Some((wants, _))) = (extra.as_mut(), extra_wants)
+                && wants(event)
+            {
+                found.extend(x.observe(event));
+            }
+            for d in found {
                 if d.rule.level >= min_level {
                     findings.push(Finding::new(&d, event));
                 }
@@ -202,17 +239,30 @@ pub fn hunt(
 }
 
 /// Decode and check one file, adding to `out`.
+/// What an ordered-stage analytic from outside wants kept: its test and its copy.
+type ExtraFns = (fn(&Event) -> bool, fn(&Event) -> Event);
+
+/// Which events the readers keep for the ordered stage.
+#[derive(Clone)]
+struct Keep {
+    /// Rules that feed a correlation.
+    feeders: Arc<std::collections::HashSet<String>>,
+    /// Whether the detect analytics run.
+    analytics: bool,
+    extra: Option<ExtraFns>,
+}
+
 fn read_one(
     path: &std::path::Path,
     threads: usize,
     detector: &Arc<Detector>,
-    feeders: &Arc<std::collections::HashSet<String>>,
-    analytics: bool,
+    keep: &Keep,
     min_level: Severity,
     out: &mut Collected,
 ) {
     let det = detector.clone();
-    let feeds = feeders.clone();
+    let feeds = keep.feeders.clone();
+    let (analytics, extra) = (keep.analytics, keep.extra);
     let check = move |item: Result<Event, Warning>| -> Result<Checked, Warning> {
         let event = item?;
         let detections = det.detect(&event);
@@ -227,6 +277,10 @@ fn read_one(
             Some((event, detections))
         } else if analytics && wardwatch_detect::Analytics::wants(&event, &detections) {
             Some((wardwatch_detect::analytics::reduce(&event), detections))
+        } else if let Some((wants, reduce)) = extra
+            && wants(&event)
+        {
+            Some((reduce(&event), detections))
         } else {
             None
         };

@@ -71,6 +71,20 @@ pub struct Access {
     pub department: Option<String>,
 }
 
+/// Whether `event` is one the privacy analytics read: an EHR record access naming a patient.
+pub fn wants(event: &Event) -> bool {
+    event.ecs.event_category.as_deref() == Some("ehr-access") && event.ecs.patient_id.is_some()
+}
+
+/// The copy of `event` the privacy analytics need: its normalized fields, without the record.
+pub fn reduce(event: &Event) -> Event {
+    Event {
+        raw: serde_json::Value::Null,
+        raw_text: Default::default(),
+        ..event.clone()
+    }
+}
+
 /// The access `event` records, if it is a successful EHR record access.
 pub fn access(event: &Event, ctx: &PrivacyContext) -> Option<Access> {
     let ecs = &event.ecs;

@@ -31,6 +31,12 @@ pub struct DemoArgs {
     /// Volume of the benign background (1.0 = a scaled-down week of a 700-bed hospital).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Write a month of EHR record access (the privacy analytics' test month: `audit.ndjson`
+    /// of FHIR AuditEvents, `context/` with roster.csv, patients.csv and encounters.csv, and
+    /// `planted.csv` listing the planted cases) into DIR, and exit. Try it with
+    /// `wardwatch hunt DIR/audit.ndjson --context DIR/context`.
+    #[arg(long, value_name = "DIR", conflicts_with = "generate_only")]
+    ehr_month: Option<PathBuf>,
 }
 
 /// The demo week ends today: it starts at midnight (UTC) seven days ago.
@@ -50,6 +56,11 @@ fn demo_config(args: &DemoArgs) -> DemoConfig {
 
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let cfg = demo_config(&args);
+    if let Some(dir) = &args.ehr_month {
+        write_ehr_month(dir, args.seed, cfg.start)
+            .with_context(|| format!("cannot write the EHR month into `{}`", dir.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(dir) = &args.generate_only {
         let summary = wardwatch_demo::write_files(&cfg, dir)
             .with_context(|| format!("cannot write the demo week into `{}`", dir.display()))?;
@@ -218,4 +229,38 @@ async fn submit(sink: &impl Sink, batch: Vec<wardwatch_core::Event>) -> Result<(
     sink.submit(batch)
         .await
         .map_err(|e: SinkError| anyhow::anyhow!("the store refused demo events: {e}"))
+}
+
+/// The month of EHR access of `seed`, ending where the demo week ends, as files.
+fn write_ehr_month(dir: &std::path::Path, seed: u64, week_start: jiff::Timestamp) -> Result<()> {
+    let start = week_start - jiff::SignedDuration::from_hours(24 * 23);
+    let month = wardwatch_demo::ehr::generate_ehr(seed, start);
+    let ctx = dir.join("context");
+    std::fs::create_dir_all(&ctx)?;
+    std::fs::write(ctx.join("roster.csv"), &month.roster_csv)?;
+    std::fs::write(ctx.join("patients.csv"), &month.patients_csv)?;
+    std::fs::write(ctx.join("encounters.csv"), &month.encounters_csv)?;
+    std::fs::write(dir.join("audit.ndjson"), &month.audit_ndjson)?;
+    let mut planted = String::from("kind,user,patient,at\n");
+    for p in &month.planted {
+        planted.push_str(&format!(
+            "{},{},{},{}\n",
+            p.kind.as_str(),
+            p.user,
+            p.patient.as_deref().unwrap_or(""),
+            p.at
+        ));
+    }
+    std::fs::write(dir.join("planted.csv"), planted)?;
+    eprintln!(
+        "wardwatch: EHR month written to {}: {} accesses, {} planted cases",
+        dir.display(),
+        month.accesses,
+        month.planted.len()
+    );
+    eprintln!(
+        "  try: wardwatch hunt {0}/audit.ndjson --context {0}/context",
+        dir.display()
+    );
+    Ok(())
 }

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use wardwatch_core::Severity;
 use wardwatch_detect::{Correlator, Detector};
 use wardwatch_hunt::output::{OutputFormat, write_findings, write_summary};
-use wardwatch_hunt::{HuntOptions, hunt};
+use wardwatch_hunt::{HuntOptions, hunt_with};
 
 #[derive(Debug, Args)]
 pub struct HuntArgs {
@@ -46,6 +46,11 @@ pub struct HuntArgs {
     /// pairs and services, signal bursts, remote execution, Kerberoasting).
     #[arg(long)]
     no_analytics: bool,
+    /// The context folder (`roster.csv`, `patients.csv`, `encounters.csv`): with it, EHR audit
+    /// events (FHIR AuditEvent, ATNA) go through the privacy analytics too. Names and
+    /// addresses are compared as keyed hashes under a key made for this run.
+    #[arg(long, value_name = "DIR")]
+    context: Option<PathBuf>,
     /// Print no progress bar and no summary.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -116,7 +121,14 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         );
         bar
     });
-    let report = hunt(&opts, Arc::new(detector), correlator, &|p| {
+    let mut privacy = match &args.context {
+        Some(dir) => Some(crate::cmd_privacy::HuntPrivacy::load(dir, args.quiet)?),
+        None => None,
+    };
+    let extra = privacy
+        .as_mut()
+        .map(|p| p as &mut dyn wardwatch_hunt::OrderedAnalytic);
+    let report = hunt_with(&opts, Arc::new(detector), correlator, extra, &|p| {
         if let Some(bar) = &bar {
             bar.set_length(p.bytes_total);
             bar.set_position(p.bytes_done);

@@ -16,6 +16,7 @@ mod cmd_doctor;
 mod cmd_hunt;
 mod cmd_incidents;
 mod cmd_notify;
+mod cmd_privacy;
 mod cmd_report;
 mod cmd_rules;
 mod cmd_serve;

@@ -1,0 +1,111 @@
+//! The privacy analytics in `hunt --context DIR`: the context folder's roster, patients and
+//! encounters, loaded with names and addresses keyed under a random key made for this run
+//! (nothing is written), and the adapter that puts the analytics in hunt's ordered stage.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use wardwatch_core::Event;
+use wardwatch_detect::Detection;
+use wardwatch_incidents::{ContextError, Encounters, Patients, PrivacyKey, Roster, StaffKeys};
+use wardwatch_privacy::{PrivacyAnalytics, PrivacyContext};
+
+pub struct HuntPrivacy(PrivacyAnalytics);
+
+/// The first of `names` present in `dir`, with its text.
+fn read_first(dir: &Path, names: &[&str]) -> Result<Option<(String, String)>> {
+    for name in names {
+        let path = dir.join(name);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            return Ok(Some((path.display().to_string(), text)));
+        }
+    }
+    Ok(None)
+}
+
+fn report(problems: &[ContextError], quiet: bool) {
+    if quiet {
+        return;
+    }
+    for p in problems.iter().take(20) {
+        eprintln!("wardwatch: context: {p} (row skipped)");
+    }
+    if problems.len() > 20 {
+        eprintln!(
+            "wardwatch: context: {} more rows skipped",
+            problems.len() - 20
+        );
+    }
+}
+
+impl HuntPrivacy {
+    /// Load the privacy context from `dir`; a folder without `patients.csv` and
+    /// `encounters.csv` is an error (the privacy analytics would judge nothing).
+    pub fn load(dir: &Path, quiet: bool) -> Result<Self> {
+        if !dir.is_dir() {
+            anyhow::bail!("--context `{}` is not a folder", dir.display());
+        }
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| anyhow::anyhow!("no random key for this run: {e}"))?;
+        let key = PrivacyKey::new(&secret);
+        let mut ctx = PrivacyContext::default();
+        let mut problems = Vec::new();
+        if let Some((path, text)) = read_first(dir, &["roster.csv", "roster.yaml", "roster.yml"])? {
+            let (roster, p1) = Roster::load_partial(&path, &text);
+            let (staff, p2) = StaffKeys::load_partial(&path, &text, &key);
+            ctx.roster = roster;
+            ctx.staff = staff;
+            problems.extend(p1);
+            problems.extend(p2);
+        }
+        let patients = read_first(dir, &["patients.csv", "patients.yaml", "patients.yml"])?;
+        let encounters = read_first(
+            dir,
+            &["encounters.csv", "encounters.yaml", "encounters.yml"],
+        )?;
+        if patients.is_none() && encounters.is_none() {
+            anyhow::bail!(
+                "--context `{}` has neither patients.csv nor encounters.csv: the privacy analytics need them",
+                dir.display()
+            );
+        }
+        if let Some((path, text)) = patients {
+            let (p, errs) = Patients::load_partial(&path, &text, &key);
+            ctx.patients = p;
+            problems.extend(errs);
+        }
+        if let Some((path, text)) = encounters {
+            let (e, errs) = Encounters::load_partial(&path, &text);
+            ctx.encounters = e;
+            problems.extend(errs);
+        }
+        report(&problems, quiet);
+        if !quiet {
+            eprintln!(
+                "wardwatch: privacy context: {} staff, {} patients, {} encounters",
+                ctx.roster.people().len(),
+                ctx.patients.len(),
+                ctx.encounters.len()
+            );
+        }
+        Ok(HuntPrivacy(PrivacyAnalytics::new(Arc::new(ctx))))
+    }
+}
+
+impl wardwatch_hunt::OrderedAnalytic for HuntPrivacy {
+    fn wants(&self) -> fn(&Event) -> bool {
+        wardwatch_privacy::wants
+    }
+
+    fn reduce(&self) -> fn(&Event) -> Event {
+        wardwatch_privacy::reduce
+    }
+
+    fn observe(&mut self, event: &Event) -> Vec<Detection> {
+        self.0.observe(event)
+    }
+}
