@@ -193,6 +193,43 @@ fn distinct(lines: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::words::*;
+    use crate::testkit::{alert, at, grouper, hospital};
+    use wardwatch_core::Severity::{High, Medium};
+
+    #[test]
+    fn accounts_a_spraying_correlation_names_are_tried_not_involved() {
+        // The correlation's alert names the accounts it saw tried (entities after the event's
+        // own); they have no step of their own. The account that then logged on is involved.
+        let ctx = hospital();
+        let mut g = grouper();
+        let t = at("2026-03-02T22:00:00Z");
+        let spray = alert("spray", "Password spraying", Medium, t)
+            .host("dc01")
+            .user("gmorales")
+            .user("clong")
+            .user("ethomas")
+            .ip("10.9.9.9")
+            .fact("event.code", "4625")
+            .fact("correlation.accounts", "3")
+            .build();
+        g.add(&spray, &ctx, t);
+        let t2 = at("2026-03-02T22:05:00Z");
+        let logon = alert("success", "Logon after spraying", High, t2)
+            .host("dc01")
+            .user("dross")
+            .ip("10.9.9.9")
+            .fact("event.code", "4624")
+            .build();
+        let out = g.add(&logon, &ctx, t2);
+        let inc = out.last().expect("an incident");
+        let tried = targeted(inc);
+        assert!(tried.contains(&"clong".to_string()) && tried.contains(&"ethomas".to_string()));
+        assert!(!tried.contains(&"dross".to_string()));
+        let n = super::narrate(inc, &ctx);
+        assert!(n.summary.contains("dross"), "{}", n.summary);
+        assert!(!n.summary.contains("clong"), "{}", n.summary);
+        assert!(n.summary.contains("3 accounts were tried"), "{}", n.summary);
+    }
 
     #[test]
     fn lists_read_as_words() {

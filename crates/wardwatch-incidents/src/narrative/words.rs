@@ -122,8 +122,11 @@ pub(super) fn tried_count(incident: &Incident, tried: &[String]) -> usize {
     tried.len().max(behind.saturating_sub(got_in))
 }
 
-/// Users whose every step is a failed logon: tried, not used.
+/// Users whose every step is a failed logon, and users with no step of their own in an incident
+/// of failed logons (the accounts a spraying or guessing correlation names as its targets):
+/// tried, not used.
 pub(super) fn targeted(incident: &Incident) -> Vec<String> {
+    let failures = incident.timeline.iter().any(is_failure);
     incident
         .users
         .iter()
@@ -137,7 +140,7 @@ pub(super) fn targeted(incident: &Incident) -> Vec<String> {
                 any = true;
                 is_failure(s)
             });
-            any && all
+            if any { all } else { failures }
         })
         .cloned()
         .collect()
