@@ -8,7 +8,8 @@
 //! `SignInLogs`: interactive, non-interactive, service principal, managed identity, AD FS; or a
 //! Graph signIn): `event.category` `authentication`, `event.action` `sign-in` (or
 //! `sign-in-interrupted` for the codes that only ask for another step: MFA, "keep me signed
-//! in", consent — they are not failed passwords), `event.outcome` from `resultType` /
+//! in", consent — they are not failed passwords; `mfa-push-denied` for 500121, a declined
+//! strong authentication), `event.outcome` from `resultType` /
 //! `status.errorCode` (`0` success), `event.code` that code, `user.name` the user principal
 //! name, `source.ip`, `host.name` the application signed in to; for an **audit** record
 //! (`AuditLogs`, or a Graph directoryAudit): `event.category` `iam`, `event.action` the
@@ -102,14 +103,14 @@ pub(crate) fn normalize(v: &Value, shape: Shape) -> Ecs {
                 .unwrap_or_else(|| "0".into());
             let interrupted = INTERRUPTS.contains(&code.as_str());
             ecs.event_category = Some("authentication".into());
-            ecs.event_action = Some(
-                if interrupted {
-                    "sign-in-interrupted"
-                } else {
-                    "sign-in"
-                }
-                .into(),
-            );
+            // 500121: the strong authentication failed — the user declined the push (or did
+            // not answer): what MFA fatigue is made of.
+            let action = match code.as_str() {
+                "500121" => "mfa-push-denied",
+                _ if interrupted => "sign-in-interrupted",
+                _ => "sign-in",
+            };
+            ecs.event_action = Some(action.into());
             ecs.event_outcome = Some(if code == "0" { "success" } else { "failure" }.into());
             ecs.event_code = Some(code);
             ecs.user_name = first_text(p, &["userPrincipalName", "servicePrincipalName"])
@@ -172,6 +173,9 @@ mod tests {
         let mfa = json!({"userPrincipalName": "a@b", "status": {"errorCode": 50074}, "createdDateTime": "2026-11-02T08:00:00Z", "ipAddress": "10.0.0.1"});
         let ecs = normalize(&mfa, shape(&mfa).unwrap());
         assert_eq!(ecs.event_action.as_deref(), Some("sign-in-interrupted"));
+        let declined = json!({"userPrincipalName": "a@b", "status": {"errorCode": 500121}, "createdDateTime": "2026-11-02T08:00:00Z"});
+        let ecs = normalize(&declined, Shape::SignIn);
+        assert_eq!(ecs.event_action.as_deref(), Some("mfa-push-denied"));
     }
 
     #[test]

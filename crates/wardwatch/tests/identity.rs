@@ -167,3 +167,70 @@ fn fhir_audit_events_posted_to_the_server_are_stored_and_searchable() {
     assert_eq!(e["ecs"]["event.reason"], "TREAT");
     assert_eq!(e["ecs"]["event.action"], "read");
 }
+
+/// MFA fatigue from an Okta System Log export: five Okta Verify pushes denied, then the sign-in
+/// that got through; and Entra's declined strong authentication (500121) the same way.
+#[test]
+fn okta_and_entra_mfa_fatigue_is_found_by_hunt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut okta = String::new();
+    for i in 0..5 {
+        okta.push_str(
+            &serde_json::json!({
+                "uuid": format!("d{i}"), "published": format!("2026-11-02T02:1{i}:00.000Z"),
+                "eventType": "user.mfa.okta_verify.deny_push",
+                "actor": {"alternateId": "n.jansen@hosp.example", "type": "User"},
+                "client": {"ipAddress": "198.51.100.7"}, "outcome": {"result": "SUCCESS"}
+            })
+            .to_string(),
+        );
+        okta.push('\n');
+    }
+    okta.push_str(
+        &serde_json::json!({
+            "uuid": "s1", "published": "2026-11-02T02:27:00.000Z",
+            "eventType": "user.authentication.auth_via_mfa",
+            "actor": {"alternateId": "n.jansen@hosp.example", "type": "User"},
+            "client": {"ipAddress": "198.51.100.7"}, "outcome": {"result": "SUCCESS"}
+        })
+        .to_string(),
+    );
+    okta.push('\n');
+    let mut entra = String::new();
+    for (i, code) in ["500121", "500121", "500121", "0"].iter().enumerate() {
+        entra.push_str(&serde_json::json!({
+            "category": "SignInLogs", "time": format!("2026-11-03T03:0{i}:00Z"), "resultType": code,
+            "properties": {"userPrincipalName": "a.bakker@hosp.example", "ipAddress": "203.0.113.20",
+                "appDisplayName": "Office 365", "status": {"errorCode": code.parse::<u64>().unwrap()}}
+        }).to_string());
+        entra.push('\n');
+    }
+    std::fs::write(dir.path().join("okta.json"), okta).unwrap();
+    std::fs::write(dir.path().join("entra.json"), entra).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .arg("hunt")
+        .arg(dir.path())
+        .args(["--format", "jsonl", "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fatigue: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["rule_id"] == "analytic-mfa-fatigue")
+        .collect();
+    assert_eq!(fatigue.len(), 2, "{rows:?}");
+    let users: Vec<&str> = fatigue.iter().filter_map(|r| r["user"].as_str()).collect();
+    assert!(
+        users.contains(&"n.jansen@hosp.example") && users.contains(&"a.bakker@hosp.example"),
+        "{users:?}"
+    );
+}

@@ -10,8 +10,8 @@
 //! `user.name`, `source.ip`. Sources: sshd, PAM, su, sudo and login on Linux (syslog or a
 //! shipper's JSON), Windows 4624/4625/4771/4776, and any decoder that writes the same fields.
 //! [`Identity`] keeps the recent failures per source in a [`WindowCounter`] and hands each
-//! attempt to the three analytics, one a file: `brute_force`, `spraying`,
-//! `success_after_failures`.
+//! attempt to the analytics, one a file: `brute_force`, `spraying`, `success_after_failures`,
+//! and `mfa_fatigue` (denied MFA pushes, then a successful sign-in, from Okta and Entra).
 //!
 //! Windows 4625 and 4771 failures already have correlation rules (many failed logons on one
 //! host from one source, spraying, Kerberos password guessing, success after spraying; see
@@ -27,6 +27,7 @@
 //! Accounts).
 
 mod brute_force;
+mod mfa_fatigue;
 mod spraying;
 mod success_after_failures;
 
@@ -113,7 +114,7 @@ pub(super) fn attempt(event: &Event) -> Option<Attempt> {
 }
 
 pub(super) fn wants(event: &Event) -> bool {
-    attempt(event).is_some()
+    attempt(event).is_some() || mfa_fatigue::denied(event).is_some()
 }
 
 /// The state the identity analytics share.
@@ -123,6 +124,13 @@ pub(super) struct Identity {
     failures: WindowCounter,
     /// Every failure per source and account (value: the account).
     account_failures: WindowCounter,
+    /// Denied MFA pushes per account.
+    #[serde(default = "mfa_counter")]
+    mfa_denied: WindowCounter,
+}
+
+fn mfa_counter() -> WindowCounter {
+    WindowCounter::new(mfa_fatigue::WINDOW)
 }
 
 impl Default for Identity {
@@ -130,6 +138,7 @@ impl Default for Identity {
         Identity {
             failures: WindowCounter::new(KEEP_SECS),
             account_failures: WindowCounter::new(KEEP_SECS),
+            mfa_denied: mfa_counter(),
         }
     }
 }
@@ -158,10 +167,15 @@ fn account_key(a: &Attempt) -> String {
 
 impl Identity {
     pub(super) fn observe(&mut self, event: &Event, out: &mut Vec<Hit>) {
+        if let Some(user) = mfa_fatigue::denied(event) {
+            mfa_fatigue::record_denial(self, &user, event.timestamp.as_second());
+            return;
+        }
         let Some(a) = attempt(event) else {
             return;
         };
         if a.success {
+            mfa_fatigue::check(self, &a, out);
             success_after_failures::check(self, &a, out);
             return;
         }
@@ -182,6 +196,7 @@ impl Identity {
             brute_force::rule(),
             spraying::rule(),
             success_after_failures::rule(),
+            mfa_fatigue::rule(),
         ]
     }
 }
