@@ -34,8 +34,6 @@
 //! RFC 3881; DICOM PS3.15 Annex A.5 (Audit Trail Message Format Profile); IHE ITI TF-2
 //! 3.20 (Record Audit Event); RFC 5424/5425 transport.
 
-use std::net::IpAddr;
-
 use roxmltree::{Document, Node};
 use serde_json::{Map, Value};
 use wardwatch_core::{Ecs, Event, Origin, SourceKind};
@@ -193,13 +191,7 @@ fn decode_message(m: Node, origin: Origin) -> Result<Event, String> {
         .iter()
         .any(|p| matches!(p.to_ascii_uppercase().as_str(), "BTG" | "ETREAT"));
     let network = who.and_then(|w| attr(w, "NetworkAccessPointID"));
-    let (source_ip, source_address) = match network {
-        Some(n) => match n.parse::<IpAddr>() {
-            Ok(ip) => (Some(ip.to_string()), None),
-            Err(_) => (None, Some(n.to_string())),
-        },
-        None => (None, None),
-    };
+    let (source_ip, source_address) = crate::doc::ip_or_address(network);
     let roles: Vec<&str> = who
         .map(|w| children(w, "RoleIDCode").filter_map(words).collect())
         .unwrap_or_default();

@@ -55,6 +55,18 @@ pub(crate) fn first_text(v: &Value, paths: &[&str]) -> Option<String> {
     paths.iter().find_map(|p| text_at(v, p))
 }
 
+/// A network access point as ECS wants it: `(source.ip, None)` for an IP address (an
+/// IPv4-mapped IPv6 one made IPv4), `(None, source.address)` for a name.
+pub(crate) fn ip_or_address(n: Option<&str>) -> (Option<String>, Option<String>) {
+    match n {
+        Some(n) => match n.trim_start_matches("::ffff:").parse::<std::net::IpAddr>() {
+            Ok(ip) => (Some(ip.to_string()), None),
+            Err(_) => (None, Some(n.to_string())),
+        },
+        None => (None, None),
+    }
+}
+
 /// A port number, written as a JSON number or as text.
 pub(crate) fn port_of(v: &Value) -> Option<u16> {
     match v {

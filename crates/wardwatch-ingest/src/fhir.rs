@@ -44,8 +44,6 @@
 //! (<https://hl7.org/fhir/R5/auditevent.html>); DICOM PS3.15 Annex A.5 (audit event codes);
 //! HL7 v3 ActReason (purpose of use); IHE BALP.
 
-use std::net::IpAddr;
-
 use serde_json::Value;
 use wardwatch_core::{Ecs, Event, Origin, SourceKind};
 
@@ -360,13 +358,7 @@ pub(crate) fn normalize(v: &Value) -> Ecs {
         .and_then(outcome_code)
         .map(|c| if c == "0" { "success" } else { "failure" }.to_string());
     let network = agent.and_then(network_of);
-    let (source_ip, source_address) = match network {
-        Some(n) => match n.trim_start_matches("::ffff:").parse::<IpAddr>() {
-            Ok(ip) => (Some(ip.to_string()), None),
-            Err(_) => (None, Some(n.to_string())),
-        },
-        None => (None, None),
-    };
+    let (source_ip, source_address) = crate::doc::ip_or_address(network);
     let purposes = purposes(v, agent);
     let btg = break_the_glass(v, &purposes);
     Ecs {

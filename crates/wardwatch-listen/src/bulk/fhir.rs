@@ -190,39 +190,16 @@ async fn store<S: Sink>(
         SourceCounters::add(&counters.rejected, documents.max(1) as u64);
         refused(e)
     };
-    if let Some(wait) = state.sink.busy() {
-        return Err(refuse(BulkError::Busy(wait), 0));
-    }
-    let reservation = match key {
-        Some(key) => match state.budgets.reserve(key, state.sink.pressure()) {
-            Some(r) => Some(r),
-            None => {
-                SourceCounters::add(&counters.throttled, 1);
-                return Err(refuse(state.throttled(), 0));
-            }
-        },
-        None => None,
-    };
-    let limit = state.config.max_body_bytes;
-    let encoding = body::encoding(&headers).map_err(|e| refuse(e, 0))?;
-    let timeout = std::time::Duration::from_secs(state.config.body_timeout_secs.max(1));
-    let read = body::collect(body, &headers, limit, &state.body_budget);
-    let (wire, _memory) = match tokio::time::timeout(timeout, read).await {
-        Ok(read) => read.map_err(|e| refuse(e, 0))?,
-        Err(_) => {
-            SourceCounters::add(&counters.body_timeouts, 1);
-            return Err(refuse(
-                BulkError::BodyTimeout(state.config.body_timeout_secs.max(1)),
-                0,
-            ));
-        }
-    };
-    let _permit = state
-        .in_flight
-        .acquire()
+    let super::Admitted {
+        wire,
+        encoding,
+        reservation,
+        _memory,
+        _permit,
+    } = super::admit(&state, key, &headers, body)
         .await
-        .map_err(|_| refuse(BulkError::Closed, 0))?;
-    SourceCounters::add(&counters.bytes, wire.len() as u64);
+        .map_err(refused)?;
+    let limit = state.config.max_body_bytes;
     let plain = body::decompress(wire, encoding, limit).map_err(|e| refuse(e, 0))?;
     let shape = read_shape(&headers, &plain).map_err(|e| refuse(e, 0))?;
 

@@ -355,44 +355,14 @@ async fn ingest<S: Sink>(
         SourceCounters::add(&counters.rejected, documents.max(1) as u64);
         e
     };
-    // Behind already, or the token over its budget: refuse before reading and decoding
-    // anything (a shipper resends the same batch; decoding each retry to refuse it after
-    // would spend on refusals what storing needs).
-    if let Some(wait) = state.sink.busy() {
-        return Err(refuse(BulkError::Busy(wait), 0));
-    }
-    let reservation = match key {
-        Some(key) => match state.budgets.reserve(key, state.sink.pressure()) {
-            Some(r) => Some(r),
-            None => {
-                SourceCounters::add(&counters.throttled, 1);
-                return Err(refuse(state.throttled(), 0));
-            }
-        },
-        None => None,
-    };
+    let Admitted {
+        wire,
+        encoding,
+        reservation,
+        _memory,
+        _permit,
+    } = admit(&state, key, &headers, body).await?;
     let limit = state.config.max_body_bytes;
-    let encoding = body::encoding(&headers).map_err(|e| refuse(e, 0))?;
-    // The body must arrive in time: a slow sender loses its request, not anyone else's slot.
-    let body_timeout = std::time::Duration::from_secs(state.config.body_timeout_secs.max(1));
-    let read = body::collect(body, &headers, limit, &state.body_budget);
-    let (wire, _memory) = match tokio::time::timeout(body_timeout, read).await {
-        Ok(read) => read.map_err(|e| refuse(e, 0))?,
-        Err(_) => {
-            SourceCounters::add(&counters.body_timeouts, 1);
-            return Err(refuse(
-                BulkError::BodyTimeout(state.config.body_timeout_secs.max(1)),
-                0,
-            ));
-        }
-    };
-    // Only a request whose body is here takes a decoding slot.
-    let _permit = state
-        .in_flight
-        .acquire()
-        .await
-        .map_err(|_| refuse(BulkError::Closed, 0))?;
-    SourceCounters::add(&counters.bytes, wire.len() as u64);
     let decode = move || -> Result<Parsed, BulkError> {
         let plain = body::decompress(wire, encoding, limit)?;
         ndjson::parse(&plain, index.as_deref())
@@ -439,6 +409,76 @@ async fn ingest<S: Sink>(
 
 /// Whether the body is small enough to decode on the async thread: known to be under
 /// [`INLINE_PARSE_BYTES`] and not compressed.
+/// A request body let in: it arrived in time and within the limits, the sender was within its
+/// budget (its batch reserved), and the request holds a decoding slot.
+pub(crate) struct Admitted {
+    pub(crate) wire: bytes::Bytes,
+    pub(crate) encoding: body::Encoding,
+    pub(crate) reservation: Option<crate::fair::Reservation>,
+    /// The memory the body holds, returned when the request is done.
+    pub(crate) _memory: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The decoding slot.
+    pub(crate) _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Let a request's body in, or refuse it (counted in `rejected`, `throttled`,
+/// `body_timeouts`): behind already or the token over its budget, refused before anything is
+/// read (a shipper resends the same batch; decoding each retry to refuse it after would spend on
+/// refusals what storing needs); then the body must arrive in time (a slow sender loses its
+/// request, not anyone else's slot); only a request whose body is here takes a decoding slot.
+pub(crate) async fn admit<S: Sink>(
+    state: &BulkState<S>,
+    key: Option<SourceKey>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Admitted, BulkError> {
+    let counters = &state.counters;
+    let refuse = |e: BulkError| {
+        SourceCounters::add(&counters.rejected, 1);
+        e
+    };
+    if let Some(wait) = state.sink.busy() {
+        return Err(refuse(BulkError::Busy(wait)));
+    }
+    let reservation = match key {
+        Some(key) => match state.budgets.reserve(key, state.sink.pressure()) {
+            Some(r) => Some(r),
+            None => {
+                SourceCounters::add(&counters.throttled, 1);
+                return Err(refuse(state.throttled()));
+            }
+        },
+        None => None,
+    };
+    let limit = state.config.max_body_bytes;
+    let encoding = body::encoding(headers).map_err(refuse)?;
+    let body_timeout = std::time::Duration::from_secs(state.config.body_timeout_secs.max(1));
+    let read = body::collect(body, headers, limit, &state.body_budget);
+    let (wire, memory) = match tokio::time::timeout(body_timeout, read).await {
+        Ok(read) => read.map_err(refuse)?,
+        Err(_) => {
+            SourceCounters::add(&counters.body_timeouts, 1);
+            return Err(refuse(BulkError::BodyTimeout(
+                state.config.body_timeout_secs.max(1),
+            )));
+        }
+    };
+    let permit = state
+        .in_flight
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| refuse(BulkError::Closed))?;
+    SourceCounters::add(&counters.bytes, wire.len() as u64);
+    Ok(Admitted {
+        wire,
+        encoding,
+        reservation,
+        _memory: memory,
+        _permit: permit,
+    })
+}
+
 fn small_enough(headers: &HeaderMap, encoding: body::Encoding) -> bool {
     encoding == body::Encoding::Identity
         && headers
