@@ -59,3 +59,6 @@ pub(crate) fn dept_words(a: &Access) -> String {
         None => "a department the roster does not name".into(),
     }
 }
+
+#[cfg(test)]
+mod tests;
