@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rsigma_parser::{CorrelationRule, FilterRule, Level, SigmaRule};
+use rsigma_parser::{CorrelationRule, Detection, FilterRule, Level, Modifier, SigmaRule};
 use serde::{Deserialize, Serialize};
 use wardwatch_core::Severity;
 
@@ -165,6 +165,34 @@ fn derived_id(origin: &str, title: &str) -> String {
     format!("noid-{h:016x}")
 }
 
+/// Sigma keywords match anywhere in the record's text (their values are implicitly wrapped in
+/// wildcards), also when a field-less `'|all':` list says that every one of them must be there
+/// (12 SigmaHQ rules, e.g. the Exchange cmdlet-log ones). rsigma compiles such a list's values
+/// as exact strings, so those rules never fire; this gives the field-less items without a
+/// string modifier of their own the `contains` the specification implies.
+fn keywords_match_within(detection: &mut Detection) {
+    match detection {
+        Detection::AllOf(items) => {
+            for item in items {
+                let f = &mut item.field;
+                let placed = [
+                    Modifier::Contains,
+                    Modifier::StartsWith,
+                    Modifier::EndsWith,
+                    Modifier::Re,
+                ]
+                .into_iter()
+                .any(|m| f.has_modifier(m));
+                if f.is_keyword() && !placed {
+                    f.modifiers.insert(0, Modifier::Contains);
+                }
+            }
+        }
+        Detection::AnyOf(dets) => dets.iter_mut().for_each(keywords_match_within),
+        _ => {}
+    }
+}
+
 impl RulePack {
     /// Parse every text. Files that fail, and rules inside them that fail, become
     /// [`RuleProblem`]s; everything else is kept. A rule id seen twice keeps its first definition.
@@ -192,6 +220,9 @@ impl RulePack {
                     continue;
                 };
                 rule.id = Some(id.clone());
+                for detection in rule.detection.named.values_mut() {
+                    keywords_match_within(detection);
+                }
                 let meta = RuleMeta {
                     id,
                     title: rule.title.clone(),

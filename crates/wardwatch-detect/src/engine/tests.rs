@@ -211,3 +211,37 @@ fn rules_that_name_each_other_report_one_alert_per_event() {
     );
     assert_eq!(ids(&[&base, &documented]).len(), 2);
 }
+
+#[test]
+fn keywords_that_must_all_be_there_match_within_the_text() {
+    // A field-less `'|all':` list, as SigmaHQ's Exchange cmdlet-log rules write it: every
+    // keyword somewhere in the record, not one value equal to each.
+    let rule = r#"
+title: Export role assigned
+id: 55555555-5555-4555-8555-555555555555
+logsource: {product: windows, service: msexchange-management}
+detection:
+    role:
+        '|all':
+            - 'New-ManagementRoleAssignment'
+            - 'Mailbox Import Export'
+    condition: role
+level: high
+"#;
+    let p = pack(&[rule]);
+    assert!(p.problems().is_empty(), "{:?}", p.problems());
+    let (d, problems) = Detector::build(&p);
+    assert!(problems.is_empty(), "{problems:?}");
+    let cmd = |text: &str| {
+        evtx(
+            "MSExchange Management",
+            1,
+            json!({"Data": text}),
+            1_700_000_000,
+        )
+    };
+    let hit = cmd(r#"New-ManagementRoleAssignment -Role "Mailbox Import Export" -User "svc""#);
+    assert_eq!(d.detect(&hit).len(), 1);
+    let half = cmd(r#"New-ManagementRoleAssignment -Role "Help Desk" -User "svc""#);
+    assert!(d.detect(&half).is_empty());
+}
