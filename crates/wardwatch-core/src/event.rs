@@ -26,6 +26,9 @@ pub enum SourceKind {
     FlatWindows,
     /// Suricata EVE JSON.
     SuricataEve,
+    /// A Zeek log record (TSV or JSON), with Zeek's own field names and its log's name as
+    /// `_path` (`conn`, `dns`, `dce_rpc`...).
+    Zeek,
     /// A syslog message (RFC 5424 or RFC 3164).
     Syslog,
     /// Any other JSON object, kept as it came.
@@ -39,6 +42,7 @@ impl SourceKind {
             SourceKind::WinlogbeatEcs => "winlogbeat_ecs",
             SourceKind::FlatWindows => "flat_windows",
             SourceKind::SuricataEve => "suricata_eve",
+            SourceKind::Zeek => "zeek",
             SourceKind::Syslog => "syslog",
             SourceKind::Json => "json",
         }
@@ -151,6 +155,38 @@ pub struct Ecs {
         skip_serializing_if = "Option::is_none"
     )]
     pub break_the_glass: Option<bool>,
+    /// The transport (`tcp`, `udp`, `icmp`) of a network record.
+    #[serde(rename = "network.transport", skip_serializing_if = "Option::is_none")]
+    pub network_transport: Option<String>,
+    /// The Community ID flow hash, which joins one connection across sensors.
+    #[serde(
+        rename = "network.community_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub network_community_id: Option<String>,
+    /// Payload bytes the source (originator) sent.
+    #[serde(rename = "source.bytes", skip_serializing_if = "Option::is_none")]
+    pub source_bytes: Option<u64>,
+    /// Payload bytes the destination (responder) sent.
+    #[serde(rename = "destination.bytes", skip_serializing_if = "Option::is_none")]
+    pub destination_bytes: Option<u64>,
+    #[serde(rename = "source.packets", skip_serializing_if = "Option::is_none")]
+    pub source_packets: Option<u64>,
+    #[serde(
+        rename = "destination.packets",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination_packets: Option<u64>,
+    /// The source's hardware address (DHCP), `aa:bb:cc:dd:ee:ff`.
+    #[serde(rename = "source.mac", skip_serializing_if = "Option::is_none")]
+    pub source_mac: Option<String>,
+    /// How long the connection or transaction lasted, in nanoseconds (ECS `event.duration`).
+    #[serde(rename = "event.duration", skip_serializing_if = "Option::is_none")]
+    pub event_duration: Option<u64>,
+    /// The sensor that saw the traffic (Zeek's `_system_name`, Suricata's `host`); the hosts
+    /// the record is about are its source and destination.
+    #[serde(rename = "observer.hostname", skip_serializing_if = "Option::is_none")]
+    pub observer_hostname: Option<String>,
     /// The free-text message, for sources that have one (syslog).
     #[serde(rename = "message", skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -265,7 +265,7 @@ pub fn of_event(event: &Event) -> EventLogsource<'_> {
                 ..Default::default()
             }
         }
-        SourceKind::SuricataEve | SourceKind::Json => EventLogsource::default(),
+        SourceKind::SuricataEve | SourceKind::Zeek | SourceKind::Json => EventLogsource::default(),
     }
 }
 

@@ -143,6 +143,34 @@ pub(crate) fn ecs_of(v: &Value) -> Ecs {
         message: text_at(v, "message"),
         log_source_address: text_at(v, "log.source.address"),
         tls_client_subject: text_at(v, "tls.client.subject"),
+        network_transport: text_at(v, "network.transport"),
+        network_community_id: text_at(v, "network.community_id"),
+        source_bytes: count_at(v, "source.bytes"),
+        destination_bytes: count_at(v, "destination.bytes"),
+        source_packets: count_at(v, "source.packets"),
+        destination_packets: count_at(v, "destination.packets"),
+        source_mac: text_at(v, "source.mac"),
+        event_duration: count_at(v, "event.duration"),
+        observer_hostname: text_at(v, "observer.hostname"),
+    }
+}
+
+/// A non-negative whole number at `path`, written as a JSON number (a float is truncated) or
+/// as decimal text.
+pub(crate) fn count_at(v: &Value, path: &str) -> Option<u64> {
+    count_of(lookup(v, path)?)
+}
+
+/// A non-negative whole number, as a JSON number (a float is truncated) or decimal text.
+pub(crate) fn count_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.is_finite())
+                .map(|f| f as u64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 
@@ -222,6 +250,15 @@ pub(crate) fn overlay(base: &mut Ecs, top: Ecs) {
         patient_id,
         break_the_glass,
         message,
+        network_transport,
+        network_community_id,
+        source_bytes,
+        destination_bytes,
+        source_packets,
+        destination_packets,
+        source_mac,
+        event_duration,
+        observer_hostname,
     );
 }
 

@@ -16,7 +16,14 @@
 //!   normalized fields have no `tls.client.server_name`), `file.path` (`fileinfo.filename`,
 //!   `files[0].filename`, `smb.filename`), `user.name`/`user.domain` (Kerberos `cname`/`realm`,
 //!   SMB NTLMSSP `user`/`domain`);
-//! - `host.name` from `host` (the sensor name, when Suricata is configured to write it).
+//! - `host.name` and `observer.hostname` from `host` (the sensor name, when Suricata is
+//!   configured to write it);
+//! - `network.transport` (`proto`), `network.community_id`, and from a `flow` record
+//!   `source.bytes`/`destination.bytes`, `source.packets`/`destination.packets` and
+//!   `event.duration`; `event.outcome` `failure` for a TCP flow the responder never answered or
+//!   reset without a SYN-ACK, a Kerberos error, an SMB logon failure or denied access;
+//! - `event.action` per type: the HTTP method, the Kerberos message type, the SMB command, the
+//!   DCE/RPC request, the RDP event, the anomaly's event.
 //!
 //! # Why it matters
 //! Network evidence of lateral movement (SMB, DCE/RPC, Kerberos) joins the endpoint evidence
@@ -33,7 +40,7 @@
 use serde_json::Value;
 use wardwatch_core::{Ecs, Event, Origin, SourceKind};
 
-use crate::doc::{port_of, scalar_text, text_at};
+use crate::doc::{count_of, first_text, port_of, scalar_text, text_at};
 
 /// Keys only Suricata writes at the top level of an EVE record.
 const EVE_KEYS: &[&str] = &["flow_id", "src_ip", "pcap_cnt", "in_iface", "community_id"];
@@ -113,16 +120,32 @@ fn normalize(v: &Value) -> Ecs {
     let alert = event_type == "alert";
     let (category, action) = match event_type {
         "alert" => ("intrusion_detection", text_at(v, "alert.signature")),
-        "http" => ("web", None),
+        "http" => ("web", text_at(v, "http.http_method")),
         "fileinfo" => ("file", None),
-        "krb5" => ("authentication", None),
+        "krb5" => ("authentication", text_at(v, "krb5.msg_type")),
+        "ssh" => ("authentication", None),
         "dns" | "llmnr" | "mdns" => ("network", dns_action(v, event_type)),
+        "smb" => ("network", text_at(v, "smb.command")),
+        "dcerpc" => ("network", text_at(v, "dcerpc.request")),
+        "rdp" => ("network", text_at(v, "rdp.event_type")),
+        "anomaly" => ("network", first_text(v, &["anomaly.event", "anomaly.type"])),
         _ => ("network", None),
     };
     let action = action.or_else(|| (!event_type.is_empty()).then(|| event_type.to_string()));
     let (user_name, user_domain) = user(v);
+    let flow = v.get("flow");
+    let flow_count = |k: &str| flow.and_then(|f| f.get(k)).and_then(count_of);
     Ecs {
         event_kind: Some(if alert { "alert" } else { "event" }.into()),
+        event_outcome: outcome(v, event_type),
+        network_transport: text(v, "proto").map(|p| p.to_ascii_lowercase()),
+        network_community_id: text(v, "community_id"),
+        source_bytes: flow_count("bytes_toserver"),
+        destination_bytes: flow_count("bytes_toclient"),
+        source_packets: flow_count("pkts_toserver"),
+        destination_packets: flow_count("pkts_toclient"),
+        event_duration: flow_duration(flow),
+        observer_hostname: text(v, "host"),
         event_category: Some(category.into()),
         event_action: action,
         event_code: (!event_type.is_empty()).then(|| event_type.to_string()),
@@ -141,6 +164,73 @@ fn normalize(v: &Value) -> Ecs {
         user_domain,
         ..Ecs::default()
     }
+}
+
+/// `success` or `failure` where the record says: a TCP flow the responder never answered (no
+/// packet back) or answered only with a reset (no SYN from its side: refused), or one that was
+/// answered (SYN-ACK seen); a Kerberos exchange ending in an error code (a wrong password is
+/// `KDC_ERR_PREAUTH_FAILED`); an SMB command whose status is not success.
+fn outcome(v: &Value, event_type: &str) -> Option<String> {
+    let word = |ok: bool| Some(if ok { "success" } else { "failure" }.to_string());
+    match event_type {
+        "flow" => {
+            let tcp = text(v, "proto")?.eq_ignore_ascii_case("tcp");
+            if !tcp {
+                return None;
+            }
+            let back = v.get("flow")?.get("pkts_toclient").and_then(count_of)?;
+            if back == 0 {
+                return word(false);
+            }
+            let flags =
+                text_at(v, "tcp.tcp_flags_tc").and_then(|h| u8::from_str_radix(&h, 16).ok())?;
+            const SYN: u8 = 0x02;
+            const RST: u8 = 0x04;
+            if flags & SYN != 0 {
+                word(true)
+            } else if flags & RST != 0 {
+                word(false)
+            } else {
+                None
+            }
+        }
+        "krb5" => {
+            let error = text_at(v, "krb5.error_code")
+                .or_else(|| text_at(v, "krb5.msg_type").filter(|m| m == "KRB_ERROR"));
+            match error {
+                Some(_) => word(false),
+                None if text_at(v, "krb5.msg_type").is_some_and(|m| m.ends_with("_REP")) => {
+                    word(true)
+                }
+                None => None,
+            }
+        }
+        "smb" => {
+            let status = text_at(v, "smb.status")?;
+            match status.as_str() {
+                "STATUS_SUCCESS" => word(true),
+                "STATUS_LOGON_FAILURE"
+                | "STATUS_ACCESS_DENIED"
+                | "STATUS_ACCOUNT_LOCKED_OUT"
+                | "STATUS_WRONG_PASSWORD"
+                | "STATUS_ACCOUNT_DISABLED" => word(false),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// How long a flow lasted, in nanoseconds, from its `start` and `end` stamps.
+fn flow_duration(flow: Option<&Value>) -> Option<u64> {
+    let flow = flow?;
+    let at = |k: &str| {
+        flow.get(k)
+            .and_then(Value::as_str)
+            .and_then(crate::time::parse_time)
+    };
+    let d = at("end")?.duration_since(at("start")?);
+    u64::try_from(d.as_nanos()).ok()
 }
 
 /// A top-level scalar as text (no dotted-path interpretation: EVE keys are plain).
@@ -225,6 +315,10 @@ fn user(v: &Value) -> (Option<String>, Option<String>) {
     }
     if let Some(name) = text_at(v, "smb.ntlmssp.user").filter(usable) {
         return (Some(name), text_at(v, "smb.ntlmssp.domain").filter(usable));
+    }
+    // The RDP cookie `mstshash=NAME` is the account name the client offers (often cut short).
+    if let Some(name) = text_at(v, "rdp.cookie").filter(usable) {
+        return (Some(name), None);
     }
     (None, None)
 }

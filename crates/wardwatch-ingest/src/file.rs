@@ -24,6 +24,10 @@ pub enum Format {
     Syslog,
     /// An XML document of IHE ATNA / DICOM audit messages (one or several `AuditMessage`s).
     AuditXml,
+    /// Zeek's default tab-separated log with `#` headers.
+    ZeekTsv,
+    /// Zeek JSON lines (one record per line).
+    ZeekJson,
 }
 
 impl Format {
@@ -34,6 +38,8 @@ impl Format {
             Format::SuricataEve => "suricata-eve",
             Format::Syslog => "syslog",
             Format::AuditXml => "atna-xml",
+            Format::ZeekTsv => "zeek-tsv",
+            Format::ZeekJson => "zeek-json",
         }
     }
 }
@@ -89,11 +95,16 @@ pub fn detect_format(head: &[u8]) -> Option<Format> {
     // Windows tools (PowerShell's `Out-File -Encoding utf8`, Notepad) start text with a UTF-8
     // byte order mark, which would otherwise hide the `{` of a JSON lines file.
     let head = head.strip_prefix(UTF8_BOM).unwrap_or(head);
+    if crate::zeek::tsv::looks_like_tsv(head) {
+        return Some(Format::ZeekTsv);
+    }
     let text = String::from_utf8_lossy(head);
     let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
     if first.starts_with('{') {
         if crate::eve::looks_like_eve(first) {
             Some(Format::SuricataEve)
+        } else if crate::zeek::looks_like_zeek(first) {
+            Some(Format::ZeekJson)
         } else {
             Some(Format::JsonLines)
         }
@@ -236,7 +247,7 @@ where
         }
         return Ok(Some((format, summary)));
     }
-    if format != Format::Syslog && is_json_document(&head) {
+    if !matches!(format, Format::Syslog | Format::ZeekTsv) && is_json_document(&head) {
         let mut text = Vec::new();
         reader.read_to_end(&mut text).map_err(io_err(path))?;
         read_json_document(&text, &source, |item| {
@@ -248,6 +259,7 @@ where
     let mut offset = 0u64;
     let mut line_no = 0u64;
     let mut buf = Vec::with_capacity(4096);
+    let mut zeek = crate::zeek::tsv::TsvReader::new();
     loop {
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf).map_err(io_err(path))?;
@@ -268,6 +280,10 @@ where
             id: None,
         };
         let decoded = match format {
+            Format::ZeekTsv => match zeek.line(line, line_no, origin) {
+                Some(decoded) => decoded,
+                None => continue,
+            },
             Format::Syslog => match std::str::from_utf8(line) {
                 Ok(text) => Ok(crate::syslog::decode_line(text, origin)),
                 Err(e) => Err(format!(

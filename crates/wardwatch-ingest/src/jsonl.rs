@@ -6,16 +6,20 @@
 //! 1. Winlogbeat / Elastic Agent (`winlog.*`, or Winlogbeat 6's `event_id` + `log_name`) →
 //!    [`SourceKind::WinlogbeatEcs`], see `winlogbeat.rs`;
 //! 2. Suricata EVE (`event_type` with the sensor's keys) → [`crate::eve::decode_value`];
-//! 3. flat Windows JSON (`EventID` with `Channel`, `Computer`, `Hostname`, `SourceName`...) →
+//! 3. Zeek (`ts` with `_path`, `@stream`, or a Zeek log's identifiers and fields) →
+//!    [`crate::zeek::decode_value`];
+//! 4. a Filebeat / Elastic Agent `zeek` or `suricata` module document → the sensor record
+//!    inside it, see `shipped.rs`;
+//! 5. flat Windows JSON (`EventID` with `Channel`, `Computer`, `Hostname`, `SourceName`...) →
 //!    [`SourceKind::FlatWindows`], see `flat_windows.rs`;
-//! 4. a FHIR AuditEvent (R4 or R5) → [`SourceKind::Json`] with the EHR audit fields, see
+//! 6. a FHIR AuditEvent (R4 or R5) → [`SourceKind::Json`] with the EHR audit fields, see
 //!    `fhir.rs` (a Bundle is opened into its entries by [`decode_records`]);
-//! 5. Entra ID sign-in and audit records (Azure Monitor export or Graph) and Okta System Log
+//! 7. Entra ID sign-in and audit records (Azure Monitor export or Graph) and Okta System Log
 //!    events → [`SourceKind::Json`] with the identity fields, see `entra.rs` and `okta.rs`;
-//! 6. a syslog record a shipper wrote as JSON (syslog-ng's upper-case `HOST`/`PROGRAM`/`MESSAGE`,
+//! 8. a syslog record a shipper wrote as JSON (syslog-ng's upper-case `HOST`/`PROGRAM`/`MESSAGE`,
 //!    Fluent Bit's syslog parsers, Filebeat's system module) → [`SourceKind::Syslog`], the same
 //!    event as the syslog line, see `syslog_doc.rs`;
-//! 7. anything else → [`SourceKind::Json`], its time from the first readable of `@timestamp`,
+//! 9. anything else → [`SourceKind::Json`], its time from the first readable of `@timestamp`,
 //!    `timestamp`, `time`, `ts` (Zeek), `TimeGenerated` (Azure Monitor), `eventTime`
 //!    (CloudTrail), `EventTime`, `published` (Okta) and `date`, and whatever ECS fields it states,
 //!    nested or dotted; `host.name` falls back to a plain `host` or `hostname` string.
@@ -84,8 +88,15 @@ fn decode_text(text: &str, origin: Origin) -> Result<Event, String> {
 pub fn decode_line_keeping_text(line: &[u8], origin: Origin) -> Result<Event, String> {
     match std::str::from_utf8(line) {
         Ok(text) if !text.starts_with('\u{feff}') => {
-            let mut event = decode_text(text, origin)?;
-            event.raw_text = RawText::new(text.trim_ascii());
+            let v =
+                serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}"))?;
+            // A shipper's wrapper is decoded to the sensor record inside it: the event's
+            // `raw` is then not the text that came.
+            let unwrapped = crate::shipped::is_wrapper(&v);
+            let mut event = decode_value(v, origin)?;
+            if !unwrapped {
+                event.raw_text = RawText::new(text.trim_ascii());
+            }
             Ok(event)
         }
         _ => decode_line(line, origin),
@@ -130,6 +141,10 @@ pub fn decode_value(v: Value, origin: Origin) -> Result<Event, String> {
         crate::winlogbeat::decode(v, origin)
     } else if crate::eve::is_eve(&v) {
         crate::eve::decode_value(v, origin)
+    } else if crate::zeek::is_zeek(&v) {
+        crate::zeek::decode_value(v, origin)
+    } else if let Some(event) = crate::shipped::decode(&v, &origin) {
+        event
     } else if crate::flat_windows::is_flat_windows(&v) {
         crate::flat_windows::decode(v, origin)
     } else if crate::fhir::is_audit_event(&v) {
@@ -295,6 +310,22 @@ mod tests {
         assert_eq!(ev.ecs.host_name.as_deref(), Some("a"));
         let ev = decode_line(b"{\"cmd\":\"a\xffb\",\"host\":\"h\"}", Origin::default()).unwrap();
         assert_eq!(ev.raw["cmd"], "a\u{fffd}b");
+    }
+
+    #[test]
+    fn shipper_wrappers_of_sensor_records_are_unwrapped_and_not_kept_as_text() {
+        let doc = r#"{"@timestamp":"2024-01-01T00:00:00Z","event":{"module":"zeek","dataset":"zeek.connection"},"message":"{\"ts\":1704067200.5,\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.1\",\"id.orig_p\":1,\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":22,\"proto\":\"tcp\",\"conn_state\":\"S0\"}"}"#;
+        let e = decode_line_keeping_text(doc.as_bytes(), Origin::default()).unwrap();
+        assert_eq!(e.source_kind, SourceKind::Zeek);
+        assert_eq!(e.ecs.event_code.as_deref(), Some("conn"));
+        assert!(
+            e.raw_text.as_str().is_none(),
+            "raw is the record, not the text"
+        );
+        let plain = r#"{"_path":"ssh","ts":1704067200.5,"uid":"C1","id.orig_h":"10.0.0.1","auth_success":false}"#;
+        let e = decode_line_keeping_text(plain.as_bytes(), Origin::default()).unwrap();
+        assert_eq!(e.source_kind, SourceKind::Zeek);
+        assert_eq!(e.raw_text.as_str(), Some(plain));
     }
 
     #[test]

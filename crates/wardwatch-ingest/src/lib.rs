@@ -23,11 +23,13 @@ mod flat_windows;
 pub mod jsonl;
 mod linux_auth;
 mod okta;
+mod shipped;
 pub mod syslog;
 mod syslog_doc;
 mod time;
 pub mod windows;
 mod winlogbeat;
+pub mod zeek;
 
 pub use error::IngestError;
 pub use file::{FileSummary, Format, Warning, decode_file, detect_format};

@@ -11,6 +11,10 @@
 //! tag, `log.syslog.facility.name` the facility, `message` the message text; an authenticating
 //! program's message (sshd, PAM, sudo, su, login) adds the authentication fields
 //! (`linux_auth.rs`).
+//! A JSON body that is a network sensor's record (Zeek, Suricata EVE, or a Filebeat module
+//! document holding one) is decoded as that record instead (`crate::zeek`, `crate::eve`),
+//! with the relaying host as `observer.hostname`: the sensor's records read alike however
+//! they came.
 //!
 //! Time: RFC 5424 stamps carry their offset. RFC 3164 stamps have neither year nor zone: they
 //! are read as UTC, in the current year unless that would put them more than a day in the future
@@ -161,7 +165,23 @@ fn from_message(line: &str, msg: &Message<&str>, now: Timestamp) -> Event {
         message: Some(text.to_string()),
         ..Ecs::default()
     };
-    if let Some(payload) = json_payload(text) {
+    let payload = json_payload(text);
+    if let Some(p) = &payload
+        && (crate::eve::is_eve(p) || crate::zeek::is_zeek(p) || crate::shipped::is_wrapper(p))
+        && let Ok(mut sensor) = crate::jsonl::decode_value(p.clone(), Origin::default())
+        && matches!(
+            sensor.source_kind,
+            SourceKind::SuricataEve | SourceKind::Zeek
+        )
+    {
+        // A network sensor's record relayed over syslog (rsyslog or syslog-ng tailing
+        // eve.json or Zeek's JSON logs) is that record; the relaying host is the sensor.
+        if sensor.ecs.observer_hostname.is_none() {
+            sensor.ecs.observer_hostname = hostname.map(str::to_string);
+        }
+        return sensor;
+    }
+    if let Some(payload) = payload {
         let mut inner = ecs_of(&payload);
         let inner_message = inner.message.take();
         overlay(&mut inner, ecs);

@@ -340,3 +340,106 @@ fn truncated_tar_gz_keeps_the_records_before_the_cut() {
         cut.warnings
     );
 }
+
+const ZEEK_HEADER: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n\
+#unset_field\t-\n#path\tconn\n#open\t2026-12-01-00-00-00\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tconn_state\n\
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tstring\n";
+
+fn zeek_row(i: u32) -> String {
+    format!("17648000{i:02}.5\tC{i}\t10.1.0.5\t5{i:04}\t10.2.0.{i}\t445\ttcp\t-\tS0\n")
+}
+
+#[test]
+fn zeek_tsv_damage_warns_with_file_and_line_and_the_rest_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(ZEEK_HEADER);
+    for i in 1..=3 {
+        text.push_str(&zeek_row(i));
+    }
+    // A row with a column missing (a writer that lost a field), then binary junk, then good
+    // rows, then a row cut short by the end of the file (no #close: the log was being written).
+    text.push_str("1764800004.5\tC4\t10.1.0.5\t50004\t10.2.0.4\t445\ttcp\tS0\n");
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(b"\x00\x01\xff\xfe PK\x03\x04 junk\n");
+    bytes.extend_from_slice(zeek_row(5).as_bytes());
+    bytes.extend_from_slice(b"1764800006.5\tC6\t10.1.0.5\t500");
+    let path = write(dir.path(), "conn.log", &bytes);
+    let d = decode(&path);
+    assert_eq!(d.format, Format::ZeekTsv);
+    assert_eq!(d.summary.events, 4, "{:?}", d.warnings);
+    assert_eq!(d.summary.skipped, 3);
+    let shown: Vec<String> = d.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        shown.iter().all(|w| w.contains("conn.log at byte")),
+        "{shown:?}"
+    );
+    assert!(shown[0].contains("line 12 has 8 columns where #fields (line 7) names 9"));
+    assert!(shown[1].contains("line 13 is not Zeek text"));
+    assert!(shown[2].contains("line 15 has 4 columns"));
+    assert_eq!(d.events[3].ecs.destination_ip.as_deref(), Some("10.2.0.5"));
+    assert_eq!(d.events[3].origin.record_id, Some(14));
+}
+
+#[test]
+fn zeek_fields_header_that_does_not_match_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rows of a dns log under a conn header (two logs written into one file by mistake), then
+    // the right header again.
+    let mut text = String::from(ZEEK_HEADER);
+    text.push_str(
+        "1764800001.5\tC1\t10.1.0.5\t5353\t10.0.0.53\t53\tudp\t1\tx.example\t1\tC_INTERNET\n",
+    );
+    text.push_str(ZEEK_HEADER);
+    text.push_str(&zeek_row(2));
+    let d = decode(&write(dir.path(), "mixed.log", text.as_bytes()));
+    assert_eq!(d.summary.events, 1);
+    assert_eq!(d.warnings.len(), 1);
+    assert!(
+        d.warnings[0]
+            .to_string()
+            .contains("line 9 has 11 columns where #fields (line 7) names 9"),
+        "{}",
+        d.warnings[0]
+    );
+}
+
+#[test]
+fn zeek_json_lines_and_gzip_and_zip_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = "{\"_path\":\"dce_rpc\",\"ts\":1764800000.25,\"uid\":\"C1\",\"id.orig_h\":\"10.1.0.5\",\"id.orig_p\":50000,\"id.resp_h\":\"10.0.0.10\",\"id.resp_p\":49667,\"endpoint\":\"drsuapi\",\"operation\":\"DRSGetNCChanges\"}\n\
+{\"_path\":\"dce_rpc\",\"ts\":1764800000.5,\"uid\":\"C1\",\"id.orig_h\":\"10.1.0.5\n";
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(lines.as_bytes()).unwrap();
+    let d = decode(&write(dir.path(), "dce_rpc.log.gz", &gz.finish().unwrap()));
+    assert_eq!(d.format, Format::ZeekJson);
+    assert_eq!(d.events.len(), 1);
+    assert_eq!(d.events[0].source_kind, SourceKind::Zeek);
+    assert_eq!(
+        d.events[0].ecs.event_action.as_deref(),
+        Some("DRSGetNCChanges")
+    );
+    assert_eq!(d.warnings.len(), 1, "the half-written last line");
+    assert!(
+        d.warnings[0].message.starts_with("line 2:"),
+        "{}",
+        d.warnings[0]
+    );
+
+    let path = dir.path().join("sensor-logs.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    zip.start_file("2026-12-01/conn.log", opts).unwrap();
+    zip.write_all(format!("{ZEEK_HEADER}{}", zeek_row(1)).as_bytes())
+        .unwrap();
+    zip.finish().unwrap();
+    let d = decode(&path);
+    assert_eq!(d.format, Format::ZeekTsv);
+    assert_eq!(d.events.len(), 1);
+    assert!(
+        d.events[0]
+            .origin
+            .source
+            .ends_with("sensor-logs.zip!2026-12-01/conn.log")
+    );
+}

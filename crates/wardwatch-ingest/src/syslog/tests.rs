@@ -207,3 +207,24 @@ fn atna_audit_message_over_rfc5424_is_normalized_and_a_broken_one_kept() {
     assert_eq!(broken.ecs.host_name.as_deref(), Some("pacs01"));
     assert!(broken.ecs.message.is_some(), "the text is kept");
 }
+
+#[test]
+fn network_sensor_records_relayed_over_syslog_are_those_records() {
+    let zeek = decode(
+        r#"<134>1 2024-03-01T11:59:59Z sensor-1 zeek - - - {"_path":"conn","ts":1709294399.5,"uid":"C1","id.orig_h":"10.9.0.7","id.orig_p":51000,"id.resp_h":"10.1.0.20","id.resp_p":3389,"proto":"tcp","conn_state":"REJ"}"#,
+    );
+    assert_eq!(zeek.source_kind, SourceKind::Zeek);
+    assert_eq!(zeek.ecs.event_code.as_deref(), Some("conn"));
+    assert_eq!(zeek.ecs.event_outcome.as_deref(), Some("failure"));
+    assert_eq!(zeek.ecs.observer_hostname.as_deref(), Some("sensor-1"));
+    assert_eq!(zeek.timestamp.to_string(), "2024-03-01T11:59:59.5Z");
+    let eve = decode(
+        r#"<134>Mar  1 11:59:59 ids-2 suricata[99]: {"timestamp":"2024-03-01T11:59:58.000000+0000","flow_id":7,"event_type":"flow","src_ip":"10.9.0.7","dest_ip":"10.1.0.20","dest_port":445,"proto":"TCP","flow":{"pkts_toserver":1,"pkts_toclient":0}}"#,
+    );
+    assert_eq!(eve.source_kind, SourceKind::SuricataEve);
+    assert_eq!(eve.ecs.event_outcome.as_deref(), Some("failure"));
+    assert_eq!(eve.ecs.observer_hostname.as_deref(), Some("ids-2"));
+    // Other JSON payloads stay syslog events with their JSON beside.
+    let other = decode(r#"<134>1 2024-03-01T11:59:59Z app-1 web - - - {"user":"x","ts":1}"#);
+    assert_eq!(other.source_kind, SourceKind::Syslog);
+}
