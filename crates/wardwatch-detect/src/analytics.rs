@@ -21,6 +21,7 @@
 mod burst;
 mod identity;
 mod kerberoast;
+pub mod network;
 mod rare_pair;
 mod rare_service;
 mod remote_exec;
@@ -61,6 +62,27 @@ const KEPT: &[&str] = &[
 /// A small copy of `event` holding only what analytics and their alerts need: a flat record
 /// (`EventID`, `Channel`, `Computer` and [`KEPT`] fields found on the event).
 pub fn reduce(event: &Event) -> Event {
+    if let Some(facts) = network::NetFacts::of(event) {
+        // A network record keeps what the network analytics read of it, and its kind (they
+        // read network records only).
+        let mut raw = Map::new();
+        raw.insert(
+            "net".into(),
+            serde_json::to_value(facts).unwrap_or_default(),
+        );
+        return Event {
+            timestamp: event.timestamp,
+            time_text: None,
+            organization: event.organization.clone(),
+            source_kind: event.source_kind,
+            origin: event.origin.clone(),
+            ecs: event.ecs.clone(),
+            raw: Value::Object(raw),
+            raw_text: Default::default(),
+            received: event.received,
+            time_skew: event.time_skew,
+        };
+    }
     let mut raw = Map::new();
     if let Some(c) = &event.ecs.event_code {
         raw.insert("EventID".into(), Value::String(c.clone()));
@@ -165,6 +187,7 @@ fn hit(rule: &Arc<RuleMeta>, _event: &Event) -> Hit {
         rule: rule.clone(),
         correlation: None,
         entities: Vec::new(),
+        finding: None,
     }
 }
 
@@ -178,6 +201,7 @@ pub struct Analytics {
     kerberoast: kerberoast::Kerberoast,
     #[serde(default)]
     identity: identity::Identity,
+    network: network::Network,
 }
 
 impl Analytics {
@@ -188,7 +212,14 @@ impl Analytics {
             || remote_exec::wants(event)
             || kerberoast::wants(event)
             || identity::wants(event)
+            || network::wants(event)
             || burst::wants(detections)
+    }
+
+    /// What the network analytics know of the hospital's addresses and zones (kept when the
+    /// state is restored: it is configuration, not state).
+    pub fn set_topology(&mut self, topology: Arc<network::Topology>) {
+        self.network.set_topology(topology);
     }
 
     /// Feed one event in time order (the full event or its [`reduce`]d copy); returns the
@@ -200,6 +231,7 @@ impl Analytics {
         self.remote_exec.observe(event, &mut out);
         self.kerberoast.observe(event, &mut out);
         self.identity.observe(event, &mut out);
+        self.network.observe(event, &mut out);
         // The burst sees the rules' detections and the other analytics' findings alike.
         let mut signals: Vec<&Detection> = detections.iter().collect();
         signals.extend(out.iter());
@@ -219,6 +251,7 @@ impl Analytics {
         ]
         .into_iter()
         .chain(identity::Identity::metas())
+        .chain(network::rules())
         .collect()
     }
 }

@@ -33,6 +33,8 @@ pub struct Correlator {
     /// The analytics, which need the same time order (see [`crate::analytics`]).
     analytics: crate::analytics::Analytics,
     analytics_on: bool,
+    /// The addresses' roles and zones the network analytics read (configuration, not state).
+    topology: Arc<crate::analytics::network::Topology>,
 }
 
 /// Feeder events of one correlation group, since the group last went quiet for a timespan.
@@ -109,6 +111,7 @@ impl Correlator {
             bursts: HashMap::new(),
             analytics: Default::default(),
             analytics_on: true,
+            topology: Arc::default(),
         };
         (Some(correlator), problems)
     }
@@ -138,7 +141,9 @@ impl Correlator {
             other => (other, None, None),
         };
         if let Some(a) = analytics.and_then(|a| serde_json::from_value(a).ok()) {
+            let topology = self.topology.clone();
             self.analytics = a;
+            self.analytics.set_topology(topology);
         }
         if let Some(b) = bursts
             .and_then(|b| serde_json::from_value::<Vec<((String, Vec<String>), Burst)>>(b).ok())
@@ -197,6 +202,12 @@ impl Correlator {
     }
 
     /// Turn the analytics off (Sigma correlations only), e.g. to measure what they add.
+    /// Give the network analytics the hospital's addresses, classes and zones.
+    pub fn set_topology(&mut self, topology: Arc<crate::analytics::network::Topology>) {
+        self.topology = topology.clone();
+        self.analytics.set_topology(topology);
+    }
+
     pub fn without_analytics(mut self) -> Self {
         self.analytics_on = false;
         self
@@ -286,6 +297,7 @@ impl Correlator {
                             .map(|a| Entity::new(EntityKind::User, a.as_str()))
                             .collect()
                     }),
+                    finding: None,
                 })
             })
             .collect();

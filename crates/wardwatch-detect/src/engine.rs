@@ -32,8 +32,19 @@ pub struct Detection {
     /// threshold.
     pub correlation: Option<CorrelationHit>,
     /// What the detection names besides its event's own entities — an analytic's targets, the
-    /// accounts a spray tried — most important first; the alert lists them after the event's.
+    /// accounts a spray tried — most important first; the alert lists them after the event's
+    /// (before them when the detection has a [`Finding`]: a count across events is about its
+    /// source, which need not be the source of the record that completed it).
     pub entities: Vec<Entity>,
+    /// For an analytic that counts across events (a scan, a brute force): what it found.
+    pub finding: Option<Arc<Finding>>,
+}
+
+/// What an analytic found across events: its counts and where, as facts (`scan.hosts` =
+/// `213`, `scan.subnets`, `scan.ports`), which the alert carries beside its event's.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Finding {
+    pub facts: Vec<(String, String)>,
 }
 
 /// What a correlation rule saw when it fired.
@@ -61,9 +72,18 @@ impl Detection {
             }
         }
         let mut entities = event.entities();
-        for e in &self.entities {
-            if !entities.contains(e) {
-                entities.push(e.clone());
+        if let Some(f) = &self.finding {
+            for (k, v) in &f.facts {
+                facts.insert(k.clone(), v.clone());
+            }
+            let mut named = self.entities.clone();
+            named.extend(entities.into_iter().filter(|e| !self.entities.contains(e)));
+            entities = named;
+        } else {
+            for e in &self.entities {
+                if !entities.contains(e) {
+                    entities.push(e.clone());
+                }
             }
         }
         Alert {
@@ -211,6 +231,7 @@ impl Detector {
                         rule: meta,
                         correlation: None,
                         entities: Vec::new(),
+                        finding: None,
                     });
                 }
             }

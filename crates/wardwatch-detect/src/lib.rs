@@ -33,7 +33,7 @@ mod pack;
 
 pub use analytics::Analytics;
 pub use correlate::Correlator;
-pub use engine::{CorrelationHit, Detection, Detector};
+pub use engine::{CorrelationHit, Detection, Detector, Finding};
 pub use error::DetectError;
 pub use fields::facts;
 pub use pack::{RuleKind, RuleMeta, RulePack, RuleProblem, RuleText, Wardwatch};

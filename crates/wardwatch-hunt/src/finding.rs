@@ -74,9 +74,16 @@ pub struct Finding {
 impl Finding {
     pub fn new(detection: &Detection, event: &Event) -> Self {
         let alert = detection.to_alert(event);
-        let details = match &detection.correlation {
-            Some(_) => String::new(),
-            None => details(event),
+        let details = match (&detection.correlation, &detection.finding) {
+            // An analytic that counts across events: its counts and targets, not one record's.
+            (_, Some(found)) => found
+                .facts
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(" ¦ "),
+            (Some(_), None) => String::new(),
+            (None, None) => details(event),
         };
         let correlation = detection.correlation.as_ref().map(|c| {
             let group: Vec<String> = c.group.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -215,6 +215,7 @@ mod tests {
             }),
             correlation: None,
             entities: Vec::new(),
+            finding: None,
         }
     }
 

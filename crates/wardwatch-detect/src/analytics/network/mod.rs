@@ -1,0 +1,364 @@
+//! Network analytics over the sensor's records (Zeek logs, Suricata EVE): where and how many —
+//! scans and blind attempts, brute force and password spraying.
+//!
+//! Why one reading step for all of them: a Zeek `conn` record and an EVE `flow` say the same
+//! things in different words (who tried to reach whom on which port, and whether anything
+//! answered); a Kerberos error, an NTLM failure, an SMB logon failure and a failed SSH login
+//! are all one failed authentication. [`NetFacts::of`] reads each record once into that common
+//! vocabulary; the analytics count only it, so they work on either sensor, and `hunt` keeps
+//! only those facts of each record (see [`super::reduce`]) while `serve` reads them from the
+//! full event: both see the same thing.
+//!
+//! State is bounded by the [`fanout::FanOut`] windows each analytic keeps (keys expire when
+//! quiet for their window; items per key are capped).
+
+mod brute;
+pub mod fanout;
+mod scan;
+pub mod topology;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wardwatch_core::{Event, SourceKind};
+
+use super::Hit;
+pub use topology::{NetClass, Role, Topology};
+
+/// What a connection attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attempt {
+    /// Nothing answered, or the target refused (Zeek S0, REJ, RSTOS0, SH...; an EVE TCP flow
+    /// with no packet back or only a reset).
+    Failed,
+    /// The port answered but not a byte was exchanged: a probe of an open port.
+    Probe,
+    /// A conversation.
+    Session,
+}
+
+/// A network record in the analytics' vocabulary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetFacts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `tcp`, `udp`...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// For a connection record (Zeek `conn`, EVE `flow`): what the attempt came to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<Attempt>,
+    /// For an authentication record: whether it succeeded, and the protocol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_ok: Option<bool>,
+    /// For a failed one: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_protocol: Option<String>,
+    /// The account an authentication names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// A session with a login service (SSH, RDP) whose outcome the sensor cannot see: one
+    /// record per connection (Zeek `ssh`/`rdp`, EVE `ssh`, EVE `rdp` initial request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+}
+
+/// What a Kerberos error says of a guess, by the words in its name (Zeek writes
+/// `KDC_ERR_PREAUTH_FAILED` or, in older versions, `PREAUTH_FAILED`; Suricata the RFC 4120
+/// names): a wrong password (or a locked or revoked account being tried), or an account that
+/// does not exist (name guessing). Other errors (`KDC_ERR_PREAUTH_REQUIRED`, the first answer of
+/// every Windows logon; expired passwords; unknown services) are no guess.
+fn kerberos_failure(error: &str) -> Option<Failure> {
+    let e = error.to_ascii_uppercase();
+    if e.contains("PREAUTH_FAILED")
+        || e.contains("BAD_INTEGRITY")
+        || e.contains("CLIENT_REVOKED")
+        || e.contains("LOCKED_OUT")
+    {
+        Some(Failure::Password)
+    } else if e.contains("C_PRINCIPAL_UNKNOWN") || e.contains("CLIENT_NOT_FOUND") {
+        Some(Failure::UnknownAccount)
+    } else {
+        None
+    }
+}
+
+/// Why an authentication failed, as far as guessing goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Failure {
+    /// A wrong password (or a locked account being tried).
+    Password,
+    /// An account that does not exist: someone guessing names.
+    UnknownAccount,
+}
+
+/// Ports of services whose answers a sensor may log with the server as the source.
+fn is_service_port(port: Option<u16>) -> bool {
+    matches!(port, Some(p) if p < 1024 || matches!(p, 3389 | 5985 | 5986))
+}
+
+/// SMB statuses that are a failed logon.
+const SMB_LOGON_FAILURES: &[&str] = &[
+    "STATUS_LOGON_FAILURE",
+    "STATUS_WRONG_PASSWORD",
+    "STATUS_ACCOUNT_LOCKED_OUT",
+    "STATUS_ACCOUNT_DISABLED",
+    "STATUS_PASSWORD_EXPIRED",
+];
+
+fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+fn text_at(v: &Value, path: &str) -> Option<String> {
+    match at(v, path)? {
+        Value::String(s) if !s.is_empty() && s != "-" => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl NetFacts {
+    /// The facts of `event`: read from a [`super::reduce`]d copy as it kept them, or from the
+    /// sensor's record. `None` for anything that is not a network sensor's record.
+    pub fn of(event: &Event) -> Option<NetFacts> {
+        if !matches!(
+            event.source_kind,
+            SourceKind::Zeek | SourceKind::SuricataEve
+        ) {
+            return None;
+        }
+        if let Some(kept) = event.raw.get("net") {
+            return serde_json::from_value(kept.clone()).ok();
+        }
+        let e = &event.ecs;
+        let mut f = NetFacts {
+            src: e.source_ip.clone(),
+            dst: e.destination_ip.clone(),
+            port: e.destination_port,
+            transport: e.network_transport.clone(),
+            ..NetFacts::default()
+        };
+        let code = e.event_code.as_deref().unwrap_or("");
+        let outcome = e.event_outcome.as_deref();
+        let raw = &event.raw;
+        match (event.source_kind, code) {
+            (SourceKind::Zeek, "conn") => {
+                f.attempt = match outcome {
+                    Some("failure") => Some(Attempt::Failed),
+                    Some("success")
+                        if e.source_bytes == Some(0) && e.destination_bytes == Some(0) =>
+                    {
+                        Some(Attempt::Probe)
+                    }
+                    Some("success") => Some(Attempt::Session),
+                    _ => None,
+                };
+            }
+            (SourceKind::SuricataEve, "flow") => {
+                let pushed = |k: &str| {
+                    text_at(raw, k)
+                        .and_then(|h| u8::from_str_radix(&h, 16).ok())
+                        .is_some_and(|b| b & 0x08 != 0)
+                };
+                f.attempt = match outcome {
+                    Some("failure") => Some(Attempt::Failed),
+                    Some("success")
+                        if !pushed("tcp.tcp_flags_ts") && !pushed("tcp.tcp_flags_tc") =>
+                    {
+                        Some(Attempt::Probe)
+                    }
+                    Some("success") => Some(Attempt::Session),
+                    _ => None,
+                };
+            }
+            (SourceKind::Zeek, "kerberos") => {
+                f.auth_protocol = Some("kerberos".into());
+                f.account = e.user_name.clone();
+                match outcome {
+                    Some("success") => f.auth_ok = Some(true),
+                    Some("failure") => {
+                        f.failure = text_at(raw, "error_msg").and_then(|m| kerberos_failure(&m));
+                        f.auth_ok = f.failure.map(|_| false);
+                    }
+                    _ => {}
+                }
+            }
+            (SourceKind::SuricataEve, "krb5") => {
+                f.auth_protocol = Some("kerberos".into());
+                f.account = e.user_name.clone();
+                f.failure = text_at(raw, "krb5.error_code").and_then(|m| kerberos_failure(&m));
+                f.auth_ok = f.failure.map(|_| false);
+            }
+            (SourceKind::Zeek, "ntlm") => {
+                f.auth_protocol = Some("ntlm".into());
+                f.account = e.user_name.clone();
+                f.auth_ok = outcome.map(|o| o == "success");
+            }
+            (SourceKind::SuricataEve, "smb") => {
+                if let Some(status) = text_at(raw, "smb.status")
+                    && SMB_LOGON_FAILURES.contains(&status.as_str())
+                {
+                    f.auth_protocol = Some("smb".into());
+                    f.account = e.user_name.clone();
+                    f.auth_ok = Some(false);
+                }
+            }
+            (SourceKind::Zeek, "ssh") => {
+                f.auth_protocol = Some("ssh".into());
+                f.auth_ok = outcome.map(|o| o == "success");
+                f.login = Some("ssh".into());
+            }
+            (SourceKind::Zeek, "rdp") => {
+                f.login = Some("rdp".into());
+                f.account = e.user_name.clone();
+            }
+            (SourceKind::SuricataEve, "ssh") => f.login = Some("ssh".into()),
+            (SourceKind::SuricataEve, "rdp")
+                if text_at(raw, "rdp.event_type").as_deref() == Some("initial_request") =>
+            {
+                f.login = Some("rdp".into());
+                f.account = e.user_name.clone();
+            }
+            _ => {}
+        }
+        if f.attempt.is_none() && f.auth_ok.is_none() && f.login.is_none() {
+            return None;
+        }
+        if f.auth_ok == Some(false) && f.failure.is_none() {
+            f.failure = Some(Failure::Password);
+        }
+        // A sensor logs a server's answer (a Kerberos error, an SMB status) with the server as
+        // the source: the one who tried is the client.
+        if f.attempt.is_none()
+            && is_service_port(e.source_port)
+            && !is_service_port(e.destination_port)
+        {
+            std::mem::swap(&mut f.src, &mut f.dst);
+            f.port = e.source_port;
+        }
+        Some(f)
+    }
+}
+
+/// Whether the network analytics read `event`.
+pub(super) fn wants(event: &Event) -> bool {
+    NetFacts::of(event).is_some()
+}
+
+/// The network analytics, with their state.
+#[derive(Default, Serialize, Deserialize)]
+pub(super) struct Network {
+    scan: scan::Scan,
+    brute: brute::Brute,
+    #[serde(skip)]
+    topology: std::sync::Arc<Topology>,
+}
+
+impl Network {
+    pub(super) fn set_topology(&mut self, topology: std::sync::Arc<Topology>) {
+        self.topology = topology;
+    }
+
+    pub(super) fn observe(&mut self, event: &Event, out: &mut Vec<Hit>) {
+        let Some(facts) = NetFacts::of(event) else {
+            return;
+        };
+        let t = event.timestamp.as_second();
+        self.scan.observe(&facts, t, &self.topology, out);
+        self.brute.observe(&facts, t, &self.topology, out);
+    }
+}
+
+pub(super) fn rules() -> Vec<std::sync::Arc<crate::RuleMeta>> {
+    let mut out = scan::rules();
+    out.extend(brute::rules());
+    out
+}
+
+/// The metadata of a network analytic's alerts (product `network`).
+fn meta(
+    id: &str,
+    title: &str,
+    level: wardwatch_core::Severity,
+    tags: &[&str],
+    description: &str,
+    recommendation: &str,
+) -> std::sync::Arc<crate::RuleMeta> {
+    let mut m = (*super::meta(id, title, level, tags, description, recommendation)).clone();
+    m.product = Some("network".into());
+    std::sync::Arc::new(m)
+}
+
+/// The same rule at another level (a known scanner's sweep is informational, not medium).
+fn at_level(
+    rule: &std::sync::Arc<crate::RuleMeta>,
+    level: wardwatch_core::Severity,
+) -> std::sync::Arc<crate::RuleMeta> {
+    if rule.level == level {
+        return rule.clone();
+    }
+    let mut m = (**rule).clone();
+    m.level = level;
+    std::sync::Arc::new(m)
+}
+
+/// A finding naming the source first, then the targets, with its counts.
+fn found(
+    rule: &std::sync::Arc<crate::RuleMeta>,
+    src: &str,
+    targets: &[&str],
+    accounts: &[&str],
+    facts: Vec<(String, String)>,
+) -> Hit {
+    use wardwatch_core::{Entity, EntityKind};
+    let mut entities = vec![Entity::new(EntityKind::Ip, src)];
+    entities.extend(targets.iter().map(|t| Entity::new(EntityKind::Ip, *t)));
+    entities.extend(accounts.iter().map(|a| Entity::new(EntityKind::User, *a)));
+    entities.dedup();
+    crate::Detection {
+        rule: rule.clone(),
+        correlation: None,
+        entities,
+        finding: Some(std::sync::Arc::new(crate::Finding { facts })),
+    }
+}
+
+/// The /24 (IPv4) or /64 (IPv6) an address is in, for "which subnets".
+fn subnet_of(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Err(_) => ip.to_string(),
+    }
+}
+
+/// `a, b, c` of at most `n` items, with "and N more".
+fn listed<'a>(items: impl IntoIterator<Item = &'a str>, total: usize, n: usize) -> String {
+    let shown: Vec<&str> = items.into_iter().take(n).collect();
+    let more = total.saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+#[cfg(test)]
+mod tests;
