@@ -4,7 +4,8 @@
 //! of the whole hospital and jsmith is a radiographer. Scoring weighs assets by criticality, the
 //! grouper resolves addresses to hosts and mail recipients to accounts, and the narrative names
 //! people and machines in words. Both files are plain CSV with a header row (or a YAML list of
-//! the same fields); unknown columns are ignored (so `zone` or `address` can be present), and
+//! the same fields); unknown columns are ignored (so `address` can be present; `zone` names the inventory row's
+//! segmentation zone, see `zones.rs`), and
 //! unknown hosts and users still work: class `unknown`, criticality 3.
 //!
 //! Loading follows "load everything you can, report everything you can't": [`Inventory::load_partial`]
@@ -30,13 +31,21 @@ pub enum AssetClass {
     MedicalDevice,
     GuestWifi,
     Network,
+    /// A phone or tablet the hospital manages.
+    Mobile,
+    /// An administrators' machine or jump host: remote sessions everywhere are its job.
+    Admin,
+    /// A vulnerability scanner: it probes every host and port by design.
+    Scanner,
+    /// A backup server: it reaches every server's data, in bulk, at night.
+    Backup,
     #[default]
     Unknown,
 }
 
 impl AssetClass {
     /// Every class, in the order documented for `inventory.csv`.
-    pub const ALL: [AssetClass; 9] = [
+    pub const ALL: [AssetClass; 13] = [
         AssetClass::Workstation,
         AssetClass::Server,
         AssetClass::DomainController,
@@ -45,6 +54,10 @@ impl AssetClass {
         AssetClass::MedicalDevice,
         AssetClass::GuestWifi,
         AssetClass::Network,
+        AssetClass::Mobile,
+        AssetClass::Admin,
+        AssetClass::Scanner,
+        AssetClass::Backup,
         AssetClass::Unknown,
     ];
 
@@ -59,6 +72,10 @@ impl AssetClass {
             AssetClass::MedicalDevice => "medical-device",
             AssetClass::GuestWifi => "guest-wifi",
             AssetClass::Network => "network",
+            AssetClass::Mobile => "mobile",
+            AssetClass::Admin => "admin",
+            AssetClass::Scanner => "scanner",
+            AssetClass::Backup => "backup",
             AssetClass::Unknown => "unknown",
         }
     }
@@ -74,6 +91,10 @@ impl AssetClass {
             AssetClass::MedicalDevice => "medical device",
             AssetClass::GuestWifi => "guest Wi-Fi device",
             AssetClass::Network => "network device",
+            AssetClass::Mobile => "mobile device",
+            AssetClass::Admin => "administrators' jump host",
+            AssetClass::Scanner => "vulnerability scanner",
+            AssetClass::Backup => "backup server",
             AssetClass::Unknown => "host not in the inventory",
         }
     }
@@ -101,6 +122,16 @@ impl AssetClass {
             AssetClass::Network => {
                 "Network device: it carries or filters the traffic of many systems."
             }
+            AssetClass::Mobile => "Mobile device: it leaves the building and joins other networks.",
+            AssetClass::Admin => {
+                "Administrators' jump host: it holds the keys to every system it manages."
+            }
+            AssetClass::Scanner => {
+                "Vulnerability scanner: it may reach every host and port; in the wrong hands, a map of every weakness."
+            }
+            AssetClass::Backup => {
+                "Backup server: it reads all the hospital's data, and it is what recovery from ransomware depends on."
+            }
             AssetClass::Unknown => {
                 "Host not in the inventory: its role and owner are unknown; add it to inventory.csv."
             }
@@ -123,6 +154,8 @@ impl std::str::FromStr for AssetClass {
             "network-device" => "network",
             "dc" => "domain-controller",
             "epr" => "epr-server",
+            "jump-host" | "jumphost" => "admin",
+            "vulnerability-scanner" => "scanner",
             other => other,
         };
         AssetClass::ALL
@@ -331,6 +364,48 @@ fn required<'a>(
 pub struct Context {
     pub inventory: Inventory,
     pub roster: Roster,
+    /// The segmentation policy (`zones.csv`); `None` without the file (no segmentation
+    /// findings then).
+    pub zones: Option<ZonePolicy>,
+}
+
+/// The files of a context folder, in the order they are read; each is optional, in CSV or YAML.
+pub const CONTEXT_FILES: &[&str] = &["inventory", "roster", "zones"];
+
+impl Context {
+    /// Read a context folder from the `(file name, text)` pairs the caller read from it
+    /// (`inventory.csv`, `roster.yaml`, `zones.csv`...; other names are not this module's).
+    /// Bad rows are reported with their file and line and skipped; the rest loads.
+    pub fn from_files(files: &[(String, String)]) -> (Context, Vec<ContextError>) {
+        let mut ctx = Context::default();
+        let mut problems = Vec::new();
+        for (name, text) in files {
+            let stem = std::path::Path::new(name)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            match stem.as_str() {
+                "inventory" => {
+                    let (inv, p) = Inventory::load_partial(name, text);
+                    ctx.inventory = inv;
+                    problems.extend(p);
+                }
+                "roster" => {
+                    let (roster, p) = Roster::load_partial(name, text);
+                    ctx.roster = roster;
+                    problems.extend(p);
+                }
+                "zones" => {
+                    let (zones, p) = ZonePolicy::load_partial(name, text);
+                    ctx.zones = Some(zones);
+                    problems.extend(p);
+                }
+                _ => {}
+            }
+        }
+        (ctx, problems)
+    }
 }
 
 mod encounters;
@@ -338,12 +413,14 @@ mod inventory;
 mod level;
 mod patients;
 mod roster;
+mod zones;
 
 pub use encounters::{Encounter, Encounters, department_key};
 pub use inventory::{Asset, AssetMatch, Inventory};
 pub use level::{contextual_level, is_account_administration};
 pub use patients::{Keyed, PatientRecord, Patients, PrivacyKey, StaffKey, StaffKeys};
 pub use roster::{Person, Roster, account_name};
+pub use zones::{INTERNET, PortRange, Ports, ZonePolicy, ZoneRule};
 
 #[cfg(test)]
 mod tests;

@@ -30,7 +30,7 @@ pub mod stored;
 mod testkit;
 
 pub use context::{
-    Asset, AssetClass, AssetMatch, Context, ContextError, Encounter, Encounters, Inventory, Keyed,
+    Asset, AssetClass, AssetMatch, CONTEXT_FILES, Context, ContextError, Encounter, Encounters, Inventory, Keyed,
     Location, PatientRecord, Patients, Person, PrivacyKey, Roster, StaffKey, StaffKeys,
     account_name, department_key,
 };

@@ -32,6 +32,7 @@ pub fn hospital() -> Context {
              admin-kw,Karl Weber,k.weber@hospital.example,IT,system administrator,true,it-lead\n",
         )
         .unwrap(),
+        ..Context::default()
     }
 }
 

@@ -29,6 +29,7 @@ fn ctx() -> Context {
     Context {
         inventory: Inventory::load("inventory.csv", INVENTORY).unwrap(),
         roster: Roster::load("roster.csv", ROSTER).unwrap(),
+        ..Context::default()
     }
 }
 

@@ -131,6 +131,11 @@ quiet_minutes = 360
 inventory = ""
 # People: CSV (`user,name,email,department,role,privileged,manager`) or YAML. Empty: none.
 roster = ""
+# The context folder (the one `hunt --context` reads): inventory.csv, roster.csv, zones.csv
+# (`from_zone,to_zone,ports,note`: what the segmentation policy allows), each optional, CSV
+# or YAML. The inventory's `zone` column and classes (scanner, backup, admin...) feed the
+# network analytics. `inventory` / `roster` above, when set, replace the folder's file.
+context = ""
 
 [retention]
 # Remove events older than this many days (0: keep forever).
@@ -252,6 +257,8 @@ pub struct IncidentsSection {
     pub inventory: PathBuf,
     /// People roster file (CSV or YAML); empty for none.
     pub roster: PathBuf,
+    /// The context folder (inventory, roster, zones); empty for none.
+    pub context: PathBuf,
 }
 
 impl Default for IncidentsSection {
@@ -261,6 +268,7 @@ impl Default for IncidentsSection {
             quiet_minutes: 360,
             inventory: PathBuf::new(),
             roster: PathBuf::new(),
+            context: PathBuf::new(),
         }
     }
 }

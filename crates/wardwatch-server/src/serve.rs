@@ -227,8 +227,17 @@ fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
         Ok(Some((path.display().to_string(), text)))
     };
     // A bad row is reported with its file and line and skipped; the rest loads (an inventory
-    // with one typo must not leave every asset "unknown").
+    // with one typo must not leave every asset "unknown"). The folder first; a single-file key
+    // given as well replaces that file of the folder.
     let mut ctx = Context::default();
+    if !config.incidents.context.as_os_str().is_empty() {
+        let (folder, problems) = crate::context::load_dir(&config.incidents.context)
+            .map_err(|e| ServeError::Config(format!("cannot read the context folder: {e}")))?;
+        for p in problems {
+            tracing::warn!(problem = %p, "context row skipped");
+        }
+        ctx = folder;
+    }
     if let Some((name, text)) = read(&config.incidents.inventory)? {
         let (inventory, problems) = Inventory::load_partial(&name, &text);
         for p in problems {
@@ -301,6 +310,10 @@ pub async fn start_with_clock(
         .validate()
         .map_err(|e| ServeError::Config(e.to_string()))?;
     let incidents = incident_setup(&config)?;
+    let mut correlator = correlator;
+    if let Some(c) = correlator.as_mut() {
+        c.set_topology(Arc::new(crate::context::topology(&incidents.ctx)));
+    }
     let ctx = incidents.ctx.clone();
     let notify_ctx = incidents.ctx.clone();
     let pipeline = {
@@ -568,5 +581,52 @@ mod tests {
         config.incidents.roster = dir.path().join("nope.csv");
         let err = incident_setup(&config).err().unwrap().to_string();
         assert!(err.contains("nope.csv"), "{err}");
+    }
+
+    #[test]
+    fn the_context_folder_is_read_and_single_file_keys_replace_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("context");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join("inventory.csv"),
+            "match,class,criticality,zone
+10.9.0.5,scanner,3,admin
+10.0.0.0/8,workstation,2,clinical
+",
+        )
+        .unwrap();
+        std::fs::write(
+            folder.join("zones.csv"),
+            "from_zone,to_zone,ports,note
+clinical,servers,443,
+",
+        )
+        .unwrap();
+        let mut config = Config::default();
+        config.incidents.context = folder.clone();
+        let setup = incident_setup(&config).unwrap();
+        assert_eq!(setup.ctx.inventory.assets().len(), 2);
+        assert!(setup.ctx.zones.is_some());
+        let topo = crate::context::topology(&setup.ctx);
+        assert_eq!(
+            topo.class("10.9.0.5"),
+            wardwatch_detect::analytics::network::NetClass::Scanner
+        );
+        let single = dir.path().join("inventory.csv");
+        std::fs::write(
+            &single,
+            "match,class
+PACS01,pacs
+",
+        )
+        .unwrap();
+        config.incidents.inventory = single;
+        let setup = incident_setup(&config).unwrap();
+        assert_eq!(setup.ctx.inventory.assets().len(), 1);
+        assert!(setup.ctx.zones.is_some(), "the folder's other files stay");
+        config.incidents.context = dir.path().join("nope");
+        let err = incident_setup(&config).err().unwrap().to_string();
+        assert!(err.contains("nope"), "{err}");
     }
 }

@@ -42,8 +42,14 @@ pub struct HuntArgs {
     /// Threads to use (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// The context folder (inventory.csv, roster.csv, zones.csv; the one `serve` reads as
+    /// `incidents.context`): the inventory's classes and zones tell the network analytics a
+    /// scanner, backup server or jump host from an attacker. Bad rows are reported and skipped.
+    #[arg(long)]
+    context: Option<PathBuf>,
     /// Run the Sigma rules and correlations only, without the analytics (first-seen process
-    /// pairs and services, signal bursts, remote execution, Kerberoasting).
+    /// pairs and services, signal bursts, remote execution, Kerberoasting, network scans and
+    /// brute force).
     #[arg(long)]
     no_analytics: bool,
     /// The context folder (`roster.csv`, `patients.csv`, `encounters.csv`): with it, EHR audit
@@ -78,13 +84,23 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let (pack, read_problems) = crate::pack::load(&dirs, with_builtin);
     let (detector, compile_problems) = Detector::build(&pack);
     let (correlator, corr_problems) = Correlator::build(&pack);
-    let correlator = correlator.map(|c| {
+    let mut correlator = correlator.map(|c| {
         if args.no_analytics {
             c.without_analytics()
         } else {
             c
         }
     });
+    if let Some(dir) = &args.context {
+        let (ctx, problems) = wardwatch_server::context::load_dir(dir)
+            .with_context(|| format!("cannot read the context folder {}", dir.display()))?;
+        for p in &problems {
+            eprintln!("wardwatch: context row skipped: {p}");
+        }
+        if let Some(c) = correlator.as_mut() {
+            c.set_topology(Arc::new(wardwatch_server::context::topology(&ctx)));
+        }
+    }
     let rule_problems =
         read_problems.len() + pack.problems().len() + compile_problems.len() + corr_problems.len();
     let correlations = pack.correlation_count();

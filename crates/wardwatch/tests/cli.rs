@@ -291,3 +291,90 @@ fn serve_takes_optional_packs_and_names_one_it_cannot_find() {
         "{said}"
     );
 }
+
+/// A Zeek TSV `conn` log: `src` trying port 445 on 30 hosts, nothing answering.
+fn zeek_sweep(src: &str) -> String {
+    let mut text = String::from(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\n\
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\n",
+    );
+    for i in 1..=30 {
+        text.push_str(&format!(
+            "17728000{i:02}.25\tC{i}\t{src}\t5{i:04}\t10.20.1.{i}\t445\ttcp\t-\t-\t-\t-\tS0\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn hunt_reads_zeek_logs_and_the_context_folder_says_who_scans_by_design() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("conn.log"), zeek_sweep("10.10.0.5")).unwrap();
+    std::fs::write(logs.join("scanner_conn.log"), zeek_sweep("10.30.0.9")).unwrap();
+    let context = dir.path().join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(
+        context.join("inventory.csv"),
+        "match,class,criticality,zone,name\n10.30.0.9,scanner,3,admin,NESSUS01\n\
+10.10.0.0/16,workstation,2,clinical,\n10.20.0.0/16,server,4,servers,\n",
+    )
+    .unwrap();
+    let run = |with_context: bool| {
+        let mut args = vec!["hunt", "--format", "jsonl", "--min-level", "low", "-q"];
+        let ctx = context.to_string_lossy().into_owned();
+        if with_context {
+            args.extend(["--context", ctx.as_str()]);
+        }
+        let logs = logs.to_string_lossy().into_owned();
+        args.push(&logs);
+        let out = wardwatch(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["rule_id"] == "analytic-network-horizontal-scan")
+            .collect::<Vec<_>>()
+    };
+    let without = run(false);
+    assert_eq!(
+        without.len(),
+        2,
+        "one per source, at ten hosts: {without:#?}"
+    );
+    assert!(without.iter().all(|r| r["level"] == "medium"));
+    let with = run(true);
+    let level_of = |src: &str| -> Vec<String> {
+        with.iter()
+            .filter(|r| r["entities"][0]["value"] == src)
+            .map(|r| r["level"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(level_of("10.10.0.5").iter().all(|l| l == "medium"));
+    assert!(
+        level_of("10.30.0.9").iter().all(|l| l == "low"),
+        "{with:#?}"
+    );
+    assert!(!level_of("10.30.0.9").is_empty());
+    let first = &with[0];
+    assert_eq!(first["entities"][0]["kind"], "ip");
+    assert!(
+        first["details"]
+            .as_str()
+            .unwrap()
+            .contains("scan.hosts: 10"),
+        "{first}"
+    );
+    // A folder that does not exist is an error naming it.
+    let out = wardwatch(&[
+        "hunt",
+        "--context",
+        "/nonexistent/ctx",
+        "-q",
+        logs.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("/nonexistent/ctx"));
+}

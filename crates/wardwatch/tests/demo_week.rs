@@ -26,6 +26,7 @@ fn run(cfg: &DemoConfig) -> Week {
     let ctx = Context {
         inventory: Inventory::load("inventory.csv", &hospital.inventory_csv()).unwrap(),
         roster: Roster::load("roster.csv", &hospital.roster_csv()).unwrap(),
+        ..Context::default()
     };
     let pack = RulePack::load(wardwatch_rules::RULES.iter().map(|(name, text)| RuleText {
         origin: format!("builtin:{name}"),

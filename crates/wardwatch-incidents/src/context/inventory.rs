@@ -37,6 +37,8 @@ pub struct Asset {
     /// (see [`Inventory::host_for_ip`]).
     pub name: Option<String>,
     pub department: Option<String>,
+    /// The zone the segmentation policy (`zones.csv`) knows it by (`clinical`, `iomt`...).
+    pub zone: Option<String>,
 }
 
 impl Asset {
@@ -174,7 +176,7 @@ impl Inventory {
                 bad(
                     "class",
                     class_text,
-                    "expected workstation, server, domain-controller, epr-server, pacs, medical-device, guest-wifi, network or unknown",
+                    "expected workstation, server, domain-controller, epr-server, pacs, medical-device, guest-wifi, network, mobile, admin, scanner, backup or unknown",
                 )
             })?;
             let criticality = match map.get("criticality") {
@@ -192,6 +194,7 @@ impl Inventory {
                 criticality,
                 name: map.get("name").cloned(),
                 department: map.get("department").cloned(),
+                zone: map.get("zone").map(|z| z.trim().to_ascii_lowercase()),
             })
         });
         (Inventory::new(assets), errors)

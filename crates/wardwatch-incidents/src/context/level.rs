@@ -105,6 +105,7 @@ mod tests {
                 "match,class,criticality\nWS-WARD-3,workstation,2\nDC01,domain-controller,5\n",
             )
             .expect("inventory"),
+            ..Context::default()
         }
     }
 
