@@ -123,12 +123,141 @@ fn every_capture_is_reported_and_quiet_ones_stay_quiet() {
             medium_or_more.push(name.to_path_buf());
         }
     }
-    // The single-technique Windows captures (PsExec, WMI, DCOM, DCSync, Kerberoasting...) are
-    // no scans nor brute force: none of them may raise a medium scan or brute-force alert.
-    let quiet = |p: &Path| p.to_string_lossy().contains("eve-generated");
+    // Captures of one protocol or one technique that is no lateral movement, scan nor brute
+    // force (Kerberos, LDAP, RDP and SMB protocol traces, Log4Shell, Zerologon, SMBGhost...)
+    // raise nothing at medium.
+    let attack = |p: &Path| {
+        let name = p.to_string_lossy();
+        LATERAL.iter().any(|(file, _, _, _)| name.contains(file)) || name.contains("sshguess")
+    };
     let noisy: Vec<_> = medium_or_more
         .iter()
-        .filter(|p| quiet(p) && !p.to_string_lossy().contains("sshguess"))
+        .filter(|p| p.to_string_lossy().contains("eve-generated") && !attack(p))
         .collect();
-    assert!(noisy.is_empty(), "medium scan/brute alerts on {noisy:?}");
+    assert!(noisy.is_empty(), "medium network alerts on {noisy:?}");
+}
+
+/// The lateral-movement captures a sensor can see into (capture, source, target, what the
+/// alert says was done). Four more are encrypted end to end (PsExec over TCP RPC to
+/// WORKSTATION5, DCSync, the remote scheduled task, `at` over SMB2 signing): only an endpoint
+/// mapper call is visible there, which is not enough to tell what was done.
+const LATERAL: &[(&str, &str, &str, &str)] = &[
+    (
+        "smb2-07__20171220_smb_psexec_add_user",
+        "192.168.10.31",
+        "192.168.10.10",
+        "program copied to an administrative share",
+    ),
+    (
+        "empire_psexec_dcerpc_tcp_svcctl_WORKSTATION6",
+        "172.18.39.5",
+        "172.18.39.6",
+        "remote service control",
+    ),
+    (
+        "covenant_sharpsc_create_dcerpc_smb_svcctl",
+        "172.18.39.5",
+        "172.18.39.6",
+        "remote service control",
+    ),
+    (
+        "covenant_sharpsc_query_dcerpc_smb_svcctl",
+        "172.18.39.5",
+        "172.18.39.6",
+        "remote service control",
+    ),
+    (
+        "covenant_sc_query_dcerpc_smb_svcctl",
+        "172.18.39.5",
+        "172.18.38.5",
+        "remote service control",
+    ),
+    (
+        "covenant_sharpwmi_create_dcerpc_wmi",
+        "172.18.39.5",
+        "172.18.39.6",
+        "remote WMI",
+    ),
+    (
+        "empire_wmi_dcerpc_wmi_IWbemServices_ExecMethod_WORKSTATION6",
+        "172.18.39.5",
+        "172.18.39.6",
+        "remote WMI",
+    ),
+    (
+        "covenant_dcom_registerxll",
+        "172.18.39.5",
+        "172.18.39.6",
+        "remote DCOM activation",
+    ),
+    (
+        "covenant_psremoting_command",
+        "172.18.39.5",
+        "172.18.39.6",
+        "WinRM",
+    ),
+    (
+        "covenant_copy_smb_CreateRequest",
+        "172.18.39.5",
+        "172.18.39.6",
+        "administrative share mapped",
+    ),
+];
+
+#[test]
+fn lateral_movement_captures_name_source_target_and_what_was_done() {
+    let Some(data) = common::shared("network_captures") else {
+        return;
+    };
+    let dir = data.join("network/suricata/eve-generated");
+    for (capture, src, dst, kind) in LATERAL {
+        let path = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().contains(capture))
+            .unwrap_or_else(|| panic!("{capture} is missing"));
+        let found = analytics(&[path]);
+        let hit = found.iter().find(|f| {
+            f.rule_id == "analytic-network-lateral-movement"
+                && fact(f, "lateral.kind").contains(kind)
+                && f.alert.entities[0].value == *src
+                && f.alert.entities[1].value == *dst
+        });
+        assert!(
+            hit.is_some(),
+            "{capture}: no {kind} from {src} to {dst} in {found:#?}"
+        );
+    }
+    // WRCCDC 2018 (Zeek): PsExec-style services and a remote task between competition hosts.
+    let wrccdc = analytics(&[data.join("network/zeek/wrccdc-2018-json")]);
+    let lateral = |src: &str, dst: &str, op: &str| {
+        wrccdc.iter().any(|f| {
+            f.rule_id == "analytic-network-lateral-movement"
+                && f.alert.entities[0].value == src
+                && f.alert.entities[1].value == dst
+                && fact(f, "lateral.operation").contains(op)
+                && f.level >= Severity::Medium
+        })
+    };
+    assert!(lateral(
+        "10.128.0.214",
+        "10.47.8.19",
+        "svcctl CreateServiceW"
+    ));
+    assert!(lateral(
+        "10.150.0.20",
+        "10.47.24.25",
+        "svcctl CreateServiceW"
+    ));
+    assert!(lateral(
+        "10.128.0.233",
+        "10.47.21.82",
+        "ITaskSchedulerService SchRpcRegisterTask"
+    ));
+    assert!(lateral(
+        "10.128.0.233",
+        "10.47.21.82",
+        "IRemoteSCMActivator RemoteCreateInstance"
+    ));
 }

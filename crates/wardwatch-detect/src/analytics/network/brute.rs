@@ -10,7 +10,7 @@
 //! worked.
 //!
 //! Quiet by design: `KDC_ERR_PREAUTH_REQUIRED`, the first answer of every Windows logon, is no
-//! failure; the admin jump host's and other known fan-out hosts' sessions stay low; attempts
+//! failure; the admin jump host's and other known fan-out hosts' sessions are informational; attempts
 //! from outside the hospital at its perimeter are the internet's background (low).
 
 use std::sync::Arc;
@@ -134,7 +134,10 @@ impl Default for Brute {
 }
 
 fn level(src: &str, topo: &Topology, base: Severity) -> Severity {
-    if topo.class(src).fans_out_by_design() || !topo.is_internal(src) {
+    if topo.class(src).fans_out_by_design() {
+        // Informational: visible (where and how many) but no signal for the burst analytic.
+        Severity::Informational
+    } else if !topo.is_internal(src) {
         Severity::Low
     } else {
         base

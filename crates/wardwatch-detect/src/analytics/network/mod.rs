@@ -1,5 +1,6 @@
 //! Network analytics over the sensor's records (Zeek logs, Suricata EVE): where and how many —
-//! scans and blind attempts, brute force and password spraying.
+//! scans and blind attempts, brute force and password spraying, lateral movement (new
+//! administrative edges, chains, DCSync) and segmentation.
 //!
 //! Why one reading step for all of them: a Zeek `conn` record and an EVE `flow` say the same
 //! things in different words (who tried to reach whom on which port, and whether anything
@@ -14,7 +15,9 @@
 
 mod brute;
 pub mod fanout;
+mod lateral;
 mod scan;
+mod segment;
 pub mod topology;
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +25,7 @@ use serde_json::Value;
 use wardwatch_core::{Event, SourceKind};
 
 use super::Hit;
-pub use topology::{NetClass, Role, Topology};
+pub use topology::{NetClass, Role, Topology, Verdict, ZoneAllow};
 
 /// What a connection attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +66,10 @@ pub struct NetFacts {
     /// The account an authentication names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// An administrative action on the destination (a service created over svcctl, a task,
+    /// WMI, DCOM, an admin share, WinRM, RDP, directory replication).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<Admin>,
     /// A session with a login service (SSH, RDP) whose outcome the sensor cannot see: one
     /// record per connection (Zeek `ssh`/`rdp`, EVE `ssh`, EVE `rdp` initial request).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,6 +94,115 @@ fn kerberos_failure(error: &str) -> Option<Failure> {
     } else {
         None
     }
+}
+
+/// What kind of administrative action a record shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdminKind {
+    /// A service created, started or changed remotely (svcctl).
+    Service,
+    /// A scheduled task registered or run remotely (ITaskSchedulerService, atsvc).
+    Task,
+    /// WMI used remotely (IWbemServices, IWbemLevel1Login).
+    Wmi,
+    /// A DCOM object activated remotely (IRemoteSCMActivator, ISystemActivator).
+    Dcom,
+    /// An executable or script written to another host's share.
+    FileCopy,
+    /// An administrative share (ADMIN$, C$...) mapped.
+    AdminShare,
+    /// WinRM / PowerShell remoting.
+    WinRm,
+    /// A remote desktop session.
+    Rdp,
+    /// Directory replication requested (drsuapi DRSGetNCChanges): DCSync when the caller is
+    /// no domain controller.
+    Replication,
+}
+
+impl AdminKind {
+    /// Whether it runs code on the target (as opposed to reaching it).
+    pub fn executes(self) -> bool {
+        matches!(
+            self,
+            AdminKind::Service
+                | AdminKind::Task
+                | AdminKind::Wmi
+                | AdminKind::Dcom
+                | AdminKind::FileCopy
+        )
+    }
+
+    pub fn words(self) -> &'static str {
+        match self {
+            AdminKind::Service => "remote service control (svcctl: create, start, change)",
+            AdminKind::Task => "remote scheduled task",
+            AdminKind::Wmi => "remote WMI",
+            AdminKind::Dcom => "remote DCOM activation",
+            AdminKind::FileCopy => "program copied to an administrative share",
+            AdminKind::AdminShare => "administrative share mapped",
+            AdminKind::WinRm => "WinRM / PowerShell remoting",
+            AdminKind::Rdp => "remote desktop",
+            AdminKind::Replication => "directory replication (drsuapi)",
+        }
+    }
+}
+
+/// An administrative action and what the record says of it (`svcctl CreateServiceW`,
+/// `\\WS2\ADMIN$`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admin {
+    pub kind: AdminKind,
+    pub what: String,
+}
+
+/// The administrative action of a DCE/RPC call, by interface (endpoint) and operation (Zeek
+/// names both; Suricata names the interface and gives the operation number).
+fn rpc_admin(endpoint: &str, operation: Option<&str>, opnum: Option<u64>) -> Option<AdminKind> {
+    let op = operation.unwrap_or("");
+    match endpoint {
+        "svcctl" => {
+            let acts = op.starts_with("CreateService")
+                || op.starts_with("StartService")
+                || op.starts_with("ChangeServiceConfig")
+                || matches!(opnum, Some(12 | 19 | 24 | 11));
+            acts.then_some(AdminKind::Service)
+        }
+        "ITaskSchedulerService" => (op.starts_with("SchRpcRegisterTask")
+            || op.starts_with("SchRpcRun")
+            || matches!(opnum, Some(1 | 12)))
+        .then_some(AdminKind::Task),
+        "atsvc" => (op.starts_with("NetrJobAdd") || opnum == Some(0)).then_some(AdminKind::Task),
+        "IWbemServices" | "IWbemLevel1Login" => Some(AdminKind::Wmi),
+        "IRemoteSCMActivator" | "ISystemActivator" => Some(AdminKind::Dcom),
+        "drsuapi" => {
+            (op == "DRSGetNCChanges" || opnum == Some(3)).then_some(AdminKind::Replication)
+        }
+        _ => None,
+    }
+}
+
+/// Whether an SMB share path names an administrative share (`\\HOST\ADMIN$`, `C$`, `D$`).
+fn is_admin_share(path: &str) -> bool {
+    let share = path
+        .trim_end_matches('\\')
+        .rsplit('\\')
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    share == "ADMIN$"
+        || (share.len() == 2 && share.ends_with('$') && share.as_bytes()[0].is_ascii_alphabetic())
+}
+
+/// Whether a file name is a program or script (what gets copied to be run remotely).
+fn is_program(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        ".exe", ".dll", ".bat", ".cmd", ".ps1", ".vbs", ".js", ".hta", ".msi", ".scr",
+    ]
+    .iter()
+    .any(|e| lower.ends_with(e))
 }
 
 /// Why an authentication failed, as far as guessing goes.
@@ -202,14 +318,13 @@ impl NetFacts {
                 f.account = e.user_name.clone();
                 f.auth_ok = outcome.map(|o| o == "success");
             }
-            (SourceKind::SuricataEve, "smb") => {
-                if let Some(status) = text_at(raw, "smb.status")
-                    && SMB_LOGON_FAILURES.contains(&status.as_str())
-                {
-                    f.auth_protocol = Some("smb".into());
-                    f.account = e.user_name.clone();
-                    f.auth_ok = Some(false);
-                }
+            (SourceKind::SuricataEve, "smb")
+                if text_at(raw, "smb.status")
+                    .is_some_and(|s| SMB_LOGON_FAILURES.contains(&s.as_str())) =>
+            {
+                f.auth_protocol = Some("smb".into());
+                f.account = e.user_name.clone();
+                f.auth_ok = Some(false);
             }
             (SourceKind::Zeek, "ssh") => {
                 f.auth_protocol = Some("ssh".into());
@@ -220,6 +335,102 @@ impl NetFacts {
                 f.login = Some("rdp".into());
                 f.account = e.user_name.clone();
             }
+            (SourceKind::Zeek, "dce_rpc") => {
+                if let Some(endpoint) = text_at(raw, "endpoint") {
+                    let op = e.event_action.as_deref();
+                    f.admin = rpc_admin(&endpoint, op, None).map(|kind| Admin {
+                        kind,
+                        what: format!("{endpoint} {}", op.unwrap_or(""))
+                            .trim()
+                            .to_string(),
+                    });
+                }
+            }
+            (SourceKind::SuricataEve, "dcerpc")
+                if text_at(raw, "dcerpc.request").as_deref() == Some("REQUEST") =>
+            {
+                let opnum = at(raw, "dcerpc.req.opnum").and_then(Value::as_u64);
+                let services: Vec<String> = at(raw, "dcerpc.interfaces")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i.get("service").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                f.admin = services.iter().find_map(|svc| {
+                    rpc_admin(svc, None, opnum).map(|kind| Admin {
+                        kind,
+                        what: format!(
+                            "{svc} opnum {}",
+                            opnum.map_or("?".into(), |o| o.to_string())
+                        ),
+                    })
+                });
+            }
+            (SourceKind::Zeek, "smb_mapping") => {
+                if let Some(path) = e.file_path.as_deref().filter(|p| is_admin_share(p)) {
+                    f.admin = Some(Admin {
+                        kind: AdminKind::AdminShare,
+                        what: path.to_string(),
+                    });
+                }
+            }
+            (SourceKind::Zeek, "smb_files") => {
+                let writes = e
+                    .event_action
+                    .as_deref()
+                    .is_some_and(|a| a.contains("write"));
+                let share = text_at(raw, "path").unwrap_or_default();
+                let name = text_at(raw, "name").unwrap_or_default();
+                if writes && is_admin_share(&share) && is_program(&name) {
+                    f.admin = Some(Admin {
+                        kind: AdminKind::FileCopy,
+                        what: e.file_path.clone().unwrap_or(name),
+                    });
+                }
+            }
+            (SourceKind::SuricataEve, "smb") => {
+                let command = text_at(raw, "smb.command").unwrap_or_default();
+                let share = text_at(raw, "smb.share").unwrap_or_default();
+                let file = text_at(raw, "smb.filename").unwrap_or_default();
+                let ok = text_at(raw, "smb.status").as_deref() == Some("STATUS_SUCCESS");
+                f.admin = if !ok {
+                    None
+                } else if command.ends_with("TREE_CONNECT") && is_admin_share(&share) {
+                    Some(Admin {
+                        kind: AdminKind::AdminShare,
+                        what: share,
+                    })
+                } else if command.ends_with("WRITE") && is_program(&file) {
+                    Some(Admin {
+                        kind: AdminKind::FileCopy,
+                        what: file,
+                    })
+                } else if command.ends_with("CREATE") && file.eq_ignore_ascii_case("svcctl") {
+                    Some(Admin {
+                        kind: AdminKind::Service,
+                        what: "service control manager opened over SMB (svcctl pipe)".into(),
+                    })
+                } else if command.ends_with("CREATE") && file.eq_ignore_ascii_case("atsvc") {
+                    Some(Admin {
+                        kind: AdminKind::Task,
+                        what: "task scheduler opened over SMB (atsvc pipe)".into(),
+                    })
+                } else {
+                    None
+                };
+            }
+            (SourceKind::Zeek | SourceKind::SuricataEve, "http") => {
+                let wsman = e
+                    .url_full
+                    .as_deref()
+                    .is_some_and(|u| u.to_ascii_lowercase().contains("/wsman"));
+                if wsman || matches!(e.destination_port, Some(5985 | 5986)) {
+                    f.admin = Some(Admin {
+                        kind: AdminKind::WinRm,
+                        what: "WS-Management (/wsman)".into(),
+                    });
+                }
+            }
             (SourceKind::SuricataEve, "ssh") => f.login = Some("ssh".into()),
             (SourceKind::SuricataEve, "rdp")
                 if text_at(raw, "rdp.event_type").as_deref() == Some("initial_request") =>
@@ -229,7 +440,19 @@ impl NetFacts {
             }
             _ => {}
         }
-        if f.attempt.is_none() && f.auth_ok.is_none() && f.login.is_none() {
+        if f.login.as_deref() == Some("rdp") {
+            f.admin = Some(Admin {
+                kind: AdminKind::Rdp,
+                what: "remote desktop".into(),
+            });
+        }
+        if f.attempt == Some(Attempt::Session) && matches!(f.port, Some(5985 | 5986)) {
+            f.admin = Some(Admin {
+                kind: AdminKind::WinRm,
+                what: format!("WinRM port {}", f.port.unwrap_or(0)),
+            });
+        }
+        if f.attempt.is_none() && f.auth_ok.is_none() && f.login.is_none() && f.admin.is_none() {
             return None;
         }
         if f.auth_ok == Some(false) && f.failure.is_none() {
@@ -258,6 +481,10 @@ pub(super) fn wants(event: &Event) -> bool {
 pub(super) struct Network {
     scan: scan::Scan,
     brute: brute::Brute,
+    #[serde(default)]
+    lateral: lateral::Lateral,
+    #[serde(default)]
+    segmentation: segment::Segmentation,
     #[serde(skip)]
     topology: std::sync::Arc<Topology>,
 }
@@ -274,12 +501,16 @@ impl Network {
         let t = event.timestamp.as_second();
         self.scan.observe(&facts, t, &self.topology, out);
         self.brute.observe(&facts, t, &self.topology, out);
+        self.lateral.observe(&facts, t, &self.topology, out);
+        self.segmentation.observe(&facts, t, &self.topology, out);
     }
 }
 
 pub(super) fn rules() -> Vec<std::sync::Arc<crate::RuleMeta>> {
     let mut out = scan::rules();
     out.extend(brute::rules());
+    out.extend(lateral::rules());
+    out.extend(segment::rules());
     out
 }
 

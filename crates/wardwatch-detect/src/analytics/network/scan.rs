@@ -9,7 +9,7 @@
 //! (source, target hosts, subnets, ports) and how many.
 //!
 //! Quiet by design: a vulnerability scanner, a backup server or the admin jump host in the
-//! inventory sweeps by design (its alerts stay low); a source outside the hospital's address
+//! inventory sweeps by design (its alerts are informational); a source outside the hospital's address
 //! space probing the perimeter is background noise of the internet (low). UDP without an answer
 //! is not a failure (syslog, SNMP traps and NetBIOS broadcasts never get one), nor is anything
 //! sent to a broadcast or multicast address.
@@ -245,7 +245,10 @@ fn fresh(last: Option<(i64, usize)>, first: i64, count: usize) -> bool {
 }
 
 fn level(src: &str, topo: &Topology) -> Severity {
-    if topo.class(src).fans_out_by_design() || !topo.is_internal(src) {
+    if topo.class(src).fans_out_by_design() {
+        // Informational: visible (where and how many) but no signal for the burst analytic.
+        Severity::Informational
+    } else if !topo.is_internal(src) {
         Severity::Low
     } else {
         Severity::Medium

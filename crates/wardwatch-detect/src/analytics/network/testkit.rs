@@ -80,3 +80,35 @@ pub fn rdp(secs: i64, src: &str, dst: &str) -> Event {
     e.ecs.user_name = Some("admin".into());
     e
 }
+
+/// A Zeek `dce_rpc` call.
+pub fn dce_rpc(secs: i64, src: &str, dst: &str, endpoint: &str, operation: &str) -> Event {
+    let mut e = event(
+        SourceKind::Zeek,
+        secs,
+        "dce_rpc",
+        json!({"_path": "dce_rpc", "endpoint": endpoint, "operation": operation}),
+    );
+    e.ecs.source_ip = Some(src.into());
+    e.ecs.source_port = Some(50_000);
+    e.ecs.destination_ip = Some(dst.into());
+    e.ecs.destination_port = Some(49_667);
+    e.ecs.event_action = Some(operation.into());
+    e
+}
+
+/// A Zeek `smb_mapping` of `path`.
+pub fn smb_mapping(secs: i64, src: &str, dst: &str, path: &str) -> Event {
+    let mut e = event(
+        SourceKind::Zeek,
+        secs,
+        "smb_mapping",
+        json!({"_path": "smb_mapping", "path": path, "share_type": "DISK"}),
+    );
+    e.ecs.source_ip = Some(src.into());
+    e.ecs.source_port = Some(50_001);
+    e.ecs.destination_ip = Some(dst.into());
+    e.ecs.destination_port = Some(445);
+    e.ecs.file_path = Some(path.into());
+    e
+}

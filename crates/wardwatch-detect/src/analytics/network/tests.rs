@@ -259,7 +259,7 @@ fn rdp_guessing_and_fan_out_and_the_jump_host_stays_low() {
     assert_eq!(counts, ["10", "40", "160"]);
     let jump = run(&events, with_class("10.1.1.95", NetClass::Admin));
     assert!(!jump.is_empty());
-    assert!(jump.iter().all(|a| a.level <= Severity::Low));
+    assert!(jump.iter().all(|a| a.level <= Severity::Low), "{jump:#?}");
 }
 
 #[test]
@@ -279,5 +279,211 @@ fn state_survives_a_restart_and_stays_bounded() {
             .iter()
             .any(|d| d.rule.id == "analytic-network-horizontal-scan"),
         "the scan's first eight hosts were remembered"
+    );
+}
+
+fn inventory(rows: &[(&str, NetClass, &str)]) -> Topology {
+    let mut t = Topology::default();
+    for (net, class, zone) in rows {
+        let net = if net.contains('/') {
+            net.to_string()
+        } else {
+            format!("{net}/32")
+        };
+        t.add(
+            net.parse().unwrap(),
+            Role {
+                class: *class,
+                zone: Some(zone.to_string()),
+                name: None,
+            },
+        );
+    }
+    t
+}
+
+fn hospital() -> Topology {
+    let mut t = inventory(&[
+        ("10.1.0.0/16", NetClass::Workstation, "clinical"),
+        ("10.2.0.0/16", NetClass::Server, "servers"),
+        ("10.0.0.10", NetClass::DomainController, "servers"),
+        ("10.9.0.2", NetClass::Admin, "admin"),
+        ("10.50.0.0/16", NetClass::GuestWifi, "guest"),
+        ("10.5.0.0/16", NetClass::MedicalDevice, "iomt"),
+    ]);
+    let row = |from: &str, to: &str, ports: Vec<(u16, u16, Option<String>)>, line: usize| {
+        super::ZoneAllow {
+            from: from.into(),
+            to: to.into(),
+            ports,
+            at: format!("zones.csv line {line}"),
+        }
+    };
+    t.set_policy(vec![
+        row(
+            "clinical",
+            "servers",
+            vec![(443, 443, None), (445, 445, Some("tcp".into()))],
+            2,
+        ),
+        row("admin", "*", vec![], 3),
+        row("guest", "internet", vec![], 4),
+        row("iomt", "servers", vec![(104, 104, None)], 5),
+    ]);
+    t
+}
+
+#[test]
+fn lateral_movement_is_judged_by_who_the_ends_are_and_said_once_per_edge() {
+    use super::testkit::{dce_rpc, smb_mapping};
+    let events = vec![
+        // Workstation to workstation: a service created (PsExec's way).
+        smb_mapping(0, "10.1.0.7", "10.1.0.8", "\\\\WS-0008\\ADMIN$"),
+        dce_rpc(5, "10.1.0.7", "10.1.0.8", "svcctl", "CreateServiceW"),
+        dce_rpc(6, "10.1.0.7", "10.1.0.8", "svcctl", "CreateServiceW"),
+        // The jump host's daily work.
+        dce_rpc(10, "10.9.0.2", "10.2.0.4", "svcctl", "StartServiceW"),
+        // Querying services is no action.
+        dce_rpc(11, "10.1.0.7", "10.2.0.9", "svcctl", "QueryServiceStatus"),
+    ];
+    let alerts = run(&events, hospital());
+    let lateral = of(&alerts, "analytic-network-lateral-movement");
+    assert_eq!(lateral.len(), 3, "{alerts:#?}");
+    assert_eq!(
+        lateral[0].facts["lateral.kind"],
+        "administrative share mapped"
+    );
+    assert_eq!(
+        lateral[0].level,
+        Severity::Medium,
+        "reaching a peer: medium"
+    );
+    assert!(
+        !lateral[0].facts.contains_key("lateral.policy"),
+        "one zone: the policy has nothing to say, the classes do"
+    );
+    assert_eq!(
+        lateral[1].level,
+        Severity::High,
+        "running code on a peer: high"
+    );
+    assert_eq!(
+        lateral[1].facts["lateral.operation"],
+        "svcctl CreateServiceW"
+    );
+    assert_eq!(lateral[1].entities[0].value, "10.1.0.7");
+    assert_eq!(lateral[1].entities[1].value, "10.1.0.8");
+    assert_eq!(lateral[2].level, Severity::Informational, "the jump host");
+    // Without an inventory the same service creation is medium (a first-seen edge).
+    let bare = run(&events[1..3], Topology::default());
+    assert_eq!(
+        of(&bare, "analytic-network-lateral-movement")[0].level,
+        Severity::Medium
+    );
+}
+
+#[test]
+fn a_chain_of_hosts_is_one_alert_naming_them_in_order() {
+    use super::testkit::dce_rpc;
+    let events = vec![
+        dce_rpc(0, "10.1.0.7", "10.1.0.8", "svcctl", "CreateServiceW"),
+        dce_rpc(600, "10.1.0.8", "10.2.0.20", "IWbemServices", "ExecMethod"),
+        dce_rpc(
+            900,
+            "10.2.0.20",
+            "10.2.0.30",
+            "ITaskSchedulerService",
+            "SchRpcRegisterTask",
+        ),
+        // Hours later: no longer the same path.
+        dce_rpc(20_000, "10.2.0.30", "10.2.0.40", "svcctl", "CreateServiceW"),
+    ];
+    let alerts = run(&events, Topology::default());
+    let chains = of(&alerts, "analytic-network-lateral-chain");
+    assert_eq!(chains.len(), 2, "{alerts:#?}");
+    assert_eq!(
+        chains[0].facts["lateral.chain"],
+        "10.1.0.7 → 10.1.0.8 → 10.2.0.20"
+    );
+    assert_eq!(
+        chains[1].facts["lateral.chain"],
+        "10.1.0.7 → 10.1.0.8 → 10.2.0.20 → 10.2.0.30"
+    );
+    assert_eq!(chains[1].facts["lateral.hops"], "3");
+    let order: Vec<&str> = chains[1]
+        .entities
+        .iter()
+        .take(4)
+        .map(|e| e.value.as_str())
+        .collect();
+    assert_eq!(order, ["10.1.0.7", "10.1.0.8", "10.2.0.20", "10.2.0.30"]);
+    assert_eq!(chains[0].level, Severity::High);
+}
+
+#[test]
+fn dcsync_from_a_workstation_and_replication_between_controllers() {
+    use super::testkit::dce_rpc;
+    let events = vec![
+        // Another controller answers Kerberos: it is a DC even without an inventory.
+        kerberos(0, "10.1.0.7", "10.0.0.11", "nurse1", None),
+        dce_rpc(10, "10.0.0.11", "10.0.0.10", "drsuapi", "DRSGetNCChanges"),
+        dce_rpc(20, "10.1.0.66", "10.0.0.10", "drsuapi", "DRSBind"),
+        dce_rpc(21, "10.1.0.66", "10.0.0.10", "drsuapi", "DRSGetNCChanges"),
+        dce_rpc(22, "10.1.0.66", "10.0.0.10", "drsuapi", "DRSGetNCChanges"),
+    ];
+    for topo in [Topology::default(), hospital()] {
+        let alerts = run(&events, topo);
+        let d = of(&alerts, "analytic-network-dcsync");
+        assert_eq!(d.len(), 1, "{alerts:#?}");
+        assert_eq!(d[0].level, Severity::Critical);
+        assert_eq!(d[0].entities[0].value, "10.1.0.66");
+        assert_eq!(d[0].entities[1].value, "10.0.0.10");
+        assert_eq!(d[0].facts["lateral.operation"], "drsuapi DRSGetNCChanges");
+    }
+}
+
+#[test]
+fn segmentation_names_both_ends_the_port_and_the_policy() {
+    let session = |secs, src: &str, dst: &str, port| conn(secs, src, dst, port, "SF", 500);
+    let events = vec![
+        session(0, "10.50.3.17", "10.2.0.5", 445), // guest tablet → file server
+        session(1, "10.5.0.40", "93.184.216.34", 443), // infusion pump → internet
+        session(2, "10.5.0.40", "93.184.216.99", 443), // the same pump, another address
+        session(3, "10.1.0.7", "10.2.0.5", 443),   // allowed
+        session(4, "10.1.0.7", "10.2.0.5", 3389),  // not among the allowed ports
+        session(5, "10.50.3.17", "8.8.8.8", 53),   // guests may reach the internet
+        conn(6, "10.50.3.18", "10.2.0.5", 445, "S0", 0), // dropped by the firewall: no finding
+    ];
+    let alerts = run(&events, hospital());
+    let seg = of(&alerts, "analytic-network-segmentation-violation");
+    assert_eq!(seg.len(), 3, "{alerts:#?}");
+    assert_eq!(seg[0].level, Severity::High);
+    assert_eq!(seg[0].facts["segmentation.from"], "10.50.3.17 (zone guest)");
+    assert_eq!(seg[0].facts["segmentation.to"], "10.2.0.5 (zone servers)");
+    assert_eq!(seg[0].facts["segmentation.port"], "445/tcp");
+    assert!(
+        seg[0].facts["segmentation.policy"]
+            .contains("zones.csv allows nothing from guest to servers")
+    );
+    assert_eq!(
+        seg[1].facts["segmentation.to"],
+        "93.184.216.34 (zone internet)"
+    );
+    assert_eq!(
+        seg[1].level,
+        Severity::High,
+        "a medical device on the internet"
+    );
+    assert_eq!(seg[2].level, Severity::Medium);
+    assert!(seg[2].facts["segmentation.policy"].contains(
+        "not among the ports zones.csv allows from clinical to servers (zones.csv line 2)"
+    ));
+    // No policy, no segmentation findings.
+    assert!(
+        of(
+            &run(&events, Topology::default()),
+            "analytic-network-segmentation-violation"
+        )
+        .is_empty()
     );
 }

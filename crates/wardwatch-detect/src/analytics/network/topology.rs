@@ -78,12 +78,57 @@ pub struct Role {
     pub name: Option<String>,
 }
 
-/// Addresses to roles (the most specific match wins).
+/// The zone name of addresses outside the hospital.
+pub const INTERNET: &str = "internet";
+
+/// One row of the segmentation policy: traffic from one zone to another on some ports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneAllow {
+    pub from: String,
+    pub to: String,
+    /// `(low, high, transport)`; empty for any port.
+    pub ports: Vec<(u16, u16, Option<String>)>,
+    /// Where the row is (`zones.csv line 4`).
+    pub at: String,
+}
+
+impl ZoneAllow {
+    fn matches(&self, from: &str, to: &str, port: u16, transport: Option<&str>) -> bool {
+        let zone = |rule: &str, z: &str| rule == "*" || rule.eq_ignore_ascii_case(z);
+        zone(&self.from, from)
+            && zone(&self.to, to)
+            && (self.ports.is_empty()
+                || self.ports.iter().any(|(lo, hi, t)| {
+                    (*lo..=*hi).contains(&port)
+                        && match (t.as_deref(), transport) {
+                            (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
+                            _ => true,
+                        }
+                }))
+    }
+}
+
+/// What the segmentation policy says of one flow.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict<'a> {
+    /// Both ends in one zone.
+    SameZone,
+    /// A row allows it.
+    Allowed(&'a ZoneAllow),
+    /// Both zones known, and no row allows it.
+    Forbidden,
+    /// An end has no zone, or there is no policy: nothing to say.
+    Unknown,
+}
+
+/// Addresses to roles (the most specific match wins), and the segmentation policy.
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
     exact: HashMap<IpAddr, Role>,
     /// Subnets, longest prefix first.
     nets: Vec<(IpNet, Role)>,
+    /// `zones.csv`, when the operator gave one.
+    policy: Option<Vec<ZoneAllow>>,
 }
 
 impl Topology {
@@ -147,6 +192,51 @@ impl Topology {
     pub fn is_internal(&self, ip: &str) -> bool {
         is_private(ip) || self.role(ip).is_some()
     }
+
+    /// Set the segmentation policy (`zones.csv`'s rows).
+    pub fn set_policy(&mut self, rows: Vec<ZoneAllow>) {
+        self.policy = Some(rows);
+    }
+
+    pub fn has_policy(&self) -> bool {
+        self.policy.is_some()
+    }
+
+    /// The zone of `ip`: the inventory's, or `internet` outside the hospital.
+    pub fn zone(&self, ip: &str) -> Option<String> {
+        match self.role(ip).and_then(|r| r.zone.clone()) {
+            Some(z) => Some(z),
+            None if !self.is_internal(ip) && !is_broadcast(ip) => Some(INTERNET.to_string()),
+            None => None,
+        }
+    }
+
+    /// What the policy says of traffic from `src` to `dst` on `port`.
+    pub fn verdict(&self, src: &str, dst: &str, port: u16, transport: Option<&str>) -> Verdict<'_> {
+        let Some(rows) = &self.policy else {
+            return Verdict::Unknown;
+        };
+        let (Some(from), Some(to)) = (self.zone(src), self.zone(dst)) else {
+            return Verdict::Unknown;
+        };
+        if from.eq_ignore_ascii_case(&to) {
+            return Verdict::SameZone;
+        }
+        match rows.iter().find(|r| r.matches(&from, &to, port, transport)) {
+            Some(r) => Verdict::Allowed(r),
+            None => Verdict::Forbidden,
+        }
+    }
+
+    /// The rows about traffic between two zones (whatever the port), to say what is allowed.
+    pub fn rows_between(&self, from: &str, to: &str) -> Vec<&ZoneAllow> {
+        let zone = |rule: &str, z: &str| rule == "*" || rule.eq_ignore_ascii_case(z);
+        self.policy
+            .iter()
+            .flatten()
+            .filter(|r| zone(&r.from, from) && zone(&r.to, to))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -184,5 +274,48 @@ mod tests {
         assert!(!is_broadcast("10.0.1.7"));
         assert_eq!(NetClass::from_name("jump-host"), NetClass::Admin);
         assert!(NetClass::Backup.fans_out_by_design());
+    }
+
+    #[test]
+    fn the_policy_judges_flows_between_known_zones() {
+        let mut t = Topology::default();
+        let zone = |z: &str| Role {
+            class: NetClass::Unknown,
+            zone: Some(z.into()),
+            name: None,
+        };
+        t.add("10.1.0.0/16".parse().unwrap(), zone("clinical"));
+        t.add("10.2.0.0/16".parse().unwrap(), zone("servers"));
+        t.add("10.5.0.0/16".parse().unwrap(), zone("iomt"));
+        assert_eq!(
+            t.verdict("10.1.0.1", "10.2.0.1", 445, Some("tcp")),
+            Verdict::Unknown
+        );
+        t.set_policy(vec![ZoneAllow {
+            from: "clinical".into(),
+            to: "servers".into(),
+            ports: vec![(443, 443, None), (445, 445, Some("tcp".into()))],
+            at: "zones.csv line 2".into(),
+        }]);
+        assert!(
+            matches!(t.verdict("10.1.0.1", "10.2.0.1", 445, Some("tcp")), Verdict::Allowed(r) if r.at == "zones.csv line 2")
+        );
+        assert_eq!(
+            t.verdict("10.1.0.1", "10.2.0.1", 3389, Some("tcp")),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            t.verdict("10.5.0.1", "8.8.8.8", 443, Some("tcp")),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            t.verdict("10.1.0.1", "10.1.9.9", 3389, Some("tcp")),
+            Verdict::SameZone
+        );
+        assert_eq!(
+            t.verdict("10.1.0.1", "192.168.0.1", 22, None),
+            Verdict::Unknown
+        );
+        assert_eq!(t.rows_between("clinical", "servers").len(), 1);
     }
 }
