@@ -56,6 +56,7 @@ pub(super) fn check(state: &mut Identity, a: &Attempt, out: &mut Vec<Hit>) {
             accounts: accounts as u64,
         }),
         entities: super::tried(state, a, WINDOW, 10),
+        finding: None,
     });
 }
 

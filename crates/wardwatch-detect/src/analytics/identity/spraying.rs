@@ -60,6 +60,7 @@ pub(super) fn check(state: &mut Identity, a: &Attempt, out: &mut Vec<Hit>) -> bo
                 accounts: accounts as u64,
             }),
             entities: super::tried(state, a, WINDOW, 25),
+            finding: None,
         });
     }
     true

@@ -78,6 +78,7 @@ pub(super) fn check(state: &mut Identity, a: &Attempt, out: &mut Vec<Hit>) {
         }),
         // The event names the account and the source; nothing to add.
         entities: Vec::new(),
+        finding: None,
     });
 }
 
