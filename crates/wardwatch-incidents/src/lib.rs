@@ -30,9 +30,9 @@ pub mod stored;
 mod testkit;
 
 pub use context::{
-    Asset, AssetClass, AssetMatch, CONTEXT_FILES, Context, ContextError, Encounter, Encounters, Inventory, Keyed,
-    Location, PatientRecord, Patients, Person, PrivacyKey, Roster, StaffKey, StaffKeys,
-    account_name, department_key,
+    Asset, AssetClass, AssetMatch, CONTEXT_FILES, Context, ContextError, Encounter, Encounters,
+    Inventory, Keyed, Location, PatientRecord, Patients, Person, PrivacyKey, Roster, StaffKey,
+    StaffKeys, account_name, department_key,
 };
 pub use exception::{Condition, Exception, ExceptionError, ExceptionSet};
 pub use group::{GroupConfig, Grouper, MAX_SEEN_ALERTS};

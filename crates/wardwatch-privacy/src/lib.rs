@@ -186,6 +186,7 @@ pub(crate) fn finding(
             .into_iter()
             .map(|p| wardwatch_core::Entity::new(wardwatch_core::EntityKind::Patient, p))
             .collect(),
+        finding: None,
     }
 }
 
