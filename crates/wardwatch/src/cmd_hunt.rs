@@ -42,19 +42,18 @@ pub struct HuntArgs {
     /// Threads to use (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// The context folder (inventory.csv, roster.csv, zones.csv; the one `serve` reads as
-    /// `incidents.context`): the inventory's classes and zones tell the network analytics a
-    /// scanner, backup server or jump host from an attacker. Bad rows are reported and skipped.
-    #[arg(long)]
-    context: Option<PathBuf>,
     /// Run the Sigma rules and correlations only, without the analytics (first-seen process
     /// pairs and services, signal bursts, remote execution, Kerberoasting, network scans and
     /// brute force).
     #[arg(long)]
     no_analytics: bool,
-    /// The context folder (`roster.csv`, `patients.csv`, `encounters.csv`): with it, EHR audit
-    /// events (FHIR AuditEvent, ATNA) go through the privacy analytics too. Names and
-    /// addresses are compared as keyed hashes under a key made for this run.
+    /// The context folder (the one `serve` reads as `incidents.context`; every file optional):
+    /// `inventory.csv` and `zones.csv` tell the network analytics each address's class and zone
+    /// (a scanner, backup server or jump host from an attacker; what the segmentation policy
+    /// allows); with `patients.csv` or `encounters.csv` (and `roster.csv`), EHR audit events
+    /// (FHIR AuditEvent, ATNA) go through the privacy analytics too, names and addresses
+    /// compared as keyed hashes under a key made for this run. Bad rows are reported and
+    /// skipped.
     #[arg(long, value_name = "DIR")]
     context: Option<PathBuf>,
     /// Print no progress bar and no summary.
@@ -91,7 +90,26 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
             c
         }
     });
+    // Which analytics the folder is for: privacy needs patients or encounters; a folder with
+    // no context file at all is a mistake worth saying.
+    let has = |dir: &std::path::Path, names: &[&str]| {
+        names.iter().any(|n| {
+            ["csv", "yaml", "yml"]
+                .iter()
+                .any(|e| dir.join(format!("{n}.{e}")).is_file())
+        })
+    };
+    let privacy_files = args
+        .context
+        .as_deref()
+        .is_some_and(|d| has(d, &["patients", "encounters"]));
     if let Some(dir) = &args.context {
+        if dir.is_dir() && !privacy_files && !has(dir, &["inventory", "roster", "zones"]) {
+            bail!(
+                "--context `{}` has no context file: neither patients.csv nor encounters.csv (privacy analytics) nor inventory.csv, roster.csv or zones.csv (network analytics)",
+                dir.display()
+            );
+        }
         let (ctx, problems) = wardwatch_server::context::load_dir(dir)
             .with_context(|| format!("cannot read the context folder {}", dir.display()))?;
         for p in &problems {
@@ -138,8 +156,8 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         bar
     });
     let mut privacy = match &args.context {
-        Some(dir) => Some(crate::cmd_privacy::HuntPrivacy::load(dir, args.quiet)?),
-        None => None,
+        Some(dir) if privacy_files => Some(crate::cmd_privacy::HuntPrivacy::load(dir, args.quiet)?),
+        _ => None,
     };
     let extra = privacy
         .as_mut()

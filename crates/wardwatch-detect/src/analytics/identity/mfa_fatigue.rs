@@ -73,6 +73,7 @@ pub(super) fn check(state: &mut Identity, a: &Attempt, out: &mut Vec<Hit>) {
             accounts: 1,
         }),
         entities: Vec::new(),
+        finding: None,
     });
 }
 
