@@ -70,18 +70,7 @@ pub fn reduce(event: &Event) -> Event {
             "net".into(),
             serde_json::to_value(facts).unwrap_or_default(),
         );
-        return Event {
-            timestamp: event.timestamp,
-            time_text: None,
-            organization: event.organization.clone(),
-            source_kind: event.source_kind,
-            origin: event.origin.clone(),
-            ecs: event.ecs.clone(),
-            raw: Value::Object(raw),
-            raw_text: Default::default(),
-            received: event.received,
-            time_skew: event.time_skew,
-        };
+        return reduced(event, event.source_kind, raw);
     }
     let mut raw = Map::new();
     if let Some(c) = &event.ecs.event_code {
@@ -98,11 +87,17 @@ pub fn reduce(event: &Event) -> Event {
             raw.insert((*f).to_string(), Value::String(v));
         }
     }
+    reduced(event, SourceKind::FlatWindows, raw)
+}
+
+/// `event` with only `raw` as its record (of `kind`'s layout): its time, origin and normalized
+/// fields stay.
+fn reduced(event: &Event, kind: SourceKind, raw: Map<String, Value>) -> Event {
     Event {
         timestamp: event.timestamp,
         time_text: None,
         organization: event.organization.clone(),
-        source_kind: SourceKind::FlatWindows,
+        source_kind: kind,
         origin: event.origin.clone(),
         ecs: event.ecs.clone(),
         raw: Value::Object(raw),

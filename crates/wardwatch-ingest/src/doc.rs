@@ -76,6 +76,32 @@ pub(crate) fn port_of(v: &Value) -> Option<u16> {
     }
 }
 
+/// `http://host[:port]/path` from a request's host, port and URI (an absolute URI, as proxies
+/// see it, stands as it is; an IPv6 host is bracketed; port 80 and a port the host already
+/// names are left out). Without a host there is no full URL to give.
+pub(crate) fn http_url(host: Option<String>, port: Option<u16>, uri: String) -> Option<String> {
+    let lower = uri.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Some(uri);
+    }
+    let host = host?;
+    let host = if host.matches(':').count() > 1 && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let port = port.filter(|p| *p != 80 && !host.ends_with(&format!(":{p}")));
+    let path = if uri.starts_with('/') {
+        uri
+    } else {
+        format!("/{uri}")
+    };
+    Some(match port {
+        Some(p) => format!("http://{host}:{p}{path}"),
+        None => format!("http://{host}{path}"),
+    })
+}
+
 /// A process id, as a JSON number or as decimal or `0x` hexadecimal text.
 pub(crate) fn pid_of(v: &Value) -> Option<u64> {
     match v {

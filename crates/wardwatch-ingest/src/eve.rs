@@ -277,30 +277,11 @@ fn dns_name(v: &Value) -> Option<String> {
 /// requests). Without a host name there is no full URL to give.
 fn http_url(v: &Value) -> Option<String> {
     let http = v.get("http")?;
-    let url = http.get("url").and_then(scalar_text).unwrap_or_default();
-    let lower = url.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Some(url);
-    }
-    let host = http.get("hostname").and_then(scalar_text)?;
-    let host = if host.matches(':').count() > 1 && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host
-    };
-    let port = http
-        .get("http_port")
-        .and_then(port_of)
-        .filter(|p| *p != 80 && !host.ends_with(&format!(":{p}")));
-    let path = if url.starts_with('/') {
-        url
-    } else {
-        format!("/{url}")
-    };
-    Some(match port {
-        Some(p) => format!("http://{host}:{p}{path}"),
-        None => format!("http://{host}{path}"),
-    })
+    crate::doc::http_url(
+        http.get("hostname").and_then(scalar_text),
+        http.get("http_port").and_then(port_of),
+        http.get("url").and_then(scalar_text).unwrap_or_default(),
+    )
 }
 
 fn sni_url(v: &Value) -> Option<String> {

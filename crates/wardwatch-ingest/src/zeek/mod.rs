@@ -379,31 +379,13 @@ fn joined(v: &Value) -> Option<String> {
     }
 }
 
-/// `http://host[:port]/uri` (an absolute URI, as proxies see it, stands as it is).
+/// `http://host[:port]/uri`.
 fn http_url(v: &Value) -> Option<String> {
-    let uri = text(v, "uri").unwrap_or_default();
-    let lower = uri.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Some(uri);
-    }
-    let host = text(v, "host")?;
-    let host = if host.matches(':').count() > 1 && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host
-    };
-    let port = field(v, "id.resp_p")
-        .and_then(port_of)
-        .filter(|p| *p != 80 && !host.ends_with(&format!(":{p}")));
-    let path = if uri.starts_with('/') {
-        uri
-    } else {
-        format!("/{uri}")
-    };
-    Some(match port {
-        Some(p) => format!("http://{host}:{p}{path}"),
-        None => format!("http://{host}{path}"),
-    })
+    crate::doc::http_url(
+        text(v, "host"),
+        field(v, "id.resp_p").and_then(port_of),
+        text(v, "uri").unwrap_or_default(),
+    )
 }
 
 /// The share path and the file name inside it (`\\host\C$` + `Windows\x.exe`).

@@ -18,24 +18,22 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use wardwatch_core::Severity;
 
-use super::fanout::FanOut;
 use super::topology::Topology;
-use super::{Hit, NetFacts, at_level, found, listed, meta};
+use super::{Failure, Hit, NetFacts, at_level, found, listed, meta};
 use crate::RuleMeta;
+use crate::analytics::window::{MAX_PER_KEY, WindowCounter};
 
 /// Failures against one account (or one host, when the account is not visible) in [`WINDOW`].
-const BRUTE_FAILURES: u64 = 10;
+const BRUTE_FAILURES: usize = 10;
 const WINDOW: i64 = 10 * 60;
 /// Distinct accounts failing from one source in [`SPRAY_WINDOW`].
 const SPRAY_ACCOUNTS: usize = 5;
 const SPRAY_WINDOW: i64 = 30 * 60;
 /// Logins to one host's SSH or RDP from one source in [`LOGIN_WINDOW`] (outcome unseen).
-const LOGIN_SESSIONS: u64 = 10;
+const LOGIN_SESSIONS: usize = 10;
 const LOGIN_WINDOW: i64 = 5 * 60;
 /// Distinct hosts one source opened SSH or RDP logins to in [`WINDOW`].
 const LOGIN_HOSTS: usize = 10;
-const MAX_ITEMS: usize = 2048;
-const MAX_KEYS: usize = 50_000;
 
 pub(super) fn rules() -> Vec<Arc<RuleMeta>> {
     vec![brute(), spray(), guessing(), login_fan_out(), guessed()]
@@ -108,27 +106,23 @@ fn guessed() -> Arc<RuleMeta> {
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct Brute {
-    /// (source, account or `@host`) → targets failed against.
-    failures: FanOut<(String, String)>,
+    /// `source|account` (or `source|@host`) → the targets of its wrong-password failures.
+    failures: WindowCounter,
     /// Source → accounts that failed.
-    accounts: FanOut<String>,
-    /// (source, target) → login sessions (protocol).
-    logins: FanOut<(String, String)>,
+    accounts: WindowCounter,
+    /// `source|target` → login sessions (protocol).
+    logins: WindowCounter,
     /// Source → hosts with login sessions.
-    login_hosts: FanOut<String>,
-    /// Reported episodes: (kind, key) → episode start.
-    #[serde(with = "super::fanout::as_pairs")]
-    alerted: std::collections::HashMap<(String, String), i64>,
+    login_hosts: WindowCounter,
 }
 
 impl Default for Brute {
     fn default() -> Self {
         Brute {
-            failures: FanOut::new(WINDOW, MAX_ITEMS, MAX_KEYS),
-            accounts: FanOut::new(SPRAY_WINDOW, MAX_ITEMS, MAX_KEYS),
-            logins: FanOut::new(LOGIN_WINDOW, 16, MAX_KEYS),
-            login_hosts: FanOut::new(WINDOW, MAX_ITEMS, MAX_KEYS),
-            alerted: Default::default(),
+            failures: WindowCounter::new(WINDOW),
+            accounts: WindowCounter::new(SPRAY_WINDOW),
+            logins: WindowCounter::new(LOGIN_WINDOW),
+            login_hosts: WindowCounter::new(WINDOW),
         }
     }
 }
@@ -145,26 +139,17 @@ fn level(src: &str, topo: &Topology, base: Severity) -> Severity {
 }
 
 impl Brute {
-    /// Whether (kind, key)'s episode starting at `first` is news (and remember it).
-    fn first_time(&mut self, kind: &str, key: &str, first: i64) -> bool {
-        let k = (kind.to_string(), key.to_string());
-        if self.alerted.get(&k) == Some(&first) {
-            return false;
-        }
-        self.alerted.insert(k, first);
-        true
-    }
-
     pub(super) fn observe(&mut self, f: &NetFacts, t: i64, topo: &Topology, out: &mut Vec<Hit>) {
-        let Some(src) = f.src.clone() else {
+        let Some(src) = f.src.as_deref() else {
             return;
         };
-        let dst = f.dst.clone().unwrap_or_default();
+        let dst = f.dst.as_deref().unwrap_or_default();
         let protocol = f
             .auth_protocol
             .clone()
             .or_else(|| f.login.clone())
             .unwrap_or_default();
+        let targets_of: Vec<&str> = (!dst.is_empty()).then_some(dst).into_iter().collect();
         match f.auth_ok {
             Some(false) => {
                 let subject = match &f.account {
@@ -173,84 +158,78 @@ impl Brute {
                 };
                 // Guessing passwords is wrong passwords; one unknown account tried again and
                 // again is a misconfigured service (unknown names count for spraying below).
-                let password = f.failure != Some(super::Failure::UnknownAccount);
-                let (events, first, targets) = if password {
-                    let w = self.failures.add(&(src.clone(), subject.clone()), &dst, t);
-                    let targets: Vec<String> = w.items().map(str::to_string).collect();
-                    (w.events, w.first, targets)
-                } else {
-                    (0, 0, Vec::new())
-                };
-                if events >= BRUTE_FAILURES
-                    && self.first_time("brute", &format!("{src}|{subject}"), first)
-                {
-                    let accounts: Vec<&str> = f.account.as_deref().into_iter().collect();
-                    let tref: Vec<&str> = targets.iter().map(String::as_str).collect();
-                    let facts = vec![
-                        ("brute.failures".into(), events.to_string()),
-                        ("brute.protocol".into(), protocol.clone()),
-                        (
-                            "brute.account".into(),
-                            f.account.clone().unwrap_or_else(|| "(not visible)".into()),
-                        ),
-                        (
-                            "brute.targets".into(),
-                            listed(tref.iter().copied(), tref.len(), 10),
-                        ),
-                        ("brute.window_secs".into(), WINDOW.to_string()),
-                    ];
-                    let rule = at_level(&brute(), level(&src, topo, Severity::Medium));
-                    out.push(found(&rule, &src, &tref, &accounts, facts));
+                let key = format!("{src}|{subject}");
+                if f.failure != Some(Failure::UnknownAccount) {
+                    self.failures.push(&key, t, dst);
+                    let failures = self.failures.count(&key, t, WINDOW);
+                    if failures >= BRUTE_FAILURES
+                        && self.failures.should_alert(&key, "brute", t, WINDOW)
+                    {
+                        let mut targets =
+                            self.failures.distinct_values(&key, t, WINDOW, MAX_PER_KEY);
+                        targets.sort_unstable();
+                        let tref: Vec<&str> = targets.iter().map(String::as_str).collect();
+                        let accounts: Vec<&str> = f.account.as_deref().into_iter().collect();
+                        let facts = vec![
+                            ("brute.failures".into(), failures.to_string()),
+                            ("brute.protocol".into(), protocol.clone()),
+                            (
+                                "brute.account".into(),
+                                f.account.clone().unwrap_or_else(|| "(not visible)".into()),
+                            ),
+                            (
+                                "brute.targets".into(),
+                                listed(tref.iter().copied(), tref.len(), 10),
+                            ),
+                            ("brute.window_secs".into(), WINDOW.to_string()),
+                        ];
+                        let rule = at_level(&brute(), level(src, topo, Severity::Medium));
+                        out.push(found(&rule, src, &tref, &accounts, facts));
+                    }
                 }
                 if let Some(account) = &f.account {
-                    let w = self.accounts.add(&src, &account.to_ascii_lowercase(), t);
-                    let (n, first, events) = (w.distinct(), w.first, w.events);
-                    if n >= SPRAY_ACCOUNTS && self.first_time("spray", &src, first) {
-                        let w = self.accounts.get(&src).expect("just added");
-                        let mut names: Vec<&str> = w.items().collect();
+                    self.accounts.push(src, t, &account.to_ascii_lowercase());
+                    let n = self.accounts.distinct(src, t, SPRAY_WINDOW);
+                    if n >= SPRAY_ACCOUNTS
+                        && self.accounts.should_alert(src, "spray", t, SPRAY_WINDOW)
+                    {
+                        let mut names =
+                            self.accounts
+                                .distinct_values(src, t, SPRAY_WINDOW, MAX_PER_KEY);
                         names.sort_unstable();
                         let facts = vec![
                             ("spray.accounts".into(), n.to_string()),
-                            ("spray.failures".into(), events.to_string()),
+                            (
+                                "spray.failures".into(),
+                                self.accounts.count(src, t, SPRAY_WINDOW).to_string(),
+                            ),
                             ("spray.protocol".into(), protocol.clone()),
                             (
                                 "spray.account_list".into(),
-                                listed(names.iter().copied(), names.len(), 10),
+                                listed(names.iter().map(String::as_str), names.len(), 10),
                             ),
                             ("spray.window_secs".into(), SPRAY_WINDOW.to_string()),
                         ];
-                        let shown: Vec<&str> = names.iter().take(10).copied().collect();
-                        let rule = at_level(&spray(), level(&src, topo, Severity::Medium));
-                        let targets: Vec<&str> = (!dst.is_empty())
-                            .then_some(dst.as_str())
-                            .into_iter()
-                            .collect();
-                        out.push(found(&rule, &src, &targets, &shown, facts));
+                        let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
+                        let rule = at_level(&spray(), level(src, topo, Severity::Medium));
+                        out.push(found(&rule, src, &targets_of, &shown, facts));
                     }
                 }
             }
             Some(true) => {
                 if let Some(account) = &f.account {
-                    let key = (src.clone(), account.to_ascii_lowercase());
-                    let before = self
-                        .failures
-                        .get(&key)
-                        .filter(|w| w.events >= BRUTE_FAILURES / 2 && t - w.last <= WINDOW)
-                        .map(|w| (w.events, w.first));
-                    if let Some((failures, first)) = before
-                        && self.first_time("guessed", &format!("{src}|{account}"), first)
+                    let key = format!("{src}|{}", account.to_ascii_lowercase());
+                    let before = self.failures.count(&key, t, WINDOW);
+                    if before >= BRUTE_FAILURES / 2
+                        && self.failures.should_alert(&key, "guessed", t, WINDOW)
                     {
                         let facts = vec![
-                            ("brute.failures_before".into(), failures.to_string()),
+                            ("brute.failures_before".into(), before.to_string()),
                             ("brute.protocol".into(), protocol.clone()),
                             ("brute.account".into(), account.clone()),
                         ];
-                        let targets: Vec<&str> = (!dst.is_empty())
-                            .then_some(dst.as_str())
-                            .into_iter()
-                            .collect();
-                        let rule = at_level(&guessed(), level(&src, topo, Severity::High));
-                        out.push(found(&rule, &src, &targets, &[account.as_str()], facts));
+                        let rule = at_level(&guessed(), level(src, topo, Severity::High));
+                        out.push(found(&rule, src, &targets_of, &[account.as_str()], facts));
                     }
                 }
             }
@@ -263,53 +242,52 @@ impl Brute {
         if dst.is_empty() || f.auth_ok.is_some() {
             return;
         }
-        let pair = (src.clone(), dst.clone());
-        let w = self.logins.add(&pair, &login, t);
-        let (events, first) = (w.events, w.first);
-        // One alert per source and episode, however many of its targets cross the line (a
+        let pair = format!("{src}|{dst}");
+        self.logins.push(&pair, t, &login);
+        self.login_hosts.push(src, t, dst);
+        let sessions = self.logins.count(&pair, t, LOGIN_WINDOW);
+        // One alert per source and window, however many of its targets cross the line (a
         // sweep over hundreds of hosts is one story, told by the fan-out alert's counts).
-        let episode = self
-            .login_hosts
-            .get(&src)
-            .filter(|w| t - w.last <= WINDOW)
-            .map_or(first, |w| w.first.min(first));
-        if events >= LOGIN_SESSIONS && self.first_time("guessing", &src, episode) {
+        if sessions >= LOGIN_SESSIONS && self.login_hosts.should_alert(src, "guessing", t, WINDOW) {
             let accounts: Vec<&str> = f.account.as_deref().into_iter().collect();
             let facts = vec![
-                ("brute.sessions".into(), events.to_string()),
+                ("brute.sessions".into(), sessions.to_string()),
                 ("brute.protocol".into(), login.clone()),
-                ("brute.targets".into(), dst.clone()),
+                ("brute.targets".into(), dst.to_string()),
                 ("brute.window_secs".into(), LOGIN_WINDOW.to_string()),
             ];
-            let rule = at_level(&guessing(), level(&src, topo, Severity::Medium));
-            out.push(found(&rule, &src, &[dst.as_str()], &accounts, facts));
+            let rule = at_level(&guessing(), level(src, topo, Severity::Medium));
+            out.push(found(&rule, src, &[dst], &accounts, facts));
         }
-        let w = self.login_hosts.add(&src, &dst, t);
-        let (n, first, events) = (w.distinct(), w.first, w.events);
+        let n = self.login_hosts.distinct(src, t, WINDOW);
         // Again each time the count of hosts has grown fourfold (10, 40, 160...): how many,
         // as the sweep goes on.
         let stage = (n / LOGIN_HOSTS).max(1).ilog(4);
-        if n >= LOGIN_HOSTS && self.first_time(&format!("fan-out-{stage}"), &src, first) {
-            let w = self.login_hosts.get(&src).expect("just added");
-            let mut hosts: Vec<&str> = w.items().collect();
+        if n >= LOGIN_HOSTS
+            && self
+                .login_hosts
+                .should_alert(src, &format!("fan-out-{stage}"), t, WINDOW)
+        {
+            let mut hosts = self
+                .login_hosts
+                .distinct_values(src, t, WINDOW, MAX_PER_KEY);
             hosts.sort_unstable();
             let facts = vec![
                 ("login.hosts".into(), n.to_string()),
-                ("login.sessions".into(), events.to_string()),
+                (
+                    "login.sessions".into(),
+                    self.login_hosts.count(src, t, WINDOW).to_string(),
+                ),
                 ("login.protocol".into(), login.clone()),
                 (
                     "login.targets".into(),
-                    listed(hosts.iter().copied(), hosts.len(), 10),
+                    listed(hosts.iter().map(String::as_str), hosts.len(), 10),
                 ),
                 ("login.window_secs".into(), WINDOW.to_string()),
             ];
-            let shown: Vec<&str> = hosts.iter().take(10).copied().collect();
-            let rule = at_level(&login_fan_out(), level(&src, topo, Severity::Medium));
-            out.push(found(&rule, &src, &shown, &[], facts));
-        }
-        if self.alerted.len() > MAX_KEYS {
-            self.alerted
-                .retain(|_, first| t - *first <= SPRAY_WINDOW * 2);
+            let shown: Vec<&str> = hosts.iter().take(10).map(String::as_str).collect();
+            let rule = at_level(&login_fan_out(), level(src, topo, Severity::Medium));
+            out.push(found(&rule, src, &shown, &[], facts));
         }
     }
 }

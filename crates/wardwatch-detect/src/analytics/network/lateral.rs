@@ -87,12 +87,12 @@ fn dcsync() -> Arc<RuleMeta> {
 #[derive(Default, Serialize, Deserialize)]
 pub(super) struct Lateral {
     /// (source, target, kind) → last seen.
-    #[serde(with = "super::fanout::as_pairs")]
+    #[serde(with = "super::as_pairs")]
     edges: HashMap<(String, String, AdminKind), i64>,
     /// Addresses seen answering Kerberos or replication.
     dcs: HashSet<String>,
     /// Host → (the path that reached it, ending in it; when).
-    #[serde(with = "super::fanout::as_pairs")]
+    #[serde(with = "super::as_pairs")]
     reached: HashMap<String, (Vec<String>, i64)>,
     /// Chains reported.
     chains: HashSet<String>,

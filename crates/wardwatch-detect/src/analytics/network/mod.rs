@@ -10,11 +10,11 @@
 //! only those facts of each record (see [`super::reduce`]) while `serve` reads them from the
 //! full event: both see the same thing.
 //!
-//! State is bounded by the [`fanout::FanOut`] windows each analytic keeps (keys expire when
-//! quiet for their window; items per key are capped).
+//! State is bounded: the counts are `analytics/window.rs`'s `WindowCounter` (shared with the
+//! identity analytics: observations per key and keys are capped, the old forgotten), the
+//! lateral-movement edges and chains are capped and the least recent dropped.
 
 mod brute;
-pub mod fanout;
 mod lateral;
 mod scan;
 mod segment;
@@ -512,6 +512,30 @@ pub(super) fn rules() -> Vec<std::sync::Arc<crate::RuleMeta>> {
     out.extend(lateral::rules());
     out.extend(segment::rules());
     out
+}
+
+/// A map saved as a list of pairs: JSON object keys must be text, and these keys are tuples.
+pub(crate) mod as_pairs {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, K: Serialize, V: Serialize>(
+        map: &HashMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D, K, V>(d: D) -> Result<HashMap<K, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        K: Deserialize<'de> + Eq + Hash,
+        V: Deserialize<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// The metadata of a network analytic's alerts (product `network`).

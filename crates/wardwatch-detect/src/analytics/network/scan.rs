@@ -14,16 +14,15 @@
 //! is not a failure (syslog, SNMP traps and NetBIOS broadcasts never get one), nor is anything
 //! sent to a broadcast or multicast address.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use wardwatch_core::Severity;
 
-use super::fanout::{FanOut, Window};
 use super::topology::{Topology, is_broadcast};
 use super::{Attempt, Hit, NetFacts, at_level, found, listed, meta, subnet_of};
 use crate::RuleMeta;
+use crate::analytics::window::{MAX_PER_KEY, WindowCounter};
 
 /// Distinct hosts one source attempted blindly within [`FAST`]: a horizontal scan.
 const HORIZONTAL_HOSTS: usize = 10;
@@ -37,18 +36,12 @@ const SWEEP: i64 = 2 * 60;
 /// Distinct host:port targets attempted blindly within [`SLOW`], when neither fast scan fired.
 const SLOW_TARGETS: usize = 20;
 const SLOW: i64 = 6 * 3600;
-/// A new alert in one episode once the count has grown this many times since the last.
+/// A scan is told again once its count has grown this many times (10, 40, 160 hosts...).
 const GROWTH: usize = 4;
-/// Items remembered per source, and sources remembered.
-const MAX_ITEMS: usize = 4096;
-const MAX_KEYS: usize = 50_000;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-enum Kind {
-    Horizontal,
-    Vertical,
-    Sweep,
-    Slow,
+/// The stage of a count past its threshold: 0 at the threshold, 1 at `GROWTH` times it...
+fn stage(count: usize, threshold: usize) -> u32 {
+    (count / threshold).max(1).ilog(GROWTH)
 }
 
 pub(super) fn rules() -> Vec<Arc<RuleMeta>> {
@@ -101,30 +94,23 @@ fn slow() -> Arc<RuleMeta> {
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct Scan {
-    /// Source → hosts attempted blindly (fast window).
-    hosts: FanOut<String>,
-    /// Source → hosts attempted blindly (sweep window).
-    sweep: FanOut<String>,
-    /// (source, host) → ports attempted blindly.
-    ports: FanOut<(String, String)>,
-    /// Source → `host:port` attempted blindly (slow window).
-    slow: FanOut<String>,
-    /// Source → distinct ports it tried, and how many attempts (fast window; for the facts).
-    tried_ports: FanOut<String>,
-    /// (source, kind) → (episode start, count last reported).
-    #[serde(with = "super::fanout::as_pairs")]
-    alerted: HashMap<(String, Kind), (i64, usize)>,
+    /// Source → hosts it attempted blindly (the fast and the sweep window).
+    hosts: WindowCounter,
+    /// `source|host` → ports it attempted blindly on that host.
+    ports: WindowCounter,
+    /// Source → ports it attempted blindly, whatever the host (for the facts).
+    source_ports: WindowCounter,
+    /// Source → `host:port` attempted blindly, over hours.
+    slow: WindowCounter,
 }
 
 impl Default for Scan {
     fn default() -> Self {
         Scan {
-            hosts: FanOut::new(FAST, MAX_ITEMS, MAX_KEYS),
-            sweep: FanOut::new(SWEEP, 64, MAX_KEYS),
-            ports: FanOut::new(FAST, MAX_ITEMS, MAX_KEYS),
-            slow: FanOut::new(SLOW, MAX_ITEMS, MAX_KEYS),
-            tried_ports: FanOut::new(FAST, 1024, MAX_KEYS),
-            alerted: HashMap::new(),
+            hosts: WindowCounter::new(FAST),
+            ports: WindowCounter::new(FAST),
+            source_ports: WindowCounter::new(FAST),
+            slow: WindowCounter::new(SLOW),
         }
     }
 }
@@ -132,7 +118,7 @@ impl Default for Scan {
 impl Scan {
     pub(super) fn observe(&mut self, f: &NetFacts, t: i64, topo: &Topology, out: &mut Vec<Hit>) {
         let blind = matches!(f.attempt, Some(Attempt::Failed | Attempt::Probe));
-        let (Some(src), Some(dst)) = (&f.src, &f.dst) else {
+        let (Some(src), Some(dst)) = (f.src.as_deref(), f.dst.as_deref()) else {
             return;
         };
         if !blind
@@ -144,103 +130,186 @@ impl Scan {
         }
         let port = f.port.map(|p| p.to_string()).unwrap_or_default();
         let level = level(src, topo);
-        self.tried_ports.add(src, &port, t);
-        let w = self.hosts.add(src, dst, t);
-        if w.distinct() >= HORIZONTAL_HOSTS
-            && let Some(hit) = self.report(Kind::Horizontal, src, t, level, &horizontal(), |s| {
-                facts_hosts(s, src, "horizontal", FAST)
-            })
+        self.hosts.push(src, t, dst);
+        self.source_ports.push(src, t, &port);
+        let pair = format!("{src}|{dst}");
+        self.ports.push(&pair, t, &port);
+        self.slow.push(src, t, &format!("{dst}:{port}"));
+
+        let hosts = self.hosts.distinct(src, t, FAST);
+        if hosts >= HORIZONTAL_HOSTS
+            && self.hosts.should_alert(
+                src,
+                &format!("horizontal-{}", stage(hosts, HORIZONTAL_HOSTS)),
+                t,
+                FAST,
+            )
         {
-            out.push(hit);
+            let (targets, facts) = self.host_facts(src, t, "horizontal", FAST);
+            let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+            out.push(found(
+                &at_level(&horizontal(), level),
+                src,
+                &refs,
+                &[],
+                facts,
+            ));
         }
-        let pair = (src.clone(), dst.clone());
-        let w = self.ports.add(&pair, &port, t);
-        if w.distinct() >= VERTICAL_PORTS {
-            let (first, count) = (w.first, w.distinct());
-            let last = self.alerted.get(&(src.clone(), Kind::Vertical)).copied();
-            if fresh(last, first, count) {
-                self.alerted
-                    .insert((src.clone(), Kind::Vertical), (first, count));
-                let w = self.ports.get(&pair).expect("just added");
-                out.push(vertical_hit(w, src, dst, level));
-            }
-        }
-        let w = self.sweep.add(src, dst, t);
-        if w.distinct() >= SWEEP_HOSTS
-            && !self.fired_recently(src, Kind::Horizontal, t)
-            && let Some(hit) = self.report(Kind::Sweep, src, t, Severity::Low, &sweep(), |s| {
-                let w = s.sweep.get(&src.to_string()).expect("just added");
-                window_facts(w, s, src, "sweep", SWEEP)
-            })
+        let ports = self.ports.distinct(&pair, t, FAST);
+        if ports >= VERTICAL_PORTS
+            && self.ports.should_alert(
+                &pair,
+                &format!("vertical-{}", stage(ports, VERTICAL_PORTS)),
+                t,
+                FAST,
+            )
         {
-            out.push(hit);
+            out.push(self.vertical_hit(&pair, src, dst, t, level));
         }
-        let w = self.slow.add(src, &format!("{dst}:{port}"), t);
-        if w.distinct() >= SLOW_TARGETS
-            && t - w.first > FAST
-            && !self.fired_recently(src, Kind::Horizontal, t)
-            && !self.fired_recently(src, Kind::Vertical, t)
-            && let Some(hit) = self.report(Kind::Slow, src, t, level, &slow(), |s| {
-                let w = s.slow.get(&src.to_string()).expect("just added");
-                slow_facts(w, s, src)
-            })
+        let swept = self.hosts.distinct(src, t, SWEEP);
+        let scanned = self
+            .hosts
+            .alerted_at(src, "horizontal-0")
+            .is_some_and(|a| t - a <= FAST);
+        if swept >= SWEEP_HOSTS && !scanned && self.hosts.should_alert(src, "sweep", t, FAST) {
+            let (targets, facts) = self.host_facts(src, t, "sweep", SWEEP);
+            let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+            out.push(found(
+                &at_level(&sweep(), Severity::Low),
+                src,
+                &refs,
+                &[],
+                facts,
+            ));
+        }
+        // Low and slow: many targets over hours while no ten minutes of it looks like a scan.
+        let spread = self.slow.distinct(src, t, SLOW);
+        if spread >= SLOW_TARGETS
+            && hosts < HORIZONTAL_HOSTS
+            && ports < VERTICAL_PORTS
+            && self.slow.count(src, t, FAST) * 2 < self.slow.count(src, t, SLOW)
+            && self.slow.should_alert(src, "slow", t, SLOW)
         {
-            out.push(hit);
-        }
-        if self.alerted.len() > MAX_KEYS {
-            self.alerted.retain(|_, (first, _)| t - *first <= SLOW);
+            let (targets, facts) = self.slow_facts(src, t);
+            let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+            out.push(found(&at_level(&slow(), level), src, &refs, &[], facts));
         }
     }
 
-    /// Whether `kind` fired for `src` in an episode still open at `t`.
-    fn fired_recently(&self, src: &str, kind: Kind, t: i64) -> bool {
-        let window = match kind {
-            Kind::Slow => SLOW,
-            _ => FAST,
-        };
-        self.alerted
-            .get(&(src.to_string(), kind))
-            .is_some_and(|(first, _)| t - *first <= window.max(FAST) * 2)
-    }
-
-    /// The hit for `kind` when it is news: a new episode, or the count grown [`GROWTH`] times.
-    fn report(
-        &mut self,
-        kind: Kind,
+    /// The hosts `src` attempted within `span`, and the facts saying where and how many.
+    fn host_facts(
+        &self,
         src: &str,
-        _t: i64,
-        level: Severity,
-        rule: &Arc<RuleMeta>,
-        facts: impl Fn(&Scan) -> Finding,
-    ) -> Option<Hit> {
-        let w = match kind {
-            Kind::Horizontal => self.hosts.get(&src.to_string()),
-            Kind::Sweep => self.sweep.get(&src.to_string()),
-            Kind::Slow => self.slow.get(&src.to_string()),
-            Kind::Vertical => None,
-        }?;
-        let (first, count) = (w.first, w.distinct());
-        let last = self.alerted.get(&(src.to_string(), kind)).copied();
-        if !fresh(last, first, count) {
-            return None;
+        t: i64,
+        kind: &str,
+        span: i64,
+    ) -> (Vec<String>, Vec<(String, String)>) {
+        let mut hosts = self.hosts.distinct_values(src, t, span, MAX_PER_KEY);
+        hosts.sort_unstable();
+        let mut subnets: Vec<String> = hosts.iter().map(|h| subnet_of(h)).collect();
+        subnets.sort_unstable();
+        subnets.dedup();
+        let mut ports = self.source_ports.distinct_values(src, t, span, MAX_PER_KEY);
+        ports.sort_by_key(|p| p.parse::<u32>().unwrap_or(u32::MAX));
+        let attempts = self.hosts.count(src, t, span);
+        let mut facts = vec![
+            ("scan.kind".into(), kind.into()),
+            ("scan.hosts".into(), hosts.len().to_string()),
+            ("scan.attempts".into(), attempts.to_string()),
+            ("scan.window_secs".into(), span.to_string()),
+            (
+                "scan.subnets".into(),
+                listed(subnets.iter().map(String::as_str), subnets.len(), 8),
+            ),
+            (
+                "scan.targets".into(),
+                listed(hosts.iter().map(String::as_str), hosts.len(), 10),
+            ),
+            (
+                "scan.ports".into(),
+                listed(ports.iter().map(String::as_str), ports.len(), 10),
+            ),
+            ("scan.port_count".into(), ports.len().to_string()),
+        ];
+        if attempts >= MAX_PER_KEY {
+            facts.push(("scan.hosts_at_least".into(), "true".into()));
         }
-        self.alerted.insert((src.to_string(), kind), (first, count));
-        let f = facts(self);
-        let targets: Vec<&str> = f.targets.iter().map(String::as_str).collect();
-        Some(found(&at_level(rule, level), src, &targets, &[], f.facts))
+        hosts.truncate(10);
+        (hosts, facts)
     }
-}
 
-/// A finding's parts before they become a hit.
-struct Finding {
-    targets: Vec<String>,
-    facts: Vec<(String, String)>,
-}
+    fn vertical_hit(&self, pair: &str, src: &str, dst: &str, t: i64, level: Severity) -> Hit {
+        let mut ports: Vec<u32> = self
+            .ports
+            .distinct_values(pair, t, FAST, MAX_PER_KEY)
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        ports.sort_unstable();
+        let shown: Vec<String> = ports.iter().map(u32::to_string).collect();
+        let facts = vec![
+            ("scan.kind".into(), "vertical".into()),
+            ("scan.hosts".into(), "1".into()),
+            ("scan.targets".into(), dst.to_string()),
+            ("scan.port_count".into(), ports.len().to_string()),
+            (
+                "scan.ports".into(),
+                listed(shown.iter().map(String::as_str), shown.len(), 20),
+            ),
+            (
+                "scan.attempts".into(),
+                self.ports.count(pair, t, FAST).to_string(),
+            ),
+            ("scan.window_secs".into(), FAST.to_string()),
+        ];
+        found(&at_level(&vertical(), level), src, &[dst], &[], facts)
+    }
 
-fn fresh(last: Option<(i64, usize)>, first: i64, count: usize) -> bool {
-    match last {
-        Some((episode, reported)) if episode == first => count >= reported * GROWTH,
-        _ => true,
+    fn slow_facts(&self, src: &str, t: i64) -> (Vec<String>, Vec<(String, String)>) {
+        let mut targets = self.slow.distinct_values(src, t, SLOW, MAX_PER_KEY);
+        targets.sort_unstable();
+        let mut hosts: Vec<String> = targets
+            .iter()
+            .map(|t| {
+                t.rsplit_once(':')
+                    .map_or(t.as_str(), |(h, _)| h)
+                    .to_string()
+            })
+            .collect();
+        hosts.dedup();
+        let mut subnets: Vec<String> = hosts.iter().map(|h| subnet_of(h)).collect();
+        subnets.sort_unstable();
+        subnets.dedup();
+        let mut ports: Vec<&str> = targets
+            .iter()
+            .filter_map(|t| t.rsplit_once(':').map(|(_, p)| p))
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let facts = vec![
+            ("scan.kind".into(), "low-and-slow".into()),
+            ("scan.hosts".into(), hosts.len().to_string()),
+            ("scan.host_ports".into(), targets.len().to_string()),
+            (
+                "scan.attempts".into(),
+                self.slow.count(src, t, SLOW).to_string(),
+            ),
+            ("scan.window_secs".into(), SLOW.to_string()),
+            (
+                "scan.subnets".into(),
+                listed(subnets.iter().map(String::as_str), subnets.len(), 8),
+            ),
+            (
+                "scan.targets".into(),
+                listed(targets.iter().map(String::as_str), targets.len(), 10),
+            ),
+            (
+                "scan.ports".into(),
+                listed(ports.iter().copied(), ports.len(), 10),
+            ),
+        ];
+        hosts.truncate(10);
+        (hosts, facts)
     }
 }
 
@@ -252,113 +321,5 @@ fn level(src: &str, topo: &Topology) -> Severity {
         Severity::Low
     } else {
         Severity::Medium
-    }
-}
-
-/// Facts of a window of hosts: how many hosts, which subnets, which ports, how many attempts.
-fn window_facts(w: &Window, s: &Scan, src: &str, kind: &str, span: i64) -> Finding {
-    let mut hosts: Vec<&str> = w.items().collect();
-    hosts.sort_unstable();
-    let mut subnets: Vec<String> = hosts.iter().map(|h| subnet_of(h)).collect();
-    subnets.sort_unstable();
-    subnets.dedup();
-    let ports = s.tried_ports.get(&src.to_string());
-    let port_list = ports
-        .map(|p| {
-            let top = p.top(10);
-            listed(top.iter().map(|(p, _)| *p), p.distinct(), 10)
-        })
-        .unwrap_or_default();
-    let mut facts = vec![
-        ("scan.kind".into(), kind.into()),
-        ("scan.hosts".into(), w.distinct().to_string()),
-        ("scan.attempts".into(), w.events.to_string()),
-        ("scan.window_secs".into(), span.to_string()),
-        (
-            "scan.subnets".into(),
-            listed(subnets.iter().map(String::as_str), subnets.len(), 8),
-        ),
-        (
-            "scan.targets".into(),
-            listed(hosts.iter().copied(), hosts.len(), 10),
-        ),
-        ("scan.ports".into(), port_list),
-        (
-            "scan.port_count".into(),
-            ports.map_or(0, Window::distinct).to_string(),
-        ),
-    ];
-    if w.saturated {
-        facts.push(("scan.hosts_at_least".into(), "true".into()));
-    }
-    Finding {
-        targets: hosts.iter().take(10).map(|h| h.to_string()).collect(),
-        facts,
-    }
-}
-
-fn facts_hosts(s: &Scan, src: &str, kind: &str, span: i64) -> Finding {
-    let w = s.hosts.get(&src.to_string()).expect("just added");
-    window_facts(w, s, src, kind, span)
-}
-
-fn vertical_hit(w: &Window, src: &str, dst: &str, level: Severity) -> Hit {
-    let mut ports: Vec<u32> = w.items().filter_map(|p| p.parse().ok()).collect();
-    ports.sort_unstable();
-    let shown: Vec<String> = ports.iter().map(u32::to_string).collect();
-    let facts = vec![
-        ("scan.kind".into(), "vertical".into()),
-        ("scan.hosts".into(), "1".into()),
-        ("scan.targets".into(), dst.to_string()),
-        ("scan.port_count".into(), w.distinct().to_string()),
-        (
-            "scan.ports".into(),
-            listed(shown.iter().map(String::as_str), shown.len(), 20),
-        ),
-        ("scan.attempts".into(), w.events.to_string()),
-        ("scan.window_secs".into(), FAST.to_string()),
-    ];
-    found(&at_level(&vertical(), level), src, &[dst], &[], facts)
-}
-
-fn slow_facts(w: &Window, _s: &Scan, _src: &str) -> Finding {
-    let mut targets: Vec<&str> = w.items().collect();
-    targets.sort_unstable();
-    let mut hosts: Vec<&str> = targets
-        .iter()
-        .map(|t| t.rsplit_once(':').map_or(*t, |(h, _)| h))
-        .collect();
-    hosts.dedup();
-    let mut subnets: Vec<String> = hosts.iter().map(|h| subnet_of(h)).collect();
-    subnets.sort_unstable();
-    subnets.dedup();
-    let mut ports: Vec<&str> = targets
-        .iter()
-        .filter_map(|t| t.rsplit_once(':').map(|(_, p)| p))
-        .collect();
-    ports.sort_unstable();
-    ports.dedup();
-    let facts = vec![
-        ("scan.kind".into(), "low-and-slow".into()),
-        ("scan.hosts".into(), hosts.len().to_string()),
-        ("scan.host_ports".into(), w.distinct().to_string()),
-        ("scan.attempts".into(), w.events.to_string()),
-        ("scan.span_secs".into(), (w.last - w.first).to_string()),
-        (
-            "scan.subnets".into(),
-            listed(subnets.iter().map(String::as_str), subnets.len(), 8),
-        ),
-        (
-            "scan.targets".into(),
-            listed(targets.iter().copied(), targets.len(), 10),
-        ),
-        (
-            "scan.ports".into(),
-            listed(ports.iter().copied(), ports.len(), 10),
-        ),
-    ];
-    Finding {
-        targets: hosts.iter().take(10).map(|h| h.to_string()).collect(),
-        facts,
     }
 }
