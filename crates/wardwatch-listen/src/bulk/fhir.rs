@@ -43,7 +43,7 @@ use wardwatch_ingest::fhir::{self, FhirError};
 use super::error::BulkError;
 use super::{BulkState, TokenOrg, body, new_id};
 use crate::fair::SourceKey;
-use crate::{Sink, SinkError, SourceCounters};
+use crate::{Sink, SourceCounters};
 
 const FHIR_JSON: &str = "application/fhir+json";
 
@@ -278,23 +278,9 @@ async fn store<S: Sink>(
             ),
         ));
     }
-    let stored = events.len();
-    if let Some(r) = reservation
-        && !r.settle(stored, state.sink.pressure())
-    {
-        SourceCounters::add(&counters.throttled, stored as u64);
-        return Err(refuse(state.throttled(), stored));
-    }
-    if stored > 0 {
-        state.sink.submit(events).await.map_err(|e| {
-            let e = match e {
-                SinkError::Busy { retry_after } => BulkError::Busy(retry_after),
-                SinkError::Closed => BulkError::Closed,
-                SinkError::Failed(reason) => BulkError::StoreFailed(reason),
-            };
-            refuse(e, stored)
-        })?;
-    }
+    super::commit(&state, reservation, events)
+        .await
+        .map_err(|(e, n)| refuse(e, n))?;
     if single {
         let Some(Ok((id, resource))) = results.into_iter().next() else {
             unreachable!("a single resource was stored");

@@ -386,12 +386,28 @@ async fn ingest<S: Sink>(
             e.organization.clone_from(&org);
         }
     }
+    let stored = commit(&state, reservation, events)
+        .await
+        .map_err(|(e, n)| refuse(e, n))?;
+    let first_seq = state.seq_no.fetch_add(stored as u64, Ordering::Relaxed);
+    Ok(axum::Json(respond(items, first_seq, started)).into_response())
+}
+
+/// Settle a request's reservation with the documents it holds and hand them to the sink: the
+/// one commit step of `_bulk` and FHIR requests. Resolves once they are durable, with how many
+/// were stored; a refusal comes with the documents it refused (a token over its budget is
+/// counted in `throttled`).
+pub(crate) async fn commit<S: Sink>(
+    state: &BulkState<S>,
+    reservation: Option<crate::fair::Reservation>,
+    events: Vec<wardwatch_core::Event>,
+) -> Result<usize, (BulkError, usize)> {
     let stored = events.len();
     if let Some(r) = reservation
         && !r.settle(stored, state.sink.pressure())
     {
-        SourceCounters::add(&counters.throttled, stored as u64);
-        return Err(refuse(state.throttled(), stored));
+        SourceCounters::add(&state.counters.throttled, stored as u64);
+        return Err((state.throttled(), stored));
     }
     if stored > 0 {
         state.sink.submit(events).await.map_err(|e| {
@@ -400,11 +416,10 @@ async fn ingest<S: Sink>(
                 SinkError::Closed => BulkError::Closed,
                 SinkError::Failed(reason) => BulkError::StoreFailed(reason),
             };
-            refuse(e, stored)
+            (e, stored)
         })?;
     }
-    let first_seq = state.seq_no.fetch_add(stored as u64, Ordering::Relaxed);
-    Ok(axum::Json(respond(items, first_seq, started)).into_response())
+    Ok(stored)
 }
 
 /// Whether the body is small enough to decode on the async thread: known to be under
