@@ -1,0 +1,271 @@
+//! The detection worker: reads the journal after its durable cursor (from the writer's
+//! handoffs when it keeps up), matches rules on the pool, runs the ordered stage (correlations
+//! and analytics) and the incident stage, and commits alerts, incidents, cursor and state in
+//! one transaction.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use rayon::prelude::*;
+use wardwatch_core::{AlertId, Event};
+use wardwatch_detect::{Correlator, Detection, Detector};
+use wardwatch_store::{Db, DetectionCommit};
+
+use super::writer::Handoff;
+use super::{DETECTOR, Shared};
+use crate::incidents::IncidentStage;
+
+/// Where the detector's events come from: the writer's handoffs, else the journal (through
+/// its own connection, so the next batch can be read while the last one commits).
+pub(super) struct Source {
+    pub(super) db: Db,
+    pub(super) handoff: Receiver<Handoff>,
+    pub(super) pending: Option<Handoff>,
+}
+
+/// A batch of journal entries and the rules each matched.
+type Matched = (Vec<wardwatch_store::JournalEntry>, Vec<Vec<Detection>>);
+
+impl Source {
+    /// The next entries after `cursor`: from the writer's handoff when it starts right there,
+    /// else from the journal.
+    fn next(
+        &mut self,
+        cursor: i64,
+        batch: usize,
+    ) -> Result<Vec<wardwatch_store::JournalEntry>, wardwatch_store::StoreError> {
+        loop {
+            if self.pending.is_none() {
+                self.pending = self.handoff.try_recv().ok();
+            }
+            match self.pending.take() {
+                // Already processed (read from the journal while the detector caught up).
+                Some(h) if h.entries.last().is_some_and(|e| e.seq <= cursor) => continue,
+                Some(h) if h.after == cursor => return Ok(h.entries),
+                Some(h) if h.after > cursor => {
+                    // A gap (a handoff was dropped): read up to where this one starts.
+                    let mut gap = self.db.read_after(cursor, batch)?;
+                    gap.retain(|e| e.seq <= h.after);
+                    if gap.is_empty() {
+                        // Nothing stored in between (sequence numbers of ignored resends).
+                        return Ok(h.entries);
+                    }
+                    self.pending = Some(h);
+                    return Ok(gap);
+                }
+                Some(h) => {
+                    // Starts before the cursor: keep the part after it.
+                    let rest: Vec<_> = h.entries.into_iter().filter(|e| e.seq > cursor).collect();
+                    return Ok(rest);
+                }
+                None => return self.db.read_after(cursor, batch),
+            }
+        }
+    }
+
+    /// The next entries after `cursor` with their matches; `None` when there is nothing new
+    /// yet or the journal cannot be read (the caller's own read reports that).
+    fn next_matched(&mut self, cursor: i64, batch: usize, detector: &Detector) -> Option<Matched> {
+        let entries = self.next(cursor, batch).ok().filter(|e| !e.is_empty())?;
+        let found = match_all(detector, &entries);
+        Some((entries, found))
+    }
+}
+
+/// The rules each entry matches, on the pool's threads.
+fn match_all(
+    detector: &Detector,
+    entries: &[wardwatch_store::JournalEntry],
+) -> Vec<Vec<Detection>> {
+    entries
+        .par_iter()
+        .map(|e| detector.detect(&e.event))
+        .collect()
+}
+
+/// What the incident stage starts from: grouping settings and the asset and people context.
+#[derive(Clone, Default)]
+pub struct IncidentSetup {
+    pub group: wardwatch_incidents::GroupConfig,
+    pub ctx: Arc<wardwatch_incidents::Context>,
+}
+
+/// Read the journal after the cursor, detect, group; commit alerts, incidents, cursor and
+/// state together.
+pub(super) fn detect_loop(
+    mut db: Db,
+    mut source: Source,
+    detector: Arc<Detector>,
+    mut correlator: Option<Correlator>,
+    (mut stage, setup): (IncidentStage, IncidentSetup),
+    shared: Arc<Shared>,
+    batch: usize,
+) {
+    let (mut cursor, state) = match db.cursor(DETECTOR) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the detection cursor; detection stopped");
+            return;
+        }
+    };
+    if let (Some(c), Some(state)) = (correlator.as_mut(), state)
+        && let Ok(v) = serde_json::from_str(&state)
+        && !c.import_state(v)
+    {
+        tracing::warn!("saved correlation state is from another version; correlations start empty");
+    }
+    // The next batch, read and matched while the last one committed.
+    let mut ahead: Option<Matched> = None;
+    loop {
+        let (entries, found) = match ahead.take() {
+            Some(next) => next,
+            None => {
+                let entries = match source.next(cursor, batch) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the journal; retrying");
+                        std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
+                };
+                if entries.is_empty() {
+                    if shared.stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let guard = shared.wake.0.lock().unwrap_or_else(|e| e.into_inner());
+                    if shared.last_seq.load(Ordering::Acquire) <= cursor {
+                        let _ = shared
+                            .wake
+                            .1
+                            .wait_timeout(guard, Duration::from_millis(100));
+                    }
+                    continue;
+                }
+                let found = match_all(&detector, &entries);
+                (entries, found)
+            }
+        };
+        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        let mut alerts = Vec::new();
+        let mut raised = Vec::new();
+        for (entry, detections) in entries.iter().zip(&found) {
+            let latency = now - entry.received_ns;
+            raise_alerts(
+                &detector,
+                correlator.as_mut(),
+                &entry.event,
+                entry.seq,
+                detections,
+                &mut raised,
+            );
+            alerts.extend(raised.drain(..).map(|a| (a, entry.seq, latency)));
+        }
+        let last = entries.last().map_or(cursor, |e| e.seq);
+        let state = correlator.as_ref().map(|c| c.export_state().to_string());
+        stage.refresh_exceptions(&db);
+        let out = stage.process(&mut alerts, jiff::Timestamp::now());
+        // Commit this batch while the next one is read and matched: matching is pure, and
+        // waiting for the commit left the pool idle for a sixth of the time under full load.
+        let commit = DetectionCommit {
+            worker: DETECTOR,
+            cursor: last,
+            alerts: &alerts,
+            incidents: &out.rows,
+            suppressed: &out.suppressed,
+            state: state.as_deref(),
+        };
+        let mut src = source;
+        let det = &detector;
+        let (committed, (next, src)) = rayon::join(
+            || db.commit_detection(&commit),
+            move || (src.next_matched(last, batch, det), src),
+        );
+        source = src;
+        match committed {
+            Ok(_) => {
+                ahead = next;
+                cursor = last;
+                shared.cursor.store(last, Ordering::Release);
+                shared
+                    .processed
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                for (a, _, latency) in &alerts {
+                    shared.metrics.alert(a.level, *latency);
+                }
+                let m = &shared.metrics;
+                m.incidents_updated
+                    .fetch_add(out.rows.len() as u64, Ordering::Relaxed);
+                m.incidents_opened
+                    .fetch_add(out.opened as u64, Ordering::Relaxed);
+                m.alerts_suppressed.fetch_add(
+                    out.suppressed.iter().map(|(_, n, _)| n).sum::<u64>(),
+                    Ordering::Relaxed,
+                );
+                // Freeing thousands of event trees costs as much as parsing them; do it off
+                // the detector's path, on the pool's idle cycles.
+                rayon::spawn(move || drop(entries));
+            }
+            Err(e) => {
+                // `next` started after a cursor that did not commit: drop it and redo from
+                // the committed one (the journal has every event).
+                drop(next);
+                tracing::error!(error = %e, "cannot commit detection results; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                if let Some(c) = correlator.as_mut()
+                    && let Ok((_, Some(state))) = db.cursor(DETECTOR)
+                    && let Ok(v) = serde_json::from_str(&state)
+                {
+                    c.import_state(v);
+                }
+                // The grouper saw alerts that did not commit: back to what the store has.
+                match IncidentStage::load(&db, setup.group, setup.ctx.clone()) {
+                    Ok(s) => stage = s,
+                    Err(e) => tracing::error!(error = %e, "cannot reload incidents"),
+                }
+            }
+        }
+    }
+}
+
+/// The alerts the journal entry `seq` raises, given its rule matches: the reported ones, then
+/// what correlations complete with it. Ids come from the rule and the journal position (two
+/// syslog lines can share source and second; the journal position cannot), so detecting the
+/// entry again after a crash gives the same ids.
+pub fn raise_alerts(
+    detector: &Detector,
+    correlator: Option<&mut Correlator>,
+    event: &Event,
+    seq: i64,
+    detections: &[Detection],
+    out: &mut Vec<wardwatch_core::Alert>,
+) {
+    let mut raise = |d: &Detection| {
+        let mut alert = d.to_alert(event);
+        alert.id = AlertId::for_journal(&d.rule.id, seq);
+        // An event whose own time is far off is placed (and grouped, and kept) by when it
+        // was received; the alert says so and keeps the sender's time among its facts.
+        if let Some(skew) = event.time_skew {
+            alert.timestamp = event.trusted_time();
+            alert
+                .facts
+                .insert("event.time_skew".into(), format!("{skew}s"));
+            alert
+                .facts
+                .insert("event.sender_time".into(), event.timestamp.to_string());
+        }
+        out.push(alert);
+    };
+    for d in detections
+        .iter()
+        .filter(|d| detector.is_reported(&d.rule.id))
+    {
+        raise(d);
+    }
+    if let Some(c) = correlator {
+        for d in c.process(event, detections) {
+            raise(&d);
+        }
+    }
+}
