@@ -14,6 +14,8 @@ use std::borrow::Cow;
 use serde_json::Value;
 use wardwatch_core::{Event, SourceKind};
 
+use crate::fields::Operation;
+
 /// An event's logsource: at most one product and one service, and the categories it is in
 /// (a Sysmon registry value set is both `registry_set` and `registry_event`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -227,6 +229,11 @@ pub fn of_event(event: &Event) -> EventLogsource<'_> {
             };
             let service = windows_service(channel);
             let categories = match (service, id) {
+                // Registry auditing: which registry categories depends on the operation.
+                (Some("security"), Some(4657)) => crate::fields::lookup(event, "OperationType")
+                    .and_then(|op| Operation::parse(&op))
+                    .map_or(&[][..], Operation::categories)
+                    .to_vec(),
                 (Some(s), Some(id)) => windows_categories(s, id).to_vec(),
                 _ => Vec::new(),
             };
@@ -327,6 +334,20 @@ mod tests {
         assert_eq!(ls.service.as_deref(), Some("security"));
         assert_eq!(ls.categories, vec!["process_creation"]);
         assert!(of_event(&win("Security", 4624)).categories.is_empty());
+    }
+
+    #[test]
+    fn security_4657_is_in_the_registry_categories_of_its_operation() {
+        let with_op = |op: &str| {
+            let mut e = win("Security", 4657);
+            e.raw = serde_json::json!({"Event": {"EventData": {"OperationType": op}}});
+            of_event(&e).categories
+        };
+        assert_eq!(with_op("%%1904"), vec!["registry_set", "registry_event"]);
+        assert_eq!(with_op("%%1905"), vec!["registry_set", "registry_event"]);
+        assert_eq!(with_op("%%1906"), vec!["registry_delete", "registry_event"]);
+        assert!(with_op("%%1234").is_empty());
+        assert!(of_event(&win("Security", 4657)).categories.is_empty());
     }
 
     #[test]

@@ -91,6 +91,52 @@ fn process_creation_rule_fires_on_sysmon_1_and_security_4688_only() {
 }
 
 #[test]
+fn registry_rules_fire_on_sysmon_13_and_on_security_4657_alike() {
+    // Written the way SigmaHQ writes registry rules: Sysmon's names, category only.
+    let wdigest = r#"
+title: WDigest credential caching turned on
+id: 77777777-7777-4777-8777-777777777701
+logsource: {product: windows, category: registry_set}
+detection:
+    sel:
+        EventType: SetValue
+        TargetObject|endswith: '\Control\SecurityProviders\WDigest\UseLogonCredential'
+        Details: 'DWORD (0x00000001)'
+    condition: sel
+level: high
+"#;
+    let (det, problems) = Detector::build(&pack(&[wdigest]));
+    assert!(problems.is_empty(), "{problems:?}");
+    let sysmon = evtx(
+        "Microsoft-Windows-Sysmon/Operational",
+        13,
+        json!({"EventType": "SetValue", "Image": "C:\\Windows\\reg.exe",
+            "TargetObject": "HKLM\\System\\CurrentControlSet\\Control\\SecurityProviders\\WDigest\\UseLogonCredential",
+            "Details": "DWORD (0x00000001)"}),
+        1,
+    );
+    assert_eq!(det.detect(&sysmon).len(), 1);
+    let audit = |op: &str, value: &str, second| {
+        evtx(
+            "Security",
+            4657,
+            json!({"SubjectUserName": "jdoe", "SubjectDomainName": "HOSP",
+                "ObjectName": "\\REGISTRY\\MACHINE\\SYSTEM\\ControlSet001\\Control\\SecurityProviders\\WDigest",
+                "ObjectValueName": "UseLogonCredential", "OperationType": op,
+                "NewValueType": "%%1876", "NewValue": value,
+                "ProcessName": "C:\\Windows\\System32\\reg.exe"}),
+            second,
+        )
+    };
+    // A new value and a changed value are both a set, as Sysmon reports them.
+    assert_eq!(det.detect(&audit("%%1904", "1", 2)).len(), 1);
+    assert_eq!(det.detect(&audit("%%1905", "1", 3)).len(), 1);
+    // Turned off again, or the value deleted: not this rule.
+    assert!(det.detect(&audit("%%1905", "0", 4)).is_empty());
+    assert!(det.detect(&audit("%%1906", "1", 5)).is_empty());
+}
+
+#[test]
 fn event_count_correlation_fires_once_threshold_is_reached() {
     let base = r#"
 title: Failed logon

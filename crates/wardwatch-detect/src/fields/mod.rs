@@ -9,9 +9,14 @@
 //!
 //! Security 4688 (process creation without Sysmon) names its fields differently from Sysmon's
 //! Event ID 1; [`security_4688`] maps Sysmon's names onto it so process-creation rules fire on
-//! either.
+//! either. Security 4657 (registry auditing) likewise answers to Sysmon's registry names
+//! ([`security_4657`]), so SigmaHQ's registry rules see hosts that audit the registry without
+//! Sysmon.
 
+mod security_4657;
 mod security_4688;
+
+pub use security_4657::Operation;
 
 use std::borrow::Cow;
 
@@ -38,12 +43,22 @@ enum Layout<'a> {
     Windows {
         system: WindowsSystem<'a>,
         data: Option<&'a Map<String, Value>>,
-        process_creation_4688: bool,
+        translation: Translation,
         /// Whether some `EventData` names contain spaces (Defender's `Threat Name`), which
         /// rules write without (`ThreatName`).
         spaced_names: bool,
     },
     Other,
+}
+
+/// Which Security record, if any, answers to Sysmon's field names as well as its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Translation {
+    None,
+    /// 4688: a process creation ([`security_4688`]).
+    ProcessCreation,
+    /// 4657: a registry value set or deleted ([`security_4657`]).
+    RegistryValue,
 }
 
 /// The System part in whichever layout it came.
@@ -70,13 +85,14 @@ fn obj(v: Option<&Value>) -> Option<&Map<String, Value>> {
 impl<'a> FieldView<'a> {
     pub fn new(event: &'a Event) -> Self {
         let raw = &event.raw;
-        let is_4688 = || {
-            event.ecs.event_code.as_deref() == Some("4688")
-                && event
-                    .ecs
-                    .channel
-                    .as_deref()
-                    .is_some_and(|c| c.eq_ignore_ascii_case("Security"))
+        let translation = || {
+            let security =
+                (event.ecs.channel.as_deref()).is_some_and(|c| c.eq_ignore_ascii_case("Security"));
+            match event.ecs.event_code.as_deref() {
+                Some("4688") if security => Translation::ProcessCreation,
+                Some("4657") if security => Translation::RegistryValue,
+                _ => Translation::None,
+            }
         };
         let layout = match event.source_kind {
             SourceKind::Evtx => {
@@ -89,7 +105,7 @@ impl<'a> FieldView<'a> {
                 Layout::Windows {
                     system: WindowsSystem::Evtx(obj(ev.and_then(|e| e.get("System")))),
                     data,
-                    process_creation_4688: is_4688(),
+                    translation: translation(),
                     spaced_names: false,
                 }
             }
@@ -99,7 +115,7 @@ impl<'a> FieldView<'a> {
                 Layout::Windows {
                     system: WindowsSystem::Winlog(winlog),
                     data: winlog.and_then(|w| obj(w.get("event_data"))),
-                    process_creation_4688: is_4688(),
+                    translation: translation(),
                     spaced_names: false,
                 }
             }
@@ -107,7 +123,7 @@ impl<'a> FieldView<'a> {
                 Some(top) => Layout::Windows {
                     system: WindowsSystem::Flat(top),
                     data: Some(top),
-                    process_creation_4688: is_4688(),
+                    translation: translation(),
                     spaced_names: false,
                 },
                 None => Layout::Other,
@@ -118,12 +134,12 @@ impl<'a> FieldView<'a> {
             Layout::Windows {
                 system,
                 data,
-                process_creation_4688,
+                translation,
                 ..
             } => Layout::Windows {
                 system,
                 data,
-                process_creation_4688,
+                translation,
                 spaced_names: data.is_some_and(|d| d.keys().any(|k| k.contains(' '))),
             },
             other => other,
@@ -240,7 +256,7 @@ impl SigmaEvent for FieldView<'_> {
         if let Layout::Windows {
             system,
             data,
-            process_creation_4688,
+            translation,
             spaced_names,
         } = &self.layout
         {
@@ -252,9 +268,12 @@ impl SigmaEvent for FieldView<'_> {
             if let Some(v) = data.and_then(|d| d.get(path)) {
                 return Some(element_value(v));
             }
-            if *process_creation_4688
-                && let Some(v) = data.and_then(|d| security_4688::lookup(d, path))
-            {
+            let translated = data.and_then(|d| match translation {
+                Translation::ProcessCreation => security_4688::lookup(d, path),
+                Translation::RegistryValue => security_4657::lookup(d, path),
+                Translation::None => None,
+            });
+            if let Some(v) = translated {
                 return Some(v);
             }
             if *spaced_names

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use rsigma_eval::EventValue;
 use serde_json::{Map, Value};
 
-fn text<'a>(data: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(super) fn text<'a>(data: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     data.get(key)
         .and_then(Value::as_str)
         .map(str::trim)
