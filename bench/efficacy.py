@@ -42,6 +42,9 @@ def level_at_least_medium(level: str) -> bool:
 
 
 HUNT_ARGS = []
+# SigmaHQ's folders besides `rules/`, loaded for the regression cases only.
+SIGMA_EXTRA = ["rules-threat-hunting", "rules-emerging-threats", "rules-compliance",
+               "rules-placeholder"]
 
 
 def run_hunt(ww, paths, rules, extra, out):
@@ -307,7 +310,13 @@ def main():
         rules, extra = config_args[c]
         for s in sets:
             sys.stderr.write(f"efficacy: {c}: {s.name} ({len(s.files)} files)\n")
-            findings, _ = run_hunt(args.ww, s.files, rules, extra, out)
+            set_rules = rules
+            if s.name == "sigma-regression-data" and sigma in rules:
+                # The regression cases name rules of every SigmaHQ folder (emerging threats,
+                # threat hunting...), as the `sigma_regression` test loads them.
+                set_rules = rules + [os.path.join(data, "sigma", d) for d in SIGMA_EXTRA
+                                     if os.path.isdir(os.path.join(data, "sigma", d))]
+            findings, _ = run_hunt(args.ww, s.files, set_rules, extra, out)
             if s.name == "sigma-regression-data":
                 results[(c, "__regression_raw")] = findings
             results[(c, s.name)] = evaluate(c, s, findings)
