@@ -87,6 +87,12 @@ pub fn reduce(event: &Event) -> Event {
             raw.insert((*f).to_string(), Value::String(v));
         }
     }
+    // An identity use keeps what was read of it (an Entra device or place is not in `KEPT`).
+    if let Some(u) = crate::identity_use::IdentityUse::of(event)
+        && let Ok(v) = serde_json::to_value(u)
+    {
+        raw.insert(crate::identity_use::REDUCED_KEY.into(), v);
+    }
     reduced(event, SourceKind::FlatWindows, raw)
 }
 

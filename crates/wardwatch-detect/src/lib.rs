@@ -17,6 +17,10 @@
 //! weak signals, remote execution and Kerberoasting seen across events); they run in the
 //! [`Correlator`], the ordered stage `hunt` and `serve` share.
 //!
+//! [`identity_use`] reads what identity use an event describes (account, host, client address
+//! and device, application, logon type, outcome): the one reading the identity analytics and
+//! the server's identity ledger share.
+//!
 //! `rsigma-eval` is used only inside [`engine`] and [`correlate`]; nothing in our public API
 //! names its types, so the engine can be swapped.
 //!
@@ -28,6 +32,7 @@ mod correlate;
 mod engine;
 mod error;
 pub mod fields;
+pub mod identity_use;
 pub mod logsource;
 mod pack;
 
@@ -36,4 +41,5 @@ pub use correlate::Correlator;
 pub use engine::{CorrelationHit, Detection, Detector, Finding};
 pub use error::DetectError;
 pub use fields::facts;
+pub use identity_use::{IdentityUse, LogonType, identity_use};
 pub use pack::{RuleKind, RuleMeta, RulePack, RuleProblem, RuleText, Wardwatch};
