@@ -90,11 +90,20 @@ fn seed_org(db: &mut Db, org: &str, host: &str, user: &str, t: i64) -> Seeded {
         })
         .unwrap(),
     };
+    let mut ledger = wardwatch_store::LedgerBatch::default();
+    ledger.add(&wardwatch_store::LedgerUse {
+        org: org.into(),
+        account: user.into(),
+        time: e.timestamp,
+        outcome: Some(false),
+        places: vec![(wardwatch_store::UsageKind::Host, host.into())],
+    });
     db.commit_detection(&wardwatch_store::DetectionCommit {
         worker: "detect",
         cursor: last,
         alerts: &[(alert.clone(), last, 5)],
         incidents: &[row],
+        ledger: Some(&ledger),
         ..Default::default()
     })
     .unwrap();
@@ -202,6 +211,7 @@ fn request(method: &Method, path: &str, s: &Seeded, secret: Option<&str>) -> Req
             },
         )
         .replace("{seq}", &s.seq.to_string())
+        .replace("{user}", &s.user)
         .replace(
             "{name}",
             if path.starts_with("/users") {
@@ -605,4 +615,77 @@ async fn the_search_page_draws_facets_from_the_sample_and_sees_only_its_organiza
     assert!(page.contains("aria-label=\"bar chart\""), "{page}");
     // The event listed shows its host as sent.
     assert!(page.contains(">WS-MINE</a>"), "{page}");
+}
+
+#[tokio::test]
+async fn identity_usage_says_where_and_how_an_account_was_used_and_is_audited() {
+    let w = world();
+    let before = audit_len(&w).await;
+    let (st, body) = status(
+        &w.app,
+        request(
+            &Method::GET,
+            "/api/v1/identities/{user}/usage",
+            &w.mine,
+            Some(&session(Role::Analyst)),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let u: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(u["account"], "anna");
+    assert_eq!(
+        (u["uses"].as_u64(), u["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(u["hosts"][0]["value"], "WS-MINE");
+    assert_eq!(u["hosts"][0]["new"], true);
+    assert_eq!(u["organizations"], json!(["default"]));
+    assert_eq!(audit_len(&w).await, before + 1, "the look-up is audited");
+    // A period without use: known, nothing in it.
+    let (st, body) = status(
+        &w.app,
+        request(
+            &Method::GET,
+            "/api/v1/identities/anna/usage?from=2020-01-01T00:00:00Z&to=2020-01-08T00:00:00Z",
+            &w.mine,
+            Some(&session(Role::PrivacyOfficer)),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert!(body.contains("\"uses\":0") && body.contains("\"from\":\"2020-01-01T00:00:00Z\""));
+    for (query, says) in [
+        ("from=yesterday", "from: `yesterday` is not a time"),
+        ("from=now&to=now-2d", "is after to"),
+        (
+            "from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "at most 400 days",
+        ),
+        ("since=now-1d", "unknown field"),
+    ] {
+        let (st, body) = status(
+            &w.app,
+            request(
+                &Method::GET,
+                &format!("/api/v1/identities/anna/usage?{query}"),
+                &w.mine,
+                Some(&session(Role::Admin)),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body.contains(says), "{query}: {body}");
+    }
+    let (st, _) = status(
+        &w.app,
+        request(
+            &Method::GET,
+            "/api/v1/identities/nobody/usage",
+            &w.mine,
+            Some(&session(Role::Admin)),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
 }

@@ -16,6 +16,7 @@
 
 pub mod auth;
 mod error;
+mod identities;
 mod incidents;
 mod login;
 mod notifications;

@@ -10,7 +10,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::auth::{self, Access};
-use crate::{ApiState, incidents, login, notifications, page, pages};
+use crate::{ApiState, identities, incidents, login, notifications, page, pages};
 
 /// One route: method, path (axum syntax), what it requires, its handler.
 pub struct RouteSpec {
@@ -97,6 +97,12 @@ pub fn routes() -> Vec<RouteSpec> {
         r(g.clone(), "/api/v1/alerts", Read, get(crate::alerts)),
         r(g.clone(), "/api/v1/alerts/{id}", Read, get(crate::alert)),
         r(g.clone(), "/api/v1/stats", Read, get(crate::stats)),
+        r(
+            g.clone(),
+            "/api/v1/identities/{user}/usage",
+            Search,
+            get(identities::usage),
+        ),
         r(g.clone(), "/api/v1/incidents", Read, get(incidents::list)),
         r(
             g.clone(),

@@ -144,6 +144,11 @@ max_age_days = 90
 max_size_mb = 0
 # How often retention runs, in seconds.
 interval_secs = 60
+# The identity ledger (where and how each account was used, per day): days kept (0: forever),
+# and the most rows kept (0: no limit; the oldest days go first). A row is one account, day
+# and place (host, source, device, application, logon type or country).
+identity_ledger_days = 400
+identity_ledger_max_rows = 5000000
 
 [time]
 # Retention and incident grouping go by when the server received an event. An event's own
@@ -462,6 +467,10 @@ pub struct RetentionSection {
     pub max_size_mb: u64,
     /// Seconds between passes. Default 60.
     pub interval_secs: u64,
+    /// Days of the identity ledger to keep; 0 forever. Default 400.
+    pub identity_ledger_days: u64,
+    /// Identity ledger rows to keep at most; 0 no limit. Default 5,000,000.
+    pub identity_ledger_max_rows: u64,
 }
 
 impl Default for RetentionSection {
@@ -470,6 +479,8 @@ impl Default for RetentionSection {
             max_age_days: 90,
             max_size_mb: 0,
             interval_secs: 60,
+            identity_ledger_days: 400,
+            identity_ledger_max_rows: 5_000_000,
         }
     }
 }
@@ -494,6 +505,8 @@ pub struct RetentionConfig {
     pub max_age_days: Option<u64>,
     pub max_size_mb: Option<u64>,
     pub interval_secs: u64,
+    pub ledger_days: Option<u32>,
+    pub ledger_max_rows: Option<u64>,
 }
 
 impl Config {
@@ -514,6 +527,9 @@ impl Config {
                 max_age_days: nonzero(self.retention.max_age_days),
                 max_size_mb: nonzero(self.retention.max_size_mb),
                 interval_secs: self.retention.interval_secs,
+                ledger_days: nonzero(self.retention.identity_ledger_days)
+                    .map(|d| u32::try_from(d).unwrap_or(u32::MAX)),
+                ledger_max_rows: nonzero(self.retention.identity_ledger_max_rows),
             },
             clock: self.time.window(),
             resend: self.resend.clone(),

@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod disk;
 pub mod incidents;
+pub mod ledger;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;

@@ -73,6 +73,8 @@ fn a_failed_detection_commit_is_redone_from_the_committed_cursor() {
             max_age_days: None,
             max_size_mb: None,
             interval_secs: 3600,
+            ledger_days: None,
+            ledger_max_rows: None,
         },
         clock: Default::default(),
         resend: Default::default(),

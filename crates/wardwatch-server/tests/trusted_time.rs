@@ -73,6 +73,8 @@ fn config(retention_days: Option<u64>) -> PipelineConfig {
             max_age_days: retention_days,
             max_size_mb: None,
             interval_secs: 1,
+            ledger_days: None,
+            ledger_max_rows: None,
         },
         clock: Default::default(),
         resend: ResendSection::default(),

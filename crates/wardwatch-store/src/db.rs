@@ -102,6 +102,8 @@ pub struct DetectionCommit<'a> {
     pub suppressed: &'a [(String, u64, i64)],
     /// The worker's state (correlation windows...), replaced.
     pub state: Option<&'a str>,
+    /// The identity uses of the events up to the cursor (see `ledger.rs`).
+    pub ledger: Option<&'a crate::LedgerBatch>,
 }
 
 /// An event and its stored JSON form.
@@ -288,6 +290,9 @@ impl Db {
             }
             if version < 7 {
                 tx.execute_batch(schema::V7).map_err(open_err)?;
+            }
+            if version < 8 {
+                tx.execute_batch(schema::V8).map_err(open_err)?;
             }
             tx.pragma_update(None, "user_version", schema::VERSION)
                 .map_err(open_err)?;
@@ -490,6 +495,9 @@ impl Db {
             crate::incidents::write_incidents(&tx, c.incidents)?;
             crate::outbox::note_incidents(&tx, c.incidents)?;
             crate::incidents::count_suppressed(&tx, c.suppressed)?;
+            if let Some(batch) = c.ledger {
+                crate::ledger::write_ledger(&tx, batch)?;
+            }
             tx.execute(
                 "INSERT INTO cursors (name, seq, state) VALUES (?1, ?2, ?3)
                  ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, state = excluded.state",

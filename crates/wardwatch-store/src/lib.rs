@@ -18,6 +18,7 @@ mod db;
 mod error;
 mod incidents;
 mod index;
+pub mod ledger;
 mod outbox;
 mod overview;
 mod private;
@@ -40,6 +41,7 @@ pub use incidents::{
     IncidentFilter, IncidentPage, IncidentRow, LifecycleUpdate, StoredException, StoredIncident,
 };
 pub use index::{INDEX_FILE_NAME, IndexDb};
+pub use ledger::{IdentityUsage, LedgerBatch, LedgerUse, PlaceUsage, UsageKind};
 pub use outbox::{NewMessage, OutboxCounts, OutboxRow};
 pub use overview::SourceRow;
 

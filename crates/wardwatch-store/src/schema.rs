@@ -1,7 +1,7 @@
 //! The schema and its migrations, keyed by SQLite's `user_version`.
 
 /// The schema version this code writes.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// Statements that bring an empty database to [`VERSION`].
 pub const V1: &str = r#"
@@ -117,3 +117,6 @@ pub const V7: &str = r#"
 CREATE INDEX IF NOT EXISTS events_ts_cols ON events(ts, seq, org, host, user, code, channel);
 DROP INDEX IF EXISTS events_ts;
 "#;
+
+/// Version 8: the identity ledger (see `ledger.rs`).
+pub const V8: &str = crate::ledger::SCHEMA;

@@ -14,6 +14,7 @@ mod cmd_audit;
 mod cmd_demo;
 mod cmd_doctor;
 mod cmd_hunt;
+mod cmd_identity;
 mod cmd_incidents;
 mod cmd_notify;
 mod cmd_privacy;
@@ -53,6 +54,10 @@ enum Command {
     /// Incidents and their narratives: list them, show one.
     #[command(subcommand)]
     Incidents(cmd_incidents::IncidentsCommand),
+    /// The identity ledger: where and how an account was used (`usage`); read log files into
+    /// it offline (`load`).
+    #[command(subcommand)]
+    Identity(cmd_identity::IdentityCommand),
     /// Manage ingest and API tokens kept in the store.
     #[command(subcommand)]
     Tokens(cmd_tokens::TokensCommand),
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => cmd_doctor::run(args),
         Command::Demo(args) => cmd_demo::run(args),
         Command::Incidents(cmd) => cmd_incidents::run(cmd),
+        Command::Identity(cmd) => cmd_identity::run(cmd),
         Command::Users(cmd) => cmd_users::run(cmd),
         Command::Audit(cmd) => cmd_audit::run(cmd),
         Command::Notify(cmd) => cmd_notify::run(cmd),

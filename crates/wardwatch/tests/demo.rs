@@ -1,5 +1,6 @@
 //! `wardwatch demo`: the generated week fed through a real server shows the three story
-//! incidents through the API; `--generate-only` writes files `hunt` reads.
+//! incidents through the API, and the password spray in the identity ledger; `--generate-only`
+//! writes files `hunt` reads.
 
 mod common;
 
@@ -31,6 +32,44 @@ fn demo_feeds_a_week_and_serves_its_incidents() {
             "{inc}"
         );
     }
+    // The password spray is in its incident and in the identity ledger: every account the
+    // guest Wi-Fi tablet tried has a failed use from it on the domain controller, and the one
+    // it guessed a successful one, a new source for that account.
+    let spray = v["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["ips"].to_string().contains("10.99.3.17"))
+        .unwrap_or_else(|| panic!("no incident names the spraying tablet: {v}"));
+    let tried: Vec<&str> = spray["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u.as_str())
+        .collect();
+    assert!(tried.len() >= 10, "{spray}");
+    let mut guessed = Vec::new();
+    for user in &tried {
+        let (status, u) = http_get(
+            http,
+            &format!("/api/v1/identities/{user}/usage?from=now-8d"),
+            Some("demo"),
+        );
+        assert_eq!(status, 200, "{user}: {u}");
+        let from_tablet = u["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["value"] == "10.99.3.17")
+            .unwrap_or_else(|| panic!("{user}: the tablet is not among the sources: {u}"));
+        assert!(from_tablet["failed"].as_u64().unwrap() >= 1, "{user}: {u}");
+        assert!(u["hosts"].to_string().contains("\"dc01\""), "{user}: {u}");
+        if from_tablet["succeeded"].as_u64().unwrap() > 0 {
+            assert_eq!(from_tablet["new"], true, "{user}: {u}");
+            guessed.push(user.to_string());
+        }
+    }
+    assert_eq!(guessed.len(), 1, "one account guessed: {guessed:?}");
     // The terminal view of the same store.
     let out = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
         .args([

@@ -77,6 +77,43 @@ fn hundred_failed_ssh_passwords_over_syslog_raise_brute_force_and_the_success_af
     for want in ["203.0.113.9", "root", "db01"] {
         assert!(entities.contains(want), "{want} in {entities}");
     }
+    // The identity ledger has every attempt: where (db01, from 203.0.113.9) and how (ssh).
+    let (status, u) = common::http_get(
+        server.http,
+        "/api/v1/identities/root/usage",
+        Some(&server.api_token),
+    );
+    assert_eq!(status, 200, "{u}");
+    assert_eq!(
+        (u["uses"].as_u64(), u["failed"].as_u64()),
+        (Some(101), Some(100)),
+        "{u}"
+    );
+    assert_eq!(u["hosts"][0]["value"], "db01", "{u}");
+    assert_eq!(u["sources"][0]["value"], "203.0.113.9", "{u}");
+    assert_eq!(u["sources"][0]["succeeded"], 1, "{u}");
+    assert_eq!(u["logon_types"][0]["value"], "ssh", "{u}");
+    // And the command line reads the running server's store.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args([
+            "identity",
+            "usage",
+            "root",
+            "--data",
+            server.data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("101 uses (1 succeeded, 100 failed)") && text.contains("Source addresses"),
+        "{text}"
+    );
 }
 
 /// A Filebeat system-module document and a Fluent Bit syslog-parser record over `_bulk` are the

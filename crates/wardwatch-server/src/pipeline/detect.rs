@@ -1,7 +1,7 @@
 //! The detection worker: reads the journal after its durable cursor (from the writer's
 //! handoffs when it keeps up), matches rules on the pool, runs the ordered stage (correlations
-//! and analytics) and the incident stage, and commits alerts, incidents, cursor and state in
-//! one transaction.
+//! and analytics) and the incident stage, and commits alerts, incidents, cursor, state and the
+//! batch's identity uses (the ledger) in one transaction.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event};
 use wardwatch_detect::{Correlator, Detection, Detector};
-use wardwatch_store::{Db, DetectionCommit};
+use wardwatch_store::{Db, DetectionCommit, LedgerBatch};
 
 use super::writer::Handoff;
 use super::{DETECTOR, Shared};
@@ -150,8 +150,11 @@ pub(super) fn detect_loop(
         let now = jiff::Timestamp::now().as_nanosecond() as i64;
         let mut alerts = Vec::new();
         let mut raised = Vec::new();
+        // The identity uses of the batch, committed with the cursor: counted exactly once.
+        let mut ledger = LedgerBatch::default();
         for (entry, detections) in entries.iter().zip(&found) {
             let latency = now - entry.received_ns;
+            crate::ledger::fold(&mut ledger, &entry.event);
             raise_alerts(
                 &detector,
                 correlator.as_mut(),
@@ -175,6 +178,7 @@ pub(super) fn detect_loop(
             incidents: &out.rows,
             suppressed: &out.suppressed,
             state: state.as_deref(),
+            ledger: Some(&ledger),
         };
         let mut src = source;
         let det = &detector;

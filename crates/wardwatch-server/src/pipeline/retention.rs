@@ -1,4 +1,5 @@
-//! Retention: removes old events and alerts by age and size, never what detection has not read.
+//! Retention: removes old events and alerts by age and size, never what detection has not read,
+//! and the identity ledger's days past its own age and row limits.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,6 +18,13 @@ pub(super) fn retention_loop(mut db: Db, shared: Arc<Shared>, cfg: crate::config
             continue;
         }
         last = Instant::now();
+        if cfg.ledger_days.is_some() || cfg.ledger_max_rows.is_some() {
+            match db.retain_ledger(jiff::Timestamp::now(), cfg.ledger_days, cfg.ledger_max_rows) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "retention removed old identity ledger days"),
+                Err(e) => tracing::warn!(error = %e, "identity ledger retention pass failed"),
+            }
+        }
         let max_age = cfg.max_age_days.map(|d| Duration::from_secs(d * 86_400));
         let max_bytes = cfg.max_size_mb.map(|m| (m * 1024 * 1024) as i64);
         if max_age.is_none() && max_bytes.is_none() {
