@@ -349,6 +349,14 @@ impl Db {
         Ok(())
     }
 
+    /// Rows the ledger holds (each an account, organization, day and place).
+    pub fn ledger_rows(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM identity_usage", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     /// Where and how `user` was used from the day of `from` to the day of `to` (both whole
     /// UTC days), in the organizations `orgs` (`None`: all). `None` when the ledger holds no
     /// use of the account at all in those organizations (at any time).

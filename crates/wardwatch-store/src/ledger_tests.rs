@@ -249,6 +249,7 @@ fn long_and_odd_values_are_cut_and_repeats_in_one_use_count_once() {
         .unwrap();
     assert!(u.hosts[0].value.len() <= MAX_VALUE_LEN);
     assert_eq!(u.sources[0].uses, 1);
+    assert_eq!(db.ledger_rows().unwrap(), 3);
     assert_eq!((u.uses, u.succeeded, u.failed), (1, 0, 0));
     assert!(
         account_key("HOSP\\N.Jansen") == "n.jansen"

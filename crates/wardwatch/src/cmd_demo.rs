@@ -31,6 +31,10 @@ pub struct DemoArgs {
     /// Volume of the benign background (1.0 = a scaled-down week of a 700-bed hospital).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Days generated, ending today (the stories fall in the first week): 30 gives the month
+    /// the identity ledger's benchmark asks about.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    days: u32,
     /// Write a month of EHR record access (the privacy analytics' test month: `audit.ndjson`
     /// of FHIR AuditEvents, `context/` with roster.csv, patients.csv and encounters.csv, and
     /// `planted.csv` listing the planted cases) into DIR, and exit. Try it with
@@ -39,7 +43,7 @@ pub struct DemoArgs {
     ehr_month: Option<PathBuf>,
 }
 
-/// The demo week ends today: it starts at midnight (UTC) seven days ago.
+/// The demo week (or `--days`) ends today: it starts at midnight (UTC) that many days ago.
 fn demo_config(args: &DemoArgs) -> DemoConfig {
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
@@ -48,8 +52,8 @@ fn demo_config(args: &DemoArgs) -> DemoConfig {
         .unwrap_or_else(|_| jiff::Timestamp::now());
     DemoConfig {
         seed: args.seed,
-        start: today - jiff::SignedDuration::from_hours(24 * 7),
-        days: 7,
+        start: today - jiff::SignedDuration::from_hours(24 * i64::from(args.days)),
+        days: args.days,
         scale: args.scale,
     }
 }

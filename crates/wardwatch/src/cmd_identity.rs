@@ -248,8 +248,9 @@ fn load(a: LoadArgs) -> Result<ExitCode> {
     }
     db.record_identity_uses(&batch)
         .context("cannot write the identity ledger")?;
+    let rows = db.ledger_rows()?;
     eprintln!(
-        "{} files, {events} events, {uses} identity uses recorded in `{}`{}",
+        "{} files, {events} events, {uses} identity uses recorded in `{}` (the ledger holds {rows} rows){}",
         files.len(),
         a.data.display(),
         if warnings > 0 {
