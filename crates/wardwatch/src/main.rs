@@ -16,6 +16,7 @@ mod cmd_doctor;
 mod cmd_hunt;
 mod cmd_identity;
 mod cmd_incidents;
+mod cmd_mail;
 mod cmd_notify;
 mod cmd_privacy;
 mod cmd_report;
@@ -58,6 +59,9 @@ enum Command {
     /// it offline (`load`).
     #[command(subcommand)]
     Identity(cmd_identity::IdentityCommand),
+    /// Mail: scan messages for phishing (.eml, mbox, Maildir), with a verdict and its reasons.
+    #[command(subcommand)]
+    Mail(cmd_mail::MailCommand),
     /// Manage ingest and API tokens kept in the store.
     #[command(subcommand)]
     Tokens(cmd_tokens::TokensCommand),
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd_demo::run(args),
         Command::Incidents(cmd) => cmd_incidents::run(cmd),
         Command::Identity(cmd) => cmd_identity::run(cmd),
+        Command::Mail(cmd) => cmd_mail::run(cmd),
         Command::Users(cmd) => cmd_users::run(cmd),
         Command::Audit(cmd) => cmd_audit::run(cmd),
         Command::Notify(cmd) => cmd_notify::run(cmd),

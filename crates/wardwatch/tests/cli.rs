@@ -385,3 +385,62 @@ fn hunt_reads_zeek_logs_and_the_context_folder_says_who_scans_by_design() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("/nonexistent/ctx"));
 }
+
+/// `wardwatch mail scan`: one JSON row per message of an mbox (named `FILE#N`), a lone
+/// attachment scanned on its own, and the table's reasons.
+#[test]
+fn mail_scan_rows_for_mbox_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("inbox.mbox");
+    std::fs::write(
+        &mbox,
+        "From a@x Mon Jan  1 00:00:00 2024\nFrom: Pay Pal Service <service@paypa1-secure.example>\nTo: nurse@st-mary.example\n\
+         Subject: Your account has been suspended\nMessage-ID: <m1@paypa1-secure.example>\n\n\
+         Verify your account within 24 hours: <a href=\"http://203.0.113.9/login\">https://www.paypal.com</a>\n\n\
+         From b@y Tue Jan  2 00:00:00 2024\nFrom: ward7@st-mary.example\nTo: nurse@st-mary.example\nSubject: rota\n\nSee you Monday.\n",
+    )
+    .unwrap();
+    let mut pe = vec![0u8; 0x200];
+    pe[..2].copy_from_slice(b"MZ");
+    pe[0x3C] = 0x80;
+    pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+    std::fs::write(dir.path().join("scan.pdf"), &pe).unwrap();
+    let out = wardwatch(&[
+        "mail",
+        "scan",
+        "--format",
+        "jsonl",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert!(rows[0]["file"].as_str().unwrap().ends_with("inbox.mbox#1"));
+    assert_eq!(rows[0]["message_id"], "m1@paypa1-secure.example");
+    assert_eq!(rows[0]["from"], "service@paypa1-secure.example");
+    assert_ne!(rows[0]["verdict"], "clean");
+    assert!(
+        rows[0]["reasons"].as_array().unwrap().len() >= 3,
+        "{:#?}",
+        rows[0]
+    );
+    assert_eq!(rows[1]["verdict"], "clean");
+    assert!(rows[2]["file"].as_str().unwrap().ends_with("scan.pdf"));
+    assert!(
+        rows[2]["reasons"][0].as_str().unwrap().contains("program"),
+        "{:#?}",
+        rows[2]
+    );
+    let table = wardwatch(&["mail", "scan", mbox.to_str().unwrap()]);
+    assert!(
+        text(&table.stdout).contains("(+"),
+        "{}",
+        text(&table.stdout)
+    );
+    let missing = wardwatch(&["mail", "scan", "/nonexistent/mail"]);
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("/nonexistent/mail"));
+}
