@@ -87,6 +87,12 @@ pub trait OrderedAnalytic: Send {
     fn observe(&mut self, event: &Event) -> Vec<Detection>;
 }
 
+/// A detector beside the rule pack that judges each event on its own, on the reader threads:
+/// the indicators other hospitals shared (`hunt --intel FILE`).
+pub trait EventDetector: Send + Sync {
+    fn detect(&self, event: &Event) -> Vec<Detection>;
+}
+
 /// Hunt `opts.paths` with `detector` (and `correlator`: correlation rules and analytics),
 /// calling `progress` after each file.
 pub fn hunt(
@@ -102,6 +108,18 @@ pub fn hunt(
 pub fn hunt_with(
     opts: &HuntOptions,
     detector: Arc<Detector>,
+    correlator: Option<Correlator>,
+    extra: Option<&mut dyn OrderedAnalytic>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> HuntReport {
+    hunt_full(opts, detector, None, correlator, extra, progress)
+}
+
+/// [`hunt_with`], with `beside` judging every event next to the rule pack.
+pub fn hunt_full(
+    opts: &HuntOptions,
+    detector: Arc<Detector>,
+    beside: Option<Arc<dyn EventDetector>>,
     correlator: Option<Correlator>,
     mut extra: Option<&mut dyn OrderedAnalytic>,
     progress: &(dyn Fn(Progress) + Sync),
@@ -155,6 +173,7 @@ pub fn hunt_with(
                     feeders: feeders.clone(),
                     analytics,
                     extra: extra_wants,
+                    beside: beside.clone(),
                 };
                 let (next, done, sized) = (&next, &done, &sized);
                 scope.spawn(move || {
@@ -250,6 +269,7 @@ struct Keep {
     /// Whether the detect analytics run.
     analytics: bool,
     extra: Option<ExtraFns>,
+    beside: Option<Arc<dyn EventDetector>>,
 }
 
 fn read_one(
@@ -263,14 +283,23 @@ fn read_one(
     let det = detector.clone();
     let feeds = keep.feeders.clone();
     let (analytics, extra) = (keep.analytics, keep.extra);
+    let beside = keep.beside.clone();
     let check = move |item: Result<Event, Warning>| -> Result<Checked, Warning> {
         let event = item?;
         let detections = det.detect(&event);
-        let findings = detections
+        let mut findings: Vec<Finding> = detections
             .iter()
             .filter(|d| d.rule.level >= min_level && det.is_reported(&d.rule.id))
             .map(|d| Finding::new(d, &event))
             .collect();
+        if let Some(b) = &beside {
+            findings.extend(
+                b.detect(&event)
+                    .iter()
+                    .filter(|d| d.rule.level >= min_level)
+                    .map(|d| Finding::new(d, &event)),
+            );
+        }
         // Kept for the ordered stage: whole when it feeds a correlation (its rule fields are
         // grouped on), a reduced copy when only an analytic reads it (memory stays small).
         let correlate = if detections.iter().any(|d| feeds.contains(&d.rule.id)) {

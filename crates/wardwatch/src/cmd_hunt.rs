@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use wardwatch_core::Severity;
 use wardwatch_detect::{Correlator, Detector};
 use wardwatch_hunt::output::{OutputFormat, write_findings, write_summary};
-use wardwatch_hunt::{HuntOptions, hunt_with};
+use wardwatch_hunt::{EventDetector, HuntOptions, hunt_full};
 
 #[derive(Debug, Args)]
 pub struct HuntArgs {
@@ -56,6 +56,10 @@ pub struct HuntArgs {
     /// skipped.
     #[arg(long, value_name = "DIR")]
     context: Option<PathBuf>,
+    /// Threat intelligence to match every event against: STIX 2.1 bundles, MISP events, IOC
+    /// lists (files or folders; repeatable). A hit is an alert naming the file it came from.
+    #[arg(long = "intel", value_name = "PATH")]
+    intel: Vec<PathBuf>,
     /// Print no progress bar and no summary.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -162,7 +166,12 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let extra = privacy
         .as_mut()
         .map(|p| p as &mut dyn wardwatch_hunt::OrderedAnalytic);
-    let report = hunt_with(&opts, Arc::new(detector), correlator, extra, &|p| {
+    let beside = if args.intel.is_empty() {
+        None
+    } else {
+        Some(crate::cmd_intel::load_for_hunt(&args.intel, args.quiet)? as Arc<dyn EventDetector>)
+    };
+    let report = hunt_full(&opts, Arc::new(detector), beside, correlator, extra, &|p| {
         if let Some(bar) = &bar {
             bar.set_length(p.bytes_total);
             bar.set_position(p.bytes_done);

@@ -17,6 +17,7 @@ mod cmd_hunt;
 mod cmd_identity;
 mod cmd_incidents;
 mod cmd_mail;
+mod cmd_intel;
 mod cmd_notify;
 mod cmd_privacy;
 mod cmd_report;
@@ -43,6 +44,9 @@ enum Command {
     /// Hunt through log files and folders (EVTX, JSON lines, Suricata EVE, syslog; .gz too)
     /// with Sigma rules, and report what fired.
     Hunt(cmd_hunt::HuntArgs),
+    /// Threat intelligence shared by other hospitals: check STIX, MISP and IOC list files.
+    #[command(subcommand)]
+    Intel(cmd_intel::IntelCommand),
     /// Work with rule packs.
     #[command(subcommand)]
     Rules(cmd_rules::RulesCommand),
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hunt(args) => cmd_hunt::run(args),
         Command::Rules(cmd) => cmd_rules::run(cmd),
+        Command::Intel(cmd) => cmd_intel::run(cmd),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Tokens(cmd) => cmd_tokens::run(cmd),
         Command::Doctor(args) => cmd_doctor::run(args),

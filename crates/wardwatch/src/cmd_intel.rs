@@ -1,0 +1,228 @@
+//! `wardwatch intel`: threat intelligence files in (what they hold, what they skip), and the
+//! loader `hunt --intel` uses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use wardwatch_core::Event;
+use wardwatch_detect::Detection;
+use wardwatch_intel::{Indicator, IndicatorSet, IntelDetector, import_any};
+
+#[derive(Debug, Subcommand)]
+pub enum IntelCommand {
+    /// Read STIX 2.1 bundles, MISP events and IOC lists (files or folders) and say what each
+    /// holds: indicators by kind, what was skipped and why, and files that are no
+    /// intelligence (exit code 1 then).
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// List every skipped object or line with its reason.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+pub fn run(cmd: IntelCommand) -> Result<ExitCode> {
+    match cmd {
+        IntelCommand::Check(args) => check(args),
+    }
+}
+
+/// One file's outcome.
+pub struct FileIntel {
+    pub path: PathBuf,
+    pub result: Result<wardwatch_intel::Imported, String>,
+}
+
+/// Files under `paths` (folders recursively, in name order), each imported with its own
+/// name as the source (a partner's export is named after the partner).
+pub fn read(paths: &[PathBuf]) -> Vec<FileIntel> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = walk(p);
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files
+        .into_iter()
+        .map(|path| {
+            let source = source_name(&path);
+            let result = std::fs::read(&path)
+                .map_err(|e| format!("cannot read: {e}"))
+                .and_then(|bytes| {
+                    if is_tar_gz(&path) {
+                        return read_tar_gz(&bytes, &source);
+                    }
+                    let text = String::from_utf8(bytes)
+                        .map_err(|_| "not UTF-8 text (a binary file?)".to_string())?;
+                    import_any(&text, &source).map_err(|e| e.to_string())
+                });
+            FileIntel { path, result }
+        })
+        .collect()
+}
+
+fn is_tar_gz(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    name.ends_with(".tar.gz") || name.ends_with(".tgz")
+}
+
+/// A `.tar.gz` of intelligence files (ATT&CK's per-object bundles, a partner's export): every
+/// `.json`, `.txt` or `.csv` member imports, or the archive is refused naming the member.
+fn read_tar_gz(bytes: &[u8], source: &str) -> Result<wardwatch_intel::Imported, String> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut all = wardwatch_intel::Imported::default();
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("not a tar.gz archive: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("damaged archive: {e}"))?;
+        let name = entry
+            .path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !entry.header().entry_type().is_file()
+            || !(name.ends_with(".json") || name.ends_with(".txt") || name.ends_with(".csv"))
+        {
+            continue;
+        }
+        let mut text = String::new();
+        entry
+            .read_to_string(&mut text)
+            .map_err(|e| format!("{name}: cannot read: {e}"))?;
+        let got = import_any(&text, source).map_err(|e| format!("{name}: {e}"))?;
+        all.indicators.extend(got.indicators);
+        all.skipped.extend(got.skipped);
+        all.objects += got.objects;
+    }
+    Ok(all)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let stem = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_ascii_uppercase())
+                .unwrap_or_default();
+            if ["LICENSE", "README", "MANIFEST", "SOURCES", "NOTICE"]
+                .iter()
+                .any(|s| stem.starts_with(s))
+            {
+                continue;
+            }
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if is_tar_gz(&p)
+                || p.extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| matches!(x, "json" | "txt" | "csv" | "stix" | "ioc"))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn source_name(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    ["tar.gz", "tgz", "json", "txt", "csv", "stix", "ioc"]
+        .iter()
+        .find_map(|x| name.strip_suffix(&format!(".{x}")))
+        .unwrap_or(&name)
+        .to_string()
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode> {
+    let mut failed = 0;
+    let mut total = 0;
+    for f in read(&args.paths) {
+        match &f.result {
+            Ok(got) => {
+                let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+                for i in &got.indicators {
+                    *kinds.entry(i.kind.as_str()).or_default() += 1;
+                }
+                total += got.indicators.len();
+                let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                println!(
+                    "{}: {} indicator(s){}{}",
+                    f.path.display(),
+                    got.indicators.len(),
+                    if kinds.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", kinds.join(", "))
+                    },
+                    if got.skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {} skipped", got.skipped.len())
+                    }
+                );
+                if args.verbose {
+                    for s in &got.skipped {
+                        println!("  skipped {}: {}", s.what, s.reason);
+                    }
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{}: error: {e}", f.path.display());
+            }
+        }
+    }
+    println!("{total} indicator(s); {failed} file(s) refused");
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The indicators of `paths` for `hunt --intel`: every file must import (a refused file is an
+/// error naming it, not a silently smaller set).
+pub fn load_for_hunt(paths: &[PathBuf], quiet: bool) -> Result<Arc<HuntIntel>> {
+    let mut indicators: Vec<Indicator> = Vec::new();
+    for f in read(paths) {
+        let got = f
+            .result
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--intel `{}`", f.path.display()))?;
+        indicators.extend(got.indicators);
+    }
+    if !quiet {
+        eprintln!("wardwatch: {} indicator(s) to match", indicators.len());
+    }
+    Ok(Arc::new(HuntIntel(IntelDetector::new(Arc::new(
+        IndicatorSet::new(indicators),
+    )))))
+}
+
+/// The indicators beside the rules in `hunt`: judged at each event's own time (an indicator
+/// valid last March matches last March's logs).
+pub struct HuntIntel(IntelDetector);
+
+impl wardwatch_hunt::EventDetector for HuntIntel {
+    fn detect(&self, event: &Event) -> Vec<Detection> {
+        self.0.detect(event, None)
+    }
+}

