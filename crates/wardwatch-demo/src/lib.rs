@@ -26,6 +26,7 @@ mod background;
 pub mod ehr;
 mod emit;
 mod hospital;
+pub mod mmdb;
 mod security;
 mod stories;
 

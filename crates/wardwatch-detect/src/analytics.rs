@@ -19,7 +19,7 @@
 //! **Architecture Invariant:** pure: no clock (event time only), no I/O.
 
 mod burst;
-mod identity;
+pub mod identity;
 mod kerberoast;
 pub mod network;
 mod rare_pair;
@@ -57,6 +57,9 @@ const KEPT: &[&str] = &[
     "Status",
     "WorkstationName",
     "Workstation",
+    "SubjectLogonId",
+    "TargetLogonId",
+    "GroupMembership",
 ];
 
 /// A small copy of `event` holding only what analytics and their alerts need: a flat record
@@ -221,6 +224,17 @@ impl Analytics {
     /// state is restored: it is configuration, not state).
     pub fn set_topology(&mut self, topology: Arc<network::Topology>) {
         self.network.set_topology(topology);
+    }
+
+    /// What the identity analytics know of people, machines, working hours and places (kept
+    /// when the state is restored: it is configuration, not state).
+    pub fn set_directory(&mut self, directory: Arc<identity::Directory>) {
+        self.identity.set_directory(directory);
+    }
+
+    /// The identity analytics' directory (to carry it over a state restore).
+    pub fn identity_directory(&self) -> Arc<identity::Directory> {
+        self.identity.directory()
     }
 
     /// Feed one event in time order (the full event or its [`reduce`]d copy); returns the

@@ -142,8 +142,10 @@ impl Correlator {
         };
         if let Some(a) = analytics.and_then(|a| serde_json::from_value(a).ok()) {
             let topology = self.topology.clone();
+            let directory = self.analytics.identity_directory();
             self.analytics = a;
             self.analytics.set_topology(topology);
+            self.analytics.set_directory(directory);
         }
         if let Some(b) = bursts
             .and_then(|b| serde_json::from_value::<Vec<((String, Vec<String>), Burst)>>(b).ok())
@@ -206,6 +208,12 @@ impl Correlator {
     pub fn set_topology(&mut self, topology: Arc<crate::analytics::network::Topology>) {
         self.topology = topology.clone();
         self.analytics.set_topology(topology);
+    }
+
+    /// Give the identity analytics what is known of people, machines, working hours and
+    /// places.
+    pub fn set_directory(&mut self, directory: Arc<crate::analytics::identity::Directory>) {
+        self.analytics.set_directory(directory);
     }
 
     pub fn without_analytics(mut self) -> Self {

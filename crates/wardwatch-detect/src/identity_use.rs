@@ -208,6 +208,12 @@ const SYSTEM_IDENTITIES: &[&str] = &[
     "localsystem",
 ];
 
+/// The account of a user name as [`IdentityUse::user`] spells it (`HOSP\Alice` → `alice`),
+/// or none for machine accounts and the system's own identities.
+pub(crate) fn account_of(name: &str) -> Option<String> {
+    split_account(name).map(|(a, _)| a)
+}
+
 /// `HOSP\Alice`, `alice@HOSP.LOCAL` → (`alice`, domain).
 fn split_account(name: &str) -> Option<(String, Option<String>)> {
     let name = name.trim();

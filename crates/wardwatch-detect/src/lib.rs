@@ -32,6 +32,7 @@ mod correlate;
 mod engine;
 mod error;
 pub mod fields;
+pub mod geoip;
 pub mod identity_use;
 pub mod logsource;
 mod pack;

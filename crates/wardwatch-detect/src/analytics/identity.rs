@@ -13,6 +13,15 @@
 //! attempt to the analytics, one a file: `brute_force`, `spraying`, `success_after_failures`,
 //! and `mfa_fatigue` (denied MFA pushes, then a successful sign-in, from Okta and Entra).
 //!
+//! The analytics of identity *use* read each successful use through [`crate::IdentityUse`]
+//! (the reading the server's identity ledger shares) with what the [`Directory`] knows of
+//! people and machines: `travel` (impossible travel and a new country, by GeoIP or the
+//! identity provider's own place), `new_host` (first use on or from a machine, after a
+//! learning window, levelled by how unusual the machine is for the person), `privileged`
+//! (administrator accounts off-hours or on or from workstations; 4672 and 4627 teach who is
+//! privileged) and `service_account` (service accounts signed in interactively). Their
+//! per-account state is `profiles` (bounded).
+//!
 //! Windows 4625 and 4771 failures already have correlation rules (many failed logons on one
 //! host from one source, spraying, Kerberos password guessing, success after spraying; see
 //! `rules/credential_access/`): they count here only toward "success after failures of the
@@ -27,12 +36,22 @@
 //! Accounts).
 
 mod brute_force;
+pub mod directory;
 mod mfa_fatigue;
+mod new_host;
+mod privileged;
+mod profiles;
+mod service_account;
 mod spraying;
 mod success_after_failures;
+mod travel;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use wardwatch_core::Event;
+
+pub use directory::{Directory, Machine, Person, WorkHours};
 
 use super::window::WindowCounter;
 use super::{Hit, field};
@@ -114,7 +133,13 @@ pub(super) fn attempt(event: &Event) -> Option<Attempt> {
 }
 
 pub(super) fn wants(event: &Event) -> bool {
-    attempt(event).is_some() || mfa_fatigue::denied(event).is_some()
+    attempt(event).is_some()
+        || mfa_fatigue::denied(event).is_some()
+        || crate::IdentityUse::of(event).is_some_and(|u| u.success)
+        || matches!(
+            super::code(event),
+            ("Security", "4672") | ("Security", "4627")
+        )
 }
 
 /// The state the identity analytics share.
@@ -127,6 +152,17 @@ pub(super) struct Identity {
     /// Denied MFA pushes per account.
     #[serde(default = "mfa_counter")]
     mfa_denied: WindowCounter,
+    /// Each account's habits (hosts, devices, countries, last place).
+    #[serde(default)]
+    profiles: profiles::Profiles,
+    #[serde(default)]
+    privileged: privileged::Privileged,
+    /// When accounts last raised travel and service-account alerts.
+    #[serde(default)]
+    quiet: profiles::Quiet,
+    /// What is known of people and machines (configuration, not state).
+    #[serde(skip)]
+    directory: Arc<Directory>,
 }
 
 fn mfa_counter() -> WindowCounter {
@@ -139,6 +175,10 @@ impl Default for Identity {
             failures: WindowCounter::new(KEEP_SECS),
             account_failures: WindowCounter::new(KEEP_SECS),
             mfa_denied: mfa_counter(),
+            profiles: Default::default(),
+            privileged: Default::default(),
+            quiet: Default::default(),
+            directory: Arc::default(),
         }
     }
 }
@@ -166,7 +206,34 @@ fn account_key(a: &Attempt) -> String {
 }
 
 impl Identity {
+    /// What the analytics know of people and machines (kept when the state is restored).
+    pub(super) fn set_directory(&mut self, directory: Arc<Directory>) {
+        self.directory = directory;
+    }
+
+    pub(super) fn directory(&self) -> Arc<Directory> {
+        self.directory.clone()
+    }
+
+    /// The analytics of identity use: one successful use, judged against the account's
+    /// habits and the directory.
+    fn observe_use(&mut self, event: &Event, out: &mut Vec<Hit>) {
+        let dir = self.directory.clone();
+        if self.privileged.observe_privileges(&dir, event, out) {
+            return;
+        }
+        let Some(u) = crate::IdentityUse::of(event).filter(|u| u.success) else {
+            return;
+        };
+        let t = event.timestamp.as_second();
+        travel::check(&mut self.profiles, &dir, &u, t, &mut self.quiet, out);
+        new_host::check(&mut self.profiles, &dir, &u, t, out);
+        self.privileged.observe_use(&dir, event, &u, out);
+        service_account::check(&mut self.quiet, &dir, &u, t, out);
+    }
+
     pub(super) fn observe(&mut self, event: &Event, out: &mut Vec<Hit>) {
+        self.observe_use(event, out);
         if let Some(user) = mfa_fatigue::denied(event) {
             mfa_fatigue::record_denial(self, &user, event.timestamp.as_second());
             return;
@@ -197,9 +264,17 @@ impl Identity {
             spraying::rule(),
             success_after_failures::rule(),
             mfa_fatigue::rule(),
+            travel::travel_rule(),
+            travel::country_rule(),
+            new_host::rule(),
+            privileged::rule(),
+            service_account::rule(),
         ]
     }
 }
+
+#[cfg(test)]
+mod use_tests;
 
 #[cfg(test)]
 pub(super) mod testkit {
