@@ -6,7 +6,8 @@
 //! ([`import`]); they are put in one canonical form ([`indicator`]), indexed so that matching
 //! costs the same for a hundred indicators as for a hundred thousand ([`matcher`]), and every
 //! event that shows one raises an ordinary alert naming the partner who shared it
-//! ([`detect`]).
+//! ([`detect`]). The other way, [`share`] turns an incident into a STIX 2.1 bundle that
+//! carries what helps other hospitals and nothing that must stay inside ([`share::Inside`]).
 //!
 //! **Architecture Invariant:** pure: no sockets, files or clocks. Fetching from partners,
 //! serving TAXII and storing indicators happen at the binary's and the server's edge.
@@ -15,6 +16,7 @@ pub mod detect;
 pub mod import;
 pub mod indicator;
 pub mod matcher;
+pub mod share;
 
 pub use detect::IntelDetector;
 pub use import::{
@@ -22,3 +24,4 @@ pub use import::{
 };
 pub use indicator::{Indicator, Kind, Tlp};
 pub use matcher::{Hit, IndicatorSet};
+pub use share::{Inside, Share, ShareRequest, share};

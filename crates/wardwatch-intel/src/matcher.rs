@@ -6,8 +6,8 @@
 //! networks, one map per prefix length of the masked address (a lookup costs one probe per
 //! length present, at most 33 for IPv4 and 129 for IPv6, however many networks there are);
 //! for domains, the name and each parent domain looked up in turn (a subdomain of an indicated
-//! domain is the domain's); and for free text (command lines, messages), one Aho-Corasick
-//! automaton over every domain, URL and hash, which reads the text once.
+//! domain is the domain's); and free text (command lines, messages) cut into the pieces a URL,
+//! domain or hash can be, each looked up the same ways.
 //!
 //! **Architecture Invariant:** pure: the time an indicator is judged at is given (the event's
 //! time in `hunt`, the time of arrival in `serve`), never read from a clock.
@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use ipnet::IpNet;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -49,9 +48,6 @@ pub struct IndicatorSet {
     nets: Vec<((u8, bool), NetTable)>,
     domains: HashMap<String, Vec<u32>>,
     exact: HashMap<(Kind, String), Vec<u32>>,
-    text: Option<AhoCorasick>,
-    /// Indicator of each pattern of `text`.
-    text_ids: Vec<u32>,
 }
 
 impl IndicatorSet {
@@ -61,7 +57,6 @@ impl IndicatorSet {
             ..IndicatorSet::default()
         };
         let mut nets: HashMap<(u8, bool), NetTable> = HashMap::new();
-        let mut patterns = Vec::new();
         for (i, ind) in set.all.iter().enumerate() {
             let i = i as u32;
             match ind.kind {
@@ -81,27 +76,13 @@ impl IndicatorSet {
                 }
                 Kind::Domain => {
                     set.domains.entry(ind.value.clone()).or_default().push(i);
-                    patterns.push((ind.value.clone(), i));
                 }
-                k => {
-                    set.exact.entry((k, ind.value.clone())).or_default().push(i);
-                    if k == Kind::Url || k.is_hash() {
-                        patterns.push((ind.value.clone(), i));
-                    }
-                }
+                k => set.exact.entry((k, ind.value.clone())).or_default().push(i),
             }
         }
         set.nets = nets.into_iter().collect();
         set.nets
             .sort_by_key(|((len, v6), _)| (*v6, std::cmp::Reverse(*len)));
-        if !patterns.is_empty() {
-            set.text = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(patterns.iter().map(|(p, _)| p.as_str()))
-                .ok();
-            set.text_ids = patterns.into_iter().map(|(_, i)| i).collect();
-        }
         set
     }
 
@@ -156,24 +137,46 @@ impl IndicatorSet {
             .map_or(&[][..], Vec::as_slice)
     }
 
-    /// Indicators whose value appears in free `text`, on word boundaries.
+    /// Indicators whose value appears in free `text` (a command line, a message): the text is
+    /// cut at characters no URL, domain or hash holds, and each piece is looked up as a URL
+    /// (and its host), a hash or a domain (and its parents). Measured: an Aho-Corasick
+    /// automaton over every domain, URL and hash cost 4.5× more per command line at 100,000
+    /// indicators than at 100 (the automaton outgrows the caches); these lookups stay flat.
     fn in_text(&self, text: &str) -> Vec<u32> {
-        let Some(ac) = &self.text else {
-            return Vec::new();
-        };
-        let bytes = text.as_bytes();
-        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
         let mut out = Vec::new();
-        for m in ac.find_overlapping_iter(text) {
-            let before = m.start().checked_sub(1).map(|i| bytes[i]);
-            let after = bytes.get(m.end()).copied();
-            let after2 = bytes.get(m.end() + 1).copied();
-            let clean_start = before.is_none_or(|b| !word(b));
-            // `evil.example` must not match inside `evil.example.org`.
-            let clean_end = after.is_none_or(|b| !word(b))
-                && !(after == Some(b'.') && after2.is_some_and(word));
-            if clean_start && clean_end {
-                out.push(self.text_ids[m.pattern().as_usize()]);
+        let cut = |c: char| c.is_whitespace() || "\"'<>()[]{},;|`^\\".contains(c);
+        for piece in text.split(cut) {
+            let t = piece.trim_matches(|c: char| ".:=".contains(c));
+            if t.len() < 4 {
+                continue;
+            }
+            if t.contains("://") {
+                if let Ok(url) = indicator::url(t) {
+                    out.extend(self.exact(Kind::Url, &url));
+                    if let Some(host) = indicator::url_host(&url) {
+                        match host.parse::<IpAddr>() {
+                            Ok(ip) => out.extend(self.ip(ip)),
+                            Err(_) => out.extend(self.domain(host)),
+                        }
+                    }
+                }
+                continue;
+            }
+            if let Some(kind) = Kind::hash_of_len(t.len())
+                && t.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                out.extend(self.exact(kind, &t.to_ascii_lowercase()));
+                continue;
+            }
+            // `host.example/path`, `user@host.example`, `host.example:443`.
+            let host = t.split('/').next().unwrap_or(t);
+            let host = host.rsplit('@').next().unwrap_or(host);
+            let host = host.split(':').next().unwrap_or(host);
+            if host.contains('.') && !host.starts_with('.') {
+                match host.parse::<IpAddr>() {
+                    Ok(ip) => out.extend(self.ip(ip)),
+                    Err(_) => out.extend(self.domain(host)),
+                }
             }
         }
         out

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use wardwatch_core::Event;
 use wardwatch_detect::Detection;
@@ -18,6 +18,43 @@ pub enum IntelCommand {
     /// holds: indicators by kind, what was skipped and why, and files that are no
     /// intelligence (exit code 1 then).
     Check(CheckArgs),
+    /// Turn an incident into a STIX 2.1 bundle for other hospitals: external addresses,
+    /// domains, URLs, hashes, sender addresses, subjects and ATT&CK techniques, with a short
+    /// description; internal addresses and names, staff, patients and free text quoting them
+    /// are withheld (listed on standard error with the reason).
+    Share(ShareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// The incident id (`wardwatch incidents list`).
+    incident: String,
+    /// The data folder of the store.
+    #[arg(long, default_value = "wardwatch-data")]
+    data: PathBuf,
+    /// The context folder (inventory.csv, roster.csv: whose names and addresses stay home).
+    #[arg(long, value_name = "DIR")]
+    context: Option<PathBuf>,
+    /// The hospital's own mail and web domains (repeatable); the roster's mail domains count too.
+    #[arg(long = "own-domain", value_name = "DOMAIN")]
+    own_domains: Vec<String>,
+    /// The producing hospital's name, as partners know it.
+    #[arg(long, default_value = "Wardwatch site")]
+    producer: String,
+    /// TLP 2.0 marking: clear, green, amber, amber+strict, red.
+    #[arg(long, default_value = "amber", value_parser = parse_tlp)]
+    tlp: wardwatch_intel::Tlp,
+    /// Print the bundle exactly as it would be published, and publish nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write the bundle to this file (to send to a partner).
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+}
+
+fn parse_tlp(s: &str) -> Result<wardwatch_intel::Tlp, String> {
+    wardwatch_intel::Tlp::parse(s)
+        .ok_or_else(|| format!("`{s}`: expected clear, green, amber, amber+strict or red"))
 }
 
 #[derive(Debug, Args)]
@@ -32,6 +69,7 @@ pub struct CheckArgs {
 pub fn run(cmd: IntelCommand) -> Result<ExitCode> {
     match cmd {
         IntelCommand::Check(args) => check(args),
+        IntelCommand::Share(args) => share(args),
     }
 }
 
@@ -225,4 +263,73 @@ impl wardwatch_hunt::EventDetector for HuntIntel {
     fn detect(&self, event: &Event) -> Vec<Detection> {
         self.0.detect(event, None)
     }
+}
+
+fn share(args: ShareArgs) -> Result<ExitCode> {
+    if !args.dry_run && args.output.is_none() {
+        bail!("say --dry-run to see the bundle, or -o FILE to write it for a partner");
+    }
+    if !args.data.join(wardwatch_store::FILE_NAME).exists() {
+        bail!("no store in `{}` (pass --data)", args.data.display());
+    }
+    let db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
+        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
+    let Some(stored) = db.incident(&args.incident)? else {
+        bail!(
+            "no incident `{}` in `{}`",
+            args.incident,
+            args.data.display()
+        );
+    };
+    let incident = serde_json::from_str::<wardwatch_incidents::IncidentDoc>(&stored.doc)
+        .with_context(|| format!("incident `{}` cannot be read", args.incident))?
+        .incident;
+    let mut alerts = Vec::new();
+    for id in &incident.alert_ids {
+        if let Some((alert, _)) = db.alert(&id.0)? {
+            alerts.push(alert);
+        }
+    }
+    let ctx = match &args.context {
+        Some(dir) => {
+            let (ctx, problems) = wardwatch_server::context::load_dir(dir)
+                .with_context(|| format!("cannot read the context folder {}", dir.display()))?;
+            for p in problems {
+                eprintln!("wardwatch: context: {p}");
+            }
+            ctx
+        }
+        None => wardwatch_incidents::Context::default(),
+    };
+    let mut inside = wardwatch_intel::Inside::new(&ctx, &args.own_domains);
+    inside.add_incident(&incident, &alerts);
+    let out = wardwatch_intel::share(
+        &wardwatch_intel::ShareRequest {
+            incident: &incident,
+            alerts: &alerts,
+            producer: &args.producer,
+            tlp: args.tlp,
+            now: jiff::Timestamp::now(),
+        },
+        &inside,
+    );
+    let json = serde_json::to_string_pretty(&out.bundle)?;
+    for (what, why) in &out.withheld {
+        eprintln!("withheld {what}: {why}");
+    }
+    eprintln!(
+        "wardwatch: {} indicator(s), {} technique(s), {} value(s) withheld; TLP:{}",
+        out.kept.len(),
+        out.techniques.len(),
+        out.withheld.len(),
+        args.tlp.as_str().to_ascii_uppercase()
+    );
+    if let Some(path) = &args.output {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    if args.dry_run {
+        println!("{json}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
