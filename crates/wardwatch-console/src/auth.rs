@@ -162,6 +162,33 @@ impl Principal {
         }
     }
 
+    /// Whether it sees patient-record privacy incidents and alerts: privacy officers and
+    /// admins only (issue 14); to everyone else they do not exist.
+    pub fn sees_privacy(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::PrivacyOfficer)
+    }
+
+    /// The privacy incidents and alerts its listings hold.
+    pub fn privacy_scope(&self) -> wardwatch_store::PrivacyScope {
+        if self.sees_privacy() {
+            wardwatch_store::PrivacyScope::With
+        } else {
+            wardwatch_store::PrivacyScope::Without
+        }
+    }
+
+    /// Whether it sees the incident `id` of `org`.
+    pub fn sees_incident(&self, org: &str, id: &str) -> bool {
+        self.sees(org)
+            && (self.sees_privacy() || !id.starts_with(wardwatch_core::PRIVACY_INCIDENT_PREFIX))
+    }
+
+    /// Whether it sees an alert of rule `rule_id` in `org`.
+    pub fn sees_alert(&self, org: &str, rule_id: &str) -> bool {
+        self.sees(org)
+            && (self.sees_privacy() || !rule_id.starts_with(wardwatch_core::PRIVACY_RULE_PREFIX))
+    }
+
     /// Whether it may use routes that require `access`.
     pub fn may(&self, access: Access) -> bool {
         access.allows(self.role)

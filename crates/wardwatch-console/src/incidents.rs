@@ -88,6 +88,7 @@ pub(crate) async fn list(
         limit: p.limit.unwrap_or(50),
         cursor: p.cursor.clone(),
         orgs: who.orgs(),
+        privacy: who.privacy_scope(),
         ..IncidentFilter::default()
     };
     let page = s.with_db(move |db| Ok(db.list_incidents(&filter)?)).await?;
@@ -111,7 +112,10 @@ pub(crate) async fn detail(
     let key = id.clone();
     let (stored, alerts) = s
         .with_db(move |db| {
-            let Some(stored) = db.incident(&key)?.filter(|i| who.sees(&i.org)) else {
+            let Some(stored) = db
+                .incident(&key)?
+                .filter(|i| who.sees_incident(&i.org, &i.id))
+            else {
                 return Ok((None, Vec::new()));
             };
             let view = incident_view(&stored).map_err(ApiError::Internal)?;
@@ -187,7 +191,7 @@ pub(crate) async fn apply_action(
     let view = s
         .with_db_mut(move |db| {
             db.update_lifecycle(&key, |stored| {
-            if !viewer.sees(&stored.org) {
+            if !viewer.sees_incident(&stored.org, &stored.id) {
                 return Err(ApiError::NotFound(format!("no incident `{}`", stored.id)));
             }
             let mut view = incident_view(stored).map_err(ApiError::Internal)?;
@@ -322,7 +326,7 @@ pub(crate) async fn create_exception(
         .with_db_mut(move |db| {
             let Some((alert, _)) = db
                 .alert(&b.alert_id)?
-                .filter(|(a, _)| viewer.sees(&a.organization))
+                .filter(|(a, _)| viewer.sees_alert(&a.organization, &a.rule_id))
             else {
                 return Err(ApiError::NotFound(format!("no alert `{}`", b.alert_id)));
             };

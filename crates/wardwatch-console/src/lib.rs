@@ -280,6 +280,7 @@ impl ListParams {
             orgs: p.orgs(),
             count_time: None,
             sample: 0,
+            privacy: p.privacy_scope(),
         })
     }
 
@@ -351,7 +352,7 @@ pub(crate) async fn alert(
     let key = id.clone();
     let found = s.with_db(move |db| Ok(db.alert(&key)?)).await?;
     match found {
-        Some((alert, mut event)) if who.sees(&alert.organization) => {
+        Some((alert, mut event)) if who.sees_alert(&alert.organization, &alert.rule_id) => {
             if !who.may(auth::Access::Search) {
                 // The raw event is for those who may search raw events.
                 event = None;

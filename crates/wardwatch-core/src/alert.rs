@@ -70,6 +70,13 @@ pub struct EventRef {
     pub channel: Option<String>,
 }
 
+/// The rule id prefix of the patient-record privacy analytics' alerts (tag `privacy`): they
+/// are kept apart (their own incidents, no mail or report, privacy officers and admins only).
+pub const PRIVACY_RULE_PREFIX: &str = "analytic-privacy-";
+
+/// The id prefix of the incidents made of privacy alerts (one per user).
+pub const PRIVACY_INCIDENT_PREFIX: &str = "priv-";
+
 /// A rule matched an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {

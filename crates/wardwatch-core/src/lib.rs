@@ -13,7 +13,9 @@ mod entity;
 mod event;
 mod severity;
 
-pub use alert::{Alert, AlertId, EventRef, FACT_FIELDS};
+pub use alert::{
+    Alert, AlertId, EventRef, FACT_FIELDS, PRIVACY_INCIDENT_PREFIX, PRIVACY_RULE_PREFIX,
+};
 pub use entity::{Entity, EntityKind};
 pub use event::{ClockWindow, DEFAULT_ORGANIZATION, Ecs, Event, Origin, RawText, SourceKind};
 pub use severity::{ParseSeverityError, Severity};

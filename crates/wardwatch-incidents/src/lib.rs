@@ -37,6 +37,9 @@ pub use context::{
 pub use exception::{Condition, Exception, ExceptionError, ExceptionSet};
 pub use group::{GroupConfig, Grouper, MAX_SEEN_ALERTS};
 pub use lifecycle::LifecycleError;
-pub use model::{Comment, HistoryEntry, Incident, Resolution, ScorePart, Status, Step};
+pub use model::{
+    Comment, HistoryEntry, Incident, PRIVACY_INCIDENT_PREFIX, PRIVACY_TAG, Resolution, ScorePart,
+    Status, Step, is_privacy_alert,
+};
 pub use narrative::{MAX_STEPS, Narrative, Role, RoleSteps, narrate};
 pub use stored::{IncidentDoc, IncidentView, Lifecycle, exception_from_json};

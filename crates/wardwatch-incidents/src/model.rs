@@ -134,8 +134,13 @@ pub struct Step {
 /// Alerts about one story.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
-    /// `inc-` + the id of the first alert: the same alerts always make the same incident.
+    /// `inc-` (a privacy incident: [`PRIVACY_INCIDENT_PREFIX`]) + the id of the first alert:
+    /// the same alerts always make the same incident.
     pub id: String,
+    /// Made of patient-record privacy alerts (tag `privacy`) about one user, and nothing else:
+    /// for the privacy officer's eyes, never in mail, webhooks, reports or anything shared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privacy: bool,
     #[serde(rename = "organization.id", default = "default_org")]
     pub organization: String,
     pub title: String,
@@ -182,6 +187,16 @@ pub struct Incident {
     /// Mail recipients seen (lowercased), for mail → user links.
     #[serde(default)]
     pub emails: Vec<String>,
+}
+
+pub use wardwatch_core::PRIVACY_INCIDENT_PREFIX;
+
+/// The tag of patient-record privacy alerts.
+pub const PRIVACY_TAG: &str = "privacy";
+
+/// Whether `alert` is a patient-record privacy alert.
+pub fn is_privacy_alert(alert: &wardwatch_core::Alert) -> bool {
+    alert.tags.iter().any(|t| t == PRIVACY_TAG)
 }
 
 fn default_org() -> String {

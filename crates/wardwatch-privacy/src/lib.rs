@@ -148,7 +148,7 @@ pub(crate) fn meta(
     recommendation: &str,
 ) -> Arc<RuleMeta> {
     Arc::new(RuleMeta {
-        id: format!("analytic-privacy-{kind}"),
+        id: format!("{}{kind}", wardwatch_core::PRIVACY_RULE_PREFIX),
         title: title.to_string(),
         level,
         tags: vec!["privacy".into(), format!("privacy.{kind}")],
@@ -190,6 +190,9 @@ pub(crate) fn finding(
     }
 }
 
+/// The version of [`PrivacyAnalytics::export_state`]'s layout.
+const STATE_VERSION: u64 = 1;
+
 /// The privacy analytics with their state.
 pub struct PrivacyAnalytics {
     ctx: Arc<PrivacyContext>,
@@ -219,6 +222,39 @@ impl PrivacyAnalytics {
         out.extend(self.export.observe(&a));
         out.extend(self.volume.observe(&a));
         out
+    }
+
+    /// The state the analytics keep between events (per user: open break-the-glass windows,
+    /// recent exports, daily volumes), for the server to save with its detection cursor.
+    pub fn export_state(&self) -> serde_json::Value {
+        serde_json::json!({
+            "version": STATE_VERSION,
+            "browsing": serde_json::to_value(&self.browsing).unwrap_or_default(),
+            "export": serde_json::to_value(&self.export).unwrap_or_default(),
+            "volume": serde_json::to_value(&self.volume).unwrap_or_default(),
+        })
+    }
+
+    /// Take up a state [`PrivacyAnalytics::export_state`] gave; `false` (and the state left as
+    /// it was) when it is from another version or malformed.
+    pub fn import_state(&mut self, v: serde_json::Value) -> bool {
+        if v.get("version").and_then(serde_json::Value::as_u64) != Some(STATE_VERSION) {
+            return false;
+        }
+        let part = |k: &str| v.get(k).cloned().unwrap_or_default();
+        match (
+            serde_json::from_value(part("browsing")),
+            serde_json::from_value(part("export")),
+            serde_json::from_value(part("volume")),
+        ) {
+            (Ok(b), Ok(e), Ok(vol)) => {
+                self.browsing = b;
+                self.export = e;
+                self.volume = vol;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Every privacy rule's metadata.

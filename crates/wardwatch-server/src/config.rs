@@ -135,6 +135,9 @@ roster = ""
 # (`from_zone,to_zone,ports,note`: what the segmentation policy allows), each optional, CSV
 # or YAML. The inventory's `zone` column and classes (scanner, backup, admin...) feed the
 # network analytics. `inventory` / `roster` above, when set, replace the folder's file.
+# patients.csv and encounters.csv in it turn on the patient-record privacy analytics (names
+# and addresses kept only as keyed hashes under a key the store makes once); their alerts form
+# per-user privacy incidents that only privacy officers and admins see, never mailed.
 context = ""
 
 [retention]

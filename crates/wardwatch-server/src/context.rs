@@ -2,14 +2,18 @@
 //! and handing the network analytics what it says about addresses.
 //!
 //! Why here: parsing is `wardwatch-incidents`' (pure, text in), the analytics are
-//! `wardwatch-detect`'s (pure, a [`Topology`] in); neither may know the other, so the wiring
-//! that reads the folder and joins them lives with the other wiring, and `hunt` and `serve` call
-//! the same two functions.
+//! `wardwatch-detect`'s and `wardwatch-privacy`'s (pure, a [`Topology`] or a `PrivacyContext`
+//! in); neither may know the other, so the wiring that reads the folder and joins them lives
+//! with the other wiring, and `hunt` and `serve` call the same functions.
 
 use std::path::Path;
 
 use wardwatch_detect::analytics::network::{NetClass, Role, Topology};
-use wardwatch_incidents::{AssetMatch, CONTEXT_FILES, Context, ContextError};
+use wardwatch_incidents::{
+    AssetMatch, CONTEXT_FILES, Context, ContextError, Encounters, Patients, PrivacyKey, Roster,
+    StaffKeys,
+};
+use wardwatch_privacy::PrivacyContext;
 
 /// The context files of `dir` as `(path, text)`: every `inventory`, `roster` and `zones` file
 /// with a `.csv`, `.yaml` or `.yml` extension (other files belong to other features and are
@@ -42,6 +46,58 @@ pub fn read_dir(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
 /// and line; the rest loaded).
 pub fn load_dir(dir: &Path) -> std::io::Result<(Context, Vec<ContextError>)> {
     Ok(Context::from_files(&read_dir(dir)?))
+}
+
+/// The first of `names` present in `dir`, as `(path, text)`.
+fn read_first(dir: &Path, names: &[&str]) -> std::io::Result<Option<(String, String)>> {
+    for name in names {
+        let path = dir.join(name);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            return Ok(Some((path.display().to_string(), text)));
+        }
+    }
+    Ok(None)
+}
+
+/// The privacy analytics' context from the folder `dir`: the roster (with its names and
+/// addresses as keyed hashes under `key`), `patients` and `encounters` (CSV or YAML), with one
+/// problem per bad row. `None` when the folder has neither patients nor encounters: the
+/// privacy analytics would judge nothing. The key never leaves the hashes.
+pub fn privacy_context(
+    dir: &Path,
+    key: &PrivacyKey,
+) -> std::io::Result<Option<(PrivacyContext, Vec<ContextError>)>> {
+    let patients = read_first(dir, &["patients.csv", "patients.yaml", "patients.yml"])?;
+    let encounters = read_first(
+        dir,
+        &["encounters.csv", "encounters.yaml", "encounters.yml"],
+    )?;
+    if patients.is_none() && encounters.is_none() {
+        return Ok(None);
+    }
+    let mut ctx = PrivacyContext::default();
+    let mut problems = Vec::new();
+    if let Some((path, text)) = read_first(dir, &["roster.csv", "roster.yaml", "roster.yml"])? {
+        let (roster, p1) = Roster::load_partial(&path, &text);
+        let (staff, p2) = StaffKeys::load_partial(&path, &text, key);
+        ctx.roster = roster;
+        ctx.staff = staff;
+        problems.extend(p1);
+        problems.extend(p2);
+    }
+    if let Some((path, text)) = patients {
+        let (p, errs) = Patients::load_partial(&path, &text, key);
+        ctx.patients = p;
+        problems.extend(errs);
+    }
+    if let Some((path, text)) = encounters {
+        let (e, errs) = Encounters::load_partial(&path, &text);
+        ctx.encounters = e;
+        problems.extend(errs);
+    }
+    Ok(Some((ctx, problems)))
 }
 
 /// What the inventory says of addresses, for the network analytics: every row that matches an

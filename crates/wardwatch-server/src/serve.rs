@@ -258,7 +258,52 @@ fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
             quiet: Duration::from_secs(config.incidents.quiet_minutes.max(1) * 60),
         },
         ctx: Arc::new(ctx),
+        privacy: None,
     })
+}
+
+/// The name of the privacy key among the store's secrets: names and addresses of the roster
+/// and the patients are compared as keyed hashes under it (made once, random, never logged).
+const PRIVACY_SECRET: &str = "privacy";
+
+/// The privacy analytics' context from the context folder, keyed with the store's privacy
+/// key; `None` without a folder or when it has neither patients nor encounters.
+fn privacy_setup(
+    folder: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> Result<Option<Arc<wardwatch_privacy::PrivacyContext>>, ServeError> {
+    if folder.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    // Only open the store for its key when there is something to key.
+    let has = |names: &[&str]| names.iter().any(|n| folder.join(n).exists());
+    if !has(&[
+        "patients.csv",
+        "patients.yaml",
+        "patients.yml",
+        "encounters.csv",
+        "encounters.yaml",
+        "encounters.yml",
+    ]) {
+        return Ok(None);
+    }
+    let mut db = wardwatch_store::Db::open(data_dir, &wardwatch_store::DbOptions::default())?;
+    let key = wardwatch_incidents::PrivacyKey::new(&db.secret(PRIVACY_SECRET)?);
+    let Some((ctx, problems)) = crate::context::privacy_context(folder, &key)
+        .map_err(|e| ServeError::Config(format!("cannot read the context folder: {e}")))?
+    else {
+        return Ok(None);
+    };
+    for p in problems {
+        tracing::warn!(problem = %p, "privacy context row skipped");
+    }
+    tracing::info!(
+        staff = ctx.roster.people().len(),
+        patients = ctx.patients.len(),
+        encounters = ctx.encounters.len(),
+        "privacy analytics on"
+    );
+    Ok(Some(Arc::new(ctx)))
 }
 
 /// Start everything the configuration asks for.
@@ -320,8 +365,18 @@ pub async fn start_with_clock(
         let dir = data_dir.clone();
         let cfg = config.pipeline();
         let m = metrics.clone();
-        tokio::task::spawn_blocking(move || {
-            Pipeline::start(&dir, &cfg, Arc::new(detector), correlator, incidents, m)
+        let folder = config.incidents.context.clone();
+        tokio::task::spawn_blocking(move || -> Result<Pipeline, ServeError> {
+            let mut incidents = incidents;
+            incidents.privacy = privacy_setup(&folder, &dir)?;
+            Ok(Pipeline::start(
+                &dir,
+                &cfg,
+                Arc::new(detector),
+                correlator,
+                incidents,
+                m,
+            )?)
         })
         .await
         .map_err(|e| ServeError::Config(format!("pipeline start failed: {e}")))??

@@ -78,6 +78,8 @@ pub struct IncidentFilter {
     pub max_severity: Option<Severity>,
     /// Assigned to this account (`-` for nobody).
     pub assignee: Option<String>,
+    /// Privacy incidents: left out unless asked for.
+    pub privacy: crate::PrivacyScope,
 }
 
 impl Default for IncidentFilter {
@@ -93,6 +95,7 @@ impl Default for IncidentFilter {
             orgs: None,
             max_severity: None,
             assignee: None,
+            privacy: crate::PrivacyScope::Without,
         }
     }
 }
@@ -209,6 +212,7 @@ impl Db {
         if !f.include_merged {
             cond.push_str(" AND merged_into IS NULL");
         }
+        cond.push_str(&f.privacy.incidents("id"));
         cond.push_str(&crate::search::org_cond(
             "org",
             f.orgs.as_deref(),
@@ -271,12 +275,14 @@ impl Db {
         list: &str,
         name: &str,
         orgs: Option<&[String]>,
+        privacy: crate::PrivacyScope,
         limit: usize,
     ) -> Result<Vec<StoredIncident>, StoreError> {
         let list = if list == "users" { "users" } else { "hosts" };
         let mut args: Vec<rusqlite::types::Value> =
             vec![name.to_string().into(), (limit as i64).into()];
-        let cond = crate::search::org_cond("org", orgs, &mut args);
+        let mut cond = crate::search::org_cond("org", orgs, &mut args);
+        cond.push_str(&privacy.incidents("id"));
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM incidents WHERE merged_into IS NULL{cond} AND EXISTS
              (SELECT 1 FROM json_each(doc, '$.incident.{list}') WHERE value = ?1 COLLATE NOCASE)

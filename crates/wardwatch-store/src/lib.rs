@@ -21,6 +21,7 @@ mod index;
 pub mod ledger;
 mod outbox;
 mod overview;
+mod privacy;
 mod private;
 pub mod query;
 mod report;
@@ -44,6 +45,7 @@ pub use index::{INDEX_FILE_NAME, IndexDb};
 pub use ledger::{IdentityUsage, LedgerBatch, LedgerUse, PlaceUsage, UsageKind};
 pub use outbox::{NewMessage, OutboxCounts, OutboxRow};
 pub use overview::SourceRow;
+pub use privacy::PrivacyScope;
 
 /// The cursor name of the worker that builds the full-text index behind the journal. Search
 /// treats events after it as not yet indexed and checks them directly.

@@ -105,7 +105,11 @@ pub(crate) fn note_incidents(
     incidents: &[crate::IncidentRow],
 ) -> Result<(), StoreError> {
     let mut ins = tx.prepare_cached("INSERT INTO incident_events (incident) VALUES (?1)")?;
-    for i in incidents {
+    // Privacy incidents never reach the notification queue: no mail or webhook about them.
+    for i in incidents
+        .iter()
+        .filter(|i| !crate::privacy::is_privacy_incident(&i.id))
+    {
         ins.execute([&i.id])?;
     }
     Ok(())

@@ -1,14 +1,15 @@
 //! Counts the console's pages draw: incidents by severity, alerts over time, the busiest
 //! hosts, users and rules, and which sources send what. Each is one aggregate query over an
-//! indexed column, restricted to the organizations a person sees.
+//! indexed column, restricted to the organizations a person sees. Privacy incidents and
+//! alerts are never counted here: they are the privacy officer's (`privacy.rs`).
 
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 use serde::Serialize;
 
-use crate::StoreError;
 use crate::db::Db;
 use crate::search::org_cond;
+use crate::{PrivacyScope, StoreError};
 
 /// Rows the journal gained since a position: who sent them, for source health.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,8 +50,9 @@ impl Db {
     ) -> Result<Vec<(i64, u64)>, StoreError> {
         let mut args = Vec::new();
         let cond = org_cond("org", orgs, &mut args);
+        let np = PrivacyScope::Without.incidents("id");
         self.counts(&format!(
-            "SELECT severity, COUNT(*) FROM incidents WHERE status != 'resolved' AND merged_into IS NULL{cond} GROUP BY severity"
+            "SELECT severity, COUNT(*) FROM incidents WHERE status != 'resolved' AND merged_into IS NULL{np}{cond} GROUP BY severity"
         ), args)
     }
 
@@ -64,8 +66,9 @@ impl Db {
     ) -> Result<Vec<(i64, u64)>, StoreError> {
         let mut args: Vec<Value> = vec![from.into(), to.into(), bucket_ns.max(1).into()];
         let cond = org_cond("org", orgs, &mut args);
+        let np = PrivacyScope::Without.alerts("rule_id");
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT (ts - ?1) / ?3, COUNT(*) FROM alerts WHERE ts >= ?1 AND ts < ?2{cond} GROUP BY 1 ORDER BY 1"
+            "SELECT (ts - ?1) / ?3, COUNT(*) FROM alerts WHERE ts >= ?1 AND ts < ?2{np}{cond} GROUP BY 1 ORDER BY 1"
         ))?;
         let rows = stmt.query_map(params_from_iter(args), |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
@@ -84,8 +87,9 @@ impl Db {
     ) -> Result<Vec<(String, u64)>, StoreError> {
         let mut args: Vec<Value> = vec![from.into(), (limit as i64).into()];
         let cond = org_cond("org", orgs, &mut args);
+        let np = PrivacyScope::Without.alerts("rule_id");
         self.counts(&format!(
-            "SELECT host, COUNT(*) FROM alerts WHERE ts >= ?1 AND host IS NOT NULL{cond} GROUP BY host COLLATE NOCASE ORDER BY 2 DESC LIMIT ?2"
+            "SELECT host, COUNT(*) FROM alerts WHERE ts >= ?1 AND host IS NOT NULL{np}{cond} GROUP BY host COLLATE NOCASE ORDER BY 2 DESC LIMIT ?2"
         ), args)
     }
 
@@ -98,10 +102,11 @@ impl Db {
     ) -> Result<Vec<(String, u64)>, StoreError> {
         let mut args: Vec<Value> = vec![from.into(), (limit as i64).into()];
         let cond = org_cond("a.org", orgs, &mut args);
+        let np = PrivacyScope::Without.alerts("a.rule_id");
         self.counts(
             &format!(
                 "SELECT json_extract(e.value, '$.value') AS u, COUNT(*) FROM alerts a, json_each(a.doc, '$.entities') e
-             WHERE a.ts >= ?1 AND json_extract(e.value, '$.kind') = 'user'{cond}
+             WHERE a.ts >= ?1 AND json_extract(e.value, '$.kind') = 'user'{np}{cond}
              GROUP BY u ORDER BY 2 DESC LIMIT ?2"
             ),
             args,
@@ -116,8 +121,9 @@ impl Db {
     ) -> Result<Vec<RuleHits>, StoreError> {
         let mut args: Vec<Value> = vec![from.into()];
         let cond = org_cond("org", orgs, &mut args);
+        let np = PrivacyScope::Without.alerts("rule_id");
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT rule_id, MAX(title), MAX(level), COUNT(*), MAX(ts) FROM alerts WHERE ts >= ?1{cond}
+            "SELECT rule_id, MAX(title), MAX(level), COUNT(*), MAX(ts) FROM alerts WHERE ts >= ?1{np}{cond}
              GROUP BY rule_id ORDER BY 4 DESC"
         ))?;
         let rows = stmt.query_map(params_from_iter(args), |r| {
@@ -148,8 +154,9 @@ impl Db {
             rule_id.to_string().into(),
         ];
         let cond = org_cond("org", orgs, &mut args);
+        let np = PrivacyScope::Without.alerts("rule_id");
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT (ts - ?1) / ?3, COUNT(*) FROM alerts WHERE ts >= ?1 AND ts < ?2 AND rule_id = ?4{cond} GROUP BY 1 ORDER BY 1"
+            "SELECT (ts - ?1) / ?3, COUNT(*) FROM alerts WHERE ts >= ?1 AND ts < ?2 AND rule_id = ?4{np}{cond} GROUP BY 1 ORDER BY 1"
         ))?;
         let rows = stmt.query_map(params_from_iter(args), |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))

@@ -1,13 +1,13 @@
 //! The figures the management report reads: alerts per rule, alerts of given ATT&CK tags, and
-//! events per source, over a time range (event time, ns).
+//! events per source, over a time range (event time, ns). Privacy alerts are never in it.
 //!
 //! Why here: the report is built from several tables; these queries use the store's indexes
 //! (`alerts_ts`, `events_ts_cols`) so a week's report on a year's store stays quick.
 
 use rusqlite::params;
 
-use crate::StoreError;
 use crate::db::Db;
+use crate::{PrivacyScope, StoreError};
 
 impl Db {
     /// Alerts per rule in `[from, to)`, most first: (rule title, count).
@@ -17,10 +17,11 @@ impl Db {
         to: i64,
         limit: usize,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT MIN(title), COUNT(*) AS n FROM alerts WHERE ts >= ?1 AND ts < ?2
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT MIN(title), COUNT(*) AS n FROM alerts WHERE ts >= ?1 AND ts < ?2{}
              GROUP BY rule_id ORDER BY n DESC, MIN(title) LIMIT ?3",
-        )?;
+            PrivacyScope::Without.alerts("rule_id")
+        ))?;
         let rows = stmt.query_map(params![from, to, limit as i64], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
         })?;
@@ -43,7 +44,8 @@ impl Db {
             .map(|i| format!("instr(lower(doc), ?{}) > 0", i + 4))
             .collect();
         let sql = format!(
-            "SELECT doc FROM alerts WHERE ts >= ?1 AND ts < ?2 AND ({}) ORDER BY ts LIMIT ?3",
+            "SELECT doc FROM alerts WHERE ts >= ?1 AND ts < ?2{} AND ({}) ORDER BY ts LIMIT ?3",
+            PrivacyScope::Without.alerts("rule_id"),
             cond.join(" OR ")
         );
         let mut args: Vec<rusqlite::types::Value> =

@@ -81,6 +81,8 @@ fn list(a: ListArgs) -> Result<ExitCode> {
         status: a.status.clone(),
         min_severity: a.min_severity,
         limit: a.limit,
+        // Whoever reads the store's files directly is its administrator: privacy incidents too.
+        privacy: wardwatch_store::PrivacyScope::With,
         ..IncidentFilter::default()
     })?;
     let mut views = Vec::new();

@@ -8,23 +8,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use wardwatch_core::Event;
 use wardwatch_detect::Detection;
-use wardwatch_incidents::{ContextError, Encounters, Patients, PrivacyKey, Roster, StaffKeys};
-use wardwatch_privacy::{PrivacyAnalytics, PrivacyContext};
+use wardwatch_incidents::{ContextError, PrivacyKey};
+use wardwatch_privacy::PrivacyAnalytics;
 
 pub struct HuntPrivacy(PrivacyAnalytics);
-
-/// The first of `names` present in `dir`, with its text.
-fn read_first(dir: &Path, names: &[&str]) -> Result<Option<(String, String)>> {
-    for name in names {
-        let path = dir.join(name);
-        if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read `{}`", path.display()))?;
-            return Ok(Some((path.display().to_string(), text)));
-        }
-    }
-    Ok(None)
-}
 
 fn report(problems: &[ContextError], quiet: bool) {
     if quiet {
@@ -52,37 +39,14 @@ impl HuntPrivacy {
         getrandom::fill(&mut secret)
             .map_err(|e| anyhow::anyhow!("no random key for this run: {e}"))?;
         let key = PrivacyKey::new(&secret);
-        let mut ctx = PrivacyContext::default();
-        let mut problems = Vec::new();
-        if let Some((path, text)) = read_first(dir, &["roster.csv", "roster.yaml", "roster.yml"])? {
-            let (roster, p1) = Roster::load_partial(&path, &text);
-            let (staff, p2) = StaffKeys::load_partial(&path, &text, &key);
-            ctx.roster = roster;
-            ctx.staff = staff;
-            problems.extend(p1);
-            problems.extend(p2);
-        }
-        let patients = read_first(dir, &["patients.csv", "patients.yaml", "patients.yml"])?;
-        let encounters = read_first(
-            dir,
-            &["encounters.csv", "encounters.yaml", "encounters.yml"],
-        )?;
-        if patients.is_none() && encounters.is_none() {
+        let Some((ctx, problems)) = wardwatch_server::context::privacy_context(dir, &key)
+            .with_context(|| format!("cannot read the context folder `{}`", dir.display()))?
+        else {
             anyhow::bail!(
                 "--context `{}` has neither patients.csv nor encounters.csv: the privacy analytics need them",
                 dir.display()
             );
-        }
-        if let Some((path, text)) = patients {
-            let (p, errs) = Patients::load_partial(&path, &text, &key);
-            ctx.patients = p;
-            problems.extend(errs);
-        }
-        if let Some((path, text)) = encounters {
-            let (e, errs) = Encounters::load_partial(&path, &text);
-            ctx.encounters = e;
-            problems.extend(errs);
-        }
+        };
         report(&problems, quiet);
         if !quiet {
             eprintln!(

@@ -41,6 +41,7 @@ pub(crate) async fn list(
         limit: 200,
         cursor: p.cursor.clone(),
         orgs: who.orgs(),
+        privacy: who.privacy_scope(),
         ..SearchRequest::default()
     };
     let (rule, host) = (

@@ -60,10 +60,17 @@ pub(crate) async fn host(
             let req = SearchRequest {
                 limit: 50,
                 orgs: viewer.orgs(),
+                privacy: viewer.privacy_scope(),
                 ..SearchRequest::default()
             };
             let alerts = db.list_alerts(&req, Severity::Informational, None, Some(&key))?;
-            let incidents = db.incidents_naming("hosts", &key, viewer.orgs().as_deref(), 50)?;
+            let incidents = db.incidents_naming(
+                "hosts",
+                &key,
+                viewer.orgs().as_deref(),
+                viewer.privacy_scope(),
+                50,
+            )?;
             let events = if search {
                 Some(db.search_events(&SearchRequest {
                     q: term("host.name", &key),
@@ -163,7 +170,13 @@ pub(crate) async fn user(
     let budget = Some(s.search.budget);
     let (incidents, events) = s
         .with_db(move |db| {
-            let incidents = db.incidents_naming("users", &key, viewer.orgs().as_deref(), 50)?;
+            let incidents = db.incidents_naming(
+                "users",
+                &key,
+                viewer.orgs().as_deref(),
+                viewer.privacy_scope(),
+                50,
+            )?;
             let events = if search {
                 Some(db.search_events(&SearchRequest {
                     q: term("user.name", &key),

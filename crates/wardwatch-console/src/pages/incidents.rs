@@ -96,6 +96,7 @@ pub(crate) async fn list(
         limit: 200,
         cursor: p.cursor.clone(),
         orgs: who.orgs(),
+        privacy: who.privacy_scope(),
         ..IncidentFilter::default()
     };
     let ctx = s.inner.telemetry.context();
@@ -332,7 +333,10 @@ pub(crate) async fn detail(
     let viewer = who.clone();
     let found = s
         .with_db(move |db| {
-            let Some(st) = db.incident(&key)?.filter(|i| viewer.sees(&i.org)) else {
+            let Some(st) = db
+                .incident(&key)?
+                .filter(|i| viewer.sees_incident(&i.org, &i.id))
+            else {
                 return Ok(None);
             };
             let v = incident_view(&st).map_err(ApiError::Internal)?;

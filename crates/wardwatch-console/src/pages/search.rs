@@ -213,6 +213,7 @@ pub(crate) async fn page(
         orgs: who.orgs(),
         count_time: None,
         sample: SAMPLE,
+        privacy: wardwatch_store::PrivacyScope::Without,
     };
     let started = std::time::Instant::now();
     let page = s.with_db(move |db| Ok(db.search_events(&req)?)).await?;

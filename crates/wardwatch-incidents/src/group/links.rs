@@ -22,6 +22,9 @@ pub(super) enum Key {
     Ip(String),
     Guid(String),
     Email(String),
+    /// A user's privacy alerts: privacy incidents are found by this key only, and privacy
+    /// alerts look for nothing else, so the two kinds never meet.
+    PrivacyUser(String),
 }
 
 impl Key {
@@ -32,6 +35,7 @@ impl Key {
             Key::Ip(i) => format!("address {i}"),
             Key::Guid(g) => format!("process {g}"),
             Key::Email(e) => format!("mail to {e}"),
+            Key::PrivacyUser(u) => format!("privacy alerts about user {u}"),
         }
     }
 }
@@ -89,6 +93,8 @@ pub(super) struct Seen {
     pub(super) ips: Vec<String>,
     pub(super) guids: Vec<String>,
     pub(super) recipients: Vec<String>,
+    /// A patient-record privacy alert (grouped per user, apart from everything else).
+    pub(super) privacy: bool,
 }
 
 /// A host name as incidents keep it: without its DNS domain (`WS-RAD-019.hospital.local` is
@@ -121,7 +127,10 @@ pub(super) fn ip_list(text: &str) -> impl Iterator<Item = String> + '_ {
 
 impl Seen {
     pub(super) fn of(alert: &Alert, ctx: &Context, learned: &HashMap<String, String>) -> Seen {
-        let mut s = Seen::default();
+        let mut s = Seen {
+            privacy: crate::model::is_privacy_alert(alert),
+            ..Seen::default()
+        };
         let fact = |k: &str| {
             alert
                 .facts
@@ -208,6 +217,13 @@ impl Seen {
 
     /// The keys this alert links on, each with whether it is causal (ignores the window).
     pub(super) fn keys(&self, ctx: &Context) -> Vec<(Key, bool)> {
+        if self.privacy {
+            return self
+                .users
+                .iter()
+                .map(|u| (Key::PrivacyUser(u.clone()), false))
+                .collect();
+        }
         let mut keys = Vec::new();
         for h in self.hosts.iter().chain(&self.source_hosts) {
             keys.push((Key::Host(h.to_ascii_lowercase()), false));
@@ -237,6 +253,14 @@ impl Seen {
 /// The keys of `seen` that `inc` now lists (entities past the caps are not listed, so not
 /// indexed): what to add to the index after the alert was applied.
 pub(super) fn new_keys(inc: &Incident, seen: &Seen, ctx: &Context) -> Vec<Key> {
+    if inc.privacy {
+        return seen
+            .users
+            .iter()
+            .filter(|u| inc.users.contains(u))
+            .map(|u| Key::PrivacyUser(u.clone()))
+            .collect();
+    }
     let mut keys = Vec::new();
     for h in seen.source_hosts.iter().chain(&seen.hosts) {
         if inc.hosts.iter().any(|x| x.eq_ignore_ascii_case(h)) {
@@ -275,6 +299,13 @@ pub(super) fn new_keys(inc: &Incident, seen: &Seen, ctx: &Context) -> Vec<Key> {
 
 /// The keys an incident is found by.
 pub(super) fn incident_keys(inc: &Incident) -> Vec<Key> {
+    if inc.privacy {
+        return inc
+            .users
+            .iter()
+            .map(|u| Key::PrivacyUser(u.clone()))
+            .collect();
+    }
     let mut keys: Vec<Key> = Vec::new();
     keys.extend(inc.hosts.iter().map(|h| Key::Host(h.to_ascii_lowercase())));
     keys.extend(inc.users.iter().map(|u| Key::User(u.clone())));

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::MAX_ALERT_IDS;
+use crate::model::{MAX_ALERT_IDS, PRIVACY_INCIDENT_PREFIX};
 use crate::testkit::*;
 use wardwatch_core::Severity::{Critical, High, Low, Medium};
 
@@ -568,5 +568,65 @@ fn account_administration_by_a_non_admin_raises_the_incident_with_its_reason() {
         raised.timeline[0].facts["level.reason"].contains("Jane Smith"),
         "{:?}",
         raised.timeline[0].facts
+    );
+}
+
+/// Privacy alerts (tag `privacy`) make their own incidents, one per user, and never join or
+/// take in the security team's incidents, even about the same user, host or address.
+#[test]
+fn privacy_alerts_group_per_user_and_apart_from_everything_else() {
+    let t = at("2026-03-02T10:00:00Z");
+    let privacy = |rule: &str, user: &str, minutes: i64| {
+        alert(
+            rule,
+            "Record of a coworker opened",
+            Medium,
+            t + SignedDuration::from_mins(minutes),
+        )
+        .host("epr01")
+        .user(user)
+        .ip("10.20.7.44")
+        .tags(&["privacy", "privacy.coworker"])
+        .build()
+    };
+    let (_, open) = run(&[
+        alert("r1", "Logon from a new host", High, t)
+            .host("epr01")
+            .user("alice")
+            .ip("10.20.7.44")
+            .build(),
+        privacy("analytic-privacy-coworker", "alice", 1),
+        privacy("analytic-privacy-same-address", "alice", 5),
+        privacy("analytic-privacy-coworker", "bob", 6),
+        alert(
+            "r2",
+            "Shadow copies deleted",
+            High,
+            t + SignedDuration::from_mins(7),
+        )
+        .host("epr01")
+        .user("alice")
+        .build(),
+    ]);
+    let mut kinds: Vec<(bool, Vec<String>, u64)> = open
+        .iter()
+        .map(|i| {
+            assert_eq!(
+                i.privacy,
+                i.id.starts_with(PRIVACY_INCIDENT_PREFIX),
+                "{}",
+                i.id
+            );
+            (i.privacy, i.users.clone(), i.alert_count)
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            (false, vec!["alice".to_string()], 2),
+            (true, vec!["alice".to_string()], 2),
+            (true, vec!["bob".to_string()], 1),
+        ]
     );
 }

@@ -28,8 +28,15 @@ pub(super) fn describe_alert(alert: &Alert) -> String {
 }
 
 pub(super) fn new_incident(alert: &Alert, now: Timestamp) -> Incident {
+    let privacy = crate::model::is_privacy_alert(alert);
+    let prefix = if privacy {
+        crate::model::PRIVACY_INCIDENT_PREFIX
+    } else {
+        "inc-"
+    };
     Incident {
-        id: format!("inc-{}", alert.id),
+        id: format!("{prefix}{}", alert.id),
+        privacy,
         organization: alert.organization.clone(),
         title: alert.rule_title.clone(),
         severity: alert.level,

@@ -7,6 +7,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use wardwatch_core::Severity;
 use wardwatch_detect::{Detection, RuleMeta};
 
@@ -28,6 +30,7 @@ pub fn rule() -> Arc<RuleMeta> {
     )
 }
 
+#[derive(Serialize, Deserialize)]
 struct Open {
     since: i64,
     btg_patient: String,
@@ -35,7 +38,7 @@ struct Open {
     alerted: bool,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct State {
     open: HashMap<String, Open>,
 }

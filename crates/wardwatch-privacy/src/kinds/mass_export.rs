@@ -6,6 +6,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use wardwatch_core::Severity;
 use wardwatch_detect::{Detection, RuleMeta};
 
@@ -29,7 +31,7 @@ pub fn rule() -> Arc<RuleMeta> {
 /// A user's recent exports (time, patient) and when they last raised the alert.
 type Recent = (VecDeque<(i64, String)>, Option<i64>);
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct State {
     users: HashMap<String, Recent>,
 }

@@ -216,3 +216,40 @@ fn browsing_after_the_glass_mass_export_and_volume() {
     }
     assert_eq!(found.iter().filter(|k| *k == "volume-spike").count(), 1);
 }
+
+/// The server saves the analytics' state with its detection cursor: a restart between the
+/// 20th and the 30th print still finds the mass print, and a state of another layout is
+/// refused rather than half taken.
+#[test]
+fn state_saved_and_taken_up_again_carries_the_windows_across_a_restart() {
+    let print = |a: &mut PrivacyAnalytics, i: usize| {
+        kinds(
+            a,
+            &access(
+                &format!("2026-11-11T10:{i:02}:00Z"),
+                "anurse",
+                "P6",
+                "print",
+                false,
+            ),
+        )
+    };
+    let mut before = PrivacyAnalytics::new(ctx());
+    for i in 0..20 {
+        assert!(!print(&mut before, i).contains(&"mass-export".to_string()));
+    }
+    let saved = serde_json::to_string(&before.export_state()).unwrap();
+    let mut after = PrivacyAnalytics::new(ctx());
+    assert!(after.import_state(serde_json::from_str(&saved).unwrap()));
+    let mut fresh = PrivacyAnalytics::new(ctx());
+    let (mut resumed, mut forgot) = (Vec::new(), Vec::new());
+    for i in 20..30 {
+        resumed.extend(print(&mut after, i));
+        forgot.extend(print(&mut fresh, i));
+    }
+    assert_eq!(resumed.iter().filter(|k| *k == "mass-export").count(), 1);
+    assert!(!forgot.contains(&"mass-export".to_string()));
+    let mut other = PrivacyAnalytics::new(ctx());
+    assert!(!other.import_state(serde_json::json!({"version": 99})));
+    assert!(!other.import_state(serde_json::json!({"version": 1, "export": {"users": 7}})));
+}

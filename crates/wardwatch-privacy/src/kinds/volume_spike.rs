@@ -7,6 +7,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use wardwatch_core::Severity;
 use wardwatch_detect::{Detection, RuleMeta};
 
@@ -33,7 +35,7 @@ pub fn rule() -> Arc<RuleMeta> {
     )
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct User {
     day: i64,
     today: HashSet<String>,
@@ -41,7 +43,7 @@ struct User {
     alerted_day: i64,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct State {
     users: HashMap<String, User>,
 }

@@ -13,6 +13,7 @@ use wardwatch_core::{AlertId, Event};
 use wardwatch_detect::{Correlator, Detection, Detector};
 use wardwatch_store::{Db, DetectionCommit, LedgerBatch};
 
+use super::ordered::Ordered;
 use super::writer::Handoff;
 use super::{DETECTOR, Shared};
 use crate::incidents::IncidentStage;
@@ -90,6 +91,9 @@ fn match_all(
 pub struct IncidentSetup {
     pub group: wardwatch_incidents::GroupConfig,
     pub ctx: Arc<wardwatch_incidents::Context>,
+    /// The privacy analytics' context (roster, patients, encounters; names and addresses as
+    /// keyed hashes), when the context folder has patients or encounters.
+    pub privacy: Option<Arc<wardwatch_privacy::PrivacyContext>>,
 }
 
 /// Read the journal after the cursor, detect, group; commit alerts, incidents, cursor and
@@ -98,7 +102,7 @@ pub(super) fn detect_loop(
     mut db: Db,
     mut source: Source,
     detector: Arc<Detector>,
-    mut correlator: Option<Correlator>,
+    mut ordered: Ordered,
     (mut stage, setup): (IncidentStage, IncidentSetup),
     shared: Arc<Shared>,
     batch: usize,
@@ -110,12 +114,7 @@ pub(super) fn detect_loop(
             return;
         }
     };
-    if let (Some(c), Some(state)) = (correlator.as_mut(), state)
-        && let Ok(v) = serde_json::from_str(&state)
-        && !c.import_state(v)
-    {
-        tracing::warn!("saved correlation state is from another version; correlations start empty");
-    }
+    ordered.restore(state.as_deref());
     // The next batch, read and matched while the last one committed.
     let mut ahead: Option<Matched> = None;
     loop {
@@ -155,18 +154,11 @@ pub(super) fn detect_loop(
         for (entry, detections) in entries.iter().zip(&found) {
             let latency = now - entry.received_ns;
             crate::ledger::fold(&mut ledger, &entry.event);
-            raise_alerts(
-                &detector,
-                correlator.as_mut(),
-                &entry.event,
-                entry.seq,
-                detections,
-                &mut raised,
-            );
+            ordered.raise(&detector, &entry.event, entry.seq, detections, &mut raised);
             alerts.extend(raised.drain(..).map(|a| (a, entry.seq, latency)));
         }
         let last = entries.last().map_or(cursor, |e| e.seq);
-        let state = correlator.as_ref().map(|c| c.export_state().to_string());
+        let state = ordered.export_state();
         stage.refresh_exceptions(&db);
         let out = stage.process(&mut alerts, jiff::Timestamp::now());
         // Commit this batch while the next one is read and matched: matching is pure, and
@@ -217,11 +209,9 @@ pub(super) fn detect_loop(
                 drop(next);
                 tracing::error!(error = %e, "cannot commit detection results; retrying");
                 std::thread::sleep(Duration::from_secs(1));
-                if let Some(c) = correlator.as_mut()
-                    && let Ok((_, Some(state))) = db.cursor(DETECTOR)
-                    && let Ok(v) = serde_json::from_str(&state)
-                {
-                    c.import_state(v);
+                match db.cursor(DETECTOR) {
+                    Ok((_, state)) => ordered.restore(state.as_deref()),
+                    Err(e) => tracing::error!(error = %e, "cannot read the saved state back"),
                 }
                 // The grouper saw alerts that did not commit: back to what the store has.
                 match IncidentStage::load(&db, setup.group, setup.ctx.clone()) {
@@ -231,6 +221,24 @@ pub(super) fn detect_loop(
             }
         }
     }
+}
+
+/// The alert of detection `d` on journal entry `seq` (of `event`).
+pub(super) fn alert_for(d: &Detection, event: &Event, seq: i64) -> wardwatch_core::Alert {
+    let mut alert = d.to_alert(event);
+    alert.id = AlertId::for_journal(&d.rule.id, seq);
+    // An event whose own time is far off is placed (and grouped, and kept) by when it was
+    // received; the alert says so and keeps the sender's time among its facts.
+    if let Some(skew) = event.time_skew {
+        alert.timestamp = event.trusted_time();
+        alert
+            .facts
+            .insert("event.time_skew".into(), format!("{skew}s"));
+        alert
+            .facts
+            .insert("event.sender_time".into(), event.timestamp.to_string());
+    }
+    alert
 }
 
 /// The alerts the journal entry `seq` raises, given its rule matches: the reported ones, then
@@ -245,22 +253,7 @@ pub fn raise_alerts(
     detections: &[Detection],
     out: &mut Vec<wardwatch_core::Alert>,
 ) {
-    let mut raise = |d: &Detection| {
-        let mut alert = d.to_alert(event);
-        alert.id = AlertId::for_journal(&d.rule.id, seq);
-        // An event whose own time is far off is placed (and grouped, and kept) by when it
-        // was received; the alert says so and keeps the sender's time among its facts.
-        if let Some(skew) = event.time_skew {
-            alert.timestamp = event.trusted_time();
-            alert
-                .facts
-                .insert("event.time_skew".into(), format!("{skew}s"));
-            alert
-                .facts
-                .insert("event.sender_time".into(), event.timestamp.to_string());
-        }
-        out.push(alert);
-    };
+    let mut raise = |d: &Detection| out.push(alert_for(d, event, seq));
     for d in detections
         .iter()
         .filter(|d| detector.is_reported(&d.rule.id))

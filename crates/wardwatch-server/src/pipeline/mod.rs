@@ -25,6 +25,7 @@
 
 mod detect;
 mod index;
+mod ordered;
 mod retention;
 mod sink;
 mod writer;
@@ -47,6 +48,7 @@ use crate::metrics::Metrics;
 use crate::resend::ResendWindow;
 use detect::{Source, detect_loop};
 use index::index_loop;
+use ordered::Ordered;
 use retention::retention_loop;
 use writer::{HANDOFF_QUEUE, writer};
 
@@ -204,7 +206,7 @@ impl Pipeline {
                     pending: None,
                 },
                 detector,
-                correlator,
+                Ordered::new(correlator, incidents.privacy.clone()),
                 (stage, incidents),
                 s,
                 batch,

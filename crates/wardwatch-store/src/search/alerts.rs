@@ -39,6 +39,7 @@ impl Db {
             level_num(min_level).into(),
         ];
         cond.push_str(&org_cond("org", req.orgs.as_deref(), &mut args));
+        cond.push_str(&req.privacy.alerts("rule_id"));
         if let Some(r) = rule_id {
             args.push(r.to_string().into());
             cond.push_str(&format!(" AND rule_id = ?{}", args.len()));

@@ -64,6 +64,8 @@ pub struct SearchRequest {
     /// the columns prove match. Taking it counts against the count's time (the first half of
     /// what is left of it): a sample may hold fewer. 0: none.
     pub sample: usize,
+    /// Privacy alerts in an alert listing (events are not alerts: ignored there).
+    pub privacy: crate::PrivacyScope,
 }
 
 /// ` AND {col} IN (?n, ...)` for `orgs` (pushed onto `args`); empty when `orgs` is `None`.
