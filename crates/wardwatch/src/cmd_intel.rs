@@ -284,6 +284,18 @@ fn share(args: ShareArgs) -> Result<ExitCode> {
     let incident = serde_json::from_str::<wardwatch_incidents::IncidentDoc>(&stored.doc)
         .with_context(|| format!("incident `{}` cannot be read", args.incident))?
         .incident;
+    // A patient-record privacy incident is the privacy officer's, about a colleague and a
+    // patient: nothing of it leaves the hospital.
+    if incident.privacy
+        || stored
+            .id
+            .starts_with(wardwatch_core::PRIVACY_INCIDENT_PREFIX)
+    {
+        bail!(
+            "incident `{}` is a patient-record privacy incident: those are never shared outside the hospital",
+            args.incident
+        );
+    }
     let mut alerts = Vec::new();
     for id in &incident.alert_ids {
         if let Some((alert, _)) = db.alert(&id.0)? {

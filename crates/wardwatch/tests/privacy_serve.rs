@@ -2,7 +2,7 @@
 //! with a context folder raise privacy alerts that form their own per-user incident; their
 //! state is saved with the detection cursor, so a restart between the 20th and the 30th print
 //! still finds the mass print, once; and no mail or webhook says anything about them while the
-//! security incident beside them is delivered.
+//! security incident beside them is delivered; nor is a privacy incident shared (`intel share`).
 
 mod common;
 
@@ -253,4 +253,24 @@ fn privacy_alerts_in_serve_form_their_own_incident_survive_a_restart_and_are_nev
         !queue.contains("priv-") && !queue.contains("PAT-"),
         "{queue}"
     );
+    // Nor is it shared with other hospitals.
+    let id = privacy[0]["id"].as_str().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args([
+            "intel",
+            "share",
+            id,
+            "--data",
+            data.to_str().unwrap(),
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("never shared outside the hospital"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("PAT-"));
 }
