@@ -35,6 +35,32 @@ struct Seeded {
     day: String,
 }
 
+/// The incident `alert` opens, grouped and narrated as the detection worker does, and its row.
+fn incident_of(alert: &Alert) -> (wardwatch_incidents::Incident, wardwatch_store::IncidentRow) {
+    let ctx = wardwatch_incidents::Context::default();
+    let mut grouper = wardwatch_incidents::Grouper::new(Default::default(), Vec::new());
+    let incident = grouper.add(alert, &ctx, alert.timestamp).remove(0);
+    let narrative = wardwatch_incidents::narrate(&incident, &ctx);
+    let row = wardwatch_store::IncidentRow {
+        id: incident.id.clone(),
+        org: alert.organization.clone(),
+        opened: incident.opened.as_nanosecond() as i64,
+        first_seen: incident.first_seen.as_nanosecond() as i64,
+        last_seen: incident.last_seen.as_nanosecond() as i64,
+        severity: incident.severity,
+        score: incident.score,
+        closed: false,
+        merged_into: None,
+        title: incident.title.clone(),
+        doc: serde_json::to_string(&wardwatch_incidents::IncidentDoc {
+            incident: incident.clone(),
+            narrative,
+        })
+        .unwrap(),
+    };
+    (incident, row)
+}
+
 fn seed_org(db: &mut Db, org: &str, host: &str, user: &str, t: i64) -> Seeded {
     let mut e = Event::new(
         SourceKind::Syslog,
@@ -69,27 +95,7 @@ fn seed_org(db: &mut Db, org: &str, host: &str, user: &str, t: i64) -> Seeded {
         awareness: None,
         facts: Default::default(),
     };
-    let ctx = wardwatch_incidents::Context::default();
-    let mut grouper = wardwatch_incidents::Grouper::new(Default::default(), Vec::new());
-    let incident = grouper.add(&alert, &ctx, alert.timestamp).remove(0);
-    let narrative = wardwatch_incidents::narrate(&incident, &ctx);
-    let row = wardwatch_store::IncidentRow {
-        id: incident.id.clone(),
-        org: org.into(),
-        opened: incident.opened.as_nanosecond() as i64,
-        first_seen: incident.first_seen.as_nanosecond() as i64,
-        last_seen: incident.last_seen.as_nanosecond() as i64,
-        severity: incident.severity,
-        score: incident.score,
-        closed: false,
-        merged_into: None,
-        title: incident.title.clone(),
-        doc: serde_json::to_string(&wardwatch_incidents::IncidentDoc {
-            incident: incident.clone(),
-            narrative,
-        })
-        .unwrap(),
-    };
+    let (incident, row) = incident_of(&alert);
     let mut ledger = wardwatch_store::LedgerBatch::default();
     ledger.add(&wardwatch_store::LedgerUse {
         org: org.into(),
@@ -716,28 +722,8 @@ fn seed_privacy(dir: &std::path::Path) -> (String, String) {
         awareness: None,
         facts: Default::default(),
     };
-    let ctx = wardwatch_incidents::Context::default();
-    let mut grouper = wardwatch_incidents::Grouper::new(Default::default(), Vec::new());
-    let incident = grouper.add(&alert, &ctx, t).remove(0);
+    let (incident, row) = incident_of(&alert);
     assert!(incident.privacy && incident.id.starts_with("priv-"));
-    let narrative = wardwatch_incidents::narrate(&incident, &ctx);
-    let row = wardwatch_store::IncidentRow {
-        id: incident.id.clone(),
-        org: "default".into(),
-        opened: incident.opened.as_nanosecond() as i64,
-        first_seen: incident.first_seen.as_nanosecond() as i64,
-        last_seen: incident.last_seen.as_nanosecond() as i64,
-        severity: incident.severity,
-        score: incident.score,
-        closed: false,
-        merged_into: None,
-        title: incident.title.clone(),
-        doc: serde_json::to_string(&wardwatch_incidents::IncidentDoc {
-            incident: incident.clone(),
-            narrative,
-        })
-        .unwrap(),
-    };
     let cursor = db.last_seq().unwrap();
     db.commit_detection(&wardwatch_store::DetectionCommit {
         worker: "detect",

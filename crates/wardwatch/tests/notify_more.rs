@@ -5,52 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::smtp::{Smtp, aiosmtpd};
-use common::{Server, free_port, http_post, start_demo};
-
-/// A loopback HTTP server that answers 200 to everything and keeps (headers, body).
-/// (head, body) of each request received.
-type Received = Arc<Mutex<Vec<(String, String)>>>;
-
-fn receiver() -> (u16, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let keep = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            let mut head = String::new();
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                head.push_str(&line);
-            }
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            keep.lock()
-                .unwrap()
-                .push((head, String::from_utf8_lossy(&body).into_owned()));
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (port, got)
-}
+use common::{Server, free_port, http_post, receiver, start_demo};
 
 const RULE: &str = "title: Webhook test marker\nid: 3c9d2e1f-4a5b-4c6d-8e7f-0a1b2c3d4e5f\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel:\n    CommandLine|contains: 'hook-marker'\n  condition: sel\nlevel: critical\n";
 

@@ -6,13 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, free_port, http_get, http_post};
+use common::{Server, free_port, http_get, http_post, receiver};
 use serde_json::{Value, json};
 
 const ROSTER: &str = "user,display_name,department,role,privileged,email,address\n\
@@ -69,42 +66,6 @@ fn post_audits(server: &Server, events: &[Value]) {
         Some(&server.ingest_token),
     );
     assert!(status == 200 || status == 201, "{status} {v}");
-}
-
-type Received = Arc<Mutex<Vec<String>>>;
-
-/// A loopback HTTP server that answers 200 to everything and keeps each request (head and
-/// body).
-fn receiver() -> (u16, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let keep = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            let (mut head, mut len) = (String::new(), 0usize);
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                head.push_str(&line);
-            }
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            keep.lock()
-                .unwrap()
-                .push(format!("{head}\n{}", String::from_utf8_lossy(&body)));
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (port, got)
 }
 
 fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
@@ -190,7 +151,10 @@ fn privacy_alerts_in_serve_form_their_own_incident_survive_a_restart_and_are_nev
         alerts_of(&server, "analytic-privacy-coworker")["total"].as_u64() == Some(1)
     });
     wait_for("the webhook of the security incident", || {
-        got.lock().unwrap().iter().any(|r| r.contains("PACS01"))
+        got.lock()
+            .unwrap()
+            .iter()
+            .any(|(_, body)| body.contains("PACS01"))
     });
     // Restart between the 20th and the 30th print.
     server.kill();
@@ -236,7 +200,8 @@ fn privacy_alerts_in_serve_form_their_own_incident_survive_a_restart_and_are_nev
     std::thread::sleep(Duration::from_secs(3));
     let sent = got.lock().unwrap().clone();
     assert!(!sent.is_empty());
-    for r in &sent {
+    for (head, body) in &sent {
+        let r = format!("{head}\n{body}");
         for secret in [
             "PAT-4711", "PAT-0815", "anurse", "priv-", "privacy", "coworker",
         ] {
