@@ -1,6 +1,7 @@
 //! Network analytics over the sensor's records (Zeek logs, Suricata EVE): where and how many —
 //! scans and blind attempts, brute force and password spraying, lateral movement (new
-//! administrative edges, chains, DCSync) and segmentation.
+//! administrative edges, chains, DCSync), segmentation, beaconing, DNS tunnelling and NXDOMAIN
+//! bursts, and large transfers out at unusual hours.
 //!
 //! Why one reading step for all of them: a Zeek `conn` record and an EVE `flow` say the same
 //! things in different words (who tried to reach whom on which port, and whether anything
@@ -14,7 +15,11 @@
 //! identity analytics: observations per key and keys are capped, the old forgotten), the
 //! lateral-movement edges and chains are capped and the least recent dropped.
 
+mod audience;
+mod beacon;
 mod brute;
+mod dns;
+mod exfil;
 mod lateral;
 mod scan;
 mod segment;
@@ -74,6 +79,29 @@ pub struct NetFacts {
     /// record per connection (Zeek `ssh`/`rdp`, EVE `ssh`, EVE `rdp` initial request).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
+    /// For a connection: payload bytes the source sent, and the destination sent back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<u64>,
+    /// For a connection: the application protocol the sensor recognized (`dns`, `http`,
+    /// `ssl`, `dhcp`, `dicom`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// For a DNS record: the name asked, and whether the answer said it does not exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nxdomain: Option<bool>,
+    /// Whether the record holds the question (a Zeek `dns` record, an EVE DNS request) rather
+    /// than only the answer (an EVE DNS answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asked: Option<bool>,
+    /// For a DHCP record: the device's hardware address and the name it gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
 }
 
 /// What a Kerberos error says of a guess, by the words in its name (Zeek writes
@@ -277,6 +305,9 @@ impl NetFacts {
                     Some("success") => Some(Attempt::Session),
                     _ => None,
                 };
+                f.bytes_out = e.source_bytes;
+                f.bytes_in = e.destination_bytes;
+                f.service = e.network_protocol.clone();
             }
             (SourceKind::SuricataEve, "flow") => {
                 let pushed = |k: &str| {
@@ -294,6 +325,27 @@ impl NetFacts {
                     Some("success") => Some(Attempt::Session),
                     _ => None,
                 };
+                f.bytes_out = e.source_bytes;
+                f.bytes_in = e.destination_bytes;
+                f.service = text_at(raw, "app_proto").filter(|p| p != "failed" && p != "unknown");
+            }
+            (SourceKind::Zeek, "dns") => {
+                f.query = e.dns_question_name.clone();
+                f.nxdomain = text_at(raw, "rcode_name").map(|r| r == "NXDOMAIN");
+                f.asked = Some(true);
+            }
+            (SourceKind::SuricataEve, "dns") => {
+                f.query = e.dns_question_name.clone();
+                let answer =
+                    text_at(raw, "dns.type").is_some_and(|t| t == "answer" || t == "response");
+                if answer {
+                    f.nxdomain = Some(text_at(raw, "dns.rcode").as_deref() == Some("NXDOMAIN"));
+                }
+                f.asked = Some(!answer);
+            }
+            (SourceKind::Zeek, "dhcp") => {
+                f.mac = e.source_mac.clone();
+                f.hostname = e.host_name.clone();
             }
             (SourceKind::Zeek, "kerberos") => {
                 f.auth_protocol = Some("kerberos".into());
@@ -452,7 +504,13 @@ impl NetFacts {
                 what: format!("WinRM port {}", f.port.unwrap_or(0)),
             });
         }
-        if f.attempt.is_none() && f.auth_ok.is_none() && f.login.is_none() && f.admin.is_none() {
+        if f.attempt.is_none()
+            && f.auth_ok.is_none()
+            && f.login.is_none()
+            && f.admin.is_none()
+            && f.query.is_none()
+            && f.mac.is_none()
+        {
             return None;
         }
         if f.auth_ok == Some(false) && f.failure.is_none() {
@@ -485,6 +543,12 @@ pub(super) struct Network {
     lateral: lateral::Lateral,
     #[serde(default)]
     segmentation: segment::Segmentation,
+    #[serde(default)]
+    beaconing: beacon::Beaconing,
+    #[serde(default)]
+    dns: dns::Dns,
+    #[serde(default)]
+    transfers: exfil::Transfers,
     #[serde(skip)]
     topology: std::sync::Arc<Topology>,
 }
@@ -503,6 +567,9 @@ impl Network {
         self.brute.observe(&facts, t, &self.topology, out);
         self.lateral.observe(&facts, t, &self.topology, out);
         self.segmentation.observe(&facts, t, &self.topology, out);
+        self.beaconing.observe(&facts, t, &self.topology, out);
+        self.dns.observe(&facts, t, &self.topology, out);
+        self.transfers.observe(&facts, t, &self.topology, out);
     }
 }
 
@@ -511,6 +578,9 @@ pub(super) fn rules() -> Vec<std::sync::Arc<crate::RuleMeta>> {
     out.extend(brute::rules());
     out.extend(lateral::rules());
     out.extend(segment::rules());
+    out.extend(beacon::rules());
+    out.extend(dns::rules());
+    out.extend(exfil::rules());
     out
 }
 
@@ -617,3 +687,6 @@ pub(crate) mod testkit;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_outbound;

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use wardwatch_core::{Event, Origin, SourceKind};
 
-/// 2026-12-01T08:00:00Z plus `secs`.
+/// 2025-12-01T08:00:00Z (a Monday) plus `secs`.
 pub fn at(secs: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_second(1_764_576_000 + secs).unwrap()
 }
@@ -110,5 +110,29 @@ pub fn smb_mapping(secs: i64, src: &str, dst: &str, path: &str) -> Event {
     e.ecs.destination_ip = Some(dst.into());
     e.ecs.destination_port = Some(445);
     e.ecs.file_path = Some(path.into());
+    e
+}
+
+/// A Zeek `conn` record of an answered session sending `out` bytes and receiving `back`.
+pub fn session(secs: i64, src: &str, dst: &str, port: u16, out: u64, back: u64) -> Event {
+    let mut e = conn(secs, src, dst, port, "SF", out);
+    e.ecs.destination_bytes = Some(back);
+    e
+}
+
+/// A Zeek `dns` record: `src` asked for `query`, answered with `rcode` (`NOERROR`, `NXDOMAIN`).
+pub fn dns(secs: i64, src: &str, query: &str, rcode: &str) -> Event {
+    let mut e = event(
+        SourceKind::Zeek,
+        secs,
+        "dns",
+        json!({"_path": "dns", "query": query, "rcode_name": rcode, "qtype_name": "A"}),
+    );
+    e.ecs.source_ip = Some(src.into());
+    e.ecs.source_port = Some(53_000);
+    e.ecs.destination_ip = Some("10.0.0.53".into());
+    e.ecs.destination_port = Some(53);
+    e.ecs.network_transport = Some("udp".into());
+    e.ecs.dns_question_name = Some(query.into());
     e
 }

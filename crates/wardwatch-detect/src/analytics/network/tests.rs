@@ -8,7 +8,7 @@ use crate::analytics::{Analytics, reduce};
 
 /// Every alert the analytics raise over `events` (in time order), fed whole as `serve` feeds
 /// them; the same run over the reduced copies `hunt` keeps must give the same alerts.
-fn run(events: &[Event], topology: Topology) -> Vec<Alert> {
+pub(super) fn run(events: &[Event], topology: Topology) -> Vec<Alert> {
     let topology = Arc::new(topology);
     let feed = |reduced: bool| {
         let mut a = Analytics::default();
@@ -42,11 +42,11 @@ fn run(events: &[Event], topology: Topology) -> Vec<Alert> {
     serve
 }
 
-fn of<'a>(alerts: &'a [Alert], rule: &str) -> Vec<&'a Alert> {
+pub(super) fn of<'a>(alerts: &'a [Alert], rule: &str) -> Vec<&'a Alert> {
     alerts.iter().filter(|a| a.rule_id == rule).collect()
 }
 
-fn with_class(ip: &str, class: NetClass) -> Topology {
+pub(super) fn with_class(ip: &str, class: NetClass) -> Topology {
     let mut t = Topology::default();
     t.add(
         format!("{ip}/32").parse().unwrap(),
