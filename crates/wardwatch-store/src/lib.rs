@@ -26,6 +26,7 @@ mod private;
 pub mod query;
 mod report;
 mod resend;
+mod retro;
 mod schema;
 mod search;
 mod words;
@@ -46,6 +47,7 @@ pub use ledger::{IdentityUsage, LedgerBatch, LedgerUse, PlaceUsage, UsageKind};
 pub use outbox::{NewMessage, OutboxCounts, OutboxRow};
 pub use overview::SourceRow;
 pub use privacy::PrivacyScope;
+pub use retro::TimeCursor;
 
 /// The cursor name of the worker that builds the full-text index behind the journal. Search
 /// treats events after it as not yet indexed and checks them directly.

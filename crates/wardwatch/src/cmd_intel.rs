@@ -23,6 +23,35 @@ pub enum IntelCommand {
     /// description; internal addresses and names, staff, patients and free text quoting them
     /// are withheld (listed on standard error with the reason).
     Share(ShareArgs),
+    /// Retro-hunt: did what these indicators name already happen here? Every stored event of
+    /// the look-back window is matched against them (as they are in force now), and each hit
+    /// is reported as an alert naming the old event.
+    Retro(RetroArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetroArgs {
+    /// Intelligence files or folders (STIX 2.1 bundles, MISP events, IOC lists).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The data folder of the store.
+    #[arg(long, default_value = "wardwatch-data")]
+    data: PathBuf,
+    /// How far back to look, in days.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// The organization whose events are searched.
+    #[arg(long, default_value = wardwatch_core::DEFAULT_ORGANIZATION)]
+    org: String,
+    /// Output format of what was found.
+    #[arg(long, value_enum, default_value_t = RetroFormat::Table)]
+    format: RetroFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RetroFormat {
+    Table,
+    Jsonl,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +99,7 @@ pub fn run(cmd: IntelCommand) -> Result<ExitCode> {
     match cmd {
         IntelCommand::Check(args) => check(args),
         IntelCommand::Share(args) => share(args),
+        IntelCommand::Retro(args) => retro(args),
     }
 }
 
@@ -343,5 +373,50 @@ fn share(args: ShareArgs) -> Result<ExitCode> {
     if args.dry_run {
         println!("{json}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn retro(args: RetroArgs) -> Result<ExitCode> {
+    let set = load_for_hunt(&args.paths, true)?;
+    if !args.data.join(wardwatch_store::FILE_NAME).exists() {
+        bail!("no store in `{}` (pass --data)", args.data.display());
+    }
+    let db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
+        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
+    let now = jiff::Timestamp::now();
+    let from = now - jiff::SignedDuration::from_hours(24 * i64::from(args.days));
+    let ns = |t: jiff::Timestamp| t.as_nanosecond() as i64;
+    let mut cursor = None;
+    let mut findings = Vec::new();
+    let mut read = 0u64;
+    loop {
+        let (page, last) = db
+            .events_between(&args.org, ns(from), ns(now) + 1, cursor, 5_000)
+            .context("cannot read the stored events")?;
+        if page.is_empty() {
+            break;
+        }
+        read += page.len() as u64;
+        for entry in &page {
+            // Indicators as they are in force now, against events of the past.
+            for d in set.0.detect(&entry.event, Some(now)) {
+                findings.push(wardwatch_hunt::Finding::new(&d, &entry.event));
+            }
+        }
+        cursor = last;
+    }
+    let format = match args.format {
+        RetroFormat::Table => wardwatch_hunt::output::OutputFormat::Table,
+        RetroFormat::Jsonl => wardwatch_hunt::output::OutputFormat::Jsonl,
+    };
+    let mut out = std::io::stdout().lock();
+    wardwatch_hunt::output::write_findings(&mut out, format, &findings)
+        .context("cannot write what was found")?;
+    eprintln!(
+        "wardwatch: {} indicator(s) over {read} stored event(s) of the last {} day(s): {} hit(s)",
+        set.0.set().len(),
+        args.days,
+        findings.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -292,3 +292,75 @@ fn an_incident_of_the_demo_week_shares_as_a_valid_bundle_without_inside_names() 
     // The phishing story's sender, link and download are outside the hospital: shared.
     assert!(indicators >= 2, "{indicators} indicators in all");
 }
+
+/// A new indicator for a domain a workstation asked for ten days ago: the retro-hunt over the
+/// stored events finds that old event and names it; an event outside the look-back does not
+/// count, nor a domain that only resembles it.
+#[test]
+fn a_retro_hunt_finds_the_domain_seen_ten_days_ago_and_names_that_event() {
+    let server = common::Server::start(&[]);
+    let now = jiff::Timestamp::now();
+    let ago = |days: i64| (now - jiff::SignedDuration::from_hours(24 * days)).to_string();
+    let docs = [
+        serde_json::json!({"@timestamp": ago(10), "host": {"name": "ws-card-07"},
+            "source": {"ip": "10.30.4.7"},
+            "dns": {"question": {"name": "cdn.billing-portal.example"}}}),
+        serde_json::json!({"@timestamp": ago(9), "host": {"name": "ws-card-08"},
+            "dns": {"question": {"name": "billing-portal.example.org"}}}),
+        serde_json::json!({"@timestamp": ago(1), "host": {"name": "ws-card-09"},
+            "dns": {"question": {"name": "intranet.hospital.example"}}}),
+    ];
+    let mut body = String::new();
+    for d in &docs {
+        body.push_str("{\"index\":{}}\n");
+        body.push_str(&d.to_string());
+        body.push('\n');
+    }
+    let (status, resp) =
+        common::http_post(server.http, "/_bulk", &body, Some(&server.ingest_token));
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["errors"], false, "{resp}");
+    server.wait_events("dns.question.name:*", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let intel = dir.path().join("partner-b.txt");
+    std::fs::write(&intel, "billing-portal.example\n").unwrap();
+    let run = |days: &str| {
+        wardwatch(&[
+            "intel",
+            "retro",
+            intel.to_str().unwrap(),
+            "--data",
+            server.data.to_str().unwrap(),
+            "--days",
+            days,
+            "--format",
+            "jsonl",
+        ])
+    };
+    let out = run("30");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let hit = &rows[0];
+    assert_eq!(hit["rule_id"], "intel:partner-b:domain");
+    assert_eq!(hit["host"], "ws-card-07");
+    let when: jiff::Timestamp = hit["timestamp"].as_str().unwrap().parse().unwrap();
+    let age = now.duration_since(when).as_hours();
+    assert!(
+        (239..=241).contains(&age),
+        "the old event's own time: {when}"
+    );
+    assert_eq!(hit["entities"][0]["value"], "cdn.billing-portal.example");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 hit(s)"));
+    // A look-back of a week does not reach it.
+    let out = run("7");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
+}
