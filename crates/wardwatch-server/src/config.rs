@@ -178,6 +178,22 @@ window_secs = 600
 # forgotten first, so the window is shorter.
 max_documents = 500000
 
+[identity]
+# A GeoIP database in MaxMind's format (.mmdb: GeoLite2 / GeoIP2 City or Country, or another
+# vendor's export) to place sign-in addresses: a new country, impossible travel. Empty: only
+# the places Entra ID and Okta report for their own sign-ins.
+geoip = ""
+# The working day, for "privileged account used off-hours": the hospital's time zone (IANA
+# name, e.g. "Europe/Amsterdam"; empty: off-hours is not judged), its first and last hour,
+# and whether weekends are off. On-call staff (role "on-call ..." in the roster) are exempt.
+timezone = ""
+workday_start = 7
+workday_end = 19
+weekends_off = true
+# Service accounts by name when the roster's role does not say ("*" at either end). Empty:
+# svc_*, svc-*, svc.*, sa_*, sa-*, srv_*, srv-*, *_svc, *-svc, *_service, *-service.
+service_accounts = []
+
 [notify]
 # Incident mail and webhooks. Nothing is sent until [notify.smtp] or a [[notify.webhooks]]
 # and a [[notify.routes]] are set (examples below). Messages are queued in the store and
@@ -250,6 +266,7 @@ pub struct Config {
     pub time: TimeSection,
     pub search: SearchSection,
     pub resend: ResendSection,
+    pub identity: crate::identity::IdentitySection,
     pub notify: wardwatch_notify::NotifyConfig,
 }
 

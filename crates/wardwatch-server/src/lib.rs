@@ -6,6 +6,7 @@
 pub mod config;
 pub mod context;
 pub mod disk;
+pub mod identity;
 pub mod incidents;
 pub mod ledger;
 pub mod metrics;

@@ -358,6 +358,10 @@ pub async fn start_with_clock(
     let mut correlator = correlator;
     if let Some(c) = correlator.as_mut() {
         c.set_topology(Arc::new(crate::context::topology(&incidents.ctx)));
+        c.set_directory(Arc::new(
+            crate::identity::directory(&incidents.ctx, &config.identity)
+                .map_err(ServeError::Config)?,
+        ));
     }
     let ctx = incidents.ctx.clone();
     let notify_ctx = incidents.ctx.clone();

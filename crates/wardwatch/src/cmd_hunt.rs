@@ -56,6 +56,15 @@ pub struct HuntArgs {
     /// skipped.
     #[arg(long, value_name = "DIR")]
     context: Option<PathBuf>,
+    /// A GeoIP database in MaxMind's format (.mmdb, GeoLite2/GeoIP2 City or Country) to place
+    /// sign-in addresses for the identity analytics (a new country, impossible travel), as
+    /// `serve`'s `identity.geoip`.
+    #[arg(long, value_name = "FILE")]
+    geoip: Option<PathBuf>,
+    /// The hospital's time zone (IANA name, e.g. Europe/Amsterdam): privileged accounts used
+    /// outside 07:00-19:00 on weekdays there are off-hours, as `serve`'s `identity.timezone`.
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
     /// Threat intelligence to match every event against: STIX 2.1 bundles, MISP events, IOC
     /// lists (files or folders; repeatable). A hit is an alert naming the file it came from.
     #[arg(long = "intel", value_name = "PATH")]
@@ -107,6 +116,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         .context
         .as_deref()
         .is_some_and(|d| has(d, &["patients", "encounters"]));
+    let mut context = wardwatch_incidents::Context::default();
     if let Some(dir) = &args.context {
         if dir.is_dir() && !privacy_files && !has(dir, &["inventory", "roster", "zones"]) {
             bail!(
@@ -122,6 +132,19 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         if let Some(c) = correlator.as_mut() {
             c.set_topology(Arc::new(wardwatch_server::context::topology(&ctx)));
         }
+        context = ctx;
+    }
+    // The identity analytics: roster and inventory from the context, GeoIP and working day
+    // from the flags, as `serve` reads them from `[identity]`.
+    if let Some(c) = correlator.as_mut() {
+        let settings = wardwatch_server::identity::IdentitySection {
+            geoip: args.geoip.clone().unwrap_or_default(),
+            timezone: args.timezone.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        let dir = wardwatch_server::identity::directory(&context, &settings)
+            .map_err(|e| anyhow::anyhow!(e.replace("identity.", "--")))?;
+        c.set_directory(Arc::new(dir));
     }
     let rule_problems =
         read_problems.len() + pack.problems().len() + compile_problems.len() + corr_problems.len();
