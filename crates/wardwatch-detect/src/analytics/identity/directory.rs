@@ -36,10 +36,10 @@ pub struct Person {
 }
 
 impl Person {
-    /// A person from a roster row: `privileged` as the roster says, or a role that names an
-    /// administrator; `service` when the role names a service account; `on_call` when the role
-    /// says on call (`on-call admin`, `oncall`, `standby`, Dutch `piket`, German
-    /// `Bereitschaft`).
+    /// A person from a roster row: `privileged` as the roster's column says (a role's words
+    /// are not enough: "admin-staff" is the clerical office, not IT); `service` when the role
+    /// names a service account; `on_call` when the role says on call (`on-call admin`,
+    /// `oncall`, `standby`, Dutch `piket`, German `Bereitschaft`).
     pub fn from_roster(department: Option<&str>, role: Option<&str>, privileged: bool) -> Person {
         let role = role.unwrap_or("").to_lowercase();
         let has = |words: &[&str]| words.iter().any(|w| role.contains(w));
@@ -48,14 +48,7 @@ impl Person {
                 .map(str::trim)
                 .filter(|d| !d.is_empty())
                 .map(str::to_string),
-            privileged: privileged
-                || has(&[
-                    "admin",
-                    "domain admin",
-                    "sysadmin",
-                    "beheerder",
-                    "administrator",
-                ]),
+            privileged,
             service: has(&["service account", "service-account", "serviceaccount"])
                 || role.trim() == "service",
             on_call: has(&[
@@ -268,8 +261,10 @@ mod tests {
 
     #[test]
     fn roster_roles_and_naming_conventions() {
-        let admin = Person::from_roster(Some("ICT"), Some("On-call admin"), false);
+        let admin = Person::from_roster(Some("ICT"), Some("On-call admin"), true);
         assert!(admin.privileged && admin.on_call && !admin.service);
+        let clerk = Person::from_roster(Some("Administration"), Some("admin-staff"), false);
+        assert!(!clerk.privileged, "the clerical office is not IT");
         let svc = Person::from_roster(None, Some("Service account"), false);
         assert!(svc.service && !svc.privileged);
         let nurse = Person::from_roster(Some("ICU"), Some("nurse"), false);

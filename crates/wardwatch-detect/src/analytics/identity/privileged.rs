@@ -15,8 +15,10 @@
 //!   from admin hosts (jump hosts, privileged-access workstations), so their credentials are
 //!   never left on a machine anyone else uses.
 //!
-//! One reason is medium, both high; one alert per account, reason and machine in
-//! [`QUIET_SECS`]. A 4624 whose own 4672 follows (same logon id, same host) is judged when
+//! Off-hours, or someone else's machine (a workstation of another department — a ward's
+//! shared machine — a medical or guest device), is medium; both high; a workstation of the
+//! person's own department (their desk) or of no known department alone is low, medium with
+//! off-hours. One alert per account, reason and machine in [`QUIET_SECS`]. A 4624 whose own 4672 follows (same logon id, same host) is judged when
 //! the 4672 arrives.
 //!
 //! # Why it matters
@@ -122,8 +124,11 @@ fn not_for_admins(class: NetClass) -> bool {
     )
 }
 
-/// The ordinary machine the use happened on or came from, if any.
-fn ordinary_machine(dir: &Directory, u: &IdentityUse) -> Option<(String, NetClass)> {
+/// The ordinary machine the use happened on or came from, if any, and whether it is known
+/// to be someone else's: a workstation of another department (a ward's shared machine), a
+/// medical device or a guest device. A workstation of the person's own department (their
+/// desk), or one whose department the inventory does not say, is not.
+fn ordinary_machine(dir: &Directory, u: &IdentityUse) -> Option<(String, NetClass, bool)> {
     let remote = matches!(
         u.logon_type,
         Some(LogonType::RemoteInteractive | LogonType::Ssh | LogonType::ExplicitCredentials)
@@ -134,9 +139,17 @@ fn ordinary_machine(dir: &Directory, u: &IdentityUse) -> Option<(String, NetClas
         candidates.extend(u.source_ip.as_deref());
     }
     candidates.extend(u.host.as_deref());
+    let department = dir.person(&u.user).and_then(|p| p.department.clone());
     candidates.into_iter().find_map(|m| {
-        let c = dir.class(m);
-        not_for_admins(c).then(|| (m.to_string(), c))
+        let machine = dir.machine(m)?;
+        let foreign = match (machine.class, &department, &machine.department) {
+            (NetClass::MedicalDevice | NetClass::GuestWifi, _, _) => true,
+            // Another department's, or a department's machine used by an account the roster
+            // does not place.
+            (_, a, Some(b)) => !a.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(b)),
+            _ => false,
+        };
+        not_for_admins(machine.class).then(|| (m.to_string(), machine.class, foreign))
     })
 }
 
@@ -243,19 +256,29 @@ impl Privileged {
             .off_hours(jiff::Timestamp::from_second(t).unwrap_or_default())
             .filter(|_| !on_call);
         let machine = ordinary_machine(dir, u);
+        // Off-hours weighs 2; someone else's machine (a ward's shared workstation, a medical
+        // or guest device) 2; the person's own desk, or a workstation of no known department,
+        // 1: medium from 2, high from 4.
         let mut reasons = Vec::new();
+        let mut weight = 0;
         if when.is_some() {
             reasons.push("off-hours");
+            weight += 2;
         }
-        if machine.is_some() {
-            reasons.push("workstation");
+        if let Some((_, _, foreign)) = &machine {
+            reasons.push(if *foreign {
+                "on or from another department's workstation or a device"
+            } else {
+                "on or from a workstation"
+            });
+            weight += if *foreign { 2 } else { 1 };
         }
         if reasons.is_empty() {
             return;
         }
         let place = machine
             .as_ref()
-            .map(|(m, _)| m.clone())
+            .map(|(m, _, _)| m.clone())
             .or_else(|| u.host.clone())
             .unwrap_or_default();
         let key = format!("{}\u{1f}{}\u{1f}{place}", u.user, reasons.join("+"));
@@ -263,17 +286,17 @@ impl Privileged {
             return;
         }
         let mut rule = (*rule()).clone();
-        rule.level = if reasons.len() == 2 {
-            Severity::High
-        } else {
-            Severity::Medium
+        rule.level = match weight {
+            4.. => Severity::High,
+            2..=3 => Severity::Medium,
+            _ => Severity::Low,
         };
         let mut entities = Vec::new();
         if let Some(ip) = &u.source_ip {
             entities.push(Entity::new(EntityKind::Ip, ip));
         }
         entities.push(Entity::new(EntityKind::User, &u.user));
-        if let Some((m, _)) = &machine {
+        if let Some((m, _, _)) = &machine {
             entities.push(Entity::new(EntityKind::Host, m));
         }
         let mut facts = vec![
@@ -286,7 +309,7 @@ impl Privileged {
         if let Some(w) = when {
             facts.push(("identity.local_time".into(), w));
         }
-        if let Some((m, c)) = machine {
+        if let Some((m, c, _)) = machine {
             facts.push(("identity.workstation".into(), m));
             facts.push(("identity.machine_class".into(), c.as_str().into()));
         }

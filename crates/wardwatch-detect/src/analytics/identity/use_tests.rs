@@ -131,6 +131,7 @@ fn hospital() -> Directory {
         "ws-rad-01",
         machine(NetClass::Workstation, Some("Radiology")),
     );
+    d.add_host("ws-ict-01", machine(NetClass::Workstation, Some("ICT")));
     d.add_host("srv-epr01", machine(NetClass::Server, Some("ICT")));
     d.add_host("jump01", machine(NetClass::Admin, Some("ICT")));
     d.add_network(
@@ -353,6 +354,8 @@ fn privileged_accounts_off_hours_or_from_workstations() {
         logon(at(3, 3) + 60, "jdoe", "ws-icu-01", 2, ""),
         // A service logon of the administrator at night is no interactive use.
         logon(at(3, 4), "adm-piet", "srv-epr01", 5, ""),
+        // Friday 10:00 at the desk in the ICT department: low.
+        logon(at(4, 10), "adm-piet", "ws-ict-01", 2, ""),
     ];
     let found = run(&mut a, &ev);
     let priv_: Vec<_> = found
@@ -365,7 +368,8 @@ fn privileged_accounts_off_hours_or_from_workstations() {
         [
             (Severity::Medium, 1),
             (Severity::Medium, 2),
-            (Severity::High, 3)
+            (Severity::High, 3),
+            (Severity::Low, 4)
         ]
     );
 }
