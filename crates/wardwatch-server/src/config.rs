@@ -90,6 +90,12 @@ allowed_networks = []
 # The same for syslog over TLS.
 tls_allowed_networks = []
 
+[intel]
+# Threat intelligence to match every incoming event against: STIX 2.1 bundles, MISP events and
+# IOC lists (files or folders; .tar.gz too). A hit is an alert naming the file it came from.
+# `wardwatch intel check PATH` says what a file holds; `wardwatch intel retro` searches the past.
+paths = []
+
 [rules]
 # Load the built-in rule pack.
 builtin = true
@@ -268,6 +274,17 @@ pub struct Config {
     pub resend: ResendSection,
     pub identity: crate::identity::IdentitySection,
     pub notify: wardwatch_notify::NotifyConfig,
+    pub intel: IntelSection,
+}
+
+/// `[intel]`: threat intelligence other hospitals and feeds share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntelSection {
+    /// STIX 2.1 bundles, MISP events and IOC lists (files or folders) every incoming event is
+    /// matched against; read at start, a file that does not import stops the start with its
+    /// name. Default none.
+    pub paths: Vec<PathBuf>,
 }
 
 /// `[incidents]`.

@@ -8,6 +8,7 @@ pub mod context;
 pub mod disk;
 pub mod identity;
 pub mod incidents;
+pub mod intel;
 pub mod ledger;
 pub mod metrics;
 pub mod notify;

@@ -259,7 +259,22 @@ fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
         },
         ctx: Arc::new(ctx),
         privacy: None,
+        intel: intel_setup(&config.intel.paths)?,
     })
+}
+
+/// The shared indicators of `[intel] paths`, `None` without any.
+fn intel_setup(
+    paths: &[std::path::PathBuf],
+) -> Result<Option<Arc<wardwatch_intel::IntelDetector>>, ServeError> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let set = crate::intel::load(paths).map_err(ServeError::Config)?;
+    tracing::info!(indicators = set.len(), "threat intelligence loaded");
+    Ok(Some(Arc::new(wardwatch_intel::IntelDetector::new(
+        Arc::new(set),
+    ))))
 }
 
 /// The name of the privacy key among the store's secrets: names and addresses of the roster

@@ -364,3 +364,71 @@ fn a_retro_hunt_finds_the_domain_seen_ten_days_ago_and_names_that_event() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
 }
+
+/// `serve` with `[intel] paths`: a workstation asking for a subdomain of a shared domain raises
+/// an alert naming the partner, live; a file that is no intelligence stops the start, named.
+#[test]
+fn serve_matches_incoming_events_against_the_configured_intelligence() {
+    let dir = tempfile::tempdir().unwrap();
+    let intel = dir.path().join("partner-c.txt");
+    std::fs::write(
+        &intel,
+        "# partner C, this week\nupdate-check.example\n198.51.100.77\n",
+    )
+    .unwrap();
+    let config = dir.path().join("wardwatch.toml");
+    std::fs::write(
+        &config,
+        format!("[intel]\npaths = [{:?}]\n", intel.to_str().unwrap()),
+    )
+    .unwrap();
+    let server = common::Server::start(&["--config", config.to_str().unwrap()]);
+    let now = jiff::Timestamp::now().to_string();
+    let docs = [
+        serde_json::json!({"@timestamp": now, "host": {"name": "ws-lab-02"},
+            "dns": {"question": {"name": "eu.update-check.example"}}}),
+        serde_json::json!({"@timestamp": now, "host": {"name": "ws-lab-03"},
+            "dns": {"question": {"name": "update-check.example.net"}}}),
+    ];
+    let mut body = String::new();
+    for d in &docs {
+        body.push_str("{\"index\":{}}\n");
+        body.push_str(&d.to_string());
+        body.push('\n');
+    }
+    let (status, resp) =
+        common::http_post(server.http, "/_bulk", &body, Some(&server.ingest_token));
+    assert_eq!(status, 200, "{resp}");
+    let alerts = server.wait_alerts("rule_id=intel:partner-c:domain", 1);
+    assert_eq!(alerts["total"], 1, "{alerts}");
+    let alert = &alerts["alerts"][0];
+    assert_eq!(alert["host"], "ws-lab-02", "{alert}");
+    assert!(
+        alert.to_string().contains("eu.update-check.example"),
+        "{alert}"
+    );
+
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "not an indicator at all\n").unwrap();
+    let bad_config = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad_config,
+        format!("[intel]\npaths = [{:?}]\n", bad.to_str().unwrap()),
+    )
+    .unwrap();
+    let data = dir.path().join("data2");
+    let out = wardwatch(&[
+        "serve",
+        "--config",
+        bad_config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--syslog",
+        "",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.txt") && err.contains("line 1"), "{err}");
+}

@@ -68,21 +68,38 @@ impl Source {
 
     /// The next entries after `cursor` with their matches; `None` when there is nothing new
     /// yet or the journal cannot be read (the caller's own read reports that).
-    fn next_matched(&mut self, cursor: i64, batch: usize, detector: &Detector) -> Option<Matched> {
+    fn next_matched(
+        &mut self,
+        cursor: i64,
+        batch: usize,
+        matchers: Matchers<'_>,
+    ) -> Option<Matched> {
         let entries = self.next(cursor, batch).ok().filter(|e| !e.is_empty())?;
-        let found = match_all(detector, &entries);
+        let found = match_all(matchers, &entries);
         Some((entries, found))
     }
 }
 
-/// The rules each entry matches, on the pool's threads.
+/// What judges each event on its own: the rules, and the shared indicators.
+type Matchers<'a> = (&'a Detector, Option<&'a wardwatch_intel::IntelDetector>);
+
+/// The rules and indicators each entry matches, on the pool's threads. Indicators are judged
+/// as they are in force now (one arriving today matches today's events; one expired or revoked
+/// no longer does).
 fn match_all(
-    detector: &Detector,
+    (detector, intel): Matchers<'_>,
     entries: &[wardwatch_store::JournalEntry],
 ) -> Vec<Vec<Detection>> {
+    let now = jiff::Timestamp::now();
     entries
         .par_iter()
-        .map(|e| detector.detect(&e.event))
+        .map(|e| {
+            let mut found = detector.detect(&e.event);
+            if let Some(i) = intel {
+                found.extend(i.detect(&e.event, Some(now)));
+            }
+            found
+        })
         .collect()
 }
 
@@ -94,6 +111,8 @@ pub struct IncidentSetup {
     /// The privacy analytics' context (roster, patients, encounters; names and addresses as
     /// keyed hashes), when the context folder has patients or encounters.
     pub privacy: Option<Arc<wardwatch_privacy::PrivacyContext>>,
+    /// The shared indicators every event is matched against beside the rules (`[intel]`).
+    pub intel: Option<Arc<wardwatch_intel::IntelDetector>>,
 }
 
 /// Read the journal after the cursor, detect, group; commit alerts, incidents, cursor and
@@ -142,7 +161,7 @@ pub(super) fn detect_loop(
                     }
                     continue;
                 }
-                let found = match_all(&detector, &entries);
+                let found = match_all((&detector, setup.intel.as_deref()), &entries);
                 (entries, found)
             }
         };
@@ -173,10 +192,10 @@ pub(super) fn detect_loop(
             ledger: Some(&ledger),
         };
         let mut src = source;
-        let det = &detector;
+        let matchers = (&*detector, setup.intel.as_deref());
         let (committed, (next, src)) = rayon::join(
             || db.commit_detection(&commit),
-            move || (src.next_matched(last, batch, det), src),
+            move || (src.next_matched(last, batch, matchers), src),
         );
         source = src;
         match committed {
