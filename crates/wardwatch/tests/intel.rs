@@ -15,6 +15,26 @@ fn wardwatch(args: &[&str]) -> Output {
         .expect("run wardwatch")
 }
 
+/// The rows `--format jsonl` printed.
+fn jsonl(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Index `docs` through the server's `_bulk` API, every one accepted.
+fn post_bulk(server: &common::Server, docs: &[Value]) {
+    let body: String = docs
+        .iter()
+        .map(|d| format!("{{\"index\":{{}}}}\n{d}\n"))
+        .collect();
+    let (status, resp) =
+        common::http_post(server.http, "/_bulk", &body, Some(&server.ingest_token));
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["errors"], false, "{resp}");
+}
+
 #[test]
 fn the_shared_threat_intel_set_imports_and_what_is_no_intelligence_is_refused_by_name() {
     let Some(data) = common::shared(
@@ -126,10 +146,9 @@ fn hunt_with_intel_names_the_partner_the_indicator_and_where_it_was_seen() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|r: &Value| r["rule_id"].as_str().unwrap_or("").starts_with("intel:"))
+    let rows: Vec<Value> = jsonl(&out)
+        .into_iter()
+        .filter(|r| r["rule_id"].as_str().unwrap_or("").starts_with("intel:"))
         .collect();
     let got: Vec<(&str, &str, &str)> = rows
         .iter()
@@ -310,16 +329,7 @@ fn a_retro_hunt_finds_the_domain_seen_ten_days_ago_and_names_that_event() {
         serde_json::json!({"@timestamp": ago(1), "host": {"name": "ws-card-09"},
             "dns": {"question": {"name": "intranet.hospital.example"}}}),
     ];
-    let mut body = String::new();
-    for d in &docs {
-        body.push_str("{\"index\":{}}\n");
-        body.push_str(&d.to_string());
-        body.push('\n');
-    }
-    let (status, resp) =
-        common::http_post(server.http, "/_bulk", &body, Some(&server.ingest_token));
-    assert_eq!(status, 200, "{resp}");
-    assert_eq!(resp["errors"], false, "{resp}");
+    post_bulk(&server, &docs);
     server.wait_events("dns.question.name:*", 3);
     let dir = tempfile::tempdir().unwrap();
     let intel = dir.path().join("partner-b.txt");
@@ -343,10 +353,7 @@ fn a_retro_hunt_finds_the_domain_seen_ten_days_ago_and_names_that_event() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = jsonl(&out);
     assert_eq!(rows.len(), 1, "{rows:?}");
     let hit = &rows[0];
     assert_eq!(hit["rule_id"], "intel:partner-b:domain");
@@ -390,15 +397,7 @@ fn serve_matches_incoming_events_against_the_configured_intelligence() {
         serde_json::json!({"@timestamp": now, "host": {"name": "ws-lab-03"},
             "dns": {"question": {"name": "update-check.example.net"}}}),
     ];
-    let mut body = String::new();
-    for d in &docs {
-        body.push_str("{\"index\":{}}\n");
-        body.push_str(&d.to_string());
-        body.push('\n');
-    }
-    let (status, resp) =
-        common::http_post(server.http, "/_bulk", &body, Some(&server.ingest_token));
-    assert_eq!(status, 200, "{resp}");
+    post_bulk(&server, &docs);
     let alerts = server.wait_alerts("rule_id=intel:partner-c:domain", 1);
     assert_eq!(alerts["total"], 1, "{alerts}");
     let alert = &alerts["alerts"][0];

@@ -175,11 +175,7 @@ mod tests {
         let text = "# feed of the week\n198.51.100.7\n203.0.113.0/24\nhxxps://bad[.]example/login\n\
                     Evil.Example\n44d88612fea8a8f36de82e1278abb02f\nceo[at]spoofed.example\n";
         let got = import_list(text, "feed").unwrap();
-        let vals: Vec<(Kind, &str)> = got
-            .indicators
-            .iter()
-            .map(|i| (i.kind, i.value.as_str()))
-            .collect();
+        let vals = got.values();
         assert_eq!(
             vals,
             vec![

@@ -25,6 +25,16 @@ pub struct Imported {
     pub objects: usize,
 }
 
+impl Imported {
+    /// Each indicator's kind and value, in order (what an operator checks first).
+    pub fn values(&self) -> Vec<(crate::Kind, &str)> {
+        self.indicators
+            .iter()
+            .map(|i| (i.kind, i.value.as_str()))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Skipped {
     /// The object id, attribute uuid or `line N`.

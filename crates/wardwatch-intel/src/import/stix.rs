@@ -334,11 +334,7 @@ mod tests {
             "[process:name = 'evil.exe']",
         ]);
         let got = import_bundle(&json, "partner-a").unwrap();
-        let vals: Vec<(Kind, &str)> = got
-            .indicators
-            .iter()
-            .map(|i| (i.kind, i.value.as_str()))
-            .collect();
+        let vals = got.values();
         assert_eq!(
             vals,
             vec![
