@@ -7,13 +7,19 @@
 //! restarts; `wardwatch identity load` folds files the same way.
 
 use wardwatch_core::Event;
+use wardwatch_detect::analytics::identity::Directory;
 use wardwatch_detect::identity_use;
 use wardwatch_store::{LedgerBatch, LedgerUse, UsageKind};
 
 /// The ledger's record of the identity use `event` describes, if it describes one. The
-/// country is the one the identity provider reported (Entra, Okta).
-pub fn ledger_use(event: &Event) -> Option<LedgerUse> {
+/// country is the one the identity provider reported (Entra, Okta), else where `places` (the
+/// identity analytics' directory, with the `[identity] geoip` database) puts the source address.
+pub fn ledger_use(event: &Event, places: Option<&Directory>) -> Option<LedgerUse> {
     let u = identity_use(event)?;
+    let country = u.reported_place.and_then(|p| p.country).or_else(|| {
+        let ip = u.source_ip.as_deref()?;
+        places?.locate(ip)?.country
+    });
     let mut places = Vec::with_capacity(6);
     let mut put = |kind, value: Option<String>| {
         if let Some(v) = value {
@@ -28,7 +34,7 @@ pub fn ledger_use(event: &Event) -> Option<LedgerUse> {
         UsageKind::LogonType,
         u.logon_type.map(|t| t.as_str().to_string()),
     );
-    put(UsageKind::Country, u.reported_place.and_then(|p| p.country));
+    put(UsageKind::Country, country);
     Some(LedgerUse {
         org: event.organization.clone(),
         account: u.user,
@@ -38,9 +44,9 @@ pub fn ledger_use(event: &Event) -> Option<LedgerUse> {
     })
 }
 
-/// Fold `event`'s use of an account, if any, into `batch`.
-pub fn fold(batch: &mut LedgerBatch, event: &Event) {
-    if let Some(u) = ledger_use(event) {
+/// Fold `event`'s use of an account, if any, into `batch` (countries located with `places`).
+pub fn fold(batch: &mut LedgerBatch, event: &Event, places: Option<&Directory>) {
+    if let Some(u) = ledger_use(event, places) {
         batch.add(&u);
     }
 }
@@ -78,7 +84,7 @@ mod tests {
                 ecs.source_ip = Some("10.20.7.44".into());
             },
         );
-        let u = ledger_use(&e).unwrap();
+        let u = ledger_use(&e, None).unwrap();
         assert_eq!((u.account.as_str(), u.org.as_str()), ("n.jansen", "north"));
         assert_eq!(u.outcome, Some(true));
         let kinds: Vec<UsageKind> = u.places.iter().map(|(k, _)| *k).collect();
@@ -95,7 +101,7 @@ mod tests {
                 .contains(&(UsageKind::LogonType, "remote-interactive".into()))
         );
         let mut b = LedgerBatch::default();
-        fold(&mut b, &e);
+        fold(&mut b, &e, None);
         assert!(!b.is_empty());
     }
 
@@ -111,8 +117,8 @@ mod tests {
             ecs.user_name = Some("n.jansen".into());
         });
         let mut b = LedgerBatch::default();
-        fold(&mut b, &machine);
-        fold(&mut b, &process);
+        fold(&mut b, &machine, None);
+        fold(&mut b, &process, None);
         assert!(b.is_empty());
     }
 }

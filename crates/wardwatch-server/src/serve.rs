@@ -260,6 +260,7 @@ fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
         ctx: Arc::new(ctx),
         privacy: None,
         intel: intel_setup(&config.intel.paths)?,
+        directory: None,
     })
 }
 
@@ -369,14 +370,15 @@ pub async fn start_with_clock(
         .notify
         .validate()
         .map_err(|e| ServeError::Config(e.to_string()))?;
-    let incidents = incident_setup(&config)?;
+    let mut incidents = incident_setup(&config)?;
+    let directory = Arc::new(
+        crate::identity::directory(&incidents.ctx, &config.identity).map_err(ServeError::Config)?,
+    );
+    incidents.directory = Some(directory.clone());
     let mut correlator = correlator;
     if let Some(c) = correlator.as_mut() {
         c.set_topology(Arc::new(crate::context::topology(&incidents.ctx)));
-        c.set_directory(Arc::new(
-            crate::identity::directory(&incidents.ctx, &config.identity)
-                .map_err(ServeError::Config)?,
-        ));
+        c.set_directory(directory);
     }
     let ctx = incidents.ctx.clone();
     let notify_ctx = incidents.ctx.clone();

@@ -55,6 +55,10 @@ pub struct LoadArgs {
     /// Data directory of the store (created when missing).
     #[arg(long, default_value = "./wardwatch-data")]
     data: PathBuf,
+    /// A MaxMind-format GeoIP database (`.mmdb`), for the countries of source addresses (as
+    /// `serve`'s `identity.geoip`). Without it: only the countries Entra and Okta report.
+    #[arg(long, value_name = "FILE")]
+    geoip: Option<PathBuf>,
 }
 
 pub fn run(cmd: IdentityCommand) -> Result<ExitCode> {
@@ -213,6 +217,17 @@ fn load(a: LoadArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot create `{}`", a.data.display()))?;
     let mut db = Db::open(&a.data, &DbOptions::default())
         .with_context(|| format!("cannot open the store in `{}`", a.data.display()))?;
+    let places = match &a.geoip {
+        Some(path) => {
+            let mut dir = wardwatch_detect::analytics::identity::Directory::default();
+            dir.set_geoip(
+                wardwatch_server::identity::load_geoip(path)
+                    .map_err(|e| anyhow::anyhow!("--geoip {e}"))?,
+            );
+            Some(std::sync::Arc::new(dir))
+        }
+        None => None,
+    };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let (mut events, mut uses, mut warnings, mut pending) = (0u64, 0u64, 0u64, 0usize);
     let mut batch = LedgerBatch::default();
@@ -221,7 +236,10 @@ fn load(a: LoadArgs) -> Result<ExitCode> {
         let read = wardwatch_ingest::decode_file(
             file,
             threads,
-            |r| r.map(|e| wardwatch_server::ledger::ledger_use(&e)),
+            {
+                let places = places.clone();
+                move |r| r.map(|e| wardwatch_server::ledger::ledger_use(&e, places.as_deref()))
+            },
             |item| match item.and_then(|r| r) {
                 Ok(found) => {
                     events += 1;

@@ -126,3 +126,83 @@ fn loaded_auth_logs_answer_where_and_how_an_account_was_used() {
     ]);
     assert!(!ok && err.contains("no store in"), "{err}");
 }
+
+/// With a GeoIP database (`--geoip`, as `serve`'s `identity.geoip`), the ledger names the
+/// country of each source address; addresses the database does not know, and private ones,
+/// have none.
+#[test]
+fn a_geoip_database_gives_the_ledger_its_countries() {
+    use wardwatch_demo::mmdb::{GeoRecord, MmdbWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = MmdbWriter::new("GeoLite2-City");
+    let geo = |country: &str| GeoRecord {
+        country: country.into(),
+        city: None,
+        latitude: 52.0,
+        longitude: 5.0,
+        accuracy_radius_km: 20,
+    };
+    w.insert("81.2.0.0/16", &geo("NL")).unwrap();
+    w.insert("175.16.199.0/24", &geo("US")).unwrap();
+    let mmdb = dir.path().join("geo.mmdb");
+    std::fs::write(&mmdb, w.to_bytes()).unwrap();
+    let logs = dir.path().join("auth.log");
+    std::fs::write(
+        &logs,
+        "<38>1 2026-12-01T08:00:00Z app01 sshd 41 - - Accepted password for n.jansen from 81.2.69.160 port 51001 ssh2\n\
+<38>1 2026-12-01T23:00:00Z app01 sshd 42 - - Failed password for n.jansen from 175.16.199.7 port 51002 ssh2\n\
+<38>1 2026-12-02T08:00:00Z app01 sshd 43 - - Accepted password for n.jansen from 10.20.7.44 port 51003 ssh2\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let (ok, _, err) = wardwatch(&[
+        "identity",
+        "load",
+        logs.to_str().unwrap(),
+        "--data",
+        data,
+        "--geoip",
+        mmdb.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, json, err) = wardwatch(&[
+        "identity",
+        "usage",
+        "n.jansen",
+        "--data",
+        data,
+        "--from",
+        "2026-12-01",
+        "--to",
+        "2026-12-02",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let u: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let countries: Vec<(&str, u64, u64)> = u["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["value"].as_str().unwrap(),
+                p["succeeded"].as_u64().unwrap(),
+                p["failed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(countries, [("NL", 1, 0), ("US", 0, 1)], "{u}");
+    assert_eq!(u["uses"], 3, "{u}");
+    let (ok, _, err) = wardwatch(&[
+        "identity",
+        "load",
+        logs.to_str().unwrap(),
+        "--data",
+        data,
+        "--geoip",
+        "/nonexistent.mmdb",
+    ]);
+    assert!(!ok && err.contains("--geoip /nonexistent.mmdb"), "{err}");
+}

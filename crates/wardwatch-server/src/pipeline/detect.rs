@@ -113,6 +113,9 @@ pub struct IncidentSetup {
     pub privacy: Option<Arc<wardwatch_privacy::PrivacyContext>>,
     /// The shared indicators every event is matched against beside the rules (`[intel]`).
     pub intel: Option<Arc<wardwatch_intel::IntelDetector>>,
+    /// The identity analytics' directory (with the `[identity] geoip` database): where the
+    /// identity ledger finds the country of a source address.
+    pub directory: Option<Arc<wardwatch_detect::analytics::identity::Directory>>,
 }
 
 /// Read the journal after the cursor, detect, group; commit alerts, incidents, cursor and
@@ -172,7 +175,7 @@ pub(super) fn detect_loop(
         let mut ledger = LedgerBatch::default();
         for (entry, detections) in entries.iter().zip(&found) {
             let latency = now - entry.received_ns;
-            crate::ledger::fold(&mut ledger, &entry.event);
+            crate::ledger::fold(&mut ledger, &entry.event, setup.directory.as_deref());
             ordered.raise(&detector, &entry.event, entry.seq, detections, &mut raised);
             alerts.extend(raised.drain(..).map(|a| (a, entry.seq, latency)));
         }
