@@ -8,7 +8,8 @@
 
 use std::path::Path;
 
-use wardwatch_detect::analytics::network::{NetClass, Role, Topology};
+use wardwatch_detect::analytics::network::{NetClass, Role, Topology, ZoneAllow};
+use wardwatch_incidents::context::Ports;
 use wardwatch_incidents::{
     AssetMatch, CONTEXT_FILES, Context, ContextError, Encounters, Patients, PrivacyKey, Roster,
     StaffKeys,
@@ -102,7 +103,7 @@ pub fn privacy_context(
 
 /// What the inventory says of addresses, for the network analytics: every row that matches an
 /// address or a subnet, with its class and zone (rows that match a host name say nothing of
-/// addresses).
+/// addresses); and the segmentation policy, when `zones.csv` is there.
 pub fn topology(ctx: &Context) -> Topology {
     let mut topo = Topology::default();
     for asset in ctx.inventory.assets() {
@@ -121,6 +122,26 @@ pub fn topology(ctx: &Context) -> Topology {
                 zone: asset.zone.clone(),
                 name: asset.name.clone(),
             },
+        );
+    }
+    if let Some(zones) = &ctx.zones {
+        topo.set_policy(
+            zones
+                .rules()
+                .iter()
+                .map(|r| ZoneAllow {
+                    from: r.from.clone(),
+                    to: r.to.clone(),
+                    ports: match &r.ports {
+                        Ports::Any => Vec::new(),
+                        Ports::Some(ranges) => ranges
+                            .iter()
+                            .map(|p| (p.low, p.high, p.transport.map(str::to_string)))
+                            .collect(),
+                    },
+                    at: r.at.clone(),
+                })
+                .collect(),
         );
     }
     topo
@@ -157,6 +178,11 @@ mod tests {
         assert_eq!(
             topo.role("10.2.2.2").and_then(|r| r.zone.as_deref()),
             Some("clinical")
+        );
+        assert!(topo.has_policy(), "zones.csv is the policy");
+        assert_eq!(
+            topo.verdict("10.2.2.2", "10.9.0.5", 3389, Some("tcp")),
+            wardwatch_detect::analytics::network::Verdict::Forbidden
         );
         assert!(load_dir(&dir.path().join("missing")).is_err());
     }

@@ -38,7 +38,7 @@ const SAME_BEAT: i64 = 2;
 const MIN_INTERVAL: i64 = 10;
 const MAX_INTERVAL: i64 = 6 * 3600;
 /// The pair must have gone on at least this long.
-const MIN_SPAN: i64 = 3600;
+const MIN_SPAN: i64 = 30 * 60;
 /// An interval within this share of the median (or of two or three times it) is regular.
 const JITTER: f64 = 0.25;
 /// A size within this share of the median size (or [`SIZE_SLACK`] bytes) is constant.

@@ -150,6 +150,13 @@ impl Lateral {
             }
             _ => vec![src.to_string(), dst.to_string()],
         };
+        // A jump host, backup server or scanner reaching a host is its job, not a chain's
+        // first hop: the chain starts at the first host that is not one of them.
+        let by_design = path
+            .iter()
+            .take_while(|h| topo.class(h).fans_out_by_design())
+            .count();
+        let path: Vec<String> = path.into_iter().skip(by_design).collect();
         if path.len() >= 3 && !src_class.fans_out_by_design() {
             let key = path.join(" → ");
             if self.chains.insert(key.clone()) {
