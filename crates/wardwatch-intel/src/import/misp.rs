@@ -101,6 +101,20 @@ pub(super) fn import_misp_value(value: &Value, source: &str) -> Result<Imported,
     Ok(out)
 }
 
+/// Whether `v` is a MISP feed's `manifest.json`: event uuids mapping to their summaries
+/// (`info`, `Orgc`, `Tag`, `timestamp`), not events themselves.
+pub(super) fn is_feed_manifest(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        !o.is_empty()
+            && o.iter().all(|(k, e)| {
+                k.len() == 36
+                    && k.chars().filter(|c| *c == '-').count() == 4
+                    && e.get("info").is_some()
+                    && e.get("Attribute").is_none()
+            })
+    })
+}
+
 fn unwrap_event(v: &Value) -> &Value {
     v.get("Event").unwrap_or(v)
 }
@@ -206,6 +220,19 @@ mod tests {
             reasons
                 .iter()
                 .any(|(w, r)| *w == "a4" && r.contains("to_ids"))
+        );
+    }
+
+    #[test]
+    fn a_feed_manifest_is_recognized_and_names_where_the_events_are() {
+        let manifest = r#"{"5c066053-0e94-46eb-9746-4b7d950d210f": {"info": "SamSam",
+            "Orgc": {"name": "CIRCL"}, "timestamp": "1550654276", "Tag": []}}"#;
+        let got = crate::import::import_any(manifest, "feed").unwrap();
+        assert!(got.indicators.is_empty());
+        assert!(
+            got.skipped[0]
+                .reason
+                .contains("MISP feed manifest listing 1 event")
         );
     }
 

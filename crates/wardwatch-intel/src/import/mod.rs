@@ -77,6 +77,19 @@ pub fn import_any(text: &str, source: &str) -> Result<Imported, ImportError> {
             }
             _ => {}
         }
+        if misp::is_feed_manifest(&value) {
+            let events = value.as_object().map_or(0, |o| o.len());
+            return Ok(Imported {
+                skipped: vec![Skipped {
+                    what: "manifest.json".into(),
+                    reason: format!(
+                        "a MISP feed manifest listing {events} event(s); the events are the \
+                         <uuid>.json files beside it"
+                    ),
+                }],
+                ..Imported::default()
+            });
+        }
         return misp::import_misp_value(&value, source);
     }
     import_list(text, source)
