@@ -98,3 +98,47 @@ fn entra_and_okta_samples_give_applications_and_places() {
         assert!(u.source_ip.is_some(), "{u:?}");
     }
 }
+
+/// VPN, RADIUS and Wi-Fi sign-ins decoded from `wardwatch-ingest`'s fixtures are uses of the
+/// matching logon type; the Wi-Fi client is the device.
+#[test]
+fn network_access_fixtures_are_uses_of_their_logon_type() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../wardwatch-ingest/tests/fixtures/network_auth");
+    let mut kinds = Vec::new();
+    for file in ["vpn.log", "radius_wifi.log"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let e = syslog::decode_line(line, origin());
+            if let Some(u) = IdentityUse::of(&e).filter(|u| u.success) {
+                kinds.push((u.user.clone(), u.logon_type, u.device.clone()));
+            }
+        }
+    }
+    assert!(
+        kinds.contains(&("jdoe".into(), Some(LogonType::Vpn), None)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(
+            "l.visser".into(),
+            Some(LogonType::Vpn),
+            Some("lt-lvisser".into())
+        )),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(
+            "h.devries".into(),
+            Some(LogonType::Radius),
+            Some("3c:22:fb:12:34:56".into())
+        )),
+        "{kinds:?}"
+    );
+    // "credentials-accepted" is said beside the connection: one use per connection.
+    assert_eq!(
+        kinds.iter().filter(|k| k.0 == "jdoe").count(),
+        1,
+        "{kinds:?}"
+    );
+}

@@ -97,6 +97,15 @@ fn unparsed(line: &str, now: Timestamp) -> Event {
     );
     event.ecs.event_kind = Some("event".into());
     event.ecs.message = Some(line.to_string());
+    // FortiGate sends `<PRI>date=... time=... devname=...` with no syslog header at all.
+    let body = line
+        .strip_prefix('<')
+        .and_then(|r| r.split_once('>'))
+        .filter(|(pri, _)| {
+            !pri.is_empty() && pri.len() <= 3 && pri.bytes().all(|b| b.is_ascii_digit())
+        })
+        .map_or(line, |(_, rest)| rest);
+    crate::network_auth::normalize("", body, &mut event.ecs);
     event
 }
 
@@ -226,8 +235,9 @@ fn from_message(line: &str, msg: &Message<&str>, now: Timestamp) -> Event {
                 raw.insert("atna_error".into(), Value::String(e));
             }
         }
-    } else if let Some(app) = appname {
-        crate::linux_auth::normalize(app, text, &mut ecs);
+    } else if !appname.is_some_and(|app| crate::linux_auth::normalize(app, text, &mut ecs)) {
+        // VPN, RADIUS and Wi-Fi authentication (some products write no usable tag).
+        crate::network_auth::normalize(appname.unwrap_or(""), text, &mut ecs);
     }
 
     let time_text = msg.timestamp.and_then(|_| stamp_text(line, msg));

@@ -126,8 +126,10 @@ pub(crate) fn decode(v: Value, shape: Shape, origin: Origin) -> Event {
     ecs.event_kind = Some("event".into());
     overlay(&mut full, ecs);
     let mut ecs = full;
-    if let (Some(program), Some(message)) = (ecs.process_name.clone(), ecs.message.clone()) {
-        crate::linux_auth::normalize(&program, &message, &mut ecs);
+    if let (Some(program), Some(message)) = (ecs.process_name.clone(), ecs.message.clone())
+        && !crate::linux_auth::normalize(&program, &message, &mut ecs)
+    {
+        crate::network_auth::normalize(&program, &message, &mut ecs);
     }
     let mut event = crate::doc::event_of(SourceKind::Syslog, v, TIME, ecs, origin);
     if event.time_text.is_none()

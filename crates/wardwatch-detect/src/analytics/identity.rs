@@ -117,8 +117,17 @@ pub(super) fn attempt(event: &Event) -> Option<Attempt> {
                 field(event, "Workstation")?.to_ascii_lowercase()
             )
         }
+        // A Wi-Fi or wired client a RADIUS server or an access point names by its hardware
+        // address: the device is where the guessing comes from.
+        _ if ecs.source_mac.is_some() => {
+            format!(
+                "device:{}",
+                ecs.source_mac.as_deref().unwrap_or("").to_ascii_lowercase()
+            )
+        }
         // A local su / sudo / login (no remote side): the host is where the guessing happens.
-        _ if !windows && ecs.process_name.is_some() => {
+        // (Not a VPN, RADIUS or Wi-Fi record without an address: the server is no source.)
+        _ if !windows && ecs.process_name.is_some() && ecs.event_provider.is_none() => {
             format!("local:{}", ecs.host_name.as_deref()?.to_ascii_lowercase())
         }
         _ => return None,
@@ -333,6 +342,14 @@ mod tests {
         );
         win.ecs.user_name = Some("WS7$".into());
         assert_eq!(attempt(&win), None, "machine accounts are not guessed");
+        // A RADIUS failure names the Wi-Fi client; without an address or a device the
+        // RADIUS server itself is no source.
+        let mut radius = auth(0, "radius01", "h.devries", "", false);
+        radius.ecs.process_name = Some("radiusd".into());
+        radius.ecs.event_provider = Some("freeradius".into());
+        assert_eq!(attempt(&radius), None);
+        radius.ecs.source_mac = Some("3C:22:FB:12:34:56".into());
+        assert_eq!(attempt(&radius).unwrap().source, "device:3c:22:fb:12:34:56");
         let mut other = auth(0, "db01", "bob", "10.0.0.1", true);
         other.ecs.event_action = Some("session-opened".into());
         assert_eq!(attempt(&other), None);
