@@ -27,6 +27,7 @@ pub mod ehr;
 mod emit;
 mod hospital;
 pub mod mmdb;
+mod mail;
 pub mod network;
 mod security;
 mod stories;

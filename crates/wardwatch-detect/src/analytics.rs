@@ -21,6 +21,7 @@
 mod burst;
 pub mod identity;
 mod kerberoast;
+mod mail;
 pub mod network;
 mod rare_pair;
 mod rare_service;
@@ -65,6 +66,14 @@ const KEPT: &[&str] = &[
 /// A small copy of `event` holding only what analytics and their alerts need: a flat record
 /// (`EventID`, `Channel`, `Computer` and [`KEPT`] fields found on the event).
 pub fn reduce(event: &Event) -> Event {
+    if mail::MailFacts::of(event).is_some()
+        && let Some(raw) = mail::reduced_raw(event)
+    {
+        return reduced(event, event.source_kind, raw);
+    }
+    // A proxy, DNS or process record may be the click on a campaign's link: its URL, host,
+    // user and machine ride along with whatever else is kept.
+    let click = mail::ClickFacts::of(event).and_then(|c| serde_json::to_value(c).ok());
     if let Some(facts) = network::NetFacts::of(event) {
         // A network record keeps what the network analytics read of it, and its kind (they
         // read network records only).
@@ -73,6 +82,9 @@ pub fn reduce(event: &Event) -> Event {
             "net".into(),
             serde_json::to_value(facts).unwrap_or_default(),
         );
+        if let Some(c) = click {
+            raw.insert("click".into(), c);
+        }
         return reduced(event, event.source_kind, raw);
     }
     let mut raw = Map::new();
@@ -95,6 +107,9 @@ pub fn reduce(event: &Event) -> Event {
         && let Ok(v) = serde_json::to_value(u)
     {
         raw.insert(crate::identity_use::REDUCED_KEY.into(), v);
+    }
+    if let Some(c) = click {
+        raw.insert("click".into(), c);
     }
     reduced(event, SourceKind::FlatWindows, raw)
 }
@@ -206,6 +221,8 @@ pub struct Analytics {
     #[serde(default)]
     identity: identity::Identity,
     network: network::Network,
+    #[serde(default)]
+    mail: mail::MailCampaigns,
 }
 
 impl Analytics {
@@ -217,6 +234,7 @@ impl Analytics {
             || kerberoast::wants(event)
             || identity::wants(event)
             || network::wants(event)
+            || mail::wants(event)
             || burst::wants(detections)
     }
 
@@ -247,6 +265,7 @@ impl Analytics {
         self.kerberoast.observe(event, &mut out);
         self.identity.observe(event, &mut out);
         self.network.observe(event, &mut out);
+        self.mail.observe(event, &mut out);
         // The burst sees the rules' detections and the other analytics' findings alike.
         let mut signals: Vec<&Detection> = detections.iter().collect();
         signals.extend(out.iter());
@@ -267,6 +286,7 @@ impl Analytics {
         .into_iter()
         .chain(identity::Identity::metas())
         .chain(network::rules())
+        .chain(mail::MailCampaigns::metas())
         .collect()
     }
 }

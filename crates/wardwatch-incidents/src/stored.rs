@@ -131,6 +131,7 @@ impl IncidentView {
             "hosts": i.hosts,
             "users": i.users,
             "ips": i.ips,
+            "emails": i.emails,
             "tactics": i.tactics,
             "summary": self.narrative.summary,
             "narrative": self.narrative.to_text(),

@@ -28,6 +28,9 @@ pub enum Format {
     ZeekTsv,
     /// Zeek JSON lines (one record per line).
     ZeekJson,
+    /// Mail: one message (`.eml`), an mbox, or a batch-SMTP transcript, scanned by
+    /// `wardwatch-mail` into `email.*` events (one per message).
+    Mail,
 }
 
 impl Format {
@@ -40,6 +43,7 @@ impl Format {
             Format::AuditXml => "atna-xml",
             Format::ZeekTsv => "zeek-tsv",
             Format::ZeekJson => "zeek-json",
+            Format::Mail => "mail",
         }
     }
 }
@@ -100,6 +104,9 @@ pub fn detect_format(head: &[u8]) -> Option<Format> {
     }
     let text = String::from_utf8_lossy(head);
     let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    if crate::mail::looks_like_mail(&text) {
+        return Some(Format::Mail);
+    }
     if first.starts_with('{') {
         if crate::eve::looks_like_eve(first) {
             Some(Format::SuricataEve)
@@ -217,6 +224,21 @@ where
         return Ok(Some((format, summary)));
     }
     let source: Arc<str> = Arc::from(source);
+    if format == Format::Mail {
+        let mut bytes = Vec::new();
+        reader
+            .by_ref()
+            .take(crate::mail::MAX_MAIL_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err(path))?;
+        for (item, decoded) in crate::mail::decode(&bytes, &source) {
+            if let Some(ok) = decoded {
+                count(ok);
+            }
+            sink(Ok(map(item)));
+        }
+        return Ok(Some((format, summary)));
+    }
     if format == Format::AuditXml {
         let mut text = Vec::new();
         reader

@@ -20,6 +20,7 @@ mod attach;
 mod auth;
 mod checks;
 mod evasion;
+pub mod event;
 mod imperson;
 mod lure;
 mod mbox;

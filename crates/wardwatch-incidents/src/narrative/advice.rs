@@ -40,6 +40,13 @@ pub(super) fn who_and_what(incident: &Incident, ctx: &Context) -> Vec<String> {
     for u in incident.users.iter().filter(|u| !tried.contains(u)) {
         out.push(format!("Person {}", person_line(u, ctx)));
     }
+    if incident.emails.len() > 1 {
+        out.push(format!(
+            "Mail recipients ({}): {}",
+            incident.emails.len(),
+            list_counted(&incident.emails, incident.emails.len(), 10)
+        ));
+    }
     if !tried.is_empty() {
         out.push(format!(
             "Accounts tried without success ({}): {}",
