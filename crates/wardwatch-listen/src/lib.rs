@@ -52,6 +52,7 @@ pub mod framing;
 pub mod gate;
 pub mod http;
 mod sink;
+pub mod smtp;
 mod stream;
 pub mod syslog_tcp;
 pub mod syslog_tls;

@@ -200,6 +200,29 @@ weekends_off = true
 # svc_*, svc-*, svc.*, sa_*, sa-*, srv_*, srv-*, *_svc, *-svc, *_service, *-service.
 service_accounts = []
 
+[mail]
+# The SMTP journaling listener: the mail server sends a copy of each message here (an
+# Exchange journal rule, Postfix always_bcc); each is scanned and stored before the server
+# hears 250. Empty: off. Example: "0.0.0.0:2525".
+smtp_listen = ""
+# Envelope senders (MAIL FROM) allowed without a token: addresses or "@domain". Otherwise the
+# client authenticates with AUTH PLAIN and an ingest token.
+smtp_allowed_senders = []
+# Networks allowed to connect (CIDR); empty: any.
+smtp_allowed_networks = []
+# Largest message accepted, KiB.
+smtp_max_message_kb = 51200
+smtp_max_connections = 64
+smtp_idle_timeout_secs = 300
+# The hospital's own mail domains (look-alikes and spoofs of them are judged hardest).
+own_domains = []
+# Brands to protect besides the built-in list, as "name=domain" or a domain (suppliers...).
+brands = []
+# Indicator file: one SHA-256, URL or domain per line; empty for none.
+indicators = ""
+# Keep message text in stored events (default: headers, URLs, attachment names and hashes only).
+keep_body = false
+
 [notify]
 # Incident mail and webhooks. Nothing is sent until [notify.smtp] or a [[notify.webhooks]]
 # and a [[notify.routes]] are set (examples below). Messages are queued in the store and
@@ -273,6 +296,7 @@ pub struct Config {
     pub search: SearchSection,
     pub resend: ResendSection,
     pub identity: crate::identity::IdentitySection,
+    pub mail: crate::mail::MailSection,
     pub notify: wardwatch_notify::NotifyConfig,
     pub intel: IntelSection,
 }

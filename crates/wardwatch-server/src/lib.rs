@@ -10,6 +10,7 @@ pub mod identity;
 pub mod incidents;
 pub mod intel;
 pub mod ledger;
+pub mod mail;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;

@@ -40,6 +40,8 @@ pub struct Running {
     /// UDP and TCP syslog address, when enabled.
     pub syslog: Option<SocketAddr>,
     pub syslog_tls: Option<SocketAddr>,
+    /// The SMTP journaling listener's address, when enabled.
+    pub smtp: Option<SocketAddr>,
     pub rules: usize,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -477,7 +479,7 @@ pub async fn start_with_clock(
         listen::bulk::BulkState::new(
             Arc::new(pipeline.sink.clone()),
             metrics.source("bulk"),
-            check,
+            check.clone(),
             bulk_cfg,
         )
         .with_budgets(budgets.clone()),
@@ -590,7 +592,18 @@ pub async fn start_with_clock(
             tcp, acceptor, s, c, cfg, done,
         )));
     }
+    let smtp = config
+        .mail
+        .start_smtp(
+            sink.clone(),
+            metrics.source(listen::smtp::SOURCE),
+            check.clone(),
+            shutdown(),
+            &mut tasks,
+        )
+        .await?;
     Ok(Running {
+        smtp,
         http: http_addr,
         ingest: ingest_bound,
         https: http_tls.is_some(),

@@ -137,6 +137,9 @@ pub async fn serve(config: Config, tokens: Tokens) -> Result<ExitCode> {
     if let Some(a) = running.syslog_tls {
         eprintln!("  syslog  tls://{a}");
     }
+    if let Some(a) = running.smtp {
+        eprintln!("  smtp    smtp://{a}  (mail journaling)");
+    }
     if tokens.ingest.is_empty() {
         eprintln!(
             "  note    no WARDWATCH_INGEST_TOKEN set: /_bulk accepts only tokens made with `wardwatch tokens add`"
