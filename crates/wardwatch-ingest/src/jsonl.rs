@@ -90,9 +90,10 @@ pub fn decode_line_keeping_text(line: &[u8], origin: Origin) -> Result<Event, St
         Ok(text) if !text.starts_with('\u{feff}') => {
             let v =
                 serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}"))?;
-            // A shipper's wrapper is decoded to the sensor record inside it: the event's
-            // `raw` is then not the text that came.
-            let unwrapped = crate::shipped::is_wrapper(&v);
+            // A shipper's wrapper is decoded to the sensor record inside it, and a Microsoft
+            // 365 mail record gains its ECS names: the event's `raw` is then not the text
+            // that came.
+            let unwrapped = crate::shipped::is_wrapper(&v) || crate::m365::shape(&v).is_some();
             let mut event = decode_value(v, origin)?;
             if !unwrapped {
                 event.raw_text = RawText::new(text.trim_ascii());
@@ -157,6 +158,10 @@ pub fn decode_value(v: Value, origin: Origin) -> Result<Event, String> {
     } else if let Some(shape) = crate::entra::shape(&v) {
         let ecs = crate::entra::normalize(&v, shape);
         crate::doc::event_of(SourceKind::Json, v, crate::entra::TIME, ecs, origin)
+    } else if let Some(shape) = crate::m365::shape(&v) {
+        let mut v = v;
+        let ecs = crate::m365::normalize(&mut v, shape);
+        crate::doc::event_of(SourceKind::Json, v, crate::m365::TIME, ecs, origin)
     } else if crate::okta::is_okta(&v) {
         let ecs = crate::okta::normalize(&v);
         crate::doc::event_of(SourceKind::Json, v, &["published"], ecs, origin)

@@ -22,6 +22,7 @@ mod file;
 mod flat_windows;
 pub mod jsonl;
 mod linux_auth;
+mod m365;
 mod mail;
 mod network_auth;
 mod okta;

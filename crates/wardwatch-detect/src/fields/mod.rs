@@ -333,12 +333,25 @@ pub fn facts(event: &Event) -> std::collections::BTreeMap<String, String> {
     }
     let view = FieldView::new(event);
     for field in wardwatch_core::FACT_FIELDS {
-        if let Some(v) = view.get_field(field)
-            && let Some(text) = v.as_str()
+        let Some(v) = view.get_field(field) else {
+            continue;
+        };
+        // An ECS list (`email.to.address: [..]`) is one fact, its items joined.
+        let text = match &v {
+            EventValue::Array(items) => {
+                let parts: Vec<String> = items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(|s| s.into_owned()))
+                    .collect();
+                (!parts.is_empty()).then(|| parts.join(", "))
+            }
+            other => other.as_str().map(|s| s.into_owned()),
+        };
+        if let Some(text) = text
             && !text.is_empty()
             && text != "-"
         {
-            out.insert((*field).to_string(), text.into_owned());
+            out.insert((*field).to_string(), text);
         }
     }
     out
