@@ -1,7 +1,7 @@
 //! A generated phishing campaign through a real `serve`: one lure journaled to 40 staff (each
 //! copy scanned by `wardwatch-mail` and sent as its ECS `email.*` document over `_bulk`), then
 //! three of them open the link (proxy records). Expected: one incident listing all 40
-//! recipients, escalated to high by the clicks, with one awareness note per person who
+//! recipients, escalated to high (or critical) by the clicks, with one awareness note per person who
 //! clicked naming what they received, what they did and what to check.
 
 mod common;
@@ -85,7 +85,10 @@ fn one_lure_to_40_staff_three_clicks_one_incident_three_awareness_notes() {
         let (_, list) = http_get(server.http, "/api/v1/incidents?limit=100", Some("test-api"));
         let found = list["incidents"].as_array().and_then(|a| {
             a.iter()
-                .find(|i| i["alert_count"].as_u64() >= Some(41) && i["severity"] == "high")
+                .find(|i| {
+                    i["alert_count"].as_u64() >= Some(43)
+                        && matches!(i["severity"].as_str(), Some("high" | "critical"))
+                })
                 .cloned()
         });
         if let Some(found) = found {
