@@ -410,6 +410,53 @@ pub(super) fn generate(
             );
         }
     }
+    // Medical devices leaving their baseline once it is learnt (after their first day): a
+    // new port of a known peer or a new peer inside, and a peer outside the hospital.
+    let mut devices = site.devices.clone();
+    for k in 0..2 {
+        if devices.is_empty() {
+            break;
+        }
+        let dev = devices.swap_remove(rng.usize(0..devices.len()));
+        let t0 = 2.0 * 86_400.0 + working(rng, cfg).rem_euclid(3.0 * 86_400.0);
+        let (dst, port) = match (k, rng.bool()) {
+            (0, true) => (site.hl7.clone(), [22u16, 23, 80, 445][rng.usize(0..4)]),
+            (0, false) => (
+                pick(rng, &site.workstations).to_string(),
+                [445u16, 3389, 22][rng.usize(0..3)],
+            ),
+            _ => (
+                format!(
+                    "{}.{}.{}.{}",
+                    [89u8, 103, 176][rng.usize(0..3)],
+                    rng.u8(1..250),
+                    rng.u8(1..250),
+                    rng.u8(1..250)
+                ),
+                [443u16, 8443, 22][rng.usize(0..3)],
+            ),
+        };
+        case(
+            w,
+            &mut out,
+            plant(
+                "analytic-network-medical-device-deviation",
+                &dev,
+                Some(&dst),
+                t0,
+            ),
+        );
+        let state = if rng.bool() { "SF" } else { "S0" };
+        w.conn(
+            at(start, t0),
+            tcp(&dev, &dst, port),
+            None,
+            state,
+            1.0,
+            1_500,
+            3_000,
+        );
+    }
     w.case = None;
     out
 }

@@ -18,6 +18,7 @@
 mod audience;
 mod beacon;
 mod brute;
+mod device;
 mod dns;
 mod exfil;
 mod lateral;
@@ -549,6 +550,8 @@ pub(super) struct Network {
     dns: dns::Dns,
     #[serde(default)]
     transfers: exfil::Transfers,
+    #[serde(default)]
+    devices: device::Devices,
     #[serde(skip)]
     topology: std::sync::Arc<Topology>,
 }
@@ -570,6 +573,7 @@ impl Network {
         self.beaconing.observe(&facts, t, &self.topology, out);
         self.dns.observe(&facts, t, &self.topology, out);
         self.transfers.observe(&facts, t, &self.topology, out);
+        self.devices.observe(&facts, t, &self.topology, out);
     }
 }
 
@@ -581,6 +585,7 @@ pub(super) fn rules() -> Vec<std::sync::Arc<crate::RuleMeta>> {
     out.extend(beacon::rules());
     out.extend(dns::rules());
     out.extend(exfil::rules());
+    out.extend(device::rules());
     out
 }
 
