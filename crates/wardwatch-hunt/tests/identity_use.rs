@@ -44,6 +44,12 @@ fn identity_data() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
+        // CI always has the data: there a missing folder is a failure, never a silent pass.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is absent and CI is set (CI must have ../shared/data)",
+            p.display()
+        );
         eprintln!("skipped: {} is absent", p.display());
         None
     }

@@ -14,8 +14,17 @@ use std::path::{Path, PathBuf};
 
 use wardwatch_mail::{Kind, Report, Scanner, Settings, Verdict};
 
+/// `../shared/data/email`, or `None` when absent; CI always has the data, so there its
+/// absence fails instead of passing silently.
 fn data_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/email");
+    if !dir.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is absent and CI is set (CI must have ../shared/data)",
+            dir.display()
+        );
+    }
     dir.is_dir().then_some(dir)
 }
 
