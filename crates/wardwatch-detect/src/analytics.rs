@@ -258,6 +258,19 @@ impl Analytics {
     /// Feed one event in time order (the full event or its [`reduce`]d copy); returns the
     /// analytics that fired.
     pub fn observe(&mut self, event: &Event, detections: &[Detection]) -> Vec<Hit> {
+        // The Windows analytics read the record's fields by their flat names, as `hunt`'s
+        // reduced copies carry them; `serve` hands over whole records, whose EVTX or
+        // Winlogbeat layout nests them: read those through the same reduction.
+        let flat;
+        let event = if matches!(
+            event.source_kind,
+            SourceKind::Evtx | SourceKind::WinlogbeatEcs
+        ) {
+            flat = reduce(event);
+            &flat
+        } else {
+            event
+        };
         let mut out = Vec::new();
         self.rare_pair.observe(event, &mut out);
         self.rare_service.observe(event, &mut out);
@@ -288,6 +301,65 @@ impl Analytics {
         .chain(network::rules())
         .chain(mail::MailCampaigns::metas())
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use serde_json::json;
+    use wardwatch_core::{Event, SourceKind};
+
+    use super::Analytics;
+
+    /// A 4769 service ticket request in the layout `kind` ships it in.
+    fn tgs(kind: SourceKind, t: i64, svc: &str) -> Event {
+        let data = json!({"TargetUserName": "jdoe@HOSP.LOCAL", "ServiceName": svc,
+            "TicketEncryptionType": "0x17", "Status": "0x0"});
+        let raw = match kind {
+            SourceKind::Evtx => json!({"Event": {"System": {"EventID": 4769, "Channel": "Security",
+                "Computer": "DC01"}, "EventData": data}}),
+            SourceKind::WinlogbeatEcs => json!({"winlog": {"event_id": "4769",
+                "channel": "Security", "computer_name": "DC01", "event_data": data}}),
+            _ => {
+                let mut flat = data;
+                flat["EventID"] = json!(4769);
+                flat["Channel"] = json!("Security");
+                flat
+            }
+        };
+        let mut e = Event::new(
+            kind,
+            jiff::Timestamp::from_second(1_700_000_000 + t).unwrap(),
+            raw,
+        );
+        e.ecs.event_code = Some("4769".into());
+        e.ecs.channel = Some("Security".into());
+        e.ecs.host_name = Some("DC01".into());
+        e
+    }
+
+    #[test]
+    fn whole_evtx_and_winlogbeat_records_raise_what_flat_and_reduced_ones_do() {
+        let fired = |kind: SourceKind, reduce_first: bool| {
+            let mut a = Analytics::default();
+            let mut ids = Vec::new();
+            for (i, s) in ["svc_sql", "svc_web", "svc_backup"].iter().enumerate() {
+                let e = tgs(kind, i as i64, s);
+                let e = if reduce_first { super::reduce(&e) } else { e };
+                ids.extend(a.observe(&e, &[]).into_iter().map(|d| d.rule.id.clone()));
+            }
+            ids
+        };
+        let flat = fired(SourceKind::FlatWindows, false);
+        assert!(
+            flat.iter().any(|id| id.contains("kerberoast")),
+            "flat records raise Kerberoasting: {flat:?}"
+        );
+        for kind in [SourceKind::Evtx, SourceKind::WinlogbeatEcs] {
+            // `serve` hands whole records; `hunt` hands reduced copies.
+            assert_eq!(fired(kind, false), flat, "{kind:?} whole");
+            assert_eq!(fired(kind, true), flat, "{kind:?} reduced");
+        }
     }
 }
 
