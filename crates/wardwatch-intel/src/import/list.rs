@@ -96,25 +96,19 @@ fn csv_header(line: &str) -> Option<Header> {
     Some(Header { value, kind })
 }
 
+/// The cells of one CSV line (comma- or semicolon-separated, quotes as RFC 4180 has them).
 fn split_csv(line: &str) -> Vec<String> {
-    let sep = if line.contains(',') { ',' } else { ';' };
-    let mut cells = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => cells.push(std::mem::take(&mut cur).trim().to_string()),
-            c => cur.push(c),
-        }
-    }
-    cells.push(cur.trim().to_string());
-    cells
+    let sep = if line.contains(',') { b',' } else { b';' };
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(sep)
+        .flexible(true)
+        .from_reader(line.as_bytes())
+        .records()
+        .next()
+        .and_then(Result::ok)
+        .map(|r| r.iter().map(|c| c.trim().to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// A kind named in a `type` column (ThreatFox's `ip:port`, MISP's `ip-dst`, plain words).
