@@ -196,7 +196,14 @@ fn world() -> World {
         .unwrap();
     db.open_session(&token_hash("secret-spare"), "root", CSRF, far, "127.0.0.1")
         .unwrap();
-    let state = ApiState::new(dir.path().to_path_buf(), &[], Arc::new(Fixed));
+    // The network summary's answer here: how many network records the caller sees.
+    let state = ApiState::new(dir.path().to_path_buf(), &[], Arc::new(Fixed)).with_network_summary(
+        Arc::new(|db, orgs, from, to| {
+            let ns = |t: jiff::Timestamp| t.as_second().saturating_mul(1_000_000_000);
+            let (seen, _) = db.network_events_between(orgs, ns(from), ns(to), None, 1000)?;
+            Ok(json!({"records": seen.len()}))
+        }),
+    );
     World {
         _dir: dir,
         app: routes::router(state),

@@ -19,6 +19,7 @@ mod error;
 mod identities;
 mod incidents;
 mod login;
+mod network;
 mod notifications;
 pub mod page;
 mod pages;
@@ -40,6 +41,7 @@ use wardwatch_store::{AuditRecord, Db, DbOptions, SearchRequest, token_hash};
 
 pub use auth::{Principal, Role};
 pub use error::ApiError;
+pub use network::NetworkSummariser;
 pub use routes::router;
 
 /// The view of a stored incident (both sides laid together), for the API and the CLI.
@@ -132,6 +134,8 @@ struct Inner {
     health: Mutex<pages::health::Cache>,
     /// `/metrics` answers without an API token.
     metrics_open: bool,
+    /// What answers `/api/v1/network/summary`.
+    network: Option<NetworkSummariser>,
 }
 
 impl ApiState {
@@ -141,6 +145,15 @@ impl ApiState {
     pub fn metrics_open(mut self, open: bool) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.metrics_open = open;
+        }
+        self
+    }
+
+    /// Answer `/api/v1/network/summary` with `summarise` (the server's, over its context's
+    /// topology). Call before the state is shared.
+    pub fn with_network_summary(mut self, summarise: NetworkSummariser) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.network = Some(summarise);
         }
         self
     }
@@ -162,6 +175,7 @@ impl ApiState {
                 session_ttl: std::time::Duration::from_secs(8 * 3600),
                 health: Mutex::new(pages::health::Cache::default()),
                 metrics_open: false,
+                network: None,
             }),
             search: SearchLimits::default(),
         }

@@ -10,7 +10,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::auth::{self, Access};
-use crate::{ApiState, identities, incidents, login, notifications, page, pages};
+use crate::{ApiState, identities, incidents, login, network, notifications, page, pages};
 
 /// One route: method, path (axum syntax), what it requires, its handler.
 pub struct RouteSpec {
@@ -102,6 +102,12 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/identities/{user}/usage",
             Search,
             get(identities::usage),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/network/summary",
+            Search,
+            get(network::summary),
         ),
         r(g.clone(), "/api/v1/incidents", Read, get(incidents::list)),
         r(

@@ -11,6 +11,7 @@
 
 mod files;
 mod finding;
+pub mod network;
 pub mod output;
 mod split;
 mod summary;
@@ -101,15 +102,15 @@ pub fn hunt(
     correlator: Option<Correlator>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> HuntReport {
-    hunt_with(opts, detector, correlator, None, progress)
+    hunt_with(opts, detector, correlator, &mut [], progress)
 }
 
-/// [`hunt`], with `extra` in the ordered stage beside the correlator.
+/// [`hunt`], with the `extra` analytics in the ordered stage beside the correlator.
 pub fn hunt_with(
     opts: &HuntOptions,
     detector: Arc<Detector>,
     correlator: Option<Correlator>,
-    extra: Option<&mut dyn OrderedAnalytic>,
+    extra: &mut [&mut dyn OrderedAnalytic],
     progress: &(dyn Fn(Progress) + Sync),
 ) -> HuntReport {
     hunt_full(opts, detector, None, correlator, extra, progress)
@@ -121,10 +122,10 @@ pub fn hunt_full(
     detector: Arc<Detector>,
     beside: Option<Arc<dyn EventDetector>>,
     correlator: Option<Correlator>,
-    mut extra: Option<&mut dyn OrderedAnalytic>,
+    extra: &mut [&mut dyn OrderedAnalytic],
     progress: &(dyn Fn(Progress) + Sync),
 ) -> HuntReport {
-    let extra_wants = extra.as_ref().map(|e| (e.wants(), e.reduce()));
+    let extra_wants: Vec<ExtraFns> = extra.iter().map(|e| (e.wants(), e.reduce())).collect();
     let started = Instant::now();
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
@@ -172,7 +173,7 @@ pub fn hunt_full(
                 let keep = Keep {
                     feeders: feeders.clone(),
                     analytics,
-                    extra: extra_wants,
+                    extra: extra_wants.clone(),
                     beside: beside.clone(),
                 };
                 let (next, done, sized) = (&next, &done, &sized);
@@ -224,7 +225,7 @@ pub fn hunt_full(
         correlate.extend(c.correlate);
         summary.merge(c.summary);
     }
-    if correlator.is_some() || extra.is_some() {
+    if correlator.is_some() || !extra.is_empty() {
         let mut corr = correlator;
         correlate.sort_by(|a, b| {
             (a.0.timestamp, &a.0.origin.source, a.0.origin.record_id).cmp(&(
@@ -238,10 +239,10 @@ pub fn hunt_full(
                 .as_mut()
                 .map(|c| c.process(event, detections))
                 .unwrap_or_default();
-            if let (Some(x), Some((wants, _))) = (extra.as_mut(), extra_wants)
-                && wants(event)
-            {
-                found.extend(x.observe(event));
+            for (x, (wants, _)) in extra.iter_mut().zip(&extra_wants) {
+                if wants(event) {
+                    found.extend(x.observe(event));
+                }
             }
             for d in found {
                 if d.rule.level >= min_level {
@@ -268,7 +269,7 @@ struct Keep {
     feeders: Arc<std::collections::HashSet<String>>,
     /// Whether the detect analytics run.
     analytics: bool,
-    extra: Option<ExtraFns>,
+    extra: Vec<ExtraFns>,
     beside: Option<Arc<dyn EventDetector>>,
 }
 
@@ -282,7 +283,7 @@ fn read_one(
 ) {
     let det = detector.clone();
     let feeds = keep.feeders.clone();
-    let (analytics, extra) = (keep.analytics, keep.extra);
+    let (analytics, extra) = (keep.analytics, keep.extra.clone());
     let beside = keep.beside.clone();
     let check = move |item: Result<Event, Warning>| -> Result<Checked, Warning> {
         let event = item?;
@@ -306,9 +307,7 @@ fn read_one(
             Some((event, detections))
         } else if analytics && wardwatch_detect::Analytics::wants(&event, &detections) {
             Some((wardwatch_detect::analytics::reduce(&event), detections))
-        } else if let Some((wants, reduce)) = extra
-            && wants(&event)
-        {
+        } else if let Some((_, reduce)) = extra.iter().find(|(wants, _)| wants(&event)) {
             Some((reduce(&event), detections))
         } else {
             None

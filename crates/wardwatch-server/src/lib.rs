@@ -12,6 +12,7 @@ pub mod intel;
 pub mod ledger;
 pub mod mail;
 pub mod metrics;
+pub mod network;
 pub mod notify;
 pub mod pipeline;
 pub mod report;

@@ -449,6 +449,7 @@ pub async fn start_with_clock(
     }
 
     // HTTP: the API, and bulk ingest on the same or its own address.
+    let net_topology = Arc::new(crate::context::topology(&ctx));
     let telemetry: Arc<dyn Telemetry> = Arc::new(ServerTelemetry {
         metrics: metrics.clone(),
         shared: pipeline.shared.clone(),
@@ -459,7 +460,8 @@ pub async fn start_with_clock(
     let api = wardwatch_console::router(
         ApiState::new(data_dir.clone(), &tokens.api, telemetry)
             .with_search_limits(config.search.limits())
-            .metrics_open(config.http.metrics_open),
+            .metrics_open(config.http.metrics_open)
+            .with_network_summary(crate::network::summariser(net_topology)),
     );
     // One budget table for every listener: a sender is the same sender on UDP and TCP.
     let budgets = Arc::new(listen::Budgets::new(

@@ -19,6 +19,7 @@ mod error;
 mod incidents;
 mod index;
 pub mod ledger;
+mod network;
 mod outbox;
 mod overview;
 mod privacy;

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use wardwatch_core::Severity;
+use wardwatch_detect::analytics::network::summary::Summariser;
 use wardwatch_detect::{Correlator, Detector};
 use wardwatch_hunt::output::{OutputFormat, write_findings, write_summary};
 use wardwatch_hunt::{EventDetector, HuntOptions, hunt_full};
@@ -69,9 +70,29 @@ pub struct HuntArgs {
     /// lists (files or folders; repeatable). A hit is an alert naming the file it came from.
     #[arg(long = "intel", value_name = "PATH")]
     intel: Vec<PathBuf>,
+    /// Print a summary instead of the detections (they go to --output only): `network`, where
+    /// and how many — per source the blind attempts, scans, lateral attempts and failed logons
+    /// by target, subnet, zone and port; the host graph of administrative edges with counts,
+    /// first-seen ones marked; the medical devices with their baseline and deviations. Text, or
+    /// with --format jsonl the JSON that `GET /api/v1/network/summary` answers.
+    #[arg(long, value_enum, value_name = "KIND")]
+    summary: Option<SummaryKind>,
+    /// With --summary: summarise from this time (RFC 3339); the 7 days before it are the
+    /// baseline of first-seen edges, as in the API. Without it, the first day of the records is
+    /// the baseline and everything is summarised.
+    #[arg(long, requires = "summary")]
+    from: Option<jiff::Timestamp>,
+    /// With --summary: summarise up to this time (RFC 3339, excluded).
+    #[arg(long, requires = "summary")]
+    to: Option<jiff::Timestamp>,
     /// Print no progress bar and no summary.
     #[arg(long, short = 'q')]
     quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SummaryKind {
+    Network,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -117,6 +138,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         .as_deref()
         .is_some_and(|d| has(d, &["patients", "encounters"]));
     let mut context = wardwatch_incidents::Context::default();
+    let mut topology = Arc::new(wardwatch_detect::analytics::network::Topology::default());
     if let Some(dir) = &args.context {
         if dir.is_dir() && !privacy_files && !has(dir, &["inventory", "roster", "zones"]) {
             bail!(
@@ -129,8 +151,9 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         for p in &problems {
             eprintln!("wardwatch: context row skipped: {p}");
         }
+        topology = Arc::new(wardwatch_server::context::topology(&ctx));
         if let Some(c) = correlator.as_mut() {
-            c.set_topology(Arc::new(wardwatch_server::context::topology(&ctx)));
+            c.set_topology(topology.clone());
         }
         context = ctx;
     }
@@ -186,24 +209,42 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         Some(dir) if privacy_files => Some(crate::cmd_privacy::HuntPrivacy::load(dir, args.quiet)?),
         _ => None,
     };
-    let extra = privacy
-        .as_mut()
-        .map(|p| p as &mut dyn wardwatch_hunt::OrderedAnalytic);
+    let mut network = args.summary.map(|SummaryKind::Network| {
+        wardwatch_hunt::network::SummaryStage(Summariser::new(
+            topology.clone(),
+            args.from.map(|t| t.as_second()),
+            args.to.map(|t| t.as_second()),
+        ))
+    });
+    let mut extra: Vec<&mut dyn wardwatch_hunt::OrderedAnalytic> = Vec::new();
+    if let Some(p) = privacy.as_mut() {
+        extra.push(p);
+    }
+    if let Some(n) = network.as_mut() {
+        extra.push(n);
+    }
     let beside = if args.intel.is_empty() {
         None
     } else {
         Some(crate::cmd_intel::load_for_hunt(&args.intel, args.quiet)? as Arc<dyn EventDetector>)
     };
-    let report = hunt_full(&opts, Arc::new(detector), beside, correlator, extra, &|p| {
-        if let Some(bar) = &bar {
-            bar.set_length(p.bytes_total);
-            bar.set_position(p.bytes_done);
-            bar.set_message(format!(
-                "{}/{} files, {} events",
-                p.files_done, p.files_total, p.events
-            ));
-        }
-    });
+    let report = hunt_full(
+        &opts,
+        Arc::new(detector),
+        beside,
+        correlator,
+        &mut extra,
+        &|p| {
+            if let Some(bar) = &bar {
+                bar.set_length(p.bytes_total);
+                bar.set_position(p.bytes_done);
+                bar.set_message(format!(
+                    "{}/{} files, {} events",
+                    p.files_done, p.files_total, p.events
+                ));
+            }
+        },
+    );
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -212,16 +253,35 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         Format::Csv => OutputFormat::Csv,
         Format::Jsonl => OutputFormat::Jsonl,
     };
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => {
-            Box::new(BufWriter::new(File::create(path).with_context(|| {
-                format!("cannot create `{}`", path.display())
-            })?))
-        }
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+    drop(extra);
+    let to_file = |path: &PathBuf| -> Result<Box<dyn Write>> {
+        Ok(Box::new(BufWriter::new(File::create(path).with_context(
+            || format!("cannot create `{}`", path.display()),
+        )?)))
     };
-    write_findings(&mut out, format, &report.findings).context("cannot write detections")?;
-    out.flush().context("cannot write detections")?;
+    let findings_out: Option<Box<dyn Write>> = match (&args.output, &network) {
+        (Some(path), _) => Some(to_file(path)?),
+        (None, None) => Some(Box::new(BufWriter::new(io::stdout().lock()))),
+        // The summary takes standard output.
+        (None, Some(_)) => None,
+    };
+    if let Some(mut out) = findings_out {
+        write_findings(&mut out, format, &report.findings).context("cannot write detections")?;
+        out.flush().context("cannot write detections")?;
+    }
+    if let Some(stage) = &network {
+        let summary = stage.0.finish();
+        let mut out = BufWriter::new(io::stdout().lock());
+        match format {
+            OutputFormat::Jsonl => {
+                serde_json::to_writer(&mut out, &summary).context("cannot write the summary")?;
+                writeln!(out).context("cannot write the summary")?;
+            }
+            _ => wardwatch_hunt::network::write_network_summary(&mut out, &summary)
+                .context("cannot write the summary")?,
+        }
+        out.flush().context("cannot write the summary")?;
+    }
     if !args.quiet {
         write_summary(&mut io::stderr().lock(), &report.summary)?;
     }

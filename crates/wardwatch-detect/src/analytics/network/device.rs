@@ -82,6 +82,10 @@ pub struct Device {
     pub protocols: BTreeSet<String>,
     /// `out peer:port` / `in peer:port` edges learnt.
     pub edges: BTreeSet<String>,
+    /// Edges first used after learning, with when (at most one per edge: the edges are
+    /// capped, so these are too).
+    #[serde(default)]
+    pub deviations: Vec<(i64, String)>,
     /// When it last said a deviation, and what was new since.
     told: Option<i64>,
     unsaid: Vec<String>,
@@ -102,7 +106,7 @@ pub(super) struct Devices {
 }
 
 impl Devices {
-    fn class_of(&self, ip: &str, topo: &Topology) -> String {
+    pub(super) fn class_of(&self, ip: &str, topo: &Topology) -> String {
         let named = topo
             .role(ip)
             .and_then(|r| r.name.clone())
@@ -111,6 +115,11 @@ impl Devices {
             Some(stem) => stem,
             None => subnet_of(ip),
         }
+    }
+
+    /// Every device seen, by address.
+    pub(super) fn each(&self) -> impl Iterator<Item = (&String, &Device)> {
+        self.devices.iter()
     }
 
     /// Whether `ip` is a device: the inventory says so, or it was seen as one.
@@ -242,6 +251,7 @@ impl Devices {
         }
         // Learnt as seen (said once); the class keeps only what was learnt in the window.
         d.edges.insert(edge.to_string());
+        d.deviations.push((t, edge.to_string()));
         d.unsaid.push(edge.to_string());
         if d.told.is_some_and(|told| t - told < QUIET) {
             return;

@@ -24,6 +24,7 @@ mod exfil;
 mod lateral;
 mod scan;
 mod segment;
+pub mod summary;
 pub mod topology;
 
 use serde::{Deserialize, Serialize};
@@ -126,7 +127,7 @@ fn kerberos_failure(error: &str) -> Option<Failure> {
 }
 
 /// What kind of administrative action a record shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AdminKind {
     /// A service created, started or changed remotely (svcctl).

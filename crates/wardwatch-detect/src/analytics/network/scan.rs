@@ -290,6 +290,7 @@ impl Scan {
             ("scan.kind".into(), "low-and-slow".into()),
             ("scan.hosts".into(), hosts.len().to_string()),
             ("scan.host_ports".into(), targets.len().to_string()),
+            ("scan.port_count".into(), ports.len().to_string()),
             (
                 "scan.attempts".into(),
                 self.slow.count(src, t, SLOW).to_string(),
