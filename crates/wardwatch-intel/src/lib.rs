@@ -7,7 +7,8 @@
 //! costs the same for a hundred indicators as for a hundred thousand ([`matcher`]), and every
 //! event that shows one raises an ordinary alert naming the partner who shared it
 //! ([`detect`]). The other way, [`share`] turns an incident into a STIX 2.1 bundle that
-//! carries what helps other hospitals and nothing that must stay inside ([`share::Inside`]).
+//! carries what helps other hospitals and nothing that must stay inside ([`share::Inside`]),
+//! and [`sighting`] tells a producer its indicator was seen here, without internal data.
 //!
 //! **Architecture Invariant:** pure: no sockets, files or clocks. Fetching from partners,
 //! serving TAXII and storing indicators happen at the binary's and the server's edge.
@@ -17,6 +18,7 @@ pub mod import;
 pub mod indicator;
 pub mod matcher;
 pub mod share;
+pub mod sighting;
 
 pub use detect::IntelDetector;
 pub use import::{

@@ -95,6 +95,24 @@ tls_allowed_networks = []
 # IOC lists (files or folders; .tar.gz too). A hit is an alert naming the file it came from.
 # `wardwatch intel check PATH` says what a file holds; `wardwatch intel retro` searches the past.
 paths = []
+# Our name as partners know it: the identity of the sightings sent back to producers.
+producer = "Wardwatch site"
+# Partners' feeds polled while serving, one [[intel.feeds]] table each (none by default). What
+# they send is kept in the store by feed, matched live at once, hunted for in the stored events
+# of the look-back, and expires (`valid_until`) or is revoked as the producer says;
+# `wardwatch intel feeds` shows each feed's position, counts and last error. Example:
+#   [[intel.feeds]]
+#   name = "partner-hospital"          # names the alerts: intel:partner-hospital:<kind>
+#   kind = "taxii"                     # taxii | misp | ioc
+#   url = "https://taxii.partner.example/api1/collections/91a7b528-80eb-42ed-a74d-c6fbd5a26116/"
+#   collection = ""                    # the collection id, when url is the API root
+#   token = "env:PARTNER_TAXII_TOKEN"  # or user = "..." and password = "env:..."
+#   ca = ""                            # PEM of the partner's own CA, if not a public one
+#   interval_secs = 300
+#   lookback_days = 30                 # how far back a new indicator is hunted for
+#   sightings = true                   # tell the producer (TAXII) when its indicator is seen here
+#   tlp = "amber"                      # assumed when the feed marks nothing
+feeds = []
 
 [rules]
 # Load the built-in rule pack.
@@ -302,13 +320,27 @@ pub struct Config {
 }
 
 /// `[intel]`: threat intelligence other hospitals and feeds share.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntelSection {
     /// STIX 2.1 bundles, MISP events and IOC lists (files or folders) every incoming event is
     /// matched against; read at start, a file that does not import stops the start with its
     /// name. Default none.
     pub paths: Vec<PathBuf>,
+    /// Our name as partners know it (the identity of sightings). Default "Wardwatch site".
+    pub producer: String,
+    /// Partners' feeds polled while serving (`crate::intel_feeds`). Default none.
+    pub feeds: Vec<crate::intel_feeds::FeedConfig>,
+}
+
+impl Default for IntelSection {
+    fn default() -> Self {
+        IntelSection {
+            paths: Vec::new(),
+            producer: "Wardwatch site".into(),
+            feeds: Vec::new(),
+        }
+    }
 }
 
 /// `[incidents]`.

@@ -1,11 +1,14 @@
 //! Threat intelligence files at the server's edge: reading STIX bundles, MISP events and IOC
 //! lists (files, folders, `.tar.gz` archives) for `serve`'s live matching and the command line
-//! (`intel check`, `hunt --intel`, `intel retro`). Decoding is `wardwatch-intel`'s; this is
-//! the I/O around it.
+//! (`intel check`, `hunt --intel`, `intel retro`), the live set the detection worker matches
+//! ([`LiveIntel`]) and the retro-hunt walk over stored events ([`retro_hunt`]). Decoding is
+//! `wardwatch-intel`'s; this is the I/O around it.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
-use wardwatch_intel::{Indicator, IndicatorSet, import_any};
+use jiff::Timestamp;
+use wardwatch_intel::{Indicator, IndicatorSet, IntelDetector, import_any};
 
 /// One file's outcome.
 pub struct FileIntel {
@@ -125,6 +128,38 @@ fn source_name(path: &Path) -> String {
 
 /// Every indicator of `paths`, or the first file that does not import, named.
 pub fn load(paths: &[PathBuf]) -> Result<IndicatorSet, String> {
+    load_indicators(paths).map(IndicatorSet::new)
+}
+
+/// The indicators the detection worker matches, replaced whole while ingest goes on: files of
+/// `[intel] paths` read at start, plus what the feeds hold in force (rebuilt when indicators
+/// arrive, are revoked or expire). The worker takes the current set once per batch.
+#[derive(Clone, Default)]
+pub struct LiveIntel(Arc<RwLock<Option<Arc<IntelDetector>>>>);
+
+impl LiveIntel {
+    /// A live set starting as `set` (`None`: nothing to match yet).
+    pub fn new(set: Option<IndicatorSet>) -> LiveIntel {
+        LiveIntel(Arc::new(RwLock::new(
+            set.map(|s| Arc::new(IntelDetector::new(Arc::new(s)))),
+        )))
+    }
+
+    /// The set in force now.
+    pub fn current(&self) -> Option<Arc<IntelDetector>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Put `set` in force (an empty set matches nothing and costs nothing).
+    pub fn replace(&self, set: IndicatorSet) {
+        let next = (!set.is_empty()).then(|| Arc::new(IntelDetector::new(Arc::new(set))));
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = next;
+    }
+}
+
+/// Every indicator of `paths`, or the first file that does not import, named (the list, for
+/// a live set that adds the feeds' to it).
+pub fn load_indicators(paths: &[PathBuf]) -> Result<Vec<Indicator>, String> {
     let mut indicators: Vec<Indicator> = Vec::new();
     for f in read(paths) {
         let got = f
@@ -132,5 +167,45 @@ pub fn load(paths: &[PathBuf]) -> Result<IndicatorSet, String> {
             .map_err(|e| format!("intel file `{}`: {e}", f.path.display()))?;
         indicators.extend(got.indicators);
     }
-    Ok(IndicatorSet::new(indicators))
+    Ok(indicators)
+}
+
+/// Where a retro-hunt stands: how many stored events it read and what it found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RetroCount {
+    pub events: u64,
+    pub hits: u64,
+}
+
+/// Retro-hunt: walk the stored events whose own time is in `[from, to)` (of `org`, or every
+/// organization's) in event-time order and hand `visit` each one's detections by `intel`,
+/// the indicators judged as in force at `at`. `keep_going` is asked between pages (a server
+/// stopping cuts the walk short).
+pub fn retro_hunt(
+    db: &wardwatch_store::Db,
+    intel: &IntelDetector,
+    org: Option<&str>,
+    (from, to, at): (Timestamp, Timestamp, Timestamp),
+    keep_going: &dyn Fn() -> bool,
+    visit: &mut dyn FnMut(&wardwatch_store::JournalEntry, Vec<wardwatch_detect::Detection>),
+) -> Result<RetroCount, wardwatch_store::StoreError> {
+    let ns = |t: Timestamp| i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX);
+    let mut cursor = None;
+    let mut count = RetroCount::default();
+    while keep_going() {
+        let (page, last) = db.events_between(org, ns(from), ns(to), cursor, 5_000)?;
+        if page.is_empty() {
+            break;
+        }
+        count.events += page.len() as u64;
+        for entry in &page {
+            let found = intel.detect(&entry.event, Some(at));
+            if !found.is_empty() {
+                count.hits += found.len() as u64;
+                visit(entry, found);
+            }
+        }
+        cursor = last;
+    }
+    Ok(count)
 }

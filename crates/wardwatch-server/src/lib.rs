@@ -9,6 +9,7 @@ pub mod disk;
 pub mod identity;
 pub mod incidents;
 pub mod intel;
+pub mod intel_feeds;
 pub mod ledger;
 pub mod mail;
 pub mod metrics;

@@ -56,6 +56,7 @@ struct ServerTelemetry {
     /// Inventory and roster, for the console's host and user pages.
     ctx: Arc<wardwatch_incidents::Context>,
     notify: Arc<crate::notify::NotifyMetrics>,
+    feeds: Arc<crate::intel_feeds::FeedHealth>,
 }
 
 impl Telemetry for ServerTelemetry {
@@ -73,6 +74,7 @@ impl Telemetry for ServerTelemetry {
                 .load(std::sync::atomic::Ordering::Relaxed),
             self.shared.unindexed(),
         ) + &self.notify.render()
+            + &self.feeds.render()
     }
 
     fn stats(&self) -> serde_json::Value {
@@ -86,6 +88,7 @@ impl Telemetry for ServerTelemetry {
             "latency_p99_s": self.metrics.latency_quantile(0.99),
             "sources": self.metrics.sources_json(),
             "problem": self.shared.problem(),
+            "feeds": self.feeds.json(),
         })
     }
 
@@ -266,18 +269,14 @@ fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
     })
 }
 
-/// The shared indicators of `[intel] paths`, `None` without any.
-fn intel_setup(
-    paths: &[std::path::PathBuf],
-) -> Result<Option<Arc<wardwatch_intel::IntelDetector>>, ServeError> {
+/// The shared indicators of `[intel] paths` as the live set (the feeds add theirs to it).
+fn intel_setup(paths: &[std::path::PathBuf]) -> Result<crate::intel::LiveIntel, ServeError> {
     if paths.is_empty() {
-        return Ok(None);
+        return Ok(crate::intel::LiveIntel::default());
     }
     let set = crate::intel::load(paths).map_err(ServeError::Config)?;
     tracing::info!(indicators = set.len(), "threat intelligence loaded");
-    Ok(Some(Arc::new(wardwatch_intel::IntelDetector::new(
-        Arc::new(set),
-    ))))
+    Ok(crate::intel::LiveIntel::new(Some(set)))
 }
 
 /// The name of the privacy key among the store's secrets: names and addresses of the roster
@@ -372,7 +371,9 @@ pub async fn start_with_clock(
         .notify
         .validate()
         .map_err(|e| ServeError::Config(e.to_string()))?;
+    let feeds = crate::intel_feeds::check(&config.intel.feeds).map_err(ServeError::Config)?;
     let mut incidents = incident_setup(&config)?;
+    let live_intel = incidents.intel.clone();
     let directory = Arc::new(
         crate::identity::directory(&incidents.ctx, &config.identity).map_err(ServeError::Config)?,
     );
@@ -412,6 +413,27 @@ pub async fn start_with_clock(
         }
     };
     let mut tasks = Vec::new();
+    let feed_health = Arc::new(crate::intel_feeds::FeedHealth::default());
+    if !feeds.is_empty() {
+        let files = live_intel
+            .current()
+            .map(|d| d.set().indicators().to_vec())
+            .unwrap_or_default();
+        crate::intel_feeds::start(
+            crate::intel_feeds::Start {
+                feeds,
+                data_dir: data_dir.clone(),
+                files,
+                live: live_intel,
+                health: feed_health.clone(),
+                producer: config.intel.producer.clone(),
+                retro: pipeline.retro.clone(),
+                stop: stop.subscribe(),
+            },
+            &mut tasks,
+        )
+        .map_err(ServeError::Config)?;
+    }
     let notify_metrics = Arc::new(crate::notify::NotifyMetrics::default());
     tasks.push(crate::notify::spawn(
         config.notify.clone(),
@@ -456,6 +478,7 @@ pub async fn start_with_clock(
         rules: rules_info,
         ctx,
         notify: notify_metrics,
+        feeds: feed_health,
     });
     let api = wardwatch_console::router(
         ApiState::new(data_dir.clone(), &tokens.api, telemetry)

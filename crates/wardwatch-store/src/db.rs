@@ -294,6 +294,9 @@ impl Db {
             if version < 8 {
                 tx.execute_batch(schema::V8).map_err(open_err)?;
             }
+            if version < 9 {
+                tx.execute_batch(schema::V9).map_err(open_err)?;
+            }
             tx.pragma_update(None, "user_version", schema::VERSION)
                 .map_err(open_err)?;
             tx.commit().map_err(open_err)?;

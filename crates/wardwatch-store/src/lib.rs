@@ -16,6 +16,7 @@
 mod access;
 mod db;
 mod error;
+pub mod feeds;
 mod incidents;
 mod index;
 pub mod ledger;
@@ -40,6 +41,10 @@ pub use db::{
     Stats, TokenInfo, TokenKind, index_text, token_hash,
 };
 pub use error::StoreError;
+pub use feeds::{
+    AlertRowRef, FeedApplied, FeedGroup, FeedIndicator, FeedPoll, FeedStatus, RetroPending,
+    SightingRow,
+};
 pub use incidents::{
     IncidentFilter, IncidentPage, IncidentRow, LifecycleUpdate, StoredException, StoredIncident,
 };

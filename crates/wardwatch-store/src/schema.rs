@@ -1,7 +1,7 @@
 //! The schema and its migrations, keyed by SQLite's `user_version`.
 
 /// The schema version this code writes.
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 /// Statements that bring an empty database to [`VERSION`].
 pub const V1: &str = r#"
@@ -120,3 +120,6 @@ DROP INDEX IF EXISTS events_ts;
 
 /// Version 8: the identity ledger (see `ledger.rs`).
 pub const V8: &str = crate::ledger::SCHEMA;
+
+/// Version 9: intelligence feeds, their indicators and the sightings owed back (see `feeds.rs`).
+pub const V9: &str = crate::feeds::SCHEMA;

@@ -28,6 +28,19 @@ pub enum IntelCommand {
     /// the look-back window is matched against them (as they are in force now), and each hit
     /// is reported as an alert naming the old event.
     Retro(RetroArgs),
+    /// The partners' feeds `serve` polls (`[[intel.feeds]]`): each one's position, what it
+    /// sent and holds, retro-hunts still owed, sightings sent, and its last error.
+    Feeds(FeedsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FeedsArgs {
+    /// The data folder of the store.
+    #[arg(long, default_value = "wardwatch-data")]
+    data: PathBuf,
+    /// One JSON object a feed instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +114,7 @@ pub fn run(cmd: IntelCommand) -> Result<ExitCode> {
         IntelCommand::Check(args) => check(args),
         IntelCommand::Share(args) => share(args),
         IntelCommand::Retro(args) => retro(args),
+        IntelCommand::Feeds(args) => feeds(args),
     }
 }
 
@@ -263,26 +277,22 @@ fn retro(args: RetroArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
     let now = jiff::Timestamp::now();
     let from = now - jiff::SignedDuration::from_hours(24 * i64::from(args.days));
-    let ns = |t: jiff::Timestamp| t.as_nanosecond() as i64;
-    let mut cursor = None;
     let mut findings = Vec::new();
-    let mut read = 0u64;
-    loop {
-        let (page, last) = db
-            .events_between(&args.org, ns(from), ns(now) + 1, cursor, 5_000)
-            .context("cannot read the stored events")?;
-        if page.is_empty() {
-            break;
-        }
-        read += page.len() as u64;
-        for entry in &page {
-            // Indicators as they are in force now, against events of the past.
-            for d in set.0.detect(&entry.event, Some(now)) {
-                findings.push(wardwatch_hunt::Finding::new(&d, &entry.event));
+    // Indicators as they are in force now, against events of the past.
+    let read = wardwatch_server::intel::retro_hunt(
+        &db,
+        &set.0,
+        Some(&args.org),
+        (from, now + jiff::SignedDuration::from_nanos(1), now),
+        &|| true,
+        &mut |entry, found| {
+            for d in &found {
+                findings.push(wardwatch_hunt::Finding::new(d, &entry.event));
             }
-        }
-        cursor = last;
-    }
+        },
+    )
+    .context("cannot read the stored events")?
+    .events;
     let format = match args.format {
         RetroFormat::Table => wardwatch_hunt::output::OutputFormat::Table,
         RetroFormat::Jsonl => wardwatch_hunt::output::OutputFormat::Jsonl,
@@ -296,5 +306,66 @@ fn retro(args: RetroArgs) -> Result<ExitCode> {
         args.days,
         findings.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn feeds(args: FeedsArgs) -> Result<ExitCode> {
+    if !args.data.join(wardwatch_store::FILE_NAME).exists() {
+        bail!("no store in `{}` (pass --data)", args.data.display());
+    }
+    let db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
+        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
+    let feeds = db.feed_statuses().context("cannot read the feeds")?;
+    let time = |ns: Option<i64>| {
+        ns.and_then(|n| jiff::Timestamp::from_nanosecond(i128::from(n)).ok())
+            .map_or_else(
+                || "-".to_string(),
+                |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+            )
+    };
+    if args.json {
+        for f in &feeds {
+            println!("{}", serde_json::to_string(f)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if feeds.is_empty() {
+        println!("no feed has been polled (configure [[intel.feeds]] and run serve)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:<21} {:<21} {:>8} {:>10} {:>7} {:>6} {:>9}  position / last error",
+        "feed",
+        "last poll",
+        "last success",
+        "objects",
+        "indicators",
+        "revoked",
+        "retro",
+        "sightings"
+    );
+    for f in &feeds {
+        let tail = match (&f.last_error, &f.position) {
+            (Some(e), _) => format!("error ({} in a row): {e}", f.failures),
+            (None, Some(p)) => p.clone(),
+            (None, None) => "-".into(),
+        };
+        println!(
+            "{:<20} {:<21} {:<21} {:>8} {:>10} {:>7} {:>6} {:>9}  {}",
+            f.feed,
+            time(f.polled),
+            time(f.succeeded),
+            f.objects,
+            f.indicators,
+            f.revoked,
+            f.retro_pending,
+            format!(
+                "{}/{}",
+                f.sightings_sent,
+                f.sightings_sent + f.sightings_unsent
+            ),
+            tail
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

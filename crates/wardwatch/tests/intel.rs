@@ -23,18 +23,6 @@ fn jsonl(out: &Output) -> Vec<Value> {
         .collect()
 }
 
-/// Index `docs` through the server's `_bulk` API, every one accepted.
-fn post_bulk(server: &common::Server, docs: &[Value]) {
-    let body: String = docs
-        .iter()
-        .map(|d| format!("{{\"index\":{{}}}}\n{d}\n"))
-        .collect();
-    let (status, resp) =
-        common::http_post(server.http, "/_bulk", &body, Some(&server.ingest_token));
-    assert_eq!(status, 200, "{resp}");
-    assert_eq!(resp["errors"], false, "{resp}");
-}
-
 #[test]
 fn the_shared_threat_intel_set_imports_and_what_is_no_intelligence_is_refused_by_name() {
     let Some(data) = common::shared(
@@ -329,7 +317,7 @@ fn a_retro_hunt_finds_the_domain_seen_ten_days_ago_and_names_that_event() {
         serde_json::json!({"@timestamp": ago(1), "host": {"name": "ws-card-09"},
             "dns": {"question": {"name": "intranet.hospital.example"}}}),
     ];
-    post_bulk(&server, &docs);
+    common::post_bulk(&server, &docs);
     server.wait_events("dns.question.name:*", 3);
     let dir = tempfile::tempdir().unwrap();
     let intel = dir.path().join("partner-b.txt");
@@ -397,7 +385,7 @@ fn serve_matches_incoming_events_against_the_configured_intelligence() {
         serde_json::json!({"@timestamp": now, "host": {"name": "ws-lab-03"},
             "dns": {"question": {"name": "update-check.example.net"}}}),
     ];
-    post_bulk(&server, &docs);
+    common::post_bulk(&server, &docs);
     let alerts = server.wait_alerts("rule_id=intel:partner-c:domain", 1);
     assert_eq!(alerts["total"], 1, "{alerts}");
     let alert = &alerts["alerts"][0];

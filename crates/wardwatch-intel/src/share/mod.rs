@@ -31,7 +31,8 @@ use crate::indicator::{self, Kind, Tlp};
 /// UUID namespace of the objects Wardwatch shares.
 const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c1c_8a2e_77d4_4b0e_9a51_3f0c_5d2e_b7a1);
 /// The OASIS TLP 2.0 extension definition.
-const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
+pub(crate) const TLP2_EXTENSION: &str =
+    "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
 
 /// What to share and as whom.
 pub struct ShareRequest<'a> {
@@ -57,7 +58,7 @@ pub struct Share {
 /// A STIX id for what `name` stands for: STIX 2.1 wants version 4 UUIDs for domain and
 /// relationship objects, so the name-based (v5) digest is shaped as one (version and variant
 /// bits set), which keeps it stable for the same name.
-fn id(ty: &str, name: &str) -> String {
+pub(crate) fn id(ty: &str, name: &str) -> String {
     let digest = uuid::Uuid::new_v5(&NAMESPACE, format!("{ty}:{name}").as_bytes());
     format!(
         "{ty}--{}",
@@ -65,7 +66,7 @@ fn id(ty: &str, name: &str) -> String {
     )
 }
 
-fn stamp(t: Timestamp) -> String {
+pub(crate) fn stamp(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 

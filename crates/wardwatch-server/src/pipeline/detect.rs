@@ -24,6 +24,16 @@ pub(super) struct Source {
     pub(super) db: Db,
     pub(super) handoff: Receiver<Handoff>,
     pub(super) pending: Option<Handoff>,
+    /// Alerts a retro-hunt found in stored events, to group and commit like live ones.
+    pub(super) retro: Receiver<RetroBatch>,
+}
+
+/// Alerts a retro-hunt found (each with the journal position of the old event it names), to
+/// go through the incident stage and commit like live ones; `done` hears when they are
+/// durable (or why not).
+pub struct RetroBatch {
+    pub alerts: Vec<(wardwatch_core::Alert, i64)>,
+    pub done: std::sync::mpsc::Sender<Result<(), String>>,
 }
 
 /// A batch of journal entries and the rules each matched.
@@ -111,8 +121,9 @@ pub struct IncidentSetup {
     /// The privacy analytics' context (roster, patients, encounters; names and addresses as
     /// keyed hashes), when the context folder has patients or encounters.
     pub privacy: Option<Arc<wardwatch_privacy::PrivacyContext>>,
-    /// The shared indicators every event is matched against beside the rules (`[intel]`).
-    pub intel: Option<Arc<wardwatch_intel::IntelDetector>>,
+    /// The shared indicators every event is matched against beside the rules (`[intel]`
+    /// files and feeds), replaced while the worker runs.
+    pub intel: crate::intel::LiveIntel,
     /// The identity analytics' directory (with the `[identity] geoip` database): where the
     /// identity ledger finds the country of a source address.
     pub directory: Option<Arc<wardwatch_detect::analytics::identity::Directory>>,
@@ -140,6 +151,17 @@ pub(super) fn detect_loop(
     // The next batch, read and matched while the last one committed.
     let mut ahead: Option<Matched> = None;
     loop {
+        if let Ok(batch) = source.retro.try_recv() {
+            let r = commit_retro(
+                (&mut db, &mut stage, &setup),
+                &ordered,
+                cursor,
+                batch.alerts,
+                &shared,
+            );
+            let _ = batch.done.send(r);
+        }
+        let intel = setup.intel.current();
         let (entries, found) = match ahead.take() {
             Some(next) => next,
             None => {
@@ -164,7 +186,7 @@ pub(super) fn detect_loop(
                     }
                     continue;
                 }
-                let found = match_all((&detector, setup.intel.as_deref()), &entries);
+                let found = match_all((&detector, intel.as_deref()), &entries);
                 (entries, found)
             }
         };
@@ -195,7 +217,7 @@ pub(super) fn detect_loop(
             ledger: Some(&ledger),
         };
         let mut src = source;
-        let matchers = (&*detector, setup.intel.as_deref());
+        let matchers = (&*detector, intel.as_deref());
         let (committed, (next, src)) = rayon::join(
             || db.commit_detection(&commit),
             move || (src.next_matched(last, batch, matchers), src),
@@ -245,8 +267,50 @@ pub(super) fn detect_loop(
     }
 }
 
+/// Group and commit alerts a retro-hunt found, with the cursor and state where they are (a
+/// retro-hunt's alerts name old events; the journal position does not move).
+fn commit_retro(
+    (db, stage, setup): (&mut Db, &mut IncidentStage, &IncidentSetup),
+    ordered: &Ordered,
+    cursor: i64,
+    found: Vec<(wardwatch_core::Alert, i64)>,
+    shared: &Shared,
+) -> Result<(), String> {
+    let mut alerts: Vec<_> = found.into_iter().map(|(a, seq)| (a, seq, 0)).collect();
+    stage.refresh_exceptions(db);
+    let out = stage.process(&mut alerts, jiff::Timestamp::now());
+    let state = ordered.export_state();
+    let commit = DetectionCommit {
+        worker: DETECTOR,
+        cursor,
+        alerts: &alerts,
+        incidents: &out.rows,
+        suppressed: &out.suppressed,
+        state: state.as_deref(),
+        ledger: None,
+    };
+    match db.commit_detection(&commit) {
+        Ok(_) => {
+            let m = &shared.metrics;
+            m.incidents_updated
+                .fetch_add(out.rows.len() as u64, Ordering::Relaxed);
+            m.incidents_opened
+                .fetch_add(out.opened as u64, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot commit a retro-hunt's alerts; it runs again");
+            match IncidentStage::load(db, setup.group, setup.ctx.clone()) {
+                Ok(s) => *stage = s,
+                Err(e) => tracing::error!(error = %e, "cannot reload incidents"),
+            }
+            Err(e.to_string())
+        }
+    }
+}
+
 /// The alert of detection `d` on journal entry `seq` (of `event`).
-pub(super) fn alert_for(d: &Detection, event: &Event, seq: i64) -> wardwatch_core::Alert {
+pub(crate) fn alert_for(d: &Detection, event: &Event, seq: i64) -> wardwatch_core::Alert {
     let mut alert = d.to_alert(event);
     alert.id = AlertId::for_journal(&d.rule.id, seq);
     // An event whose own time is far off is placed (and grouped, and kept) by when it was

@@ -39,7 +39,8 @@ use std::time::Duration;
 use wardwatch_detect::{Correlator, Detector};
 use wardwatch_store::{Db, DbOptions, IndexDb};
 
-pub use detect::{IncidentSetup, raise_alerts};
+pub(crate) use detect::alert_for;
+pub use detect::{IncidentSetup, RetroBatch, raise_alerts};
 pub use sink::JournalSink;
 
 use crate::config::PipelineConfig;
@@ -124,6 +125,8 @@ impl Shared {
 pub struct Pipeline {
     pub sink: JournalSink,
     pub shared: Arc<Shared>,
+    /// Where retro-hunts hand the detection worker the alerts they found.
+    pub retro: std::sync::mpsc::SyncSender<RetroBatch>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -186,6 +189,7 @@ impl Pipeline {
             .build_global();
         let (tx, rx) = sync_channel(cfg.writer_queue_batches.max(1));
         let (handoff_tx, handoff_rx) = sync_channel(HANDOFF_QUEUE);
+        let (retro_tx, retro_rx) = sync_channel(4);
         let detector_reader = Db::open(data_dir, &opts)?;
         let mut threads = Vec::new();
         let s = shared.clone();
@@ -204,6 +208,7 @@ impl Pipeline {
                     db: detector_reader,
                     handoff: handoff_rx,
                     pending: None,
+                    retro: retro_rx,
                 },
                 detector,
                 Ordered::new(correlator, incidents.privacy.clone()),
@@ -231,6 +236,7 @@ impl Pipeline {
                 resend,
             },
             shared,
+            retro: retro_tx,
             threads,
         })
     }
@@ -240,6 +246,7 @@ impl Pipeline {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.1.notify_all();
         drop(self.sink);
+        drop(self.retro);
         for t in self.threads {
             let _ = t.join();
         }

@@ -290,6 +290,17 @@ fn dechunk(body: &str) -> String {
     out
 }
 
+/// Index `docs` through the server's `_bulk` API, every one accepted.
+pub fn post_bulk(server: &Server, docs: &[Value]) {
+    let body: String = docs
+        .iter()
+        .map(|d| format!("{{\"index\":{{}}}}\n{d}\n"))
+        .collect();
+    let (status, resp) = http_post(server.http, "/_bulk", &body, Some(&server.ingest_token));
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["errors"], false, "{resp}");
+}
+
 pub fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, Value) {
     request(addr, "GET", path, "", token).expect("GET")
 }

@@ -1,0 +1,200 @@
+//! Sightings back to producers: every intelligence alert (live or retro-hunt) on an indicator
+//! of a feed with `sightings = true` is counted into a STIX `sighting` of that indicator and
+//! POSTed to the producer's collection — batched, retried with backoff, each at most once.
+//!
+//! Exactly one sighting per alert: the task reads the alerts table after its own durable
+//! cursor and queues the sightings in the transaction that moves the cursor; a queued
+//! sighting is marked sent when the producer took it, and its id is made from what it counts,
+//! so a retry after an answer that got lost is the same object to the producer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::watch;
+use wardwatch_intel::Tlp;
+use wardwatch_intel::sighting::{Sighting, is_stix_indicator_id, objects, sighting_id};
+use wardwatch_store::{Db, SightingRow, feeds::SIGHTINGS_CURSOR};
+
+use super::{Feed, Shared, http, taxii};
+
+/// How often alerts are looked at and due sightings sent.
+const TICK: Duration = Duration::from_secs(2);
+/// Sightings in one POST.
+const BATCH: usize = 100;
+
+fn ns(t: Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
+}
+
+pub(super) async fn run(
+    shared: &Arc<Shared>,
+    feeds: &Arc<Vec<Feed>>,
+    producer: &str,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut clients = BTreeMap::new();
+    for f in feeds.iter().filter(|f| f.cfg.sightings) {
+        match http::Client::new(f.auth.clone(), f.ca_pem.as_deref(), Duration::from_secs(60)) {
+            Ok(c) => {
+                clients.insert(f.cfg.name.clone(), (f.clone(), c));
+            }
+            Err(e) => tracing::error!(feed = %f.cfg.name, error = %e, "sightings cannot be sent"),
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(TICK) => {}
+        }
+        let (s, f) = (shared.clone(), feeds.clone());
+        match tokio::task::spawn_blocking(move || queue(&mut s.db()?, &f)).await {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(sightings = n, "sightings queued"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot queue sightings; trying again"),
+            _ => {}
+        }
+        for (name, (feed, client)) in &clients {
+            if let Err(e) = send(shared, feed, client, producer).await {
+                tracing::warn!(feed = %name, error = %e, "sightings not sent; retried later");
+            }
+        }
+    }
+}
+
+/// The alerts of one indicator counted into a sighting.
+struct Counted {
+    count: i64,
+    /// Event times, ns.
+    first: i64,
+    last: i64,
+    /// The first alert's row: with feed and indicator, what the sighting's id is made from.
+    row: i64,
+    tlp: Tlp,
+}
+
+/// Count the intelligence alerts after the cursor into sightings and queue them with the
+/// cursor. Returns how many were queued.
+fn queue(db: &mut Db, feeds: &[Feed]) -> Result<usize, String> {
+    let (cursor, _) = db.cursor(SIGHTINGS_CURSOR).map_err(|e| e.to_string())?;
+    let rows = db
+        .intel_alerts_after(cursor, 5_000)
+        .map_err(|e| e.to_string())?;
+    let Some(last) = rows.last().map(|r| r.rowid) else {
+        return Ok(0);
+    };
+    let mut counted: BTreeMap<(String, String), Counted> = BTreeMap::new();
+    for row in rows.iter().filter(|r| !r.doc.is_empty()) {
+        let Ok(alert) = serde_json::from_str::<wardwatch_core::Alert>(&row.doc) else {
+            continue;
+        };
+        let (Some(feed), Some(ind)) = (
+            alert.facts.get("intel.source"),
+            alert.facts.get("intel.indicator"),
+        ) else {
+            continue;
+        };
+        let Some(f) = feeds
+            .iter()
+            .find(|f| f.cfg.name == *feed && f.cfg.sightings)
+        else {
+            continue;
+        };
+        if !is_stix_indicator_id(ind) {
+            continue;
+        }
+        let tlp = alert
+            .facts
+            .get("intel.tlp")
+            .and_then(|t| Tlp::parse(t))
+            .unwrap_or(f.tlp);
+        let t = ns(alert.timestamp);
+        let e = counted
+            .entry((feed.clone(), ind.clone()))
+            .or_insert(Counted {
+                count: 0,
+                first: t,
+                last: t,
+                row: row.rowid,
+                tlp,
+            });
+        e.count += 1;
+        e.first = e.first.min(t);
+        e.last = e.last.max(t);
+    }
+    let now = ns(Timestamp::now());
+    let sightings: Vec<SightingRow> = counted
+        .into_iter()
+        .map(|((feed, indicator), c)| SightingRow {
+            id: sighting_id(&format!("{feed}|{indicator}|{}", c.row)),
+            feed,
+            indicator,
+            count: c.count,
+            first_seen: c.first,
+            last_seen: c.last,
+            tlp: c.tlp.as_str().to_string(),
+            created: now,
+            attempts: 0,
+        })
+        .collect();
+    db.queue_sightings(&sightings, last)
+        .map_err(|e| e.to_string())?;
+    Ok(sightings.len())
+}
+
+/// POST the due sightings of `feed`, a batch at a time.
+async fn send(
+    shared: &Arc<Shared>,
+    feed: &Feed,
+    client: &http::Client,
+    producer: &str,
+) -> Result<(), String> {
+    loop {
+        let (s, name) = (shared.clone(), feed.cfg.name.clone());
+        let due = tokio::task::spawn_blocking(move || {
+            s.db()?
+                .due_sightings(&name, ns(Timestamp::now()), BATCH)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let t = |n: i64| Timestamp::from_nanosecond(i128::from(n)).unwrap_or(Timestamp::UNIX_EPOCH);
+        let list: Vec<Sighting> = due
+            .iter()
+            .map(|r| Sighting {
+                id: r.id.clone(),
+                indicator: r.indicator.clone(),
+                count: u32::try_from(r.count).unwrap_or(u32::MAX),
+                first_seen: t(r.first_seen),
+                last_seen: t(r.last_seen),
+                tlp: Tlp::parse(&r.tlp).unwrap_or(feed.tlp),
+            })
+            .collect();
+        let objs = objects(producer, &list, Timestamp::now());
+        let ids: Vec<String> = due.iter().map(|r| r.id.clone()).collect();
+        let result = taxii::post(client, feed, objs).await;
+        let attempts = due.iter().map(|r| r.attempts).max().unwrap_or(0);
+        let (s, ids2) = (shared.clone(), ids.clone());
+        let err = result.as_ref().err().cloned();
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let mut db = s.db()?;
+            match err {
+                None => db.sightings_sent(&ids2),
+                Some(e) => {
+                    let wait = 60i64
+                        .saturating_mul(1 << attempts.clamp(0, 8))
+                        .min(6 * 3600);
+                    db.sightings_failed(&ids2, &e, ns(Timestamp::now()) + wait * 1_000_000_000)
+                }
+            }
+            .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        result?;
+        tracing::info!(feed = %feed.cfg.name, sightings = ids.len(), "sightings sent to the producer");
+    }
+}
