@@ -232,12 +232,20 @@ where
         .map_err(|e| err(e.to_string()))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
+    let too_large = || err(format!("the answer is larger than {} MiB", MAX_BODY >> 20));
+    let declared = headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
     let body = Limited::new(resp.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
-                err(format!("the answer is larger than {} MiB", MAX_BODY >> 20))
+                too_large()
             } else {
                 err(format!("the answer broke off: {e}"))
             }
@@ -308,6 +316,54 @@ pub fn with_query(base: &str, query: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Write};
+
+    /// A loopback server answering each connection with the next of `answers`.
+    fn serve(answers: Vec<String>) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for (stream, answer) in listener.incoming().zip(answers) {
+                let Ok(mut s) = stream else { continue };
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 && !line.ends_with("\r\n\r\n") {}
+                let _ = s.write_all(answer.replace("PORT", &port.to_string()).as_bytes());
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn redirects_are_followed_and_too_large_answers_refused_by_name() {
+        let client = Client::new(None, None, Duration::from_secs(10)).unwrap();
+        let port = serve(vec![
+            "HTTP/1.1 302 Found\r\nLocation: /moved.txt\r\nContent-Length: 0\r\n\r\n".into(),
+            "HTTP/1.1 200 OK\r\nContent-Length: 14\r\nETag: \"x\"\r\n\r\nbad.example\r\n\r\n"
+                .into(),
+        ]);
+        let resp = client
+            .get(&format!("http://127.0.0.1:{port}/list.txt"), &[])
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("etag"), Some("\"x\""));
+        assert!(resp.body.starts_with(b"bad.example"));
+        let port = serve(vec![format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        )]);
+        let err = client
+            .get(&format!("http://127.0.0.1:{port}/huge"), &[])
+            .await
+            .unwrap_err();
+        assert!(
+            err.0.contains("larger than 64 MiB") && err.0.contains("/huge"),
+            "{err}"
+        );
+        let err = client.get("ftp://127.0.0.1/x", &[]).await.unwrap_err();
+        assert!(err.0.contains("only http"), "{err}");
+    }
 
     #[test]
     fn queries_redirects_and_credentials() {

@@ -461,6 +461,62 @@ async fn poll_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wardwatch_intel::Kind;
+
+    fn group(feed: &str, value: &str, edit: impl Fn(&mut Indicator)) -> (String, FeedIndicator) {
+        let mut i = Indicator::new(Kind::Domain, value, feed).unwrap();
+        edit(&mut i);
+        (feed.to_string(), stored(&i))
+    }
+
+    /// The live set holds the files' indicators and the configured feeds' in force: not a
+    /// revoked one, not an expired one, not one of a feed taken out of the configuration.
+    #[test]
+    fn the_live_set_is_rebuilt_from_the_files_and_the_configured_feeds_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let past = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        let mut db = Db::open(dir.path(), &DbOptions::default()).unwrap();
+        for (feed, ind) in [
+            group("partner", "active.example", |_| {}),
+            group("partner", "revoked.example", |i| i.revoked = true),
+            group("partner", "expired.example", |i| i.valid_until = Some(past)),
+            group("gone", "unconfigured.example", |_| {}),
+        ] {
+            let g = wardwatch_store::FeedGroup {
+                grp: ind.value.clone(),
+                version: "1".into(),
+                indicators: vec![ind],
+            };
+            db.feed_apply(&feed, &[g], &Default::default()).unwrap();
+        }
+        let live = LiveIntel::default();
+        let shared = Shared {
+            data_dir: dir.path().to_path_buf(),
+            names: vec!["partner".into()],
+            files: vec![Indicator::new(Kind::Domain, "from-a-file.example", "file").unwrap()],
+            live: live.clone(),
+            health: Arc::new(FeedHealth::default()),
+            retro_wake: Arc::new((Mutex::new(false), std::sync::Condvar::new())),
+            reload: Notify::new(),
+        };
+        shared.health.update("partner", |_| {});
+        assert_eq!(shared.rebuild().unwrap(), 2);
+        let set = live.current().unwrap();
+        let mut values: Vec<&str> = set
+            .set()
+            .indicators()
+            .iter()
+            .map(|i| i.value.as_str())
+            .collect();
+        values.sort();
+        assert_eq!(values, ["active.example", "from-a-file.example"]);
+        assert!(
+            shared
+                .health
+                .render()
+                .contains("wardwatch_intel_feed_indicators{feed=\"partner\"} 1")
+        );
+    }
 
     #[test]
     fn backoff_starts_short_doubles_and_stops_at_the_cap() {
