@@ -376,6 +376,24 @@ impl Db {
         )?)
     }
 
+    /// Forget indicators revoked or expired before `before_ns` and sightings sent before it
+    /// (the groups' versions stay, so an old version sent again is still recognized).
+    /// Returns how many rows went.
+    pub fn prune_feeds(&mut self, before_ns: i64) -> Result<u64, StoreError> {
+        let tx = self.write_tx()?;
+        let mut n = tx.execute(
+            "DELETE FROM feed_indicators WHERE retro = 0
+               AND ((revoked = 1 AND received < ?1) OR valid_until < ?1)",
+            params![before_ns],
+        )?;
+        n += tx.execute(
+            "DELETE FROM feed_sightings WHERE sent IS NOT NULL AND sent < ?1",
+            params![before_ns],
+        )?;
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
     /// Up to `limit` indicators whose retro-hunt has not run, oldest first.
     pub fn feed_retro_pending(&self, limit: usize) -> Result<Vec<RetroPending>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -675,6 +693,13 @@ mod tests {
         assert_eq!(db.feed_indicator_docs(999).unwrap().len(), 1);
         assert_eq!(db.feed_next_expiry(999).unwrap(), Some(1_000));
         assert!(db.feed_indicator_docs(1_000).unwrap().is_empty());
+        // Kept until its retro-hunt ran, then pruned once long expired.
+        assert_eq!(db.prune_feeds(2_000).unwrap(), 0);
+        let pending = db.feed_retro_pending(10).unwrap();
+        db.feed_retro_done(&pending).unwrap();
+        assert_eq!(db.prune_feeds(999).unwrap(), 0);
+        assert_eq!(db.prune_feeds(2_000).unwrap(), 1);
+        assert_eq!(db.feed_status("f").unwrap().unwrap().indicators, 0);
     }
 
     #[test]

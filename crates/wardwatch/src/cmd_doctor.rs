@@ -81,6 +81,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     check_listeners(&config, &mut report);
     check_tokens(&config, &mut report);
     check_rules(&config, &mut report);
+    check_feeds(&config, &mut report);
     Ok(print(&report))
 }
 
@@ -174,6 +175,50 @@ fn load(args: &DoctorArgs, report: &mut Report) -> Option<Config> {
         report.warn("http.metrics_open = true: /metrics answers anyone who reaches the port; keep it on a trusted network");
     }
     Some(config)
+}
+
+/// The partners' feeds: configured sensibly, and how their last polls went (from the store).
+fn check_feeds(config: &Config, report: &mut Report) {
+    let feeds = match wardwatch_server::intel_feeds::check(&config.intel.feeds) {
+        Ok(f) => f,
+        Err(e) => {
+            report.fix(e);
+            return;
+        }
+    };
+    if feeds.is_empty() {
+        return;
+    }
+    report.ok(format!("intel feeds: {} configured", feeds.len()));
+    if !config.data.dir.join(wardwatch_store::FILE_NAME).exists() {
+        return;
+    }
+    let Ok(db) =
+        wardwatch_store::Db::open(&config.data.dir, &wardwatch_store::DbOptions::default())
+    else {
+        return;
+    };
+    let Ok(states) = db.feed_statuses() else {
+        return;
+    };
+    for f in &feeds {
+        match states.iter().find(|s| s.feed == f.cfg.name) {
+            Some(s) if s.failures > 0 => report.warn(format!(
+                "intel feed `{}`: the last {} poll(s) failed: {}",
+                s.feed,
+                s.failures,
+                s.last_error.as_deref().unwrap_or("no reason kept")
+            )),
+            Some(s) => report.ok(format!(
+                "intel feed `{}`: {} indicator(s) held, last poll fine",
+                s.feed, s.indicators
+            )),
+            None => report.ok(format!(
+                "intel feed `{}`: not polled yet (serve polls it)",
+                f.cfg.name
+            )),
+        }
+    }
 }
 
 fn check_data(config: &Config, report: &mut Report) {

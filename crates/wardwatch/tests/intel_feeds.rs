@@ -581,6 +581,21 @@ fn misp_feeds_ioc_lists_and_broken_feeds() {
         1
     );
 
+    // `wardwatch doctor` names the feed that is down, with the reason.
+    let out = wardwatch(&[
+        "doctor",
+        "--config",
+        &cfg,
+        "--data",
+        server.data.to_str().unwrap(),
+    ]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("intel feed `down`: the last") && report.contains("cannot connect"),
+        "{report}"
+    );
+    assert!(report.contains("intel feeds: 4 configured"), "{report}");
+
     // The garbage feed mends: its next poll imports the page, and the error is gone.
     *broken.lock().unwrap() = false;
     assert!(wait_for(|| feeds(&server.data)

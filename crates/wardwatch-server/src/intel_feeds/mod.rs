@@ -251,9 +251,35 @@ pub fn start(s: Start, tasks: &mut Vec<JoinHandle<()>>) -> Result<(), String> {
     Ok(())
 }
 
-/// Rebuild the live set when told (indicators arrived) and when the next one expires.
+/// How long indicators revoked or expired, and sightings sent, are kept (for `wardwatch intel
+/// feeds` and an analyst's look back) before they are pruned.
+const KEEP_ENDED: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 90);
+
+/// Rebuild the live set when told (indicators arrived) and when the next one expires; prune
+/// what ended long ago once an hour.
 async fn reload_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut pruned = std::time::Instant::now() - Duration::from_secs(3600);
     loop {
+        if pruned.elapsed() >= Duration::from_secs(3600) {
+            pruned = std::time::Instant::now();
+            let s = shared.clone();
+            let before = jiff::Timestamp::now() - KEEP_ENDED;
+            let _ = tokio::task::spawn_blocking(move || {
+                let gone = s.db()?.prune_feeds(before.as_nanosecond() as i64);
+                match gone {
+                    Ok(n) if n > 0 => tracing::info!(
+                        rows = n,
+                        "intel feeds: ended indicators and sent sightings pruned"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot prune the feeds' ended indicators")
+                    }
+                }
+                Ok::<(), String>(())
+            })
+            .await;
+        }
         let wait = {
             let s = shared.clone();
             tokio::task::spawn_blocking(move || -> Option<Duration> {
