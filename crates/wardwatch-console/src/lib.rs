@@ -72,6 +72,33 @@ pub trait Telemetry: Send + Sync + 'static {
     fn problem(&self) -> Option<String> {
         None
     }
+    /// Someone tried to sign in to the console. The server records it as an authentication
+    /// event like any other, so the console is one more place where an identity's use is kept in
+    /// the ledger and watched by the identity analytics (guessing, a new country, a new device).
+    /// Called on the request's task: it must not block. The default records nothing.
+    fn sign_in(&self, _attempt: SignIn) {}
+}
+
+/// One attempt to sign in to the console (see [`Telemetry::sign_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    /// The account name as typed (at most 200 characters).
+    pub account: String,
+    /// The peer address the attempt came from (`auth::peer`).
+    pub address: String,
+    pub outcome: SignInOutcome,
+    pub at: jiff::Timestamp,
+}
+
+/// How a sign-in attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInOutcome {
+    /// The password was right: a session was opened.
+    Succeeded,
+    /// The account is unknown, disabled, or the password was wrong.
+    Failed,
+    /// Too many failures from this account or address: the password was not even checked.
+    Refused,
 }
 
 /// What the server tells the console about its rules.

@@ -6,7 +6,9 @@
 //! when both are there and equal. A successful sign-in opens a new session (a fresh random
 //! secret; only its SHA-256 is stored) with its own CSRF token for every later form. Failures
 //! are counted per account and per address and audited; past the limit, attempts are refused
-//! without checking the password.
+//! without checking the password. Every attempt is also handed to the server
+//! ([`crate::Telemetry::sign_in`]), which records it as an authentication event: the console is
+//! one more place where a clinician's or an administrator's identity is used.
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -19,7 +21,7 @@ use crate::auth::{
     self, LOGIN_CSRF_COOKIE, MAX_FORM_BYTES, Principal, Role, SESSION_COOKIE, cookie, set_cookie,
 };
 use crate::page::{attr, bare, esc};
-use crate::{ApiError, ApiState};
+use crate::{ApiError, ApiState, SignIn, SignInOutcome};
 
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct LoginParams {
@@ -124,6 +126,7 @@ pub(crate) async fn submit(
         ));
     }
     if let Some(wait) = s.inner.limiter.blocked(&name, &addr) {
+        report(&s, &name, &addr, SignInOutcome::Refused);
         audit_plain(&s, &name, "sign-in.refused", &addr, "rate limited").await?;
         let mut resp = login_page(
             &fresh,
@@ -156,6 +159,7 @@ pub(crate) async fn submit(
     };
     let Some(account) = account.filter(|_| verified) else {
         s.inner.limiter.fail(&name, &addr);
+        report(&s, &name, &addr, SignInOutcome::Failed);
         audit_plain(&s, &name, "sign-in.failed", &addr, "").await?;
         let mut resp = login_page(
             &fresh,
@@ -167,6 +171,7 @@ pub(crate) async fn submit(
         return Ok(resp);
     };
     s.inner.limiter.succeeded(&name);
+    report(&s, &account.name, &addr, SignInOutcome::Succeeded);
     let secret = auth::random_token()?;
     let csrf = auth::random_token()?;
     let ttl = s.inner.session_ttl;
@@ -203,6 +208,16 @@ pub(crate) async fn submit(
         h.append(header::SET_COOKIE, v);
     }
     Ok(resp)
+}
+
+/// Tell the server about the attempt (it becomes an identity event; see [`Telemetry::sign_in`]).
+fn report(s: &ApiState, account: &str, addr: &str, outcome: SignInOutcome) {
+    s.inner.telemetry.sign_in(SignIn {
+        account: account.chars().take(200).collect(),
+        address: addr.to_string(),
+        outcome,
+        at: jiff::Timestamp::now(),
+    });
 }
 
 async fn audit_plain(

@@ -4,6 +4,7 @@
 //! decoding (ingest) and no SQL (store).
 
 pub mod config;
+pub mod console_sign_in;
 pub mod context;
 pub mod disk;
 pub mod identity;

@@ -271,3 +271,102 @@ fn okta_and_entra_mfa_fatigue_is_found_by_hunt() {
         "{users:?}"
     );
 }
+
+/// `POST /login` with the double-submit token the sign-in page would have set; the status code.
+fn sign_in(http: std::net::SocketAddr, user: &str, password: &str) -> u16 {
+    use std::io::Read;
+    let body = format!(
+        "username={}&password={}&csrf_token=tok",
+        common::urlencode(user),
+        common::urlencode(password)
+    );
+    let mut s = std::net::TcpStream::connect(http).unwrap();
+    write!(
+        s,
+        "POST /login HTTP/1.1\r\nHost: {http}\r\nCookie: ww_login_csrf=tok\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The console's own sign-ins are identity events (issue 14): each attempt is stored as an
+/// authentication event of the provider `wardwatch-console`, and the ledger shows where and how
+/// the account was used, with the failures.
+#[test]
+fn console_sign_ins_are_identity_events_in_the_store_and_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args(["users", "add", "n.jansen", "--role", "analyst", "--data"])
+        .arg(&data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct-horse-battery\n")
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    let server = Server::start_in(&data, "127.0.0.1:0", "", &[]);
+    assert_eq!(sign_in(server.http, "n.jansen", "wrong-password"), 401);
+    assert_eq!(sign_in(server.http, "n.jansen", "another-guess"), 401);
+    assert_eq!(
+        sign_in(server.http, "n.jansen", "correct-horse-battery"),
+        303
+    );
+    assert_eq!(sign_in(server.http, "nobody", "whatever-it-is"), 401);
+
+    let events = server.wait_events("event.provider:wardwatch-console", 4);
+    assert_eq!(events["total"], 4, "{events}");
+    let mine = server.wait_events("event.provider:wardwatch-console AND user.name:n.jansen", 3);
+    let outcomes: Vec<&str> = mine["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["ecs"]["event.outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "failure").count(),
+        2,
+        "{mine}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "success").count(),
+        1,
+        "{mine}"
+    );
+
+    // The ledger: three uses of n.jansen (two failed) in the application `wardwatch console`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let u = loop {
+        let (status, u) = common::http_get(
+            server.http,
+            "/api/v1/identities/n.jansen/usage?from=now-1h",
+            Some(&server.api_token),
+        );
+        assert_eq!(status, 200, "{u}");
+        if u["uses"].as_u64() == Some(3) || std::time::Instant::now() > deadline {
+            break u;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        (u["uses"].as_u64(), u["failed"].as_u64()),
+        (Some(3), Some(2)),
+        "{u}"
+    );
+    assert!(
+        u.to_string().contains("wardwatch console"),
+        "the application is named: {u}"
+    );
+}
