@@ -71,6 +71,13 @@ impl Out {
         });
     }
 
+    /// Zeek log lines (JSON), as the network sensor's shipper posts them.
+    pub fn zeek(&mut self, lines: impl IntoIterator<Item = crate::network::ZeekLine>) {
+        for l in lines {
+            self.push(l.time, Feed::Bulk(l.line, Sink::Zeek));
+        }
+    }
+
     /// A bulk document, kept as text.
     fn push_doc(&mut self, time: Timestamp, doc: &Value, sink: Sink) {
         self.push(time, Feed::Bulk(doc.to_string(), sink));

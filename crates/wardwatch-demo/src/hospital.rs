@@ -617,6 +617,22 @@ impl Hospital {
                 dept
             ));
         }
+        // The network sensor sees addresses: every host again by its address (the network
+        // analytics' classes and names, and an address resolved to its host when incidents
+        // are grouped), and the machines that reach everything by design.
+        for h in &self.hosts {
+            let dept = h.department.map(|d| self.departments[d]).unwrap_or("");
+            out.push_str(&format!(
+                "{},{},{},{},{dept}\n",
+                h.ip,
+                h.class.as_str(),
+                h.criticality,
+                h.name
+            ));
+        }
+        for (ip, name, class) in crate::network::ADMIN_HOSTS {
+            out.push_str(&format!("{ip},{class},4,{name},IT\n"));
+        }
         out.push_str("10.30.0.0/16,medical-device,5,Medical device network,\n");
         out.push_str("10.99.0.0/16,guest-wifi,1,Guest Wi-Fi,\n");
         out.push_str("10.20.0.0/16,workstation,3,Clinical workstations,\n");

@@ -125,6 +125,8 @@ pub enum Sink {
     Eve,
     /// `mail.jsonl`
     Mail,
+    /// `zeek.json`: the network sensor's Zeek logs (JSON, `_path` naming the log).
+    Zeek,
 }
 
 impl Record {
@@ -159,6 +161,8 @@ pub fn generate_with_stories(cfg: &DemoConfig) -> (Hospital, Vec<Record>, Vec<St
     background::generate(&hospital, cfg, &mut rng, &mut out);
     let mut story_rng = fastrand::Rng::with_seed(cfg.seed ^ 0x0570_71E5);
     let infos = stories::generate(&hospital, cfg, &mut story_rng, &mut out);
+    out.story = None;
+    out.zeek(network::demo_background(cfg, &hospital));
     let end = cfg.start + SignedDuration::from_hours(24 * i64::from(cfg.days));
     let mut records = out.records;
     records.retain(|r| r.time >= cfg.start && r.time < end);
@@ -174,6 +178,7 @@ pub struct Summary {
     pub syslog: usize,
     pub eve: usize,
     pub mail: usize,
+    pub zeek: usize,
     pub hosts: usize,
     pub users: usize,
     pub stories: Vec<StoryInfo>,
@@ -181,7 +186,7 @@ pub struct Summary {
 
 /// Write the week into `dir` (created if missing): `windows.jsonl` (Windows events in
 /// `evtx_dump` JSON layout), `syslog.log` (RFC 5424), `eve.json` (Suricata EVE),
-/// `mail.jsonl` (mail-gateway deliveries), `inventory.csv`, `roster.csv`, and `stories.json`
+/// `mail.jsonl` (mail-gateway deliveries), `zeek.json` (the network sensor), `inventory.csv`, `roster.csv`, and `stories.json`
 /// (one line: `{"generator", "seed", "stories": [StoryInfo..]}`).
 pub fn write_files(cfg: &DemoConfig, dir: &Path) -> std::io::Result<Summary> {
     std::fs::create_dir_all(dir)?;
@@ -195,6 +200,7 @@ pub fn write_files(cfg: &DemoConfig, dir: &Path) -> std::io::Result<Summary> {
     let mut syslog = open("syslog.log")?;
     let mut eve = open("eve.json")?;
     let mut mail = open("mail.jsonl")?;
+    let mut zeek = open("zeek.json")?;
     let mut summary = Summary {
         records: records.len(),
         hosts: hospital.hosts.len(),
@@ -207,11 +213,12 @@ pub fn write_files(cfg: &DemoConfig, dir: &Path) -> std::io::Result<Summary> {
             Sink::Syslog => (&mut syslog, &mut summary.syslog),
             Sink::Eve => (&mut eve, &mut summary.eve),
             Sink::Mail => (&mut mail, &mut summary.mail),
+            Sink::Zeek => (&mut zeek, &mut summary.zeek),
         };
         *n += 1;
         writeln!(file, "{}", r.line())?;
     }
-    for mut f in [windows, syslog, eve, mail] {
+    for mut f in [windows, syslog, eve, mail, zeek] {
         f.flush()?;
     }
     std::fs::write(dir.join("inventory.csv"), hospital.inventory_csv())?;

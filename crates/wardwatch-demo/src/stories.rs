@@ -200,6 +200,14 @@ fn phishing(h: &Hospital, t0: Timestamp, rng: &mut Rng, out: &mut Out) -> StoryI
     );
     out.eve(t5 - secs(1), "flow", (&ws.ip, 53200), (&pacs.ip, 445), "TCP", Some("smb"),
         json!({"flow": {"pkts_toserver": 40, "pkts_toclient": 38, "bytes_toserver": 9120, "bytes_toclient": 12004, "start": t5.strftime("%Y-%m-%dT%H:%M:%S%.6f+0000").to_string(), "end": (t5 + secs(30)).strftime("%Y-%m-%dT%H:%M:%S%.6f+0000").to_string(), "age": 30, "state": "closed", "reason": "timeout", "alerted": false}}));
+    // The network sensor sees PsExec on the wire: ADMIN$ mapped, the service created over svcctl.
+    out.zeek(crate::network::psexec(
+        t5 + secs(1),
+        &ws.ip,
+        &pacs.ip,
+        &pacs.name,
+        STORY_UIDS,
+    ));
     out.windows(t5 + secs(3), pacs, SYSTEM_SCM, 7045, SYSTEM_SID, json!({
         "ServiceName": "PSEXESVC", "ImagePath": "%SystemRoot%\\PSEXESVC.exe",
         "ServiceType": "user mode service", "StartType": "demand start", "AccountName": "LocalSystem",
@@ -246,6 +254,15 @@ fn phishing(h: &Hospital, t0: Timestamp, rng: &mut Rng, out: &mut Out) -> StoryI
         "wmic  shadowcopy delete",
         "High",
     );
+    // And from PACS01 on to the file server the same way, seen only on the wire.
+    let file = h.host("FILE01").expect("file server");
+    out.zeek(crate::network::psexec(
+        t6 + secs(20),
+        &pacs.ip,
+        &file.ip,
+        &file.name,
+        STORY_UIDS + 100,
+    ));
     let end = t6 + secs(30);
     out.logoff(end, pacs, &victim.id, &victim.sid, &lid, 3);
     StoryInfo {
@@ -268,9 +285,13 @@ fn phishing(h: &Hospital, t0: Timestamp, rng: &mut Rng, out: &mut Out) -> StoryI
             format!("network logon as {} to PACS01 from {}", victim.id, ws.ip),
             "PsExec service PSEXESVC installed on PACS01 and ran a shell".into(),
             "shadow copies deleted on PACS01 (vssadmin, wmic)".into(),
+            "from PACS01 on to FILE01 over SMB (ADMIN$ and a service over svcctl, seen by the network sensor)".into(),
         ],
     }
 }
+
+/// Where the stories' Zeek connection ids start (far past the background's).
+const STORY_UIDS: u64 = 1 << 40;
 
 /// The sending MTA of the phishing mail.
 const C2_MTA: &str = "203.0.113.25";

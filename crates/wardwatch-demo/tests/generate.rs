@@ -9,6 +9,7 @@ use wardwatch_core::{Event, Origin, Severity};
 use wardwatch_demo::{
     DemoConfig, Feed, Record, Sink, Story, StoryInfo, generate, generate_with_stories,
 };
+use wardwatch_detect::analytics::network::{NetClass, Role, Topology};
 use wardwatch_detect::{Correlator, Detector, RulePack, RuleText};
 
 /// The default week, generated once for all tests.
@@ -97,6 +98,9 @@ fn context_files_have_the_documented_headers() {
         "medical-device",
         "guest-wifi",
         "network",
+        "scanner",
+        "backup",
+        "jump-host",
     ];
     for line in inv.lines().skip(1) {
         let cols: Vec<&str> = line.split(',').collect();
@@ -142,6 +146,7 @@ fn every_line_decodes_with_the_ingest_decoders_at_its_time() {
             Sink::Syslog => "Syslog",
             Sink::Eve => "SuricataEve",
             Sink::Mail => "Json",
+            Sink::Zeek => "Zeek",
         };
         assert_eq!(kind, want, "{}", r.line());
         if r.sink() == Sink::Syslog {
@@ -190,6 +195,31 @@ fn each_story_is_present_with_its_hosts_and_users() {
 type Found = (i64, Option<Story>, String, Severity, String);
 
 /// Every alert of the built-in pack over the decoded week.
+/// What the network analytics learn of the inventory (its address and subnet rows), as
+/// `serve` reads it.
+fn topology(inventory: &str) -> Topology {
+    let mut t = Topology::default();
+    for line in inventory.lines().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let net = if cols[0].contains('/') {
+            cols[0].to_string()
+        } else if cols[0].parse::<std::net::IpAddr>().is_ok() {
+            format!("{}/32", cols[0])
+        } else {
+            continue;
+        };
+        t.add(
+            net.parse().expect("an address or subnet"),
+            Role {
+                class: NetClass::from_name(cols[1]),
+                zone: None,
+                name: Some(cols[3].to_string()),
+            },
+        );
+    }
+    t
+}
+
 fn alerts() -> &'static Vec<Found> {
     static ALERTS: OnceLock<Vec<Found>> = OnceLock::new();
     ALERTS.get_or_init(|| {
@@ -204,7 +234,8 @@ fn alerts() -> &'static Vec<Found> {
         let (corr, problems) = Correlator::build(&pack);
         assert!(problems.is_empty(), "{problems:?}");
         let mut corr = corr.expect("the pack has correlations");
-        let (_, records, _) = week();
+        let (hospital, records, _) = week();
+        corr.set_topology(std::sync::Arc::new(topology(&hospital.inventory_csv())));
         let start = DemoConfig::default().start;
         let mut out = Vec::new();
         for (n, r) in records.iter().enumerate() {
@@ -334,13 +365,14 @@ fn written_files_are_recognized_and_decode_without_warnings() {
     let summary = wardwatch_demo::write_files(&cfg, dir.path()).expect("written");
     assert_eq!(
         summary.records,
-        summary.windows + summary.syslog + summary.eve + summary.mail
+        summary.windows + summary.syslog + summary.eve + summary.mail + summary.zeek
     );
     for (file, format, count) in [
         ("windows.jsonl", "JsonLines", summary.windows),
         ("syslog.log", "Syslog", summary.syslog),
         ("eve.json", "SuricataEve", summary.eve),
         ("mail.jsonl", "JsonLines", summary.mail),
+        ("zeek.json", "ZeekJson", summary.zeek),
         ("stories.json", "JsonLines", 1),
     ] {
         let mut events = 0;

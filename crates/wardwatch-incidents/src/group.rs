@@ -71,6 +71,9 @@ pub const STEP_FACTS: &[&str] = &[
     "SourceImage",
     "correlation.events",
     "correlation.accounts",
+    "lateral.chain",
+    "lateral.edge",
+    "lateral.kind",
 ];
 
 /// How alerts are grouped.

@@ -41,6 +41,13 @@ pub struct DemoArgs {
     /// `wardwatch hunt DIR/audit.ndjson --context DIR/context`.
     #[arg(long, value_name = "DIR", conflicts_with = "generate_only")]
     ehr_month: Option<PathBuf>,
+    /// Write the network week (the network analytics' test week: `zeek.json` of Zeek JSON
+    /// logs, `context/` with inventory.csv and zones.csv, `planted.csv` listing the planted
+    /// cases) into DIR, and exit; --scale sets its volume (1.0: about 40 records per
+    /// workstation and working hour). Try it with
+    /// `wardwatch hunt DIR/zeek.json --context DIR/context` or `--summary network`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["generate_only", "ehr_month"])]
+    network_week: Option<PathBuf>,
 }
 
 /// The demo week (or `--days`) ends today: it starts at midnight (UTC) that many days ago.
@@ -63,6 +70,11 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.ehr_month {
         write_ehr_month(dir, args.seed, cfg.start)
             .with_context(|| format!("cannot write the EHR month into `{}`", dir.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(dir) = &args.network_week {
+        write_network_week(dir, &cfg)
+            .with_context(|| format!("cannot write the network week into `{}`", dir.display()))?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(dir) = &args.generate_only {
@@ -233,6 +245,50 @@ async fn submit(sink: &impl Sink, batch: Vec<wardwatch_core::Event>) -> Result<(
     sink.submit(batch)
         .await
         .map_err(|e: SinkError| anyhow::anyhow!("the store refused demo events: {e}"))
+}
+
+/// The network week of `cfg` (its seed, start, days and scale), as files.
+fn write_network_week(dir: &Path, cfg: &DemoConfig) -> Result<()> {
+    use std::io::Write as _;
+    let net = wardwatch_demo::network::NetConfig {
+        seed: cfg.seed,
+        start: cfg.start,
+        days: cfg.days,
+        scale: cfg.scale,
+        plant: true,
+    };
+    let week = wardwatch_demo::network::generate(&net, &wardwatch_demo::Hospital::new(cfg.seed));
+    let ctx = dir.join("context");
+    std::fs::create_dir_all(&ctx)?;
+    write(&ctx.join("inventory.csv"), &week.site.inventory_csv())?;
+    write(&ctx.join("zones.csv"), &week.site.zones_csv())?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("zeek.json"))?);
+    for (line, _) in &week.lines {
+        writeln!(out, "{}", line.line)?;
+    }
+    out.flush()?;
+    let mut planted = String::from("analytic,source,target,start\n");
+    for p in &week.planted {
+        planted.push_str(&format!(
+            "{},{},{},{}\n",
+            p.analytic,
+            p.source,
+            p.target.as_deref().unwrap_or(""),
+            p.start
+        ));
+    }
+    write(&dir.join("planted.csv"), &planted)?;
+    eprintln!(
+        "wardwatch: network week written to {}: {} Zeek records, {} planted cases",
+        dir.display(),
+        week.lines.len(),
+        week.planted.len()
+    );
+    eprintln!(
+        "  try: wardwatch hunt {0}/zeek.json --context {0}/context [--summary network]",
+        dir.display()
+    );
+    Ok(())
 }
 
 /// The month of EHR access of `seed`, ending where the demo week ends, as files.

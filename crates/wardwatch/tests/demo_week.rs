@@ -35,6 +35,10 @@ fn run(cfg: &DemoConfig) -> Week {
     let (detector, problems) = Detector::build(&pack);
     assert!(problems.is_empty(), "{problems:?}");
     let (mut correlator, _) = Correlator::build(&pack);
+    // The network analytics learn each address's class from the inventory, as in serve.
+    if let Some(c) = correlator.as_mut() {
+        c.set_topology(Arc::new(wardwatch_server::context::topology(&ctx)));
+    }
     let mut stage = IncidentStage::new(
         GroupConfig::default(),
         Arc::new(ctx),
@@ -158,6 +162,15 @@ fn each_story_is_one_incident_that_tells_it() {
             inc.alert_count
         );
         let text = found[0].narrative.to_text();
+        if story == Story::Phishing {
+            // The network sensor's view: the lateral hop and the next one, as a chain.
+            assert!(
+                text.contains("chain of administration: WS-")
+                    && text.contains(" → PACS01 (")
+                    && text.contains(" → FILE01 ("),
+                "{text}"
+            );
+        }
         // The people it is about (a spray lists the first few accounts tried and counts the
         // rest; the account that fell comes first).
         let named = if story == Story::PasswordSpray { 1 } else { 3 };

@@ -464,6 +464,19 @@ pub(super) fn generate(
 /// One lateral hop from `a` to `b`: a service over svcctl with ADMIN$, a scheduled task, or WMI.
 fn hop(w: &mut Writer, a: &str, b: &str, t: f64, how: u32, start: Timestamp) {
     let name = format!("HOST-{}", b.replace('.', "-"));
+    hop_to(w, a, b, &name, t, how, start);
+}
+
+/// [`hop`] to `b` named `name` (the host in its share paths).
+pub(super) fn hop_to(
+    w: &mut Writer,
+    a: &str,
+    b: &str,
+    name: &str,
+    t: f64,
+    how: u32,
+    start: Timestamp,
+) {
     w.conn(
         at(start, t),
         tcp(a, b, 445),
@@ -475,7 +488,7 @@ fn hop(w: &mut Writer, a: &str, b: &str, t: f64, how: u32, start: Timestamp) {
     );
     match how {
         0 => {
-            w.smb_mapping(at(start, t + 0.1), a, b, &name, "ADMIN$");
+            w.smb_mapping(at(start, t + 0.1), a, b, name, "ADMIN$");
             w.dce_rpc(at(start, t + 1.0), a, b, "svcctl", "CreateServiceW");
             w.dce_rpc(at(start, t + 1.2), a, b, "svcctl", "StartServiceW");
         }

@@ -56,6 +56,14 @@ impl Default for NetConfig {
     }
 }
 
+/// The machines the sensor adds to the demo hospital, in the `admin` zone: the vulnerability
+/// scanner, the backup server and the administrators' jump host (address, name, class).
+pub const ADMIN_HOSTS: [(&str, &str, &str); 3] = [
+    ("10.10.9.5", "NESSUS01", "scanner"),
+    ("10.10.9.6", "BACKUP01", "backup"),
+    ("10.10.9.7", "JUMP01", "jump-host"),
+];
+
 /// One machine of the site, as the inventory names it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SiteHost {
@@ -108,11 +116,7 @@ impl Site {
                 mac: mac_of(&h.ip),
             })
             .collect();
-        for (ip, name, class) in [
-            ("10.10.9.5", "NESSUS01", "scanner"),
-            ("10.10.9.6", "BACKUP01", "backup"),
-            ("10.10.9.7", "JUMP01", "jump-host"),
-        ] {
+        for (ip, name, class) in ADMIN_HOSTS {
             hosts.push(SiteHost {
                 ip: ip.into(),
                 name: name.into(),
@@ -256,6 +260,35 @@ pub fn generate(cfg: &NetConfig, hospital: &Hospital) -> NetWeek {
         planted,
         look_alikes,
     }
+}
+
+/// The demo week's network volume relative to its own background scale (1.0 here would be
+/// some 700,000 Zeek records a week, four times the rest of the demo together).
+const DEMO_SCALE: f64 = 0.05;
+
+/// The network background of the demo week (`wardwatch demo`): the sensor's view of the same
+/// hospital, look-alikes included, nothing planted (the demo's stories bring their own).
+pub(crate) fn demo_background(cfg: &crate::DemoConfig, hospital: &Hospital) -> Vec<ZeekLine> {
+    let net = NetConfig {
+        seed: cfg.seed,
+        start: cfg.start,
+        days: cfg.days,
+        scale: cfg.scale * DEMO_SCALE,
+        plant: false,
+    };
+    generate(&net, hospital)
+        .lines
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect()
+}
+
+/// PsExec from `a` to `b` (named `name`) at `t` as the sensor sees it: an SMB session,
+/// `\\name\ADMIN$` mapped, a service created and started over svcctl.
+pub(crate) fn psexec(t: Timestamp, a: &str, b: &str, name: &str, uid_base: u64) -> Vec<ZeekLine> {
+    let mut w = zeek::Writer::with_uid_base(uid_base);
+    cases::hop_to(&mut w, a, b, name, 0.0, 0, t);
+    w.lines.into_iter().map(|(l, _)| l).collect()
 }
 
 /// `start` plus `secs` (fractions kept to the microsecond).

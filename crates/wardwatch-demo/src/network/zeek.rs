@@ -36,6 +36,15 @@ pub struct Tuple<'a> {
 }
 
 impl Writer {
+    /// A writer whose connection ids start after `base` (so two writers of one week never
+    /// share one).
+    pub fn with_uid_base(base: u64) -> Writer {
+        Writer {
+            next_uid: base,
+            ..Writer::default()
+        }
+    }
+
     fn uid(&mut self) -> String {
         self.next_uid += 1;
         // Zeek's uids are a letter and 17 base62 characters; ours are unique and look alike.

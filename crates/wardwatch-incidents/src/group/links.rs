@@ -182,11 +182,20 @@ impl Seen {
             .iter()
             .filter_map(|k| fact(k).and_then(clean_ip))
             .collect();
+        // A network analytic names its source first, then its targets (the hosts a scan
+        // tried, a chain's hops): only the source is where the activity came from. Taking the
+        // targets as sources would join every incident of every host a scanner swept.
+        let sources = if alert.rule_id.starts_with("analytic-network-") {
+            1
+        } else {
+            usize::MAX
+        };
         ips.extend(
             alert
                 .entities
                 .iter()
                 .filter(|e| e.kind == EntityKind::Ip)
+                .take(sources)
                 .filter_map(|e| clean_ip(&e.value))
                 .filter(|ip| Some(ip) != dest.as_ref() && !own.contains(ip)),
         );

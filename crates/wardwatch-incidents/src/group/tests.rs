@@ -630,3 +630,41 @@ fn privacy_alerts_group_per_user_and_apart_from_everything_else() {
         ]
     );
 }
+
+#[test]
+fn a_network_analytics_targets_link_nothing_its_source_does() {
+    let t = at("2026-03-02T10:00:00Z");
+    let target = |mut a: Alert, ip: &str| {
+        a.entities.push(wardwatch_core::Entity::new(
+            wardwatch_core::EntityKind::Ip,
+            ip,
+        ));
+        a
+    };
+    let (_, open) = run(&[
+        // An incident whose source is 10.1.1.7.
+        alert("r1", "a", High, t)
+            .host("srv-9")
+            .ip("10.1.1.7")
+            .build(),
+        // The jump host's sessions to many servers, 10.1.1.7 among them: no link.
+        target(
+            target(
+                alert("analytic-network-remote-login-fan-out", "fan", Low, t)
+                    .ip("10.9.9.7")
+                    .build(),
+                "10.1.1.5",
+            ),
+            "10.1.1.7",
+        ),
+        // A chain whose origin is 10.1.1.7 joins its incident.
+        target(
+            alert("analytic-network-lateral-chain", "chain", High, t)
+                .ip("10.1.1.7")
+                .build(),
+            "10.1.1.8",
+        ),
+    ]);
+    assert_eq!(open.len(), 2, "{open:#?}");
+    assert!(open.iter().any(|i| i.alert_count == 2));
+}

@@ -109,6 +109,30 @@ pub(super) fn action(line: &Line<'_>, ctx: &Context, used: &[String]) -> String 
         }
         return out;
     }
+    // The network sensor's lateral movement: addresses, named from the inventory.
+    let named = |ip: &str| match ctx.inventory.host_for_ip(ip.trim()) {
+        Some(h) => format!("{h} ({})", ip.trim()),
+        None => ip.trim().to_string(),
+    };
+    if let Some(chain) = f("lateral.chain") {
+        let hops: Vec<String> = chain.split('→').map(named).collect();
+        let how = f("lateral.kind")
+            .map(|k| format!(" (last hop: {k})"))
+            .unwrap_or_default();
+        return format!(
+            "the network sensor followed a chain of administration: {}{how}",
+            hops.join(" → ")
+        );
+    }
+    if let (Some(edge), Some(kind)) = (f("lateral.edge"), f("lateral.kind"))
+        && let Some((a, b)) = edge.split_once('→')
+    {
+        return format!(
+            "a first-seen administrative edge {} → {} ({kind})",
+            named(a),
+            named(b)
+        );
+    }
     if is_failure(s) {
         // A correlation alert fires on each logon past its threshold: count the logons (and
         // accounts) behind the alerts, not the alerts.
