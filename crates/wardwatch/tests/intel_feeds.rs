@@ -141,6 +141,8 @@ impl Fake {
 struct Collection {
     objects: Arc<Mutex<Vec<(String, Value)>>>,
     posted: Arc<Mutex<Vec<Value>>>,
+    /// POSTs still to refuse with 503 (the producer's server briefly down).
+    refuse: Arc<Mutex<u32>>,
 }
 
 impl Collection {
@@ -168,6 +170,11 @@ impl Collection {
             "application/taxii+json;version=2.1".to_string(),
         );
         if req.method == "POST" {
+            let mut refuse = self.refuse.lock().unwrap();
+            if *refuse > 0 {
+                *refuse -= 1;
+                return (503, vec![], "{}".into());
+            }
             let env: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
             let n = env["objects"].as_array().map_or(0, Vec::len);
             self.posted
@@ -278,6 +285,8 @@ fn a_feed_indicator_for_a_domain_seen_ten_days_ago_raises_an_alert_naming_that_o
             partner.port
         ),
     );
+    // The producer's server refuses the first POST of sightings: they are sent again later.
+    *coll.refuse.lock().unwrap() = 1;
     let server = common::Server::start(&["--config", &cfg]);
     let now = jiff::Timestamp::now();
     let ago = |days: i64| (now - jiff::SignedDuration::from_hours(24 * days)).to_string();
@@ -351,8 +360,8 @@ fn a_feed_indicator_for_a_domain_seen_ten_days_ago_raises_an_alert_naming_that_o
     let alerts = server.wait_alerts("rule_id=intel:partner-x:domain", 2);
     assert_eq!(alerts["total"], 2, "{alerts}");
 
-    // Sightings: both hits reach the producer as sightings of its indicator, naming us and
-    // nothing of ours.
+    // Sightings: both hits reach the producer as sightings of its indicator (after a refused
+    // first POST), naming us and nothing of ours.
     assert!(wait_for(|| {
         let posted = coll.posted.lock().unwrap();
         posted
@@ -387,6 +396,7 @@ fn a_feed_indicator_for_a_domain_seen_ten_days_ago_raises_an_alert_naming_that_o
         .iter()
         .filter(|r| r.method == "POST")
         .count();
+    assert!(posts >= 2, "the refused POST was tried again");
 
     // Polled again and again: no alert doubles, no sighting is sent twice.
     std::thread::sleep(Duration::from_secs(3));

@@ -23,6 +23,8 @@ use super::{Feed, Shared, http, taxii};
 const TICK: Duration = Duration::from_secs(2);
 /// Sightings in one POST.
 const BATCH: usize = 100;
+/// The first retry of a refused POST, seconds (then doubling, up to 6 hours).
+const RETRY_FIRST_SECS: i64 = 15;
 
 fn ns(t: Timestamp) -> i64 {
     i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
@@ -184,8 +186,8 @@ async fn send(
             match err {
                 None => db.sightings_sent(&ids2),
                 Some(e) => {
-                    let wait = 60i64
-                        .saturating_mul(1 << attempts.clamp(0, 8))
+                    let wait = RETRY_FIRST_SECS
+                        .saturating_mul(1 << attempts.clamp(0, 12))
                         .min(6 * 3600);
                     db.sightings_failed(&ids2, &e, ns(Timestamp::now()) + wait * 1_000_000_000)
                 }
