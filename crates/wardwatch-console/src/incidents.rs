@@ -395,3 +395,69 @@ pub(crate) async fn delete_exception(
         None => Err(ApiError::NotFound(format!("no exception `{id}`"))),
     }
 }
+
+/// The body of `POST /api/v1/incidents/{id}/share`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShareBody {
+    /// The TAXII collection (alias or id) to publish to.
+    collection: Option<String>,
+    /// TLP 2.0: clear, green, amber (default), amber+strict, red.
+    tlp: Option<String>,
+    /// Only make the bundle and answer it; publish nothing.
+    dry_run: Option<bool>,
+}
+
+/// Share an incident with partner hospitals, as `wardwatch intel share` does: the sanitized
+/// bundle added to a TAXII collection (or, with `dry_run`, only shown). Another
+/// organization's incident is "not found"; a privacy incident is refused.
+pub(crate) async fn share(
+    State(s): State<ApiState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let b: ShareBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ShareBody::default()
+    } else {
+        json_body(&body, "share body")?
+    };
+    let dry_run = b.dry_run.unwrap_or(false);
+    let tlp = b.tlp.clone().unwrap_or_else(|| "amber".to_string());
+    let collection = b.collection.clone();
+    let sharing = s.inner.sharing.clone();
+    let (key, viewer) = (id.clone(), who.clone());
+    let (org, out) = s
+        .with_db_mut(move |db| {
+            let stored = db
+                .incident(&key)?
+                .filter(|i| viewer.sees_incident(&i.org, &i.id))
+                .ok_or_else(|| ApiError::NotFound(format!("no incident `{key}`")))?;
+            if !dry_run && collection.is_none() {
+                return Err(ApiError::BadRequest(
+                    "say `collection` to publish, or `\"dry_run\": true` to see the bundle".into(),
+                ));
+            }
+            let sharing = sharing
+                .ok_or_else(|| ApiError::Conflict("sharing is not set up on this server".into()))?;
+            let target = if dry_run { None } else { collection.as_deref() };
+            let out = sharing.share(db, &stored, target, &tlp)?;
+            Ok((stored.org, out))
+        })
+        .await?;
+    if !dry_run {
+        s.audit(
+            &who,
+            "incident.share",
+            &format!("incident:{id}"),
+            &org,
+            &format!(
+                "{} TLP:{}",
+                b.collection.unwrap_or_default(),
+                b.tlp.unwrap_or_else(|| "amber".into()).to_ascii_uppercase()
+            ),
+        )
+        .await?;
+    }
+    Ok(Json(out))
+}

@@ -101,6 +101,22 @@ pub enum SignInOutcome {
     Refused,
 }
 
+/// Publishing an incident to partner hospitals (the server's TAXII collections): the server
+/// knows the sanitizer's context (inventory, roster, own domains) and the collections; the
+/// console decides who may share which incident, and audits it.
+pub trait Sharing: Send + Sync + 'static {
+    /// Share `incident` (the caller may see it) at `tlp`: add its bundle to `collection`, or,
+    /// when `collection` is `None`, only make it (a dry run). The answer's JSON: the bundle
+    /// exactly as published and what was withheld.
+    fn share(
+        &self,
+        db: &mut Db,
+        incident: &wardwatch_store::StoredIncident,
+        collection: Option<&str>,
+        tlp: &str,
+    ) -> Result<serde_json::Value, ApiError>;
+}
+
 /// What the server tells the console about its rules.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RulesInfo {
@@ -163,6 +179,8 @@ struct Inner {
     metrics_open: bool,
     /// What answers `/api/v1/network/summary`.
     network: Option<NetworkSummariser>,
+    /// Publishing incidents to partners; `None`: not set up.
+    sharing: Option<Arc<dyn Sharing>>,
 }
 
 impl ApiState {
@@ -185,6 +203,15 @@ impl ApiState {
         self
     }
 
+    /// Let analysts publish incidents to partners through `sharing`. Call before the state
+    /// is shared.
+    pub fn with_sharing(mut self, sharing: Arc<dyn Sharing>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.sharing = Some(sharing);
+        }
+        self
+    }
+
     /// Whether `/metrics` answers anyone.
     pub(crate) fn metrics_are_open(&self) -> bool {
         self.inner.metrics_open
@@ -203,6 +230,7 @@ impl ApiState {
                 health: Mutex::new(pages::health::Cache::default()),
                 metrics_open: false,
                 network: None,
+                sharing: None,
             }),
             search: SearchLimits::default(),
         }

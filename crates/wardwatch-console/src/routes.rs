@@ -123,6 +123,12 @@ pub fn routes() -> Vec<RouteSpec> {
             post(incidents::act),
         ),
         r(
+            p.clone(),
+            "/api/v1/incidents/{id}/share",
+            Act,
+            post(incidents::share),
+        ),
+        r(
             g.clone(),
             "/api/v1/exceptions",
             Read,

@@ -8,11 +8,14 @@
 //! event that shows one raises an ordinary alert naming the partner who shared it
 //! ([`detect`]). The other way, [`share`] turns an incident into a STIX 2.1 bundle that
 //! carries what helps other hospitals and nothing that must stay inside ([`share::Inside`]),
-//! and [`sighting`] tells a producer its indicator was seen here, without internal data.
+//! [`sighting`] tells a producer its indicator was seen here, without internal data, and
+//! [`collection`] reads what a TAXII collection must know of each object it keeps (version,
+//! TLP, creator), for what we publish and for what partners post back.
 //!
 //! **Architecture Invariant:** pure: no sockets, files or clocks. Fetching from partners,
 //! serving TAXII and storing indicators happen at the binary's and the server's edge.
 
+pub mod collection;
 pub mod detect;
 pub mod import;
 pub mod indicator;

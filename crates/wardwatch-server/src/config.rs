@@ -114,6 +114,41 @@ producer = "Wardwatch site"
 #   tlp = "amber"                      # assumed when the feed marks nothing
 feeds = []
 
+[taxii]
+# The TAXII 2.1 server partner hospitals read what we share from (`/taxii2/` on the HTTP
+# listener) and post sightings to. Off until enabled. What is published comes from
+# `wardwatch intel share INCIDENT --collection C` or POST /api/v1/incidents/{id}/share.
+enabled = false
+title = "Wardwatch TAXII server"
+description = ""
+contact = ""
+# The API root's name: /taxii2/{api_root}/
+api_root = "intel"
+# The address partners reach this server at (behind a reverse proxy), e.g.
+# "https://xdr.hospital.example"; empty: taken from each request's Host.
+public_url = ""
+# The producing hospital's name in what is shared.
+producer = "Wardwatch site"
+# The largest POST accepted, KiB (announced as max_content_length; larger gets 413).
+max_content_kb = 10240
+# Most objects in one page (a client's `limit` above it is lowered to it).
+max_page_size = 1000
+# The TLP an object without a TLP marking is read under.
+unmarked_tlp = "amber"
+# Collections and partners look like this (a partner's token: `wardwatch tokens add NAME
+# --kind taxii`, stored hashed; give the secret to the partner):
+# [[taxii.collections]]
+# alias = "incidents"                  # the name used with --collection and in URLs
+# id = ""                              # a UUID; empty: derived from the alias
+# title = "Incidents shared by ..."
+# description = ""
+#
+# [[taxii.partners]]
+# name = "st-example-hospital"         # also its token's name
+# read = ["incidents"]                 # collections it may read
+# write = ["incidents"]                # and post to (its sightings, its indicators)
+# max_tlp = "amber"                    # highest TLP it reads: green, amber, amber+strict, red
+
 [rules]
 # Load the built-in rule pack.
 builtin = true
@@ -317,6 +352,7 @@ pub struct Config {
     pub mail: crate::mail::MailSection,
     pub notify: wardwatch_notify::NotifyConfig,
     pub intel: IntelSection,
+    pub taxii: crate::taxii::TaxiiSection,
 }
 
 /// `[intel]`: threat intelligence other hospitals and feeds share.

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod report;
 pub mod resend;
 mod serve;
+pub mod taxii;
 
 pub use config::{Config, DEFAULT_CONFIG_TOML};
 pub use serve::{Running, Tokens, start, start_with_clock};

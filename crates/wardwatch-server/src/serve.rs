@@ -408,6 +408,7 @@ pub async fn start_with_clock(
         .validate()
         .map_err(|e| ServeError::Config(e.to_string()))?;
     let feeds = crate::intel_feeds::check(&config.intel.feeds).map_err(ServeError::Config)?;
+    let taxii = config.taxii.setup().map_err(ServeError::Config)?;
     let mut incidents = incident_setup(&config)?;
     let live_intel = incidents.intel.clone();
     let directory = Arc::new(
@@ -420,6 +421,12 @@ pub async fn start_with_clock(
         c.set_directory(directory);
     }
     let ctx = incidents.ctx.clone();
+    let share_settings = crate::taxii::publish::ShareSettings {
+        producer: config.taxii.producer.clone(),
+        own_domains: config.mail.own_domains.clone(),
+        ctx: incidents.ctx.clone(),
+        unmarked: taxii.unmarked,
+    };
     let notify_ctx = incidents.ctx.clone();
     let pipeline = {
         let dir = data_dir.clone();
@@ -518,12 +525,30 @@ pub async fn start_with_clock(
         sink: pipeline.sink.clone(),
         host: crate::console_sign_in::this_host(),
     });
-    let api = wardwatch_console::router(
+    let http_tls = http_tls(&config)?;
+    let mut api = wardwatch_console::router(
         ApiState::new(data_dir.clone(), &tokens.api, telemetry)
             .with_search_limits(config.search.limits())
             .metrics_open(config.http.metrics_open)
-            .with_network_summary(crate::network::summariser(net_topology)),
+            .with_network_summary(crate::network::summariser(net_topology))
+            .with_sharing(Arc::new(crate::taxii::publish::ServerSharing(
+                share_settings,
+            ))),
     );
+    // TAXII: the collections are written to the store either way (publishing needs them);
+    // served only when enabled.
+    {
+        let (dir, setup, https) = (data_dir.clone(), taxii, http_tls.is_some());
+        let enabled = setup.section.enabled;
+        let state =
+            tokio::task::spawn_blocking(move || crate::taxii::TaxiiState::new(setup, dir, https))
+                .await
+                .map_err(|e| ServeError::Config(format!("taxii start failed: {e}")))?
+                .map_err(|e| ServeError::Config(format!("taxii: {}", e.description)))?;
+        if enabled {
+            api = api.merge(crate::taxii::router(state));
+        }
+    }
     // One budget table for every listener: a sender is the same sender on UDP and TCP.
     let budgets = Arc::new(listen::Budgets::new(
         config.pipeline.source_budget_events_per_sec,
@@ -547,7 +572,6 @@ pub async fn start_with_clock(
         )
         .with_budgets(budgets.clone()),
     );
-    let http_tls = http_tls(&config)?;
     let ingest_addr = parse_addr("http.ingest_listen", &config.http.ingest_listen)?;
     for addr in std::iter::once(config.http.listen).chain(ingest_addr) {
         plain_http_allowed(&config, addr, http_tls.is_some())?;

@@ -68,6 +68,8 @@ pub struct RetentionReport {
 pub enum TokenKind {
     Ingest,
     Api,
+    /// A TAXII partner's (named as in `[[taxii.partners]]`).
+    Taxii,
 }
 
 impl TokenKind {
@@ -75,6 +77,7 @@ impl TokenKind {
         match self {
             TokenKind::Ingest => "ingest",
             TokenKind::Api => "api",
+            TokenKind::Taxii => "taxii",
         }
     }
 }
@@ -296,6 +299,9 @@ impl Db {
             }
             if version < 9 {
                 tx.execute_batch(schema::V9).map_err(open_err)?;
+            }
+            if version < 10 {
+                tx.execute_batch(schema::V10).map_err(open_err)?;
             }
             tx.pragma_update(None, "user_version", schema::VERSION)
                 .map_err(open_err)?;
@@ -669,10 +675,10 @@ impl Db {
             let created: i64 = r.get(2)?;
             Ok(TokenInfo {
                 name: r.get(0)?,
-                kind: if kind == "api" {
-                    TokenKind::Api
-                } else {
-                    TokenKind::Ingest
+                kind: match kind.as_str() {
+                    "api" => TokenKind::Api,
+                    "taxii" => TokenKind::Taxii,
+                    _ => TokenKind::Ingest,
                 },
                 created: jiff::Timestamp::from_nanosecond(created.into())
                     .map(|t| t.to_string())

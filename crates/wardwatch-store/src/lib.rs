@@ -31,6 +31,7 @@ mod resend;
 mod retro;
 mod schema;
 mod search;
+mod taxii;
 mod words;
 
 pub use access::{
@@ -54,6 +55,10 @@ pub use outbox::{NewMessage, OutboxCounts, OutboxRow};
 pub use overview::SourceRow;
 pub use privacy::PrivacyScope;
 pub use retro::TimeCursor;
+pub use taxii::{
+    AddOutcome, NewTaxiiObject, TaxiiCollection, TaxiiObjectRow, TaxiiPage, TaxiiQuery,
+    TaxiiReader, TaxiiStatusRow, VersionMatch, stamp_us,
+};
 
 /// The cursor name of the worker that builds the full-text index behind the journal. Search
 /// treats events after it as not yet indexed and checks them directly.

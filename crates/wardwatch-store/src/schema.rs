@@ -1,7 +1,7 @@
 //! The schema and its migrations, keyed by SQLite's `user_version`.
 
 /// The schema version this code writes.
-pub const VERSION: i64 = 9;
+pub const VERSION: i64 = 10;
 
 /// Statements that bring an empty database to [`VERSION`].
 pub const V1: &str = r#"
@@ -123,3 +123,6 @@ pub const V8: &str = crate::ledger::SCHEMA;
 
 /// Version 9: intelligence feeds, their indicators and the sightings owed back (see `feeds.rs`).
 pub const V9: &str = crate::feeds::SCHEMA;
+
+/// Version 10: the TAXII server's collections, objects and status resources (see `taxii.rs`).
+pub const V10: &str = crate::taxii::SCHEMA;

@@ -22,7 +22,8 @@ pub enum IntelCommand {
     /// Turn an incident into a STIX 2.1 bundle for other hospitals: external addresses,
     /// domains, URLs, hashes, sender addresses, subjects and ATT&CK techniques, with a short
     /// description; internal addresses and names, staff, patients and free text quoting them
-    /// are withheld (listed on standard error with the reason).
+    /// are withheld (listed on standard error with the reason). `--collection C` publishes it
+    /// to a TAXII collection of `serve`, where partners fetch it.
     Share(ShareArgs),
     /// Retro-hunt: did what these indicators name already happen here? Every stored event of
     /// the look-back window is matched against them (as they are in force now), and each hit
@@ -75,15 +76,24 @@ pub struct ShareArgs {
     /// The data folder of the store.
     #[arg(long, default_value = "wardwatch-data")]
     data: PathBuf,
+    /// Publish to this TAXII collection (alias or id, from [[taxii.collections]]): partners
+    /// fetch it from `serve`'s TAXII server.
+    #[arg(long, value_name = "COLLECTION")]
+    collection: Option<String>,
+    /// The configuration `serve` reads: its collections, producer name, own mail domains and
+    /// context folder are used unless given here.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The context folder (inventory.csv, roster.csv: whose names and addresses stay home).
     #[arg(long, value_name = "DIR")]
     context: Option<PathBuf>,
     /// The hospital's own mail and web domains (repeatable); the roster's mail domains count too.
     #[arg(long = "own-domain", value_name = "DOMAIN")]
     own_domains: Vec<String>,
-    /// The producing hospital's name, as partners know it.
-    #[arg(long, default_value = "Wardwatch site")]
-    producer: String,
+    /// The producing hospital's name, as partners know it (default: [taxii] producer, else
+    /// "Wardwatch site").
+    #[arg(long)]
+    producer: Option<String>,
     /// TLP 2.0 marking: clear, green, amber, amber+strict, red.
     #[arg(long, default_value = "amber", value_parser = parse_tlp)]
     tlp: wardwatch_intel::Tlp,
@@ -188,43 +198,39 @@ impl wardwatch_hunt::EventDetector for HuntIntel {
 }
 
 fn share(args: ShareArgs) -> Result<ExitCode> {
-    if !args.dry_run && args.output.is_none() {
-        bail!("say --dry-run to see the bundle, or -o FILE to write it for a partner");
+    use wardwatch_server::taxii::publish::{self, ShareSettings};
+    if !args.dry_run && args.output.is_none() && args.collection.is_none() {
+        bail!(
+            "say --collection C to publish, --dry-run to see the bundle, or -o FILE to write it for a partner"
+        );
     }
     if !args.data.join(wardwatch_store::FILE_NAME).exists() {
         bail!("no store in `{}` (pass --data)", args.data.display());
     }
-    let db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
-        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
-    let Some(stored) = db.incident(&args.incident)? else {
-        bail!(
-            "no incident `{}` in `{}`",
-            args.incident,
-            args.data.display()
-        );
-    };
-    let incident = serde_json::from_str::<wardwatch_incidents::IncidentDoc>(&stored.doc)
-        .with_context(|| format!("incident `{}` cannot be read", args.incident))?
-        .incident;
-    // A patient-record privacy incident is the privacy officer's, about a colleague and a
-    // patient: nothing of it leaves the hospital.
-    if incident.privacy
-        || stored
-            .id
-            .starts_with(wardwatch_core::PRIVACY_INCIDENT_PREFIX)
-    {
-        bail!(
-            "incident `{}` is a patient-record privacy incident: those are never shared outside the hospital",
-            args.incident
-        );
-    }
-    let mut alerts = Vec::new();
-    for id in &incident.alert_ids {
-        if let Some((alert, _)) = db.alert(&id.0)? {
-            alerts.push(alert);
+    let config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            wardwatch_server::Config::from_toml(&text)
+                .with_context(|| format!("in `{}`", path.display()))?
         }
+        None => wardwatch_server::Config::default(),
+    };
+    let taxii = config
+        .taxii
+        .setup()
+        .map_err(anyhow::Error::msg)
+        .with_context(|| "[taxii]")?;
+    let mut db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
+        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
+    if args.config.is_some() {
+        db.taxii_set_collections(&taxii.collections)?;
     }
-    let ctx = match &args.context {
+    let context = args.context.clone().or_else(|| {
+        let c = &config.incidents.context;
+        (!c.as_os_str().is_empty()).then(|| c.clone())
+    });
+    let ctx = match &context {
         Some(dir) => {
             let (ctx, problems) = wardwatch_server::context::load_dir(dir)
                 .with_context(|| format!("cannot read the context folder {}", dir.display()))?;
@@ -235,29 +241,42 @@ fn share(args: ShareArgs) -> Result<ExitCode> {
         }
         None => wardwatch_incidents::Context::default(),
     };
-    let mut inside = wardwatch_intel::Inside::new(&ctx, &args.own_domains);
-    inside.add_incident(&incident, &alerts);
-    let out = wardwatch_intel::share(
-        &wardwatch_intel::ShareRequest {
-            incident: &incident,
-            alerts: &alerts,
-            producer: &args.producer,
-            tlp: args.tlp,
-            now: jiff::Timestamp::now(),
-        },
-        &inside,
-    );
-    let json = serde_json::to_string_pretty(&out.bundle)?;
-    for (what, why) in &out.withheld {
+    let mut own_domains = args.own_domains.clone();
+    own_domains.extend(config.mail.own_domains.iter().cloned());
+    let settings = ShareSettings {
+        producer: args
+            .producer
+            .clone()
+            .unwrap_or_else(|| config.taxii.producer.clone()),
+        own_domains,
+        ctx: Arc::new(ctx),
+        unmarked: taxii.unmarked,
+    };
+    // A dry run publishes nothing, whatever else is asked.
+    let target = if args.dry_run {
+        None
+    } else {
+        args.collection.as_deref()
+    };
+    let out = publish::publish(&mut db, &args.incident, target, args.tlp, &settings)
+        .with_context(|| format!("in `{}`", args.data.display()))?;
+    let json = serde_json::to_string_pretty(&out.share.bundle)?;
+    for (what, why) in &out.share.withheld {
         eprintln!("withheld {what}: {why}");
     }
     eprintln!(
         "wardwatch: {} indicator(s), {} technique(s), {} value(s) withheld; TLP:{}",
-        out.kept.len(),
-        out.techniques.len(),
-        out.withheld.len(),
+        out.share.kept.len(),
+        out.share.techniques.len(),
+        out.share.withheld.len(),
         args.tlp.as_str().to_ascii_uppercase()
     );
+    if let Some(c) = &out.collection {
+        eprintln!(
+            "wardwatch: published to collection `{}` ({}): {} object(s) added, {} already there",
+            c.alias, c.id, out.added, out.present
+        );
+    }
     if let Some(path) = &args.output {
         std::fs::write(path, format!("{json}\n"))
             .with_context(|| format!("cannot write `{}`", path.display()))?;

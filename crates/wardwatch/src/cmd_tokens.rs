@@ -45,6 +45,8 @@ pub enum TokensCommand {
 pub enum Kind {
     Ingest,
     Api,
+    /// A TAXII partner hospital's: name it as in [[taxii.partners]].
+    Taxii,
 }
 
 /// 32 random bytes from the OS, hex.
@@ -74,6 +76,7 @@ pub fn run(cmd: TokensCommand) -> Result<ExitCode> {
             let kind = match kind {
                 Kind::Ingest => TokenKind::Ingest,
                 Kind::Api => TokenKind::Api,
+                Kind::Taxii => TokenKind::Taxii,
             };
             if kind == TokenKind::Api && wardwatch_console::Role::parse(&role).is_none() {
                 bail!("--role `{role}` is not one of admin, analyst, viewer, privacy-officer");

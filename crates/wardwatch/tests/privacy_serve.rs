@@ -238,4 +238,19 @@ fn privacy_alerts_in_serve_form_their_own_incident_survive_a_restart_and_are_nev
         "{stderr}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("PAT-"));
+    // Nor from the API, even by an admin who sees it, even as a dry run.
+    for body in [r#"{"dry_run": true}"#, r#"{"collection": "incidents"}"#] {
+        let (status, v) = http_post(
+            server.http,
+            &format!("/api/v1/incidents/{id}/share"),
+            body,
+            Some(&server.api_token),
+        );
+        assert_eq!(status, 403, "{v}");
+        assert!(
+            v.to_string().contains("never shared outside the hospital"),
+            "{v}"
+        );
+        assert!(!v.to_string().contains("PAT-"), "{v}");
+    }
 }
