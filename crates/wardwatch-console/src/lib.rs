@@ -18,6 +18,7 @@ pub mod auth;
 mod error;
 mod identities;
 mod incidents;
+mod intel;
 mod login;
 mod network;
 mod notifications;
@@ -41,6 +42,7 @@ use wardwatch_store::{AuditRecord, Db, DbOptions, SearchRequest, token_hash};
 
 pub use auth::{Principal, Role};
 pub use error::ApiError;
+pub use intel::sighting_summary;
 pub use network::NetworkSummariser;
 pub use routes::router;
 

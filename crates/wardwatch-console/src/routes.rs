@@ -10,7 +10,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::auth::{self, Access};
-use crate::{ApiState, identities, incidents, login, network, notifications, page, pages};
+use crate::{ApiState, identities, incidents, intel, login, network, notifications, page, pages};
 
 /// One route: method, path (axum syntax), what it requires, its handler.
 pub struct RouteSpec {
@@ -127,6 +127,12 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/incidents/{id}/share",
             Act,
             post(incidents::share),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/intel/sightings",
+            Read,
+            get(intel::sightings),
         ),
         r(
             g.clone(),

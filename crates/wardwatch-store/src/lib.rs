@@ -57,7 +57,7 @@ pub use privacy::PrivacyScope;
 pub use retro::TimeCursor;
 pub use taxii::{
     AddOutcome, NewTaxiiObject, TaxiiCollection, TaxiiObjectRow, TaxiiPage, TaxiiQuery,
-    TaxiiReader, TaxiiStatusRow, VersionMatch, stamp_us,
+    TaxiiReader, TaxiiSighting, TaxiiStatusRow, VersionMatch, stamp_us,
 };
 
 /// The cursor name of the worker that builds the full-text index behind the journal. Search

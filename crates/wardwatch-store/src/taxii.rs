@@ -170,6 +170,21 @@ pub struct TaxiiPage {
     pub more: bool,
 }
 
+/// A sighting a partner posted to one of our collections, with what it sighted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaxiiSighting {
+    pub collection: String,
+    /// The collection's alias (its id when it is no longer configured).
+    pub alias: String,
+    pub partner: String,
+    /// When it arrived, us.
+    pub date_added: i64,
+    /// The sighting, JSON.
+    pub doc: String,
+    /// The object it sights (its latest version in the same collection), JSON, when there.
+    pub of: Option<String>,
+}
+
 /// A status resource kept for its partner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaxiiStatusRow {
@@ -515,6 +530,33 @@ impl Db {
                 },
             )
             .optional()?)
+    }
+
+    /// The sightings partners posted (latest versions), newest first, at most `limit`: where
+    /// else what we shared was seen.
+    pub fn taxii_sightings(&self, limit: usize) -> Result<Vec<TaxiiSighting>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT o.collection, COALESCE(c.alias, o.collection), o.posted_by, o.date_added, o.doc,
+                 (SELECT r.doc FROM taxii_objects r WHERE r.collection = o.collection
+                     AND r.id = json_extract(o.doc, '$.sighting_of_ref')
+                     ORDER BY r.version_ns DESC LIMIT 1)
+             FROM taxii_objects o LEFT JOIN taxii_collections c ON c.id = o.collection
+             WHERE o.type = 'sighting' AND o.posted_by IS NOT NULL
+               AND o.version_ns = (SELECT MAX(i.version_ns) FROM taxii_objects i
+                                   WHERE i.collection = o.collection AND i.id = o.id)
+             ORDER BY o.date_added DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit.min(100_000) as i64], |r| {
+            Ok(TaxiiSighting {
+                collection: r.get(0)?,
+                alias: r.get(1)?,
+                partner: r.get(2)?,
+                date_added: r.get(3)?,
+                doc: r.get(4)?,
+                of: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// How many object versions each collection holds, by collection id.

@@ -352,3 +352,38 @@ fn delete_removes_the_chosen_versions_and_collections_follow_the_configuration()
         ]
     );
 }
+
+#[test]
+fn partners_sightings_are_listed_newest_first_with_what_they_sighted() {
+    let (_d, mut db) = db();
+    db.taxii_set_collections(&[TaxiiCollection {
+        id: "c".into(),
+        alias: "incidents".into(),
+        title: "Incidents".into(),
+        description: String::new(),
+    }])
+    .unwrap();
+    let mut ind = obj("indicator--1", Some(1), 1);
+    ind.doc = r#"{"id":"indicator--1","name":"Phishing sender"}"#.into();
+    add(&mut db, &[ind]);
+    let sighting = |n: i64| {
+        let mut s = obj("sighting--1", Some(n), 1);
+        s.doc = format!(r#"{{"id":"sighting--1","sighting_of_ref":"indicator--1","count":{n}}}"#);
+        s.private = true;
+        s
+    };
+    db.taxii_add("c", &[sighting(1)], Some("north"), |_, _| None)
+        .unwrap();
+    db.taxii_add("c", &[sighting(2)], Some("north"), |_, _| None)
+        .unwrap();
+    // Objects we published ourselves are no partner's sightings.
+    add(&mut db, &[obj("sighting--2", Some(1), 1)]);
+    let got = db.taxii_sightings(10).unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0].alias.as_str(), got[0].partner.as_str()),
+        ("incidents", "north")
+    );
+    assert!(got[0].doc.contains("\"count\":2"), "the latest version");
+    assert!(got[0].of.as_deref().unwrap().contains("Phishing sender"));
+}

@@ -32,6 +32,22 @@ pub enum IntelCommand {
     /// The partners' feeds `serve` polls (`[[intel.feeds]]`): each one's position, what it
     /// sent and holds, retro-hunts still owed, sightings sent, and its last error.
     Feeds(FeedsArgs),
+    /// Where else what we shared was seen: the sightings partner hospitals posted back to
+    /// our TAXII collections, newest first, with what each sighted.
+    Sightings(SightingsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SightingsArgs {
+    /// The data folder of the store.
+    #[arg(long, default_value = "wardwatch-data")]
+    data: PathBuf,
+    /// The most sightings listed.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RetroFormat::Table)]
+    format: RetroFormat,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +141,7 @@ pub fn run(cmd: IntelCommand) -> Result<ExitCode> {
         IntelCommand::Share(args) => share(args),
         IntelCommand::Retro(args) => retro(args),
         IntelCommand::Feeds(args) => feeds(args),
+        IntelCommand::Sightings(args) => sightings(args),
     }
 }
 
@@ -386,5 +403,44 @@ fn feeds(args: FeedsArgs) -> Result<ExitCode> {
             tail
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sightings(args: SightingsArgs) -> Result<ExitCode> {
+    if !args.data.join(wardwatch_store::FILE_NAME).exists() {
+        bail!("no store in `{}` (pass --data)", args.data.display());
+    }
+    let db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
+        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
+    let rows = db
+        .taxii_sightings(args.limit)
+        .context("cannot read the sightings")?;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    for row in &rows {
+        let s = wardwatch_console::sighting_summary(row);
+        match args.format {
+            RetroFormat::Jsonl => println!("{s}"),
+            RetroFormat::Table => println!(
+                "{}  {:<20} {:<16} {}x  {} .. {}  {}",
+                text(&s["received"]),
+                text(&s["partner"]),
+                text(&s["collection"]),
+                text(&s["count"]),
+                text(&s["first_seen"]),
+                text(&s["last_seen"]),
+                match (&s["of_name"], &s["of_pattern"]) {
+                    (serde_json::Value::String(n), serde_json::Value::String(p)) => {
+                        format!("{n}: {p}")
+                    }
+                    _ => text(&s["sighting_of"]),
+                }
+            ),
+        }
+    }
+    eprintln!("wardwatch: {} sighting(s)", rows.len());
     Ok(ExitCode::SUCCESS)
 }

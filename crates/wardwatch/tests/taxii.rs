@@ -300,6 +300,46 @@ read = ["incidents"]
         );
     }
 
+    // A partner's sighting of what we shared comes back, and the SOC sees who saw what.
+    let shared = north_objects
+        .iter()
+        .find(|o| o["type"] == "indicator")
+        .unwrap();
+    let sighting = json!({"objects": [{"type": "sighting", "spec_version": "2.1",
+        "id": "sighting--7a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d",
+        "created": "2026-12-03T10:00:00.000Z", "modified": "2026-12-03T10:00:00.000Z",
+        "sighting_of_ref": shared["id"], "count": 4,
+        "first_seen": "2026-12-03T08:00:00Z", "last_seen": "2026-12-03T09:45:00Z"}]});
+    let (status, v) = taxii(
+        demo.http,
+        "POST",
+        &format!("/taxii2/intel/collections/{collection}/objects/"),
+        &sighting.to_string(),
+        &north,
+    );
+    assert_eq!((status, v["success_count"].clone()), (202, json!(1)), "{v}");
+    let out = wardwatch(&[
+        "intel",
+        "sightings",
+        "--data",
+        demo.data.to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["partner"], "st-north");
+    assert_eq!(listed["count"], 4);
+    assert_eq!(listed["of_type"], "indicator");
+    assert_eq!(listed["of_pattern"], shared["pattern"]);
+    let (status, v) = common::http_get(demo.http, "/api/v1/intel/sightings", Some("demo"));
+    assert_eq!((status, v["total"].clone()), (200, json!(1)), "{v}");
+    assert_eq!(v["sightings"][0], listed);
+
     // The OASIS TAXII client, as a partner hospital would run it.
     let Some(python) = py_intel("python", "taxii2-client") else {
         return;
@@ -337,7 +377,8 @@ read = ["incidents"]
         (got["can_read"].clone(), got["can_write"].clone()),
         (json!(true), json!(true))
     );
-    assert_eq!(got["read"], north_objects.len());
+    // All north read before, and its own sighting posted since.
+    assert_eq!(got["read"], north_objects.len() + 1);
     assert!(got["pages"].as_u64().unwrap() >= 2, "{got}");
     assert_eq!(got["after_count"], got["after_expected"], "{got}");
     assert!(got["after_count"].as_u64().unwrap() > 0, "{got}");
