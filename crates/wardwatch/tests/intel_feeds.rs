@@ -625,11 +625,28 @@ fn misp_feeds_ioc_lists_and_broken_feeds() {
 
 /// One request to medallion as a TAXII 2.1 client sends it (HTTP Basic, TAXII media types).
 fn taxii_request(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, Value)> {
+    taxii_as(
+        port,
+        "Basic d2FyZHdhdGNoOnBhcnRuZXItcGFzcw==",
+        method,
+        path,
+        body,
+    )
+}
+
+/// One TAXII 2.1 request with the `Authorization` value `auth`.
+fn taxii_as(
+    port: u16,
+    auth: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, Value)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic d2FyZHdhdGNoOnBhcnRuZXItcGFzcw==\r\nAccept: application/taxii+json;version=2.1\r\nContent-Type: application/taxii+json;version=2.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\nAccept: application/taxii+json;version=2.1\r\nContent-Type: application/taxii+json;version=2.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = String::new();
@@ -780,4 +797,133 @@ fn our_client_polls_a_medallion_server() {
             .as_array()
             .is_some_and(|o| o.iter().filter(|s| s["sighting_of_ref"] == IND_A).count() == 1)
     }));
+}
+
+/// Two hospitals on Wardwatch: B polls A's TAXII 2.1 server (`[taxii]`) as a partner with its
+/// own token. What a third partner posts into A's collection reaches B, B's retro-hunt finds
+/// the old event there, and B's sighting lands back in A's collection.
+#[test]
+fn one_wardwatch_polls_another_and_its_sightings_go_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let a_data = dir.path().join("a-data");
+    let a_cfg = dir.path().join("a.toml");
+    std::fs::write(
+        &a_cfg,
+        r#"
+[taxii]
+enabled = true
+[[taxii.collections]]
+alias = "shared"
+title = "Shared between the region's hospitals"
+[[taxii.partners]]
+name = "hospital-b"
+read = ["shared"]
+write = ["shared"]
+max_tlp = "amber"
+[[taxii.partners]]
+name = "hospital-c"
+read = ["shared"]
+write = ["shared"]
+max_tlp = "amber"
+"#,
+    )
+    .unwrap();
+    let a = common::Server::start_in(
+        &a_data,
+        "127.0.0.1:0",
+        "",
+        &["--config", a_cfg.to_str().unwrap()],
+    );
+    let token = |name: &str| {
+        let out = wardwatch(&[
+            "tokens",
+            "add",
+            name,
+            "--kind",
+            "taxii",
+            "--data",
+            a_data.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let (b_token, c_token) = (token("hospital-b"), token("hospital-c"));
+    let a_port = a.http.port();
+    let (status, v) = taxii_as(
+        a_port,
+        &format!("Bearer {b_token}"),
+        "GET",
+        "/taxii2/intel/collections/",
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    let id = v["collections"][0]["id"].as_str().unwrap().to_string();
+
+    let bdir = tempfile::tempdir().unwrap();
+    let b_cfg = config(
+        bdir.path(),
+        &format!(
+            "[[intel.feeds]]\nname = \"region-a\"\nurl = \"http://127.0.0.1:{a_port}/taxii2/intel/collections/{id}/\"\ntoken = \"{b_token}\"\ninterval_secs = 1\nsightings = true\n"
+        ),
+    );
+    let b = common::Server::start(&["--config", &b_cfg]);
+    let old = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(240)).to_string();
+    common::post_bulk(
+        &b,
+        &[json!({"@timestamp": old, "host": {"name": "ws-er-02"},
+            "dns": {"question": {"name": "portal.billing-portal.example"}}})],
+    );
+    b.wait_events("host.name:ws-er-02", 1);
+
+    // Hospital C shares an indicator into A's collection.
+    let (status, v) = taxii_as(
+        a_port,
+        &format!("Bearer {c_token}"),
+        "POST",
+        &format!("/taxii2/intel/collections/{id}/objects/"),
+        &json!({"objects": [indicator(
+            IND_A,
+            "[domain-name:value = 'billing-portal.example']",
+            "2026-12-01T00:00:00.000Z",
+            false,
+        )]})
+        .to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["success_count"], 1, "{v}");
+
+    // B found it ten days back, naming A's feed.
+    let alerts = b.wait_alerts("rule_id=intel:region-a:domain", 1);
+    assert_eq!(alerts["total"], 1, "{alerts}");
+    assert_eq!(alerts["alerts"][0]["host"], "ws-er-02");
+    assert_eq!(alerts["alerts"][0]["facts"]["intel.found_by"], "retro-hunt");
+
+    // B's sighting is in A's collection, and B reads it back there.
+    assert!(wait_for(|| {
+        let (_, env) = taxii_as(
+            a_port,
+            &format!("Bearer {b_token}"),
+            "GET",
+            &format!("/taxii2/intel/collections/{id}/objects/?match[type]=sighting"),
+            "",
+        )
+        .unwrap_or((0, Value::Null));
+        env["objects"].as_array().is_some_and(|o| {
+            o.iter()
+                .any(|s| s["sighting_of_ref"] == IND_A && s["count"] == 1)
+        })
+    }));
+    let f = feeds(&b.data);
+    let f = f.iter().find(|f| f["feed"] == "region-a").unwrap();
+    assert_eq!(
+        (f["indicators"].as_u64(), f["sightings_sent"].as_u64()),
+        (Some(1), Some(1)),
+        "{f}"
+    );
 }
