@@ -234,6 +234,16 @@ pub fn of_event(event: &Event) -> EventLogsource<'_> {
                     .and_then(|op| Operation::parse(&op))
                     .map_or(&[][..], Operation::categories)
                     .to_vec(),
+                // File share auditing: a named pipe opened over IPC$ is Sysmon's pipe event.
+                (Some("security"), Some(5145)) => {
+                    let share = crate::fields::lookup(event, "ShareName");
+                    let target = crate::fields::lookup(event, "RelativeTargetName");
+                    if crate::fields::security_5145_is_pipe(share.as_deref(), target.as_deref()) {
+                        vec!["pipe_created"]
+                    } else {
+                        Vec::new()
+                    }
+                }
                 (Some(s), Some(id)) => windows_categories(s, id).to_vec(),
                 _ => Vec::new(),
             };
@@ -348,6 +358,20 @@ mod tests {
         assert_eq!(with_op("%%1906"), vec!["registry_delete", "registry_event"]);
         assert!(with_op("%%1234").is_empty());
         assert!(of_event(&win("Security", 4657)).categories.is_empty());
+    }
+
+    #[test]
+    fn security_5145_is_a_pipe_event_only_on_ipc() {
+        let share = |share: &str, target: &str| {
+            let mut e = win("Security", 5145);
+            e.raw = serde_json::json!({"Event": {"EventData": {
+                "ShareName": share, "RelativeTargetName": target}}});
+            of_event(&e).categories
+        };
+        assert_eq!(share("\\\\*\\IPC$", "svcctl"), vec!["pipe_created"]);
+        assert!(share("\\\\*\\C$", "Windows\\x.exe").is_empty());
+        assert!(share("\\\\*\\IPC$", "").is_empty());
+        assert!(of_event(&win("Security", 5145)).categories.is_empty());
     }
 
     #[test]

@@ -137,6 +137,52 @@ level: high
 }
 
 #[test]
+fn pipe_rules_fire_on_sysmon_18_and_on_security_5145_over_ipc_alike() {
+    // Written the way SigmaHQ writes pipe rules: Sysmon's names, category only.
+    let psexec = r#"
+title: PsExec service pipe
+id: 77777777-7777-4777-8777-777777777702
+logsource: {product: windows, category: pipe_created}
+detection:
+    sel:
+        PipeName|startswith: '\PSEXESVC'
+    condition: sel
+level: medium
+"#;
+    let (det, problems) = Detector::build(&pack(&[psexec]));
+    assert!(problems.is_empty(), "{problems:?}");
+    let sysmon = evtx(
+        "Microsoft-Windows-Sysmon/Operational",
+        18,
+        json!({"EventType": "ConnectPipe", "PipeName": "\\PSEXESVC-WS01-4242-stdin",
+            "Image": "System"}),
+        1,
+    );
+    assert_eq!(det.detect(&sysmon).len(), 1);
+    let share = |share: &str, target: &str, second| {
+        evtx(
+            "Security",
+            5145,
+            json!({"SubjectUserName": "admmig", "SubjectDomainName": "OFFSEC",
+                "IpAddress": "10.23.23.9", "ShareName": share, "RelativeTargetName": target,
+                "AccessMask": "0x12019f"}),
+            second,
+        )
+    };
+    assert_eq!(
+        det.detect(&share("\\\\*\\IPC$", "PSEXESVC-WS01-4242-stdin", 2))
+            .len(),
+        1
+    );
+    // Another pipe, or the same name as a file on a disk share: not this rule.
+    assert!(det.detect(&share("\\\\*\\IPC$", "srvsvc", 3)).is_empty());
+    assert!(
+        det.detect(&share("\\\\*\\ADMIN$", "PSEXESVC.exe", 4))
+            .is_empty()
+    );
+}
+
+#[test]
 fn event_count_correlation_fires_once_threshold_is_reached() {
     let base = r#"
 title: Failed logon

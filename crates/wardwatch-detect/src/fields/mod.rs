@@ -11,10 +11,15 @@
 //! Event ID 1; [`security_4688`] maps Sysmon's names onto it so process-creation rules fire on
 //! either. Security 4657 (registry auditing) likewise answers to Sysmon's registry names
 //! ([`security_4657`]), so SigmaHQ's registry rules see hosts that audit the registry without
-//! Sysmon.
+//! Sysmon. Security 5145 on `IPC$` (a named pipe opened over SMB) answers to Sysmon's pipe names
+//! ([`security_5145`]), so SigmaHQ's `pipe_created` rules see remote pipe use on hosts that audit
+//! file shares.
 
 mod security_4657;
 mod security_4688;
+mod security_5145;
+
+pub(crate) use security_5145::is_pipe_share as security_5145_is_pipe;
 
 pub use security_4657::Operation;
 
@@ -59,6 +64,8 @@ enum Translation {
     ProcessCreation,
     /// 4657: a registry value set or deleted ([`security_4657`]).
     RegistryValue,
+    /// 5145 on `IPC$`: a named pipe opened over SMB ([`security_5145`]).
+    SharePipe,
 }
 
 /// The System part in whichever layout it came.
@@ -91,6 +98,7 @@ impl<'a> FieldView<'a> {
             match event.ecs.event_code.as_deref() {
                 Some("4688") if security => Translation::ProcessCreation,
                 Some("4657") if security => Translation::RegistryValue,
+                Some("5145") if security => Translation::SharePipe,
                 _ => Translation::None,
             }
         };
@@ -271,6 +279,7 @@ impl SigmaEvent for FieldView<'_> {
             let translated = data.and_then(|d| match translation {
                 Translation::ProcessCreation => security_4688::lookup(d, path),
                 Translation::RegistryValue => security_4657::lookup(d, path),
+                Translation::SharePipe => security_5145::lookup(d, path),
                 Translation::None => None,
             });
             if let Some(v) = translated {
