@@ -170,7 +170,13 @@ pub(super) fn generate(
             jump_sessions(rng, site, base, cfg, w);
         }
     }
+    newcomer(cfg, site, w);
     vec![
+        LookAlike {
+            source: site.newcomer.clone(),
+            what: "a new infusion pump joining mid-week and talking like the other pumps",
+            resembles: &["analytic-network-medical-device-deviation"],
+        },
         LookAlike {
             source: site.scanner.clone(),
             what: "the vulnerability scanner's weekly sweep of every host and port",
@@ -358,6 +364,61 @@ fn devices(rng: &mut Rng, cfg: &NetConfig, site: &Site, hour: u32, w: &mut Write
                 d,
                 &mac,
                 &name,
+            );
+        }
+    }
+}
+
+/// The pump that joins in the middle of the week: a DHCP lease, HL7 to the interface engine
+/// like every pump, and from its second day on the time server its class uses (an edge it
+/// never used while it was learning, but its class did). Its own generator, so the rest of the
+/// week stays as it was.
+fn newcomer(cfg: &NetConfig, site: &Site, w: &mut Writer) {
+    let mut rng = Rng::with_seed(cfg.seed ^ 0x4E3C_0E5E);
+    let hours = cfg.days * 24;
+    let join = hours / 2 + 10;
+    let d = site.newcomer.as_str();
+    let Some(host) = site.hosts.iter().find(|h| h.ip == d) else {
+        return;
+    };
+    for hour in join..hours {
+        let base = f64::from(hour) * 3600.0;
+        if hour == join || hour % 24 == 3 {
+            w.dhcp(
+                at(cfg.start, base + 5.0),
+                &site.resolver,
+                d,
+                &host.mac,
+                &host.name,
+            );
+        }
+        for _ in 0..poisson(&mut rng, 3.0 * cfg.scale.max(0.2)) {
+            let t = at(cfg.start, base + 10.0 + rng.f64() * 3500.0);
+            w.conn(
+                t,
+                tcp(d, &site.hl7, 2575),
+                Some("hl7"),
+                "SF",
+                rng.f64() * 2.0,
+                rng.u64(400..6_000),
+                rng.u64(60..200),
+            );
+        }
+        if hour >= join + 24 && hour.is_multiple_of(6) {
+            let ntp = Tuple {
+                src: d,
+                dst: &site.resolver,
+                port: 123,
+                proto: "udp",
+            };
+            w.conn(
+                at(cfg.start, base + rng.f64() * 60.0),
+                ntp,
+                Some("ntp"),
+                "SF",
+                0.01,
+                48,
+                48,
             );
         }
     }

@@ -64,6 +64,10 @@ pub const ADMIN_HOSTS: [(&str, &str, &str); 3] = [
     ("10.10.9.7", "JUMP01", "jump-host"),
 ];
 
+/// The pump that joins mid-week (address, name): the ICU's pumps are `PUMP-ICU-01`..`24` in
+/// `10.30.1.0/24`.
+const NEWCOMER: (&str, &str) = ("10.30.1.99", "PUMP-ICU-25");
+
 /// One machine of the site, as the inventory names it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SiteHost {
@@ -85,6 +89,9 @@ pub struct Site {
     pub workstations: Vec<String>,
     pub devices: Vec<String>,
     pub guests: Vec<String>,
+    /// An infusion pump that joins in the middle of the week (its address; in the inventory,
+    /// not among `devices`): it talks like the other pumps, so it must raise nothing.
+    pub newcomer: String,
     pub scanner: String,
     pub backup: String,
     pub jump: String,
@@ -116,6 +123,13 @@ impl Site {
                 mac: mac_of(&h.ip),
             })
             .collect();
+        hosts.push(SiteHost {
+            ip: NEWCOMER.0.into(),
+            name: NEWCOMER.1.into(),
+            class: "medical-device",
+            zone: "iomt",
+            mac: mac_of(NEWCOMER.0),
+        });
         for (ip, name, class) in ADMIN_HOSTS {
             hosts.push(SiteHost {
                 ip: ip.into(),
@@ -152,6 +166,7 @@ impl Site {
             workstations: by(Class::Workstation),
             devices: by(Class::MedicalDevice),
             guests: by(Class::GuestWifi),
+            newcomer: NEWCOMER.0.into(),
             scanner: "10.10.9.5".into(),
             backup: "10.10.9.6".into(),
             jump: "10.10.9.7".into(),

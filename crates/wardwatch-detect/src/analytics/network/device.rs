@@ -107,10 +107,13 @@ pub(super) struct Devices {
 
 impl Devices {
     pub(super) fn class_of(&self, ip: &str, topo: &Topology) -> String {
-        let named = topo
-            .role(ip)
-            .and_then(|r| r.name.clone())
-            .or_else(|| self.devices.get(ip).and_then(|d| d.name.clone()));
+        // The name the device gives itself first: an inventory row may be a whole subnet's
+        // ("Medical device network"), which names no class.
+        let named = self
+            .devices
+            .get(ip)
+            .and_then(|d| d.name.clone())
+            .or_else(|| topo.role(ip).and_then(|r| r.name.clone()));
         match named.map(|n| name_stem(&n)).filter(|s| !s.is_empty()) {
             Some(stem) => stem,
             None => subnet_of(ip),
