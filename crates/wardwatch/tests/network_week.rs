@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use wardwatch_core::{Alert, Origin, Severity};
 use wardwatch_demo::Hospital;
-use wardwatch_demo::network::{self, NetConfig, NetWeek};
+use wardwatch_demo::network::{self, NetConfig, NetWeek, ZeekLine};
 use wardwatch_detect::analytics::{Analytics, reduce};
 
-/// The week's alerts, as `hunt --context` raises them (reduced copies, in time order).
-fn alerts_of(week: &NetWeek) -> Vec<Alert> {
+/// The alerts over `lines` (the week's Zeek or EVE lines), as `hunt --context` raises them
+/// (reduced copies, in time order).
+fn alerts_of(week: &NetWeek, lines: &[(ZeekLine, Option<usize>)]) -> Vec<Alert> {
     let files = vec![
         ("inventory.csv".to_string(), week.site.inventory_csv()),
         ("zones.csv".to_string(), week.site.zones_csv()),
@@ -21,9 +22,9 @@ fn alerts_of(week: &NetWeek) -> Vec<Alert> {
     let mut analytics = Analytics::default();
     analytics.set_topology(Arc::new(wardwatch_server::context::topology(&ctx)));
     let mut out = Vec::new();
-    for (i, (line, _)) in week.lines.iter().enumerate() {
+    for (i, (line, _)) in lines.iter().enumerate() {
         let origin = Origin {
-            source: "zeek.json".into(),
+            source: "sensor.json".into(),
             record_id: Some(i as u64),
             ..Origin::default()
         };
@@ -53,6 +54,17 @@ fn source(a: &Alert) -> &str {
 
 #[test]
 fn recall_and_false_alerts_per_analytic_over_seeded_weeks() {
+    score(false);
+}
+
+/// The same weeks as a Suricata sensor logs them (EVE JSON): the analytics read one vocabulary
+/// from either sensor.
+#[test]
+fn the_same_weeks_as_suricata_eve() {
+    score(true);
+}
+
+fn score(eve: bool) {
     let mut table: BTreeMap<&str, Row> = BTreeMap::new();
     for rule in Analytics::metas() {
         if rule.id.starts_with("analytic-network-") {
@@ -71,7 +83,12 @@ fn recall_and_false_alerts_per_analytic_over_seeded_weeks() {
             ..NetConfig::default()
         };
         let week = network::generate(&cfg, &Hospital::new(seed));
-        let alerts = alerts_of(&week);
+        let lines = if eve {
+            week.eve_lines()
+        } else {
+            week.lines.clone()
+        };
+        let alerts = alerts_of(&week, &lines);
         for p in &week.planted {
             let row = table.entry(p.analytic).or_default();
             row.planted += 1;
@@ -115,8 +132,13 @@ fn recall_and_false_alerts_per_analytic_over_seeded_weeks() {
         }
     }
     println!(
-        "\n{:<44} {:>7} {:>5} {:>7} {:>12}",
-        "analytic", "planted", "found", "recall", "false alerts"
+        "\n{}\n{:<44} {:>7} {:>5} {:>7} {:>12}",
+        if eve { "Suricata EVE" } else { "Zeek" },
+        "analytic",
+        "planted",
+        "found",
+        "recall",
+        "false alerts"
     );
     for (rule, r) in &table {
         let recall = if r.planted == 0 {

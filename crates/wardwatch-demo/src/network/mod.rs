@@ -23,6 +23,7 @@
 
 mod background;
 mod cases;
+pub mod eve;
 mod zeek;
 
 use jiff::{SignedDuration, Timestamp};
@@ -252,6 +253,17 @@ pub struct NetWeek {
     pub lines: Vec<(ZeekLine, Option<usize>)>,
     pub planted: Vec<Planted>,
     pub look_alikes: Vec<LookAlike>,
+}
+
+impl NetWeek {
+    /// The week as a Suricata sensor logs it (EVE JSON lines, in time order), with the planted
+    /// case each belongs to: see [`eve`].
+    pub fn eve_lines(&self) -> Vec<(ZeekLine, Option<usize>)> {
+        self.lines
+            .iter()
+            .flat_map(|(l, case)| eve::of(l).into_iter().map(move |e| (e, *case)))
+            .collect()
+    }
 }
 
 /// Generate the week (deterministic for a config and hospital).
