@@ -190,7 +190,7 @@ pub(crate) async fn apply_action(
     );
     let view = s
         .with_db_mut(move |db| {
-            db.update_lifecycle(&key, |stored| {
+            wardwatch_store::update_lifecycle(db, &key, |stored| {
             if !viewer.sees_incident(&stored.org, &stored.id) {
                 return Err(ApiError::NotFound(format!("no incident `{}`", stored.id)));
             }

@@ -8,8 +8,10 @@
 //! roles, CSRF on every form, organizations. Every analyst and admin action is appended to the
 //! hash-chained audit log.
 //!
-//! Handlers are tested without a socket (`Router::oneshot`). Store access is blocking SQLite,
-//! so it runs on tokio's blocking pool with connections taken from a small pool.
+//! Handlers are tested without a socket (`Router::oneshot`). Store access goes through the
+//! store's seam (`wardwatch_store::Store`: SQLite on one machine, other engines in a cluster)
+//! and is blocking, so it runs on tokio's blocking pool with connections taken from a small
+//! pool.
 //!
 //! **Architecture Invariant:** the console reads through the store; it knows nothing about
 //! decoding, listeners or rule evaluation.
@@ -38,7 +40,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use wardwatch_core::Severity;
-use wardwatch_store::{AuditRecord, Db, DbOptions, SearchRequest, token_hash};
+use wardwatch_store::{AuditRecord, Db, DbOptions, SearchRequest, Store, StoreError, token_hash};
 
 pub use auth::{Principal, Role};
 pub use error::ApiError;
@@ -165,9 +167,12 @@ impl Default for SearchLimits {
     }
 }
 
+/// Opens a connection to the store the console reads (the pool keeps a few open).
+pub type OpenStore = Arc<dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync>;
+
 struct Inner {
-    data_dir: PathBuf,
-    pool: Mutex<Vec<Db>>,
+    open: OpenStore,
+    pool: Mutex<Vec<Box<dyn Store>>>,
     /// SHA-256 of the API tokens from the environment; stored tokens are checked in the store.
     env_tokens: HashSet<String>,
     telemetry: Arc<dyn Telemetry>,
@@ -219,11 +224,24 @@ impl ApiState {
         self.inner.metrics_open
     }
 
-    /// State over the store in `data_dir`; `api_tokens` are accepted besides stored API tokens.
+    /// State over the SQLite store in `data_dir`; `api_tokens` are accepted besides stored API
+    /// tokens.
     pub fn new(data_dir: PathBuf, api_tokens: &[String], telemetry: Arc<dyn Telemetry>) -> Self {
+        let open: OpenStore = Arc::new(move || {
+            Ok(Box::new(Db::open(&data_dir, &DbOptions::default())?) as Box<dyn Store>)
+        });
+        ApiState::with_store(open, api_tokens, telemetry)
+    }
+
+    /// State over the store `open` connects to (any implementation of the seam).
+    pub fn with_store(
+        open: OpenStore,
+        api_tokens: &[String],
+        telemetry: Arc<dyn Telemetry>,
+    ) -> Self {
         ApiState {
             inner: Arc::new(Inner {
-                data_dir,
+                open,
                 pool: Mutex::new(Vec::new()),
                 env_tokens: api_tokens.iter().map(|t| token_hash(t)).collect(),
                 telemetry,
@@ -268,7 +286,7 @@ impl ApiState {
     /// Run `f` with a store connection on the blocking pool.
     async fn with_db<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&dyn Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.with_db_mut(move |db| f(db)).await
     }
@@ -276,16 +294,16 @@ impl ApiState {
     /// [`ApiState::with_db`] for writes.
     async fn with_db_mut<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Db) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let db = inner.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let mut db = match db {
                 Some(db) => db,
-                None => Db::open(&inner.data_dir, &DbOptions::default())?,
+                None => (inner.open)()?,
             };
-            let out = f(&mut db);
+            let out = f(&mut *db);
             let mut pool = inner.pool.lock().unwrap_or_else(|e| e.into_inner());
             if pool.len() < 8 {
                 pool.push(db);

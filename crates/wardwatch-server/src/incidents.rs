@@ -15,7 +15,7 @@ use wardwatch_incidents::{
     Context, Exception, ExceptionSet, GroupConfig, Grouper, Incident, IncidentDoc,
     exception_from_json, narrate,
 };
-use wardwatch_store::{Db, IncidentRow, StoreError};
+use wardwatch_store::{DetectionStore, ExceptionStore, IncidentRow, StoreError};
 
 /// How often the worker re-reads exceptions made through the API.
 const EXCEPTION_RELOAD: Duration = Duration::from_secs(1);
@@ -34,7 +34,7 @@ fn ns(t: Timestamp) -> i64 {
 
 /// Exceptions as stored; a row that does not parse is skipped with a warning (it was written
 /// by another version), never fatal.
-pub fn load_exceptions(db: &Db) -> Result<Vec<Exception>, StoreError> {
+pub fn load_exceptions(db: &(impl ExceptionStore + ?Sized)) -> Result<Vec<Exception>, StoreError> {
     let mut out = Vec::new();
     for row in db.exceptions()? {
         match exception_from_json(&row.id, &row.doc, row.suppressed, row.last_suppressed) {
@@ -62,7 +62,11 @@ impl IncidentStage {
     }
 
     /// The stage as the store left it: open incidents and exceptions.
-    pub fn load(db: &Db, cfg: GroupConfig, ctx: Arc<Context>) -> Result<IncidentStage, StoreError> {
+    pub fn load(
+        db: &(impl DetectionStore + ExceptionStore + ?Sized),
+        cfg: GroupConfig,
+        ctx: Arc<Context>,
+    ) -> Result<IncidentStage, StoreError> {
         let mut open = Vec::new();
         for doc in db.open_incident_docs()? {
             match serde_json::from_str::<IncidentDoc>(&doc) {
@@ -76,7 +80,7 @@ impl IncidentStage {
     }
 
     /// Re-read exceptions made through the API, at most every [`EXCEPTION_RELOAD`].
-    pub fn refresh_exceptions(&mut self, db: &Db) {
+    pub fn refresh_exceptions(&mut self, db: &(impl ExceptionStore + ?Sized)) {
         if self.loaded.elapsed() < EXCEPTION_RELOAD {
             return;
         }

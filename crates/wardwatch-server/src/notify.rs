@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use tokio::sync::watch;
 use wardwatch_incidents::{Context, IncidentDoc};
 use wardwatch_notify::{Content, Deliverer, Mail, NotifyConfig, PlanState, Planner, Recipient};
-use wardwatch_store::{Db, DbOptions, NewMessage, OutboxRow, StoreError};
+use wardwatch_store::{Db, DbOptions, NewMessage, OutboxRow, Store, StoreError};
 
 /// How often the worker looks for work.
 const TICK: Duration = Duration::from_millis(500);
@@ -168,7 +168,7 @@ pub fn backoff(base: Duration, attempts: i64) -> Duration {
 struct Worker {
     cfg: NotifyConfig,
     ctx: Arc<Context>,
-    db: Mutex<Db>,
+    db: Mutex<Box<dyn Store>>,
     deliverer: Deliverer,
     metrics: Arc<NotifyMetrics>,
     clock: Clock,
@@ -209,7 +209,7 @@ impl Worker {
             }
         }
         out.extend(planner.tick(&mut state, now));
-        out.extend(self.scheduled_report(&db, &mut state, now)?);
+        out.extend(self.scheduled_report(&**db, &mut state, now)?);
         let after = serde_json::to_string(&state).unwrap_or_default();
         if events.is_empty() && out.is_empty() && after == before {
             return Ok(0);
@@ -221,7 +221,7 @@ impl Worker {
     /// The management report when its schedule says so, to each of `report.to`, once.
     fn scheduled_report(
         &self,
-        db: &Db,
+        db: &dyn Store,
         state: &mut PlanState,
         now: Timestamp,
     ) -> Result<Vec<wardwatch_notify::Outgoing>, StoreError> {
@@ -257,10 +257,10 @@ impl Worker {
 
     fn with_db<T>(
         &self,
-        f: impl FnOnce(&mut Db) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut db)
+        f(&mut **db)
     }
 
     /// Send what is due; a mail server that cannot be reached is tried once per pass.
@@ -344,7 +344,7 @@ pub fn spawn(
     let worker = Arc::new(Worker {
         cfg,
         ctx,
-        db: Mutex::new(db),
+        db: Mutex::new(Box::new(db)),
         deliverer,
         metrics,
         clock,

@@ -10,7 +10,9 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 use wardwatch_core::Severity;
 use wardwatch_incidents::{Context, IncidentView, exception_from_json};
 use wardwatch_notify::report::ReportData;
-use wardwatch_store::{Db, IncidentFilter, StoreError};
+use wardwatch_store::{
+    AlertStore, EventSearch, ExceptionStore, IncidentFilter, IncidentStore, StoreError,
+};
 
 fn ns(t: Timestamp) -> i64 {
     i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
@@ -60,7 +62,7 @@ fn top<K: Ord + Clone>(m: BTreeMap<K, u64>, n: usize) -> Vec<(K, u64)> {
 
 /// Everything the report shows for `[from, to)`.
 pub fn gather(
-    db: &Db,
+    db: &(impl IncidentStore + AlertStore + EventSearch + ExceptionStore + ?Sized),
     period_name: &str,
     from: Timestamp,
     to: Timestamp,

@@ -187,7 +187,10 @@ impl ResendWindow {
 
     /// Remember the keys of the `_bulk` documents without `_id` stored within the window (at
     /// most `max_documents`, the newest), after a restart.
-    pub fn refill(&self, db: &wardwatch_store::Db) -> Result<usize, wardwatch_store::StoreError> {
+    pub fn refill(
+        &self,
+        db: &(impl wardwatch_store::ResendKeys + ?Sized),
+    ) -> Result<usize, wardwatch_store::StoreError> {
         if !self.enabled() {
             return Ok(0);
         }
@@ -202,7 +205,7 @@ impl ResendWindow {
     /// `max_documents`); returns how many went.
     pub fn prune(
         &self,
-        db: &mut wardwatch_store::Db,
+        db: &mut (impl wardwatch_store::ResendKeys + ?Sized),
     ) -> Result<usize, wardwatch_store::StoreError> {
         db.forget_resend_keys(self.start(jiff::Timestamp::now()), self.max)
     }

@@ -33,6 +33,13 @@ pub enum StoreError {
     /// A search cursor was not one this store handed out.
     #[error("invalid cursor `{0}`")]
     Cursor(String),
+    /// Another engine behind the seam (ClickHouse, PostgreSQL) refused a request or could not
+    /// be reached; `engine` names it, `message` is its own word with what was asked.
+    #[error("{engine}: {message}")]
+    Engine {
+        engine: &'static str,
+        message: String,
+    },
 }
 
 impl StoreError {

@@ -10,6 +10,9 @@
 //! Each thread opens its own [`Db`] on the same file: SQLite serializes writers and lets
 //! readers run beside them.
 //!
+//! [`seam`] holds the traits every caller goes through ([`Store`] is all of them); [`Db`] is
+//! the SQLite implementation, other engines implement them in crates of their own.
+//!
 //! **Architecture Invariant:** the store knows nothing about HTTP, rules or decoding; it stores
 //! and finds core values.
 
@@ -30,6 +33,7 @@ mod report;
 mod resend;
 mod retro;
 mod schema;
+pub mod seam;
 mod search;
 mod taxii;
 mod words;
@@ -52,9 +56,14 @@ pub use incidents::{
 pub use index::{INDEX_FILE_NAME, IndexDb};
 pub use ledger::{IdentityUsage, LedgerBatch, LedgerUse, PlaceUsage, UsageKind};
 pub use outbox::{NewMessage, OutboxCounts, OutboxRow};
-pub use overview::SourceRow;
+pub use overview::{RuleHits, SourceRow};
 pub use privacy::PrivacyScope;
 pub use retro::TimeCursor;
+pub use seam::{
+    AccessStore, AlertStore, DetectionStore, EventSearch, ExceptionStore, IdentityLedger,
+    IncidentStore, Journal, NotifyQueue, ResendKeys, Retention, Store, TokenStore,
+    update_lifecycle,
+};
 pub use taxii::{
     AddOutcome, NewTaxiiObject, TaxiiCollection, TaxiiObjectRow, TaxiiPage, TaxiiQuery,
     TaxiiReader, TaxiiSighting, TaxiiStatusRow, VersionMatch, stamp_us,

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use wardwatch_store::Db;
+use wardwatch_store::{EventSearch, Journal};
 
 use super::{DAY_NS, HOUR_NS};
 use crate::ApiError;
@@ -43,7 +43,11 @@ pub(crate) struct Cache {
 
 impl Cache {
     /// Bring the cache up to date (when older than [`REFRESH`]) and return the senders.
-    pub(crate) fn refresh(&mut self, db: &Db, now_ns: i64) -> Result<Vec<Sender>, ApiError> {
+    pub(crate) fn refresh(
+        &mut self,
+        db: &(impl Journal + EventSearch + ?Sized),
+        now_ns: i64,
+    ) -> Result<Vec<Sender>, ApiError> {
         let stale = self.at.is_none_or(|t| t.elapsed() >= REFRESH);
         if stale {
             let start = match self.upto {

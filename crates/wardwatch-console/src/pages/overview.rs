@@ -61,7 +61,7 @@ impl RollUp {
 
 /// The low incidents since `from`, rolled up per day, rule and host (newest day first).
 pub(crate) fn roll_ups(
-    db: &wardwatch_store::Db,
+    db: &(impl wardwatch_store::IncidentStore + ?Sized),
     who: &Principal,
     from: i64,
 ) -> Result<Vec<RollUp>, ApiError> {

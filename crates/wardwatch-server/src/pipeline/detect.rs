@@ -11,7 +11,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use wardwatch_core::{AlertId, Event};
 use wardwatch_detect::{Correlator, Detection, Detector};
-use wardwatch_store::{Db, DetectionCommit, LedgerBatch};
+use wardwatch_store::{DetectionCommit, DetectionStore, ExceptionStore, Journal, LedgerBatch};
 
 use super::ordered::Ordered;
 use super::writer::Handoff;
@@ -20,8 +20,8 @@ use crate::incidents::IncidentStage;
 
 /// Where the detector's events come from: the writer's handoffs, else the journal (through
 /// its own connection, so the next batch can be read while the last one commits).
-pub(super) struct Source {
-    pub(super) db: Db,
+pub(super) struct Source<J> {
+    pub(super) db: J,
     pub(super) handoff: Receiver<Handoff>,
     pub(super) pending: Option<Handoff>,
     /// Alerts a retro-hunt found in stored events, to group and commit like live ones.
@@ -39,7 +39,7 @@ pub struct RetroBatch {
 /// A batch of journal entries and the rules each matched.
 type Matched = (Vec<wardwatch_store::JournalEntry>, Vec<Vec<Detection>>);
 
-impl Source {
+impl<J: Journal> Source<J> {
     /// The next entries after `cursor`: from the writer's handoff when it starts right there,
     /// else from the journal.
     fn next(
@@ -131,15 +131,18 @@ pub struct IncidentSetup {
 
 /// Read the journal after the cursor, detect, group; commit alerts, incidents, cursor and
 /// state together.
-pub(super) fn detect_loop(
-    mut db: Db,
-    mut source: Source,
+pub(super) fn detect_loop<S, J>(
+    mut db: S,
+    mut source: Source<J>,
     detector: Arc<Detector>,
     mut ordered: Ordered,
     (mut stage, setup): (IncidentStage, IncidentSetup),
     shared: Arc<Shared>,
     batch: usize,
-) {
+) where
+    S: DetectionStore + ExceptionStore + Send,
+    J: Journal + Send,
+{
     let (mut cursor, state) = match db.cursor(DETECTOR) {
         Ok(c) => c,
         Err(e) => {

@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use wardwatch_store::{Db, IndexDb, doc_text};
+use wardwatch_store::{IndexDb, Journal, doc_text};
 
 use super::Shared;
 
 /// Build the full-text index behind the journal, with its own cursor in its own file: search
 /// stays exact meanwhile (it checks events after this cursor directly), and neither ingest nor
 /// detection waits for indexing.
-pub(super) fn index_loop(db: Db, mut index: IndexDb, shared: Arc<Shared>, batch: usize) {
+pub(super) fn index_loop(db: impl Journal, mut index: IndexDb, shared: Arc<Shared>, batch: usize) {
     lowest_priority();
     let mut cursor = match index.cursor() {
         Ok(c) => c,

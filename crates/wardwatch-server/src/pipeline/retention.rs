@@ -5,12 +5,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use wardwatch_store::Db;
+use wardwatch_store::{IdentityLedger, Retention};
 
 use super::Shared;
 
 /// Apply retention every `interval`.
-pub(super) fn retention_loop(mut db: Db, shared: Arc<Shared>, cfg: crate::config::RetentionConfig) {
+pub(super) fn retention_loop(
+    mut db: impl Retention + IdentityLedger,
+    shared: Arc<Shared>,
+    cfg: crate::config::RetentionConfig,
+) {
     let mut last = Instant::now();
     while !shared.stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(200));

@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use wardwatch_listen::SinkError;
-use wardwatch_store::{Db, Encoded};
+use wardwatch_store::{Encoded, Journal, ResendKeys};
 
 use super::Shared;
 use super::sink::WriteRequest;
@@ -29,7 +29,7 @@ pub(super) const HANDOFF_QUEUE: usize = 2;
 /// Commit requests as they come, grouping whatever is waiting into one transaction, then hand
 /// the committed events to the detector.
 pub(super) fn writer(
-    mut db: Db,
+    mut db: impl Journal + ResendKeys,
     rx: Receiver<WriteRequest>,
     handoff: SyncSender<Handoff>,
     shared: Arc<Shared>,
