@@ -433,7 +433,7 @@ fn phrase(text: &str) -> Option<String> {
 }
 
 /// Fields that hold a host's name, which a person writes with or without its DNS domain.
-const HOST_FIELDS: &[&str] = &["host.name", "host.hostname", "Computer", "WorkstationName"];
+pub const HOST_FIELDS: &[&str] = &["host.name", "host.hostname", "Computer", "WorkstationName"];
 
 /// `host.name:PACS01` finds `PACS01.hospital.local`: a host name without a dot matches a
 /// stored name's first label (narratives and pages name hosts short; agents send them whole).
@@ -446,7 +446,7 @@ fn short_host_eq(field: &str, pattern: &str, value: &str) -> bool {
 }
 
 /// Case-insensitive equality with `*` wildcards in the pattern.
-fn glob_eq(pattern: &str, value: &str) -> bool {
+pub(crate) fn glob_eq(pattern: &str, value: &str) -> bool {
     let p = pattern.to_lowercase();
     let v = value.to_lowercase();
     if !p.contains('*') {
@@ -556,7 +556,9 @@ impl fmt::Display for Query {
     }
 }
 
+mod pairs;
 mod sql;
+pub use pairs::FieldPairs;
 pub(crate) use sql::sure_sql;
 
 #[cfg(test)]
