@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
-use wardwatch_store::Db;
+use wardwatch_store::Store;
 
 use crate::auth::Principal;
 use crate::{ApiError, ApiState, time};
@@ -28,7 +28,12 @@ const MAX_DAYS: i64 = 31;
 /// What summarises the network records of `[from, to)` of the caller's organizations (all when
 /// `None`), reading them (and the baseline before `from`) from the store.
 pub type NetworkSummariser = Arc<
-    dyn Fn(&Db, Option<&[String]>, Timestamp, Timestamp) -> Result<serde_json::Value, ApiError>
+    dyn Fn(
+            &dyn Store,
+            Option<&[String]>,
+            Timestamp,
+            Timestamp,
+        ) -> Result<serde_json::Value, ApiError>
         + Send
         + Sync,
 >;

@@ -21,6 +21,7 @@
 //! **Architecture Invariant:** this crate stores and finds core values; it knows nothing of
 //! NATS, listeners or rules. The single binary never links it.
 
+mod alerts;
 mod compile;
 mod schema;
 mod search;
@@ -31,6 +32,7 @@ use serde::Serialize;
 use wardwatch_store::query::FieldPairs;
 use wardwatch_store::{Encoded, StoreError};
 
+pub use alerts::NewAlert;
 pub use schema::Layout;
 
 /// What [`StoreError::Engine`] names.

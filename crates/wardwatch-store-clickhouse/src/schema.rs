@@ -59,8 +59,8 @@ pub(crate) fn knows_ttl(version: &str) -> bool {
 }
 
 impl ClickHouse {
-    /// Make the database and the `events` table when they do not exist yet (nothing already
-    /// there is changed).
+    /// Make the database and the `events` and `alerts` tables when they do not exist yet
+    /// (nothing already there is changed).
     pub fn init(&self, layout: &Layout) -> Result<(), StoreError> {
         let version = self.version()?;
         let ttl = match layout.retention_days {
@@ -74,45 +74,52 @@ impl ClickHouse {
                 "CREATE TABLE IF NOT EXISTS {database}.events ({COLUMNS}) ENGINE = MergeTree \
                  PARTITION BY day ORDER BY (org, ts, host, seq) {ttl}"
             ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {database}.alerts ({}) ENGINE = MergeTree \
+                 PARTITION BY day ORDER BY (org, ts, ord) {ttl}",
+                crate::alerts::COLUMNS
+            ),
         ];
         for sql in ddl {
             // The statements name only our own database (checked in `connect`) and columns;
             // `query_raw` because the comments hold `?`-free text the client need not parse.
             wait(self.client.query_raw(&sql).execute())
-                .map_err(|e| self.error("cannot create the events table", e))?;
+                .map_err(|e| self.error("cannot create the tables", e))?;
         }
         Ok(())
     }
 
-    /// Drop the days received more than `max_age` before `now`; returns how many days went.
+    /// Drop the days of events received and alerts raised more than `max_age` before `now`;
+    /// returns how many days (of both tables) went.
     pub fn retain_days(&self, now: jiff::Timestamp, max_age: Duration) -> Result<u64, StoreError> {
         let now_ns = i64::try_from(now.as_nanosecond()).unwrap_or(i64::MAX);
         let age = i64::try_from(max_age.as_nanos()).unwrap_or(i64::MAX);
         let cutoff = day_of(now_ns.saturating_sub(age));
         let client = self.client();
-        let days: Vec<u16> = wait(
+        let days: Vec<(String, u16)> = wait(
             client
                 .query(
-                    "SELECT DISTINCT toUInt16(toDate(partition)) FROM system.parts \
-                     WHERE database = ? AND table = 'events' AND active",
+                    "SELECT DISTINCT table, toUInt16(toDate(partition)) FROM system.parts \
+                     WHERE database = ? AND table IN ('events', 'alerts') AND active",
                 )
                 .bind(self.database.as_str())
-                .fetch_all::<u16>(),
+                .fetch_all::<(String, u16)>(),
         )
-        .map_err(|e| self.error("cannot list the events table's days", e))?;
+        .map_err(|e| self.error("cannot list the tables' days", e))?;
         let mut dropped = 0;
-        for day in days.into_iter().filter(|d| *d < cutoff) {
+        for (table, day) in days.into_iter().filter(|(_, d)| *d < cutoff) {
             let name = jiff::civil::Date::constant(1970, 1, 1)
                 .checked_add(jiff::Span::new().days(i64::from(day)))
                 .map(|d| d.to_string())
                 .unwrap_or_default();
             wait(
                 client
-                    .query("ALTER TABLE events DROP PARTITION ?")
+                    .query("ALTER TABLE ? DROP PARTITION ?")
+                    .bind(clickhouse::sql::Identifier(&table))
                     .bind(name.as_str())
                     .execute(),
             )
-            .map_err(|e| self.error(&format!("cannot drop the events of {name}"), e))?;
+            .map_err(|e| self.error(&format!("cannot drop the {table} of {name}"), e))?;
             dropped += 1;
         }
         Ok(dropped)

@@ -3,7 +3,7 @@
 //! over the whole range — always exact here (ClickHouse counts the range itself).
 
 use serde::Deserialize;
-use wardwatch_core::Event;
+use wardwatch_core::{Event, SourceKind};
 use wardwatch_store::query::{self, Query};
 use wardwatch_store::{
     EventPage, EventSearch, JournalEntry, SampleRow, SearchRequest, SourceRow, StoreError,
@@ -53,6 +53,14 @@ struct Stored {
 }
 
 #[derive(clickhouse::Row, Deserialize)]
+struct Network {
+    seq: u64,
+    ts: i64,
+    org: String,
+    original: String,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
 struct Sender {
     source: String,
     kind: String,
@@ -76,7 +84,7 @@ fn some(s: String) -> Option<String> {
 
 impl ClickHouse {
     /// Run `sql` (its text, then its values bound in order) and read rows of `T`.
-    fn rows<T>(&self, what: &str, sql: &Sql) -> Result<Vec<T>, StoreError>
+    pub(crate) fn rows<T>(&self, what: &str, sql: &Sql) -> Result<Vec<T>, StoreError>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
@@ -205,7 +213,7 @@ impl EventSearch for ClickHouse {
 
     fn events_between(
         &self,
-        org: &str,
+        org: Option<&str>,
         from_ns: i64,
         to_ns: i64,
         cursor: Option<TimeCursor>,
@@ -213,9 +221,13 @@ impl EventSearch for ClickHouse {
     ) -> Result<(Vec<JournalEntry>, Option<TimeCursor>), StoreError> {
         let (after_ts, after_seq) = cursor.map_or((from_ns, -1), |c| (c.ts_ns, c.seq));
         let mut sql = Sql::default();
-        sql.push("SELECT seq, ts, received, original FROM events WHERE org = ")
-            .bind(Arg::Str(org.to_string()))
-            .push(" AND ts >= ")
+        sql.push("SELECT seq, ts, received, original FROM events WHERE ");
+        if let Some(org) = org {
+            sql.push("org = ")
+                .bind(Arg::Str(org.to_string()))
+                .push(" AND ");
+        }
+        sql.push("ts >= ")
             .bind(Arg::Int(from_ns))
             .push(" AND ts < ")
             .bind(Arg::Int(to_ns))
@@ -271,6 +283,49 @@ impl EventSearch for ClickHouse {
             }
         }
         Ok(out)
+    }
+
+    fn network_events_between(
+        &self,
+        orgs: Option<&[String]>,
+        from_ns: i64,
+        to_ns: i64,
+        cursor: Option<TimeCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Event>, Option<TimeCursor>), StoreError> {
+        let (after_ts, after_seq) = cursor.map_or((from_ns, -1), |c| (c.ts_ns, c.seq));
+        let mut sql = Sql::default();
+        sql.push("SELECT seq, ts, org, original FROM events WHERE ts >= ")
+            .bind(Arg::Int(from_ns))
+            .push(" AND ts < ")
+            .bind(Arg::Int(to_ns))
+            .push(" AND (ts > ")
+            .bind(Arg::Int(after_ts))
+            .push(" OR (ts = ")
+            .bind(Arg::Int(after_ts))
+            .push(" AND toInt64(seq) > ")
+            .bind(Arg::Int(after_seq))
+            .push(")) AND has(")
+            .bind(Arg::Strs(vec![
+                SourceKind::Zeek.as_str().to_string(),
+                SourceKind::SuricataEve.as_str().to_string(),
+            ]))
+            .push(&format!(", kind) ORDER BY ts, seq LIMIT {limit}"));
+        let rows: Vec<Network> = self.rows("cannot read network records by time", &sql)?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for r in rows {
+            // The cursor is the last row read, whoever's it is (as the embedded store).
+            last = Some(TimeCursor {
+                ts_ns: r.ts,
+                seq: i64::try_from(r.seq).unwrap_or(i64::MAX),
+            });
+            if orgs.is_some_and(|o| !o.contains(&r.org)) {
+                continue;
+            }
+            out.push(self.decode(r.seq, &r.original)?);
+        }
+        Ok((out, last))
     }
 
     fn source_rows(&self, after_seq: i64, upto_seq: i64) -> Result<Vec<SourceRow>, StoreError> {

@@ -58,7 +58,7 @@ fn events(n: usize) -> Vec<Event> {
             let user = *r.pick(USERS);
             let cmd = *r.pick(COMMANDS);
             let id = 4624 + (r.next() % 3) as i64 * 64;
-            let (kind, raw) = match i % 4 {
+            let (kind, raw) = match i % 5 {
                 0 => (
                     SourceKind::Evtx,
                     json!({"Event": {
@@ -77,6 +77,11 @@ fn events(n: usize) -> Vec<Event> {
                     SourceKind::FlatWindows,
                     json!({"EventID": id, "Computer": host, "CommandLine": cmd,
                            "a.b": "literal", "a": {"b": "walked", "c": {"d": r.next() % 5}}}),
+                ),
+                4 => (
+                    SourceKind::Zeek,
+                    json!({"_path": "conn", "uid": format!("C{i}"), "id.orig_h": format!("10.0.0.{}", r.next() % 9),
+                           "id.resp_h": "10.0.9.1", "id.resp_p": 445, "conn_state": "REJ"}),
                 ),
                 _ => (
                     SourceKind::Syslog,
@@ -286,7 +291,7 @@ fn the_query_language_gives_the_same_results_and_totals_on_both_stores() {
     }
 
     // Reading by time (retro-hunt), who sent what, and per-source counts agree too.
-    for org in ORGS {
+    for org in ORGS.iter().map(|o| Some(*o)).chain([None]) {
         let (mut c1, mut c2): (Option<TimeCursor>, Option<TimeCursor>) = (None, None);
         loop {
             let (a, n1) = db
@@ -319,6 +324,38 @@ fn the_query_language_gives_the_same_results_and_totals_on_both_stores() {
             }
             (c1, c2) = (n1, n2);
         }
+    }
+    // The network summary's walk: Zeek and EVE records only, the cursor the last row read.
+    for orgs in [None, Some(vec!["north".to_string()])] {
+        let (mut c1, mut c2): (Option<TimeCursor>, Option<TimeCursor>) = (None, None);
+        let mut seen = 0;
+        loop {
+            let (a, n1) = db
+                .network_events_between(
+                    orgs.as_deref(),
+                    1_770_000_000_000_000_000,
+                    1_770_000_600_000_000_000,
+                    c1,
+                    17,
+                )
+                .unwrap();
+            let (b, n2) = ch
+                .network_events_between(
+                    orgs.as_deref(),
+                    1_770_000_000_000_000_000,
+                    1_770_000_600_000_000_000,
+                    c2,
+                    17,
+                )
+                .unwrap();
+            assert_eq!((&a, n1), (&b, n2));
+            seen += a.len();
+            if n1.is_none() {
+                break;
+            }
+            (c1, c2) = (n1, n2);
+        }
+        assert!(seen > 10, "{seen} network records");
     }
     let mut a = db.source_rows(100, 400).unwrap();
     let mut b = ch.source_rows(100, 400).unwrap();
@@ -422,5 +459,229 @@ fn a_server_that_is_down_is_an_error_naming_it() {
     assert_eq!(
         ClickHouse::connect("clickhouse://ch1").unwrap().endpoint(),
         "http://ch1:8123"
+    );
+}
+
+/// Alerts over the suite's events: three rules (one a privacy analytic), levels, hosts, users,
+/// many raised at the same time.
+fn alerts_of(entries: &[(i64, Event)]) -> Vec<(wardwatch_core::Alert, i64)> {
+    use wardwatch_core::{Alert, AlertId, Entity, EntityKind, EventRef, Severity};
+    let rules = [
+        ("rule-remote-exec", "Remote execution", Severity::High),
+        ("rule-recon", "Discovery commands", Severity::Low),
+        (
+            "analytic-privacy-self",
+            "Own record opened",
+            Severity::Medium,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (seq, e) in entries {
+        for (i, (rule, title, level)) in rules.iter().enumerate() {
+            if (seq + i as i64) % 3 != 0 {
+                continue;
+            }
+            let mut entities = vec![Entity::new(
+                EntityKind::Host,
+                e.ecs.host_name.clone().unwrap_or_default(),
+            )];
+            if let Some(u) = &e.ecs.user_name {
+                entities.push(Entity::new(EntityKind::User, u.clone()));
+            }
+            let alert = Alert {
+                id: AlertId::for_journal(rule, *seq),
+                rule_id: rule.to_string(),
+                rule_title: title.to_string(),
+                level: if seq % 7 == 0 {
+                    Severity::Critical
+                } else {
+                    *level
+                },
+                tags: vec![if i == 0 {
+                    "attack.lateral_movement".into()
+                } else {
+                    "attack.discovery".into()
+                }],
+                timestamp: e.timestamp,
+                organization: e.organization.clone(),
+                host: e.ecs.host_name.clone(),
+                entities,
+                event: EventRef {
+                    origin: e.origin.clone(),
+                    event_code: e.ecs.event_code.clone(),
+                    channel: None,
+                },
+                recommendation: Some("Check the host.".into()),
+                awareness: None,
+                facts: Default::default(),
+            };
+            out.push((alert, *seq));
+        }
+    }
+    out
+}
+
+#[test]
+fn alerts_are_listed_and_counted_the_same_on_both_stores() {
+    use wardwatch_core::Severity;
+    use wardwatch_store::{AlertStore, DetectionCommit, DetectionStore, PrivacyScope};
+    use wardwatch_store_clickhouse::NewAlert;
+    let test = "alerts_are_listed_and_counted_the_same_on_both_stores";
+    let Some(peer) = wardwatch_peers::Peer::clickhouse(test) else {
+        return;
+    };
+    let ch = ClickHouse::connect(&format!("clickhouse://127.0.0.1:{}/alerts", peer.port)).unwrap();
+    ch.init(&Layout::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let encoded: Vec<Encoded> = events(600)
+        .into_iter()
+        .map(|e| Encoded::new(e).unwrap())
+        .collect();
+    let (mut db, positions) = sqlite(dir.path(), &encoded);
+    let entries: Vec<(i64, Event)> = positions
+        .iter()
+        .zip(&encoded)
+        .map(|((seq, _), e)| (*seq, e.event.clone()))
+        .collect();
+    let new: Vec<NewEvent<'_>> = encoded
+        .iter()
+        .zip(&positions)
+        .map(|(e, (seq, received))| NewEvent {
+            seq: *seq as u64,
+            part: 0,
+            received_ns: *received,
+            event: e,
+        })
+        .collect();
+    ch.insert(&new).unwrap();
+    let alerts = alerts_of(&entries);
+    assert!(alerts.len() > 500, "{}", alerts.len());
+    // Committed in batches, as a worker does; the same order in both (SQLite's rowid is the
+    // listing order of alerts raised at the same time, `ord` here).
+    let created = 1_770_001_000_000_000_000i64;
+    for (b, batch) in alerts.chunks(97).enumerate() {
+        let rows: Vec<_> = batch.iter().map(|(a, seq)| (a.clone(), *seq, 7)).collect();
+        db.commit_detection(&DetectionCommit {
+            worker: "detect",
+            cursor: batch.last().unwrap().1,
+            alerts: &rows,
+            ..Default::default()
+        })
+        .unwrap();
+        let new: Vec<NewAlert<'_>> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, (a, seq))| NewAlert {
+                ord: (b * 97 + i + 1) as u64,
+                alert: a,
+                seq: *seq as u64,
+                created_ns: created,
+                latency_ns: 7,
+            })
+            .collect();
+        ch.insert_alerts(&new).unwrap();
+    }
+    // A worker redelivered a batch finds its alerts stored.
+    let ids: Vec<String> = alerts[..5].iter().map(|(a, _)| a.id.0.clone()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let mut asked = ids.clone();
+    asked.push("no-such-alert".into());
+    assert_eq!(ch.stored_alerts(&asked).unwrap(), sorted);
+
+    let mut pages = 0;
+    for min_level in [Severity::Informational, Severity::High] {
+        for rule in [None, Some("rule-recon")] {
+            for host in [None, Some("PACS01.HOSPITAL.local")] {
+                for (orgs, privacy) in [
+                    (None, PrivacyScope::Without),
+                    (Some(vec!["north".to_string()]), PrivacyScope::With),
+                    (None, PrivacyScope::Only),
+                    (Some(vec![]), PrivacyScope::With),
+                ] {
+                    let mut req = SearchRequest {
+                        limit: 41,
+                        orgs: orgs.clone(),
+                        privacy,
+                        from: Some(jiff::Timestamp::from_second(1_770_000_060).unwrap()),
+                        ..Default::default()
+                    };
+                    loop {
+                        let a = db.list_alerts(&req, min_level, rule, host).unwrap();
+                        let b = ch.list_alerts(&req, min_level, rule, host).unwrap();
+                        assert_eq!(
+                            (&a.alerts, a.total, &a.next_cursor),
+                            (&b.alerts, b.total, &b.next_cursor),
+                            "{min_level:?} {rule:?} {host:?} {orgs:?} {privacy:?}"
+                        );
+                        pages += 1;
+                        match a.next_cursor {
+                            Some(c) => req.cursor = Some(c),
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(pages > 40, "{pages} pages");
+    for (a, _) in alerts.iter().step_by(50) {
+        assert_eq!(db.alert(&a.id.0).unwrap(), ch.alert(&a.id.0).unwrap());
+    }
+    assert_eq!(ch.alert("no-such-alert").unwrap(), None);
+
+    let (from, to, bucket) = (
+        1_770_000_000_000_000_000,
+        1_770_000_600_000_000_000,
+        60_000_000_000,
+    );
+    for orgs in [None, Some(&["south".to_string()][..])] {
+        assert_eq!(
+            db.alert_histogram(from, to, bucket, orgs).unwrap(),
+            ch.alert_histogram(from, to, bucket, orgs).unwrap()
+        );
+        assert_eq!(
+            db.rule_histogram("rule-remote-exec", from, to, bucket, orgs)
+                .unwrap(),
+            ch.rule_histogram("rule-remote-exec", from, to, bucket, orgs)
+                .unwrap()
+        );
+        let sorted = |mut v: Vec<(String, u64)>| {
+            v.iter_mut().for_each(|(k, _)| *k = k.to_lowercase());
+            v.sort();
+            v
+        };
+        assert_eq!(
+            sorted(db.top_alert_hosts(from, 100, orgs).unwrap()),
+            sorted(ch.top_alert_hosts(from, 100, orgs).unwrap())
+        );
+        assert_eq!(
+            sorted(db.top_alert_users(from, 100, orgs).unwrap()),
+            sorted(ch.top_alert_users(from, 100, orgs).unwrap())
+        );
+        let mut a = db.rule_hits(from, orgs).unwrap();
+        let mut b = ch.rule_hits(from, orgs).unwrap();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 2, "privacy alerts are not counted: {a:?}");
+    }
+    assert_eq!(
+        db.alert_counts_by_rule(from, to, 10).unwrap(),
+        ch.alert_counts_by_rule(from, to, 10).unwrap()
+    );
+    let mut a = db
+        .alert_docs_with(from, to, &["ATTACK.LATERAL_MOVEMENT"], 10_000)
+        .unwrap();
+    let mut b = ch
+        .alert_docs_with(from, to, &["ATTACK.LATERAL_MOVEMENT"], 10_000)
+        .unwrap();
+    assert!(!a.is_empty());
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert_eq!(
+        DetectionStore::cursor(&db, "detect").unwrap().0,
+        alerts.last().unwrap().1
     );
 }

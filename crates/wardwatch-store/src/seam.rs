@@ -82,10 +82,11 @@ pub trait DetectionStore {
 pub trait EventSearch {
     /// Events matching the request's query and time range, newest first, with a total.
     fn search_events(&self, req: &SearchRequest) -> Result<EventPage, StoreError>;
-    /// Events of `org` with event time in `[from_ns, to_ns)`, in time order, a page at a time.
+    /// Events of `org` (every organization's when `None`) with event time in
+    /// `[from_ns, to_ns)`, in time order, a page at a time.
     fn events_between(
         &self,
-        org: &str,
+        org: Option<&str>,
         from_ns: i64,
         to_ns: i64,
         cursor: Option<TimeCursor>,
@@ -100,6 +101,16 @@ pub trait EventSearch {
     ) -> Result<Vec<(String, u64, Option<i64>)>, StoreError>;
     /// Senders seen between two journal positions (the overview's source health).
     fn source_rows(&self, after_seq: i64, upto_seq: i64) -> Result<Vec<SourceRow>, StoreError>;
+    /// Zeek and Suricata EVE events with event time in `[from_ns, to_ns)` of `orgs` (all when
+    /// `None`), in time order a page at a time; the cursor is the last row read.
+    fn network_events_between(
+        &self,
+        orgs: Option<&[String]>,
+        from_ns: i64,
+        to_ns: i64,
+        cursor: Option<TimeCursor>,
+        limit: usize,
+    ) -> Result<(Vec<wardwatch_core::Event>, Option<TimeCursor>), StoreError>;
 }
 
 /// Alerts: listing, one by id, and the aggregates of the overview and the report.
@@ -423,9 +434,10 @@ impl DetectionStore for Db {
 impl EventSearch for Db {
     forward! {
         fn search_events(&self, req: &SearchRequest) -> Result<EventPage, StoreError>;
-        fn events_between(&self, org: &str, from_ns: i64, to_ns: i64, cursor: Option<TimeCursor>, limit: usize) -> Result<(Vec<JournalEntry>, Option<TimeCursor>), StoreError>;
+        fn events_between(&self, org: Option<&str>, from_ns: i64, to_ns: i64, cursor: Option<TimeCursor>, limit: usize) -> Result<(Vec<JournalEntry>, Option<TimeCursor>), StoreError>;
         fn events_by_source(&self, from: i64, to: i64, lookback: i64) -> Result<Vec<(String, u64, Option<i64>)>, StoreError>;
         fn source_rows(&self, after_seq: i64, upto_seq: i64) -> Result<Vec<SourceRow>, StoreError>;
+        fn network_events_between(&self, orgs: Option<&[String]>, from_ns: i64, to_ns: i64, cursor: Option<TimeCursor>, limit: usize) -> Result<(Vec<wardwatch_core::Event>, Option<TimeCursor>), StoreError>;
     }
 }
 

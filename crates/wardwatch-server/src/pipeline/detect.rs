@@ -273,7 +273,11 @@ pub(super) fn detect_loop<S, J>(
 /// Group and commit alerts a retro-hunt found, with the cursor and state where they are (a
 /// retro-hunt's alerts name old events; the journal position does not move).
 fn commit_retro(
-    (db, stage, setup): (&mut Db, &mut IncidentStage, &IncidentSetup),
+    (db, stage, setup): (
+        &mut (impl DetectionStore + ExceptionStore),
+        &mut IncidentStage,
+        &IncidentSetup,
+    ),
     ordered: &Ordered,
     cursor: i64,
     found: Vec<(wardwatch_core::Alert, i64)>,
