@@ -114,7 +114,7 @@ pub trait Sharing: Send + Sync + 'static {
     /// exactly as published and what was withheld.
     fn share(
         &self,
-        db: &mut Db,
+        db: &mut dyn Store,
         incident: &wardwatch_store::StoredIncident,
         collection: Option<&str>,
         tlp: &str,

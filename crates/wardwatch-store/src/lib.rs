@@ -61,7 +61,7 @@ pub use privacy::PrivacyScope;
 pub use retro::TimeCursor;
 pub use seam::{
     AccessStore, AlertStore, DetectionStore, EventSearch, ExceptionStore, IdentityLedger,
-    IncidentStore, Journal, NotifyQueue, ResendKeys, Retention, Store, TokenStore,
+    IncidentStore, Journal, NotifyQueue, ResendKeys, Retention, Store, TaxiiStore, TokenStore,
     update_lifecycle,
 };
 pub use taxii::{

@@ -19,11 +19,11 @@ use wardwatch_core::{Alert, Severity};
 
 use crate::overview::RuleHits;
 use crate::{
-    Account, AlertPage, AuditEntry, AuditRecord, AuditVerdict, Db, DetectionCommit, Encoded,
-    EventPage, IdentityUsage, IncidentFilter, IncidentPage, JournalEntry, LedgerBatch,
-    LifecycleUpdate, NewMessage, OutboxCounts, OutboxRow, PrivacyScope, RetentionReport,
-    SearchRequest, SessionLookup, SourceRow, Stats, StoreError, StoredException, StoredIncident,
-    TimeCursor, TokenGrant, TokenInfo, TokenKind,
+    Account, AddOutcome, AlertPage, AuditEntry, AuditRecord, AuditVerdict, Db, DetectionCommit,
+    Encoded, EventPage, IdentityUsage, IncidentFilter, IncidentPage, JournalEntry, LedgerBatch,
+    LifecycleUpdate, NewMessage, NewTaxiiObject, OutboxCounts, OutboxRow, PrivacyScope,
+    RetentionReport, SearchRequest, SessionLookup, SourceRow, Stats, StoreError, StoredException,
+    StoredIncident, TaxiiCollection, TaxiiSighting, TimeCursor, TokenGrant, TokenInfo, TokenKind,
 };
 
 /// The journal: accepted events appended in order and read back by position.
@@ -303,6 +303,19 @@ pub trait IdentityLedger {
     ) -> Result<u64, StoreError>;
 }
 
+/// The TAXII collections we publish to, and what partners posted back to them.
+pub trait TaxiiStore {
+    fn taxii_collections(&self) -> Result<Vec<TaxiiCollection>, StoreError>;
+    /// Add objects we publish to `collection` (no status resource: nobody polls for it).
+    fn taxii_publish(
+        &mut self,
+        collection: &str,
+        objects: &[NewTaxiiObject],
+    ) -> Result<Vec<AddOutcome>, StoreError>;
+    /// The newest sightings partners posted to our collections, at most `limit`.
+    fn taxii_sightings(&self, limit: usize) -> Result<Vec<TaxiiSighting>, StoreError>;
+}
+
 /// Removing what is past its age or beyond its size.
 pub trait Retention {
     /// Remove events received more than `max_age` ago and, oldest first, beyond `max_bytes`,
@@ -328,6 +341,7 @@ pub trait Store:
     + AccessStore
     + NotifyQueue
     + IdentityLedger
+    + TaxiiStore
     + Retention
     + Send
 {
@@ -345,6 +359,7 @@ impl<T> Store for T where
         + AccessStore
         + NotifyQueue
         + IdentityLedger
+        + TaxiiStore
         + Retention
         + Send
 {
@@ -556,6 +571,21 @@ impl IdentityLedger for Db {
     forward! {
         fn ledger_rows(&self) -> Result<u64, StoreError>;
         fn identity_usage(&self, user: &str, orgs: Option<&[String]>, from: jiff::Timestamp, to: jiff::Timestamp) -> Result<Option<IdentityUsage>, StoreError>;
+    }
+}
+
+impl TaxiiStore for Db {
+    forward! {
+        fn taxii_collections(&self) -> Result<Vec<TaxiiCollection>, StoreError>;
+        fn taxii_sightings(&self, limit: usize) -> Result<Vec<TaxiiSighting>, StoreError>;
+    }
+
+    fn taxii_publish(
+        &mut self,
+        collection: &str,
+        objects: &[NewTaxiiObject],
+    ) -> Result<Vec<AddOutcome>, StoreError> {
+        self.taxii_add(collection, objects, None, |_, _| None)
     }
 }
 

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use wardwatch_incidents::{Context, Incident};
 use wardwatch_intel::{Share, Tlp, collection};
 use wardwatch_store::{
-    AddOutcome, Db, NewTaxiiObject, StoreError, StoredIncident, TaxiiCollection,
+    AddOutcome, AlertStore, IncidentStore, NewTaxiiObject, Store, StoreError, StoredIncident,
+    TaxiiCollection, TaxiiStore,
 };
 
 /// What a share is made with: who we are and what stays inside.
@@ -88,7 +89,10 @@ impl Published {
 
 /// The collection `name` (alias or id) of those stored (the ones `serve` or `--config`
 /// configured).
-pub fn find_collection(db: &Db, name: &str) -> Result<TaxiiCollection, PublishError> {
+pub fn find_collection(
+    db: &(impl TaxiiStore + ?Sized),
+    name: &str,
+) -> Result<TaxiiCollection, PublishError> {
     let all = db.taxii_collections()?;
     if let Some(c) = all.iter().find(|c| c.alias == name || c.id == name) {
         return Ok(c.clone());
@@ -122,7 +126,7 @@ fn shareable(stored: &StoredIncident) -> Result<Incident, PublishError> {
 
 /// The sanitized share of `incident`, with its alerts read from the store.
 fn share_of(
-    db: &Db,
+    db: &(impl AlertStore + ?Sized),
     incident: &Incident,
     settings: &ShareSettings,
     tlp: Tlp,
@@ -150,7 +154,7 @@ fn share_of(
 /// Share incident `id` and, unless `collection` is `None` (a dry run), add the bundle's
 /// objects to that collection.
 pub fn publish(
-    db: &mut Db,
+    db: &mut (impl IncidentStore + AlertStore + TaxiiStore + ?Sized),
     id: &str,
     collection: Option<&str>,
     tlp: Tlp,
@@ -164,7 +168,7 @@ pub fn publish(
 
 /// [`publish`] for an incident already read (the API checked the caller may see it).
 pub fn publish_stored(
-    db: &mut Db,
+    db: &mut (impl AlertStore + TaxiiStore + ?Sized),
     stored: &StoredIncident,
     collection: Option<&str>,
     tlp: Tlp,
@@ -203,7 +207,7 @@ pub fn publish_stored(
             doc: obj.to_string(),
         });
     }
-    let outcomes = db.taxii_add(&target.id, &objects, None, |_, _| None)?;
+    let outcomes = db.taxii_publish(&target.id, &objects)?;
     for o in &outcomes {
         match o {
             AddOutcome::Added { .. } => published.added += 1,
@@ -229,7 +233,7 @@ pub struct ServerSharing(pub ShareSettings);
 impl wardwatch_console::Sharing for ServerSharing {
     fn share(
         &self,
-        db: &mut Db,
+        db: &mut dyn Store,
         incident: &StoredIncident,
         collection: Option<&str>,
         tlp: &str,
