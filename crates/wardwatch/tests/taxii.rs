@@ -403,3 +403,127 @@ read = ["incidents"]
     assert!(!types(&south_after).contains(&"sighting".to_string()));
     assert_eq!(south_after.len(), south_objects.len() + 1);
 }
+
+/// Poll `cond` for up to a minute.
+fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    false
+}
+
+/// Two hospitals running Wardwatch: A shares an incident on its TAXII server, B's feed polls
+/// it, a workstation at B resolves the shared domain, B's alert names hospital A, and B's
+/// sighting goes back to A's collection, where `intel sightings` lists it.
+#[test]
+fn two_hospitals_running_wardwatch_share_and_the_sighting_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let intel = dir.path().join("ioc.txt");
+    std::fs::write(&intel, "update-check.example\n").unwrap();
+    let a_config = dir.path().join("a.toml");
+    std::fs::write(
+        &a_config,
+        format!(
+            "[intel]\npaths = [{:?}]\n[taxii]\nenabled = true\nproducer = \"Hospital A\"\n\
+             [[taxii.collections]]\nalias = \"incidents\"\n\
+             [[taxii.partners]]\nname = \"hospital-b\"\nread = [\"incidents\"]\nwrite = [\"incidents\"]\nmax_tlp = \"amber\"\n",
+            intel.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let a = common::Server::start(&["--config", a_config.to_str().unwrap()]);
+    let secret = add_partner_token(&a.data, "hospital-b");
+    let now = jiff::Timestamp::now().to_string();
+    common::post_bulk(
+        &a,
+        &[json!({"@timestamp": now, "host": {"name": "ws-a-01"},
+            "dns": {"question": {"name": "eu.update-check.example"}}})],
+    );
+    a.wait_alerts("rule_id=intel:ioc.txt:domain", 1);
+    let mut incident = String::new();
+    assert!(eventually(|| {
+        let (_, v) = common::http_get(a.http, "/api/v1/incidents", Some(&a.api_token));
+        match v["incidents"][0]["id"].as_str() {
+            Some(id) => {
+                incident = id.to_string();
+                true
+            }
+            None => false,
+        }
+    }));
+    let (status, v) = common::http_post(
+        a.http,
+        &format!("/api/v1/incidents/{incident}/share"),
+        r#"{"collection": "incidents", "tlp": "amber"}"#,
+        Some(&a.api_token),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["indicators"], 1, "{v}");
+    let (_, v) = taxii(a.http, "GET", "/taxii2/intel/collections/", "", &secret);
+    let collection = v["collections"][0]["id"].as_str().unwrap().to_string();
+
+    let b_config = dir.path().join("b.toml");
+    std::fs::write(
+        &b_config,
+        format!(
+            "[[intel.feeds]]\nname = \"hospital-a\"\nkind = \"taxii\"\n\
+             url = \"http://{}/taxii2/intel/collections/{collection}/\"\ntoken = \"{secret}\"\n\
+             interval_secs = 1\nsightings = true\n",
+            a.http
+        ),
+    )
+    .unwrap();
+    let b = common::Server::start(&["--config", b_config.to_str().unwrap()]);
+    common::post_bulk(
+        &b,
+        &[
+            json!({"@timestamp": jiff::Timestamp::now().to_string(), "host": {"name": "ws-b-07"},
+            "dns": {"question": {"name": "eu.update-check.example"}}}),
+        ],
+    );
+    let alerts = b.wait_alerts("rule_id=intel:hospital-a:domain", 1);
+    assert_eq!(alerts["total"], 1, "{alerts}");
+    assert_eq!(alerts["alerts"][0]["host"], "ws-b-07");
+    // B's sighting reaches A: A knows its indicator was seen at hospital B.
+    let mut listed = Value::Null;
+    let came_back = eventually(|| {
+        let out = wardwatch(&[
+            "intel",
+            "sightings",
+            "--data",
+            a.data.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ]);
+        match String::from_utf8_lossy(&out.stdout).lines().next() {
+            Some(line) => {
+                listed = serde_json::from_str(line).unwrap();
+                true
+            }
+            None => false,
+        }
+    });
+    assert!(came_back, "no sighting reached hospital A");
+    assert_eq!(listed["partner"], "hospital-b");
+    assert_eq!(listed["of_type"], "indicator");
+    assert!(
+        listed["of_pattern"]
+            .as_str()
+            .unwrap()
+            .contains("eu.update-check.example"),
+        "{listed}"
+    );
+    // Nothing of B's inside travelled with it.
+    let (_, v) = taxii(
+        a.http,
+        "GET",
+        &format!("/taxii2/intel/collections/{collection}/objects/?match[type]=sighting"),
+        "",
+        &secret,
+    );
+    assert!(!v.to_string().contains("ws-b-07"), "{v}");
+}
