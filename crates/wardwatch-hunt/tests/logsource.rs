@@ -65,6 +65,10 @@ fn category_allowed(category: &str, channel: &str, event_id: u64) -> bool {
         ("Microsoft-Windows-Sysmon/Operational", "dns_query") => event_id == 22,
         ("Microsoft-Windows-Sysmon/Operational", _) => true,
         ("Security", "process_creation") => event_id == 4688,
+        // Registry auditing and named pipes opened over IPC$ answer to Sysmon's categories
+        // (`fields/security_4657.rs`, `fields/security_5145.rs`; the share is checked there).
+        ("Security", c) if c.starts_with("registry_") => event_id == 4657,
+        ("Security", "pipe_created") => event_id == 5145,
         ("Microsoft-Windows-PowerShell/Operational", "ps_script") => event_id == 4104,
         ("Microsoft-Windows-PowerShell/Operational", "ps_module") => event_id == 4103,
         ("Windows PowerShell", "ps_classic_start") => event_id == 400,
