@@ -100,36 +100,7 @@ impl Telemetry for ServerTelemetry {
     }
 
     fn sign_in(&self, attempt: wardwatch_console::SignIn) {
-        let event = crate::console_sign_in::sign_in_event(&attempt, self.host.as_deref());
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let sink = self.sink.clone();
-        // Off the request's path: the sign-in answers at once, the journal takes the event when
-        // it has room (a busy journal is waited for a while, like a polite sender).
-        rt.spawn(async move {
-            use wardwatch_listen::{Sink, SinkError};
-            let batch = vec![event];
-            for _ in 0..10 {
-                match sink.submit(batch.clone()).await {
-                    Ok(()) => return,
-                    Err(SinkError::Busy { retry_after }) => {
-                        tokio::time::sleep(retry_after.min(Duration::from_secs(5))).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(
-                            "the console sign-in of `{}` was not recorded as an event: {e}",
-                            attempt.account
-                        );
-                        return;
-                    }
-                }
-            }
-            tracing::warn!(
-                "the console sign-in of `{}` was not recorded as an event: the journal stayed busy",
-                attempt.account
-            );
-        });
+        crate::console_sign_in::record(&self.sink, &attempt, self.host.as_deref());
     }
 }
 
