@@ -216,6 +216,83 @@ impl Exception {
     }
 }
 
+/// Facts that say *where* or *who* without a host or user entity: a network alert's edge, a
+/// mail alert's sender. They come first in the form, and are what it checks when the alert
+/// names neither a host nor a user.
+const PLACE_FACTS: &[&str] = &[
+    "source.ip",
+    "destination.ip",
+    "client.ip",
+    "server.ip",
+    "host.ip",
+    "email.from.address",
+    "email.sender.address",
+    "url.domain",
+];
+
+/// How many facts the one-step form offers (the place facts first, then the rest by name).
+const OFFERED_FACTS: usize = 10;
+
+/// What the one-step exception form offers for one alert, so that what it offers never ends
+/// in an error: a host box only when the alert names a host, a user box only when it names a
+/// user, and — for an alert that names neither (a network edge between two addresses, a mail
+/// from outside) — the facts that place it checked at first, because an exception needs a
+/// scope and "this rule everywhere" is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExceptionOffer {
+    /// The host the exception can be scoped to (checked at first).
+    pub host: Option<String>,
+    /// The user it can be scoped to (checked at first when there is no host).
+    pub user: Option<String>,
+    /// The facts offered as "same value", place facts first.
+    pub facts: Vec<String>,
+    /// The facts checked at first.
+    pub checked: Vec<String>,
+}
+
+impl ExceptionOffer {
+    /// The offer for `alert`.
+    pub fn for_alert(alert: &Alert) -> ExceptionOffer {
+        let host = alert_host(alert);
+        let user = alert_users(alert).into_iter().next();
+        let place: Vec<String> = PLACE_FACTS
+            .iter()
+            .filter(|f| alert.facts.contains_key(**f))
+            .map(|f| f.to_string())
+            .collect();
+        let mut facts = place.clone();
+        facts.extend(
+            alert
+                .facts
+                .keys()
+                .filter(|k| !PLACE_FACTS.contains(&k.as_str()))
+                .cloned(),
+        );
+        facts.truncate(OFFERED_FACTS);
+        let checked = if host.is_none() && user.is_none() {
+            place
+        } else {
+            Vec::new()
+        };
+        ExceptionOffer {
+            host,
+            user,
+            facts,
+            checked,
+        }
+    }
+
+    /// The offer for a roll-up of one rule on one host (no alert at hand): the host only.
+    pub fn for_host(host: &str) -> ExceptionOffer {
+        ExceptionOffer {
+            host: Some(host.to_lowercase()),
+            user: None,
+            facts: Vec::new(),
+            checked: Vec::new(),
+        }
+    }
+}
+
 /// The exceptions in force, checked in order.
 #[derive(Debug, Clone, Default)]
 pub struct ExceptionSet {
@@ -352,5 +429,81 @@ mod tests {
         ));
         let user_scoped = Exception::from_alert(&a, &[], false, true, exp, "x", "anna", t).unwrap();
         assert_eq!(user_scoped.user.as_deref(), Some("svc_veeam"));
+    }
+
+    #[test]
+    fn the_form_offers_only_scopes_the_alert_has_and_a_hostless_alert_is_placed_by_its_edge() {
+        let t = at("2026-12-01T10:48:40Z");
+        let offer = ExceptionOffer::for_alert(&backup_alert(t));
+        assert_eq!(offer.host.as_deref(), Some("backup01"));
+        assert_eq!(offer.user.as_deref(), Some("svc_veeam"));
+        assert!(
+            offer.checked.is_empty(),
+            "the host box is the scope: {offer:?}"
+        );
+
+        // A network alert names addresses, not hosts: the host and user boxes are not offered,
+        // the edge comes first and is checked, and what the form sends makes an exception.
+        let mut b = alert(
+            "analytic-network-lateral-movement",
+            "Lateral movement",
+            Severity::Medium,
+            t,
+        );
+        for (k, v) in [
+            ("destination.class", "server"),
+            ("destination.ip", "10.10.0.40"),
+            ("destination.port", "445"),
+            ("event.action", "CreateServiceW"),
+            ("event.category", "network"),
+            ("event.code", "dce_rpc"),
+            ("event.duration", "800000"),
+            ("event.kind", "event"),
+            ("lateral.edge", "10.10.0.30 → 10.10.0.40"),
+            ("network.protocol", "dcerpc"),
+            ("source.ip", "10.10.0.30"),
+            ("source.port", "49154"),
+        ] {
+            b = b.fact(k, v);
+        }
+        let edge = b.build();
+        let offer = ExceptionOffer::for_alert(&edge);
+        assert_eq!(offer.host, None);
+        assert_eq!(offer.user, None);
+        assert_eq!(offer.checked, ["source.ip", "destination.ip"]);
+        assert_eq!(&offer.facts[..2], ["source.ip", "destination.ip"]);
+        assert_eq!(offer.facts.len(), OFFERED_FACTS);
+        let checked: Vec<&str> = offer.checked.iter().map(String::as_str).collect();
+        let e = Exception::from_alert(
+            &edge,
+            &checked,
+            offer.host.is_some(),
+            false,
+            at("2026-12-31T00:00:00Z"),
+            "PACS vendor maintenance",
+            "anna",
+            t,
+        )
+        .unwrap();
+        assert!(e.matches(&edge, t));
+        let elsewhere = {
+            let mut a = edge.clone();
+            a.facts.insert("source.ip".into(), "10.10.0.31".into());
+            a
+        };
+        assert!(!e.matches(&elsewhere, t), "another source is not excepted");
+
+        // A user but no host: the user box is the scope.
+        let mail = alert("mail-phish", "Phishing", Severity::High, t)
+            .user("anna")
+            .fact("email.from.address", "x@example.org")
+            .build();
+        let offer = ExceptionOffer::for_alert(&mail);
+        assert_eq!(
+            (offer.host.as_deref(), offer.user.as_deref()),
+            (None, Some("anna"))
+        );
+        assert!(offer.checked.is_empty());
+        assert_eq!(offer.facts, ["email.from.address"]);
     }
 }

@@ -34,7 +34,7 @@ pub use context::{
     Inventory, Keyed, Location, PatientRecord, Patients, Person, PrivacyKey, Roster, StaffKey,
     StaffKeys, account_name, department_key,
 };
-pub use exception::{Condition, Exception, ExceptionError, ExceptionSet};
+pub use exception::{Condition, Exception, ExceptionError, ExceptionOffer, ExceptionSet};
 pub use group::{GroupConfig, Grouper, MAX_SEEN_ALERTS};
 pub use lifecycle::LifecycleError;
 pub use model::{

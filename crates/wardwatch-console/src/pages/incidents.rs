@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use wardwatch_core::Severity;
-use wardwatch_incidents::{IncidentView, Resolution};
+use wardwatch_incidents::{ExceptionOffer, IncidentView, Resolution};
 use wardwatch_store::IncidentFilter;
 
 use super::{PageResult, now_ns, window, window_options};
@@ -293,33 +293,45 @@ fn entity_graph(v: &IncidentView) -> String {
     out
 }
 
-/// The one-step exception form for an alert.
-pub(crate) fn exception_form(
-    who: &Principal,
-    alert_id: &str,
-    facts: &[String],
-    scope_host: bool,
-) -> String {
+/// The one-step exception form for an alert: it offers only the scopes the alert has
+/// (see [`ExceptionOffer`]), so submitting it as shown never ends in "the alert names no host".
+pub(crate) fn exception_form(who: &Principal, alert_id: &str, offer: &ExceptionOffer) -> String {
     let mut f = format!(
         "<form method=\"post\" action=\"/alerts/{}/exception\">{}",
         url_encode(alert_id),
         csrf_input(who)
     );
-    for k in facts.iter().take(8) {
+    for k in &offer.facts {
         let _ = write!(
             f,
-            "<label><input type=\"checkbox\" name=\"field\" value=\"{0}\"> same {0}</label> ",
-            attr(k)
+            "<label><input type=\"checkbox\" name=\"field\" value=\"{0}\"{1}> same {0}</label> ",
+            attr(k),
+            if offer.checked.contains(k) {
+                " checked"
+            } else {
+                ""
+            }
         );
     }
-    let _ = write!(
-        f,
-        "<label><input type=\"checkbox\" name=\"scope_host\" value=\"1\"{}> this host only</label> \
-         <label><input type=\"checkbox\" name=\"scope_user\" value=\"1\"> this user only</label><br>\
-         <label>Expires <select name=\"expires\"><option value=\"now+7d\">in 7 days</option><option value=\"now+30d\" selected>in 30 days</option><option value=\"now+90d\">in 90 days</option></select></label> \
+    if let Some(host) = &offer.host {
+        let _ = write!(
+            f,
+            "<label><input type=\"checkbox\" name=\"scope_host\" value=\"1\" checked> this host only ({})</label> ",
+            esc(host)
+        );
+    }
+    if let Some(user) = &offer.user {
+        let _ = write!(
+            f,
+            "<label><input type=\"checkbox\" name=\"scope_user\" value=\"1\"{}> this user only ({})</label>",
+            if offer.host.is_none() { " checked" } else { "" },
+            esc(user)
+        );
+    }
+    f.push_str(
+        "<br><label>Expires <select name=\"expires\"><option value=\"now+7d\">in 7 days</option><option value=\"now+30d\" selected>in 30 days</option><option value=\"now+90d\">in 90 days</option></select></label> \
          <label>Justification <input name=\"justification\" required minlength=\"5\" size=\"40\" placeholder=\"why this is expected\"></label> \
          <button type=\"submit\">Create exception</button></form>",
-        if scope_host { " checked" } else { "" }
     );
     f
 }
@@ -467,11 +479,10 @@ pub(crate) async fn detail(
             .collect();
         let mut cell = facts.join("<br>");
         if who.may(Access::Act) {
-            let keys: Vec<String> = a.facts.keys().cloned().collect();
             let _ = write!(
                 cell,
                 "<details><summary>Create an exception from this alert</summary>{}</details>",
-                exception_form(&who, &a.id.0, &keys, true)
+                exception_form(&who, &a.id.0, &ExceptionOffer::for_alert(a))
             );
         }
         let _ = write!(
@@ -576,4 +587,51 @@ pub(crate) async fn exception(
     };
     let e = create_exception(&s, &who, b).await?;
     Ok(Redirect::to(&format!("/rules?created={}", url_encode(&e.id))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+
+    fn offer(host: Option<&str>, user: Option<&str>, checked: &[&str]) -> ExceptionOffer {
+        ExceptionOffer {
+            host: host.map(str::to_string),
+            user: user.map(str::to_string),
+            facts: vec![
+                "source.ip".into(),
+                "destination.ip".into(),
+                "event.code".into(),
+            ],
+            checked: checked.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_exception_form_offers_only_the_scopes_the_alert_has() {
+        let who = Principal::new("anna", Role::Analyst, &[], "127.0.0.1");
+        let edge = exception_form(
+            &who,
+            "a1",
+            &offer(None, None, &["source.ip", "destination.ip"]),
+        );
+        assert!(!edge.contains("scope_host"), "{edge}");
+        assert!(!edge.contains("scope_user"), "{edge}");
+        assert!(edge.contains("value=\"source.ip\" checked"), "{edge}");
+        assert!(edge.contains("value=\"destination.ip\" checked"), "{edge}");
+        assert!(edge.contains("value=\"event.code\">"), "{edge}");
+
+        let on_host = exception_form(&who, "a2", &offer(Some("pacs01"), Some("anna"), &[]));
+        assert!(
+            on_host.contains("name=\"scope_host\" value=\"1\" checked> this host only (pacs01)")
+        );
+        assert!(on_host.contains("name=\"scope_user\" value=\"1\"> this user only (anna)"));
+        assert!(
+            !on_host.contains("\" checked> same"),
+            "no fact checked: {on_host}"
+        );
+
+        let user_only = exception_form(&who, "a3", &offer(None, Some("anna"), &[]));
+        assert!(user_only.contains("name=\"scope_user\" value=\"1\" checked>"));
+    }
 }

@@ -409,7 +409,11 @@ pub(crate) async fn noteworthy(
             .and_then(|(_, v)| v.incident.alert_ids.first())
     {
         body.push_str("<h2>Turn into an exception</h2><p>Stops this rule alerting on this host (for the time you choose).</p>");
-        body.push_str(&super::incidents::exception_form(&who, &aid.0, &[], true));
+        body.push_str(&super::incidents::exception_form(
+            &who,
+            &aid.0,
+            &wardwatch_incidents::ExceptionOffer::for_host(&r.host),
+        ));
     }
     Ok(layout(&who, "/", "Noteworthy", &body))
 }
