@@ -101,6 +101,41 @@ fn collection_for(
     }
 }
 
+/// The opening every collection endpoint shares, in TAXII's order: the API root (404), the
+/// partner (401/403/406), the collection and the partner's right to it (404/403).
+async fn open_collection(
+    s: &TaxiiState,
+    root: &str,
+    headers: &HeaderMap,
+    coll: &str,
+    need: Need,
+) -> Result<(Partner, TaxiiCollection), TaxiiError> {
+    check_root(s, root)?;
+    let p = partner(s, headers).await?;
+    let c = collection_for(s, &p, coll, need)?;
+    Ok((p, c))
+}
+
+/// The opening of an object endpoint: the collection's, then its parameters (400; `match[version]`
+/// only where `version` says so), then the object itself (404 unless the partner sees a version of it).
+async fn open_object(
+    s: &TaxiiState,
+    (root, coll, object): (&str, &str, &str),
+    headers: &HeaderMap,
+    need: Need,
+    raw: Option<&str>,
+    version: bool,
+) -> Result<(Partner, TaxiiCollection, Filters), TaxiiError> {
+    let (p, c) = open_collection(s, root, headers, coll, need).await?;
+    let takes = Takes {
+        id_and_type: false,
+        version,
+    };
+    let f = parse(raw, takes, s.setup().section.max_page_size)?;
+    object_exists(s, &c, &p, object).await?;
+    Ok((p, c, f))
+}
+
 fn reader(p: &Partner) -> TaxiiReader {
     TaxiiReader::Partner {
         name: p.name.clone(),
@@ -260,9 +295,7 @@ pub(super) async fn collection(
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        check_root(&s, &root)?;
-        let p = partner(&s, &headers).await?;
-        let c = collection_for(&s, &p, &coll, Need::Either)?;
+        let (p, c) = open_collection(&s, &root, &headers, &coll, Need::Either).await?;
         Ok::<_, TaxiiError>(taxii_json(StatusCode::OK, &collection_json(&c, &p)))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
@@ -275,9 +308,7 @@ pub(super) async fn objects(
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        check_root(&s, &root)?;
-        let p = partner(&s, &headers).await?;
-        let c = collection_for(&s, &p, &coll, Need::Read)?;
+        let (p, c) = open_collection(&s, &root, &headers, &coll, Need::Read).await?;
         let f = parse(raw.as_deref(), OBJECTS, s.setup().section.max_page_size)?;
         let q = query(&c, &p, &f);
         let page = s.with_db(move |db| Ok(db.taxii_query(&q)?)).await?;
@@ -294,9 +325,7 @@ pub(super) async fn manifest(
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        check_root(&s, &root)?;
-        let p = partner(&s, &headers).await?;
-        let c = collection_for(&s, &p, &coll, Need::Read)?;
+        let (p, c) = open_collection(&s, &root, &headers, &coll, Need::Read).await?;
         let f = parse(raw.as_deref(), OBJECTS, s.setup().section.max_page_size)?;
         let q = query(&c, &p, &f);
         let page = s.with_db(move |db| Ok(db.taxii_query(&q)?)).await?;
@@ -346,15 +375,15 @@ pub(super) async fn object(
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        check_root(&s, &root)?;
-        let p = partner(&s, &headers).await?;
-        let c = collection_for(&s, &p, &coll, Need::Read)?;
-        let takes = Takes {
-            id_and_type: false,
-            version: true,
-        };
-        let f = parse(raw.as_deref(), takes, s.setup().section.max_page_size)?;
-        object_exists(&s, &c, &p, &object).await?;
+        let (p, c, f) = open_object(
+            &s,
+            (&root, &coll, &object),
+            &headers,
+            Need::Read,
+            raw.as_deref(),
+            true,
+        )
+        .await?;
         let mut q = query(&c, &p, &f);
         q.ids = vec![object];
         let page = s.with_db(move |db| Ok(db.taxii_query(&q)?)).await?;
@@ -371,15 +400,15 @@ pub(super) async fn delete_object(
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        check_root(&s, &root)?;
-        let p = partner(&s, &headers).await?;
-        let c = collection_for(&s, &p, &coll, Need::Both)?;
-        let takes = Takes {
-            id_and_type: false,
-            version: true,
-        };
-        let f = parse(raw.as_deref(), takes, s.setup().section.max_page_size)?;
-        object_exists(&s, &c, &p, &object).await?;
+        let (p, c, f) = open_object(
+            &s,
+            (&root, &coll, &object),
+            &headers,
+            Need::Both,
+            raw.as_deref(),
+            true,
+        )
+        .await?;
         // Deleting an object takes every version, unless `match[version]` narrows it.
         let versions = if f.versions_given {
             f.versions.clone()
@@ -410,15 +439,15 @@ pub(super) async fn versions(
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        check_root(&s, &root)?;
-        let p = partner(&s, &headers).await?;
-        let c = collection_for(&s, &p, &coll, Need::Read)?;
-        let takes = Takes {
-            id_and_type: false,
-            version: false,
-        };
-        let f = parse(raw.as_deref(), takes, s.setup().section.max_page_size)?;
-        object_exists(&s, &c, &p, &object).await?;
+        let (p, c, f) = open_object(
+            &s,
+            (&root, &coll, &object),
+            &headers,
+            Need::Read,
+            raw.as_deref(),
+            false,
+        )
+        .await?;
         let mut q = query(&c, &p, &f);
         q.ids = vec![object];
         q.versions = VersionMatch::all();
@@ -492,9 +521,7 @@ pub(super) async fn add_objects(
     body: Body,
 ) -> Response {
     let run = async {
-        check_root(&s, &root)?;
-        let p = partner(&s, &headers).await?;
-        let c = collection_for(&s, &p, &coll, Need::Write)?;
+        let (p, c) = open_collection(&s, &root, &headers, &coll, Need::Write).await?;
         check_content_type(&headers)?;
         let max = (s.setup().section.max_content_kb * 1024) as usize;
         let too_large = || {
