@@ -54,7 +54,7 @@ pub const OTHERS: &str = "(others)";
 pub const MAX_VALUE_LEN: usize = 256;
 
 /// The kind of the rows holding an account's own totals for a day.
-const TOTAL: &str = "*";
+pub const TOTAL: &str = "*";
 
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
 
@@ -203,6 +203,28 @@ impl LedgerBatch {
         }
     }
 
+    /// The rows to write, in the order every engine writes them (sorted, so that which values
+    /// a day keeps under [`MAX_VALUES_PER_DAY`] does not depend on hashing).
+    pub fn cells(&self) -> Vec<LedgerCell<'_>> {
+        let mut cells: Vec<(&Key, &Cell)> = self.cells.iter().collect();
+        cells.sort_by(|a, b| a.0.cmp(b.0).then(a.1.first.cmp(&b.1.first)));
+        cells
+            .into_iter()
+            .map(|((account, org, day, kind, value), c)| LedgerCell {
+                account,
+                org,
+                day: *day,
+                kind,
+                value,
+                first_seen: c.first,
+                last_seen: c.last,
+                uses: c.uses,
+                succeeded: c.succeeded,
+                failed: c.failed,
+            })
+            .collect()
+    }
+
     /// Rows this batch will write or update.
     pub fn len(&self) -> usize {
         self.cells.len()
@@ -239,19 +261,16 @@ pub(crate) fn write_ledger(
              succeeded = succeeded + excluded.succeeded,
              failed = failed + excluded.failed",
     )?;
-    // Sorted, so that which values a day keeps does not depend on hashing.
-    let mut cells: Vec<(&Key, &Cell)> = batch.cells.iter().collect();
-    cells.sort_by(|a, b| a.0.cmp(b.0).then(a.1.first.cmp(&b.1.first)));
-    for ((account, org, day, kind, value), c) in cells {
+    for c in batch.cells() {
         let mut put = |value: &str| {
             upsert.execute(params![
-                account,
-                org,
-                day,
-                kind,
+                c.account,
+                c.org,
+                c.day,
+                c.kind,
                 value,
-                c.first,
-                c.last,
+                c.first_seen,
+                c.last_seen,
                 c.uses,
                 c.succeeded,
                 c.failed,
@@ -259,11 +278,44 @@ pub(crate) fn write_ledger(
                 MAX_VALUES_PER_DAY
             ])
         };
-        if put(value)? == 0 {
+        if put(c.value)? == 0 {
             put(OTHERS)?;
         }
     }
     Ok(())
+}
+
+/// One row of a [`LedgerBatch`] to write: an account's uses of one place on one day. Written
+/// under [`OTHERS`] instead of `value` when the day already holds [`MAX_VALUES_PER_DAY`] values
+/// of the kind (the totals' kind, [`TOTAL`], has no cap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerCell<'a> {
+    pub account: &'a str,
+    pub org: &'a str,
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub kind: &'static str,
+    pub value: &'a str,
+    /// ns since the epoch.
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub uses: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+}
+
+/// One stored row of an account, as any engine reads it back for [`usage_from_rows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub org: String,
+    pub day: i64,
+    pub kind: String,
+    pub value: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub uses: i64,
+    pub succeeded: i64,
+    pub failed: i64,
 }
 
 /// One place or means of use, over a period.
@@ -334,10 +386,118 @@ fn ts(ns: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
-fn day_of(t: jiff::Timestamp) -> i64 {
+/// The UTC day of `t`, as the ledger keys it (days since 1970-01-01).
+pub fn day_of(t: jiff::Timestamp) -> i64 {
     i64::try_from(t.as_nanosecond())
         .unwrap_or(i64::MAX)
         .div_euclid(DAY_NS)
+}
+
+/// Where and how the account `account` (an [`account_key`]) was used from the day of `from` to
+/// the day of `to` (both whole UTC days) in the organizations `orgs` (`None`: all), from every
+/// stored row of the account: `None` when none is of those organizations.
+pub fn usage_from_rows(
+    account: &str,
+    orgs: Option<&[String]>,
+    from: jiff::Timestamp,
+    to: jiff::Timestamp,
+    rows: impl IntoIterator<Item = UsageRow>,
+) -> Option<IdentityUsage> {
+    let (first_day, last_day) = (day_of(from), day_of(to).max(day_of(from)));
+    let mut out = IdentityUsage {
+        account: account.to_string(),
+        from: ts(first_day.saturating_mul(DAY_NS)),
+        to: ts((last_day + 1).saturating_mul(DAY_NS)),
+        organizations: Vec::new(),
+        first_seen: None,
+        last_seen: None,
+        uses: 0,
+        succeeded: 0,
+        failed: 0,
+        hosts: Vec::new(),
+        sources: Vec::new(),
+        devices: Vec::new(),
+        applications: Vec::new(),
+        logon_types: Vec::new(),
+        countries: Vec::new(),
+    };
+    let mut known = false;
+    // (kind, value) -> (cell inside the period, first ever)
+    let mut places: HashMap<(UsageKind, String), (Option<Cell>, i64)> = HashMap::new();
+    let mut total: Option<Cell> = None;
+    for r in rows {
+        let org = r.org;
+        if orgs.is_some_and(|o| !o.contains(&org)) {
+            continue;
+        }
+        known = true;
+        let day = r.day;
+        if day > last_day {
+            continue;
+        }
+        let kind = r.kind;
+        let cell = Cell {
+            first: r.first_seen,
+            last: r.last_seen,
+            uses: r.uses,
+            succeeded: r.succeeded,
+            failed: r.failed,
+        };
+        let inside = day >= first_day;
+        if kind == TOTAL {
+            if inside {
+                if !out.organizations.contains(&org) {
+                    out.organizations.push(org);
+                }
+                match &mut total {
+                    Some(t) => t.merge(&cell),
+                    None => total = Some(cell),
+                }
+            }
+            continue;
+        }
+        let Some(kind) = UsageKind::parse(&kind) else {
+            continue;
+        };
+        let entry = places.entry((kind, r.value)).or_insert((None, cell.first));
+        entry.1 = entry.1.min(cell.first);
+        if inside {
+            match &mut entry.0 {
+                Some(c) => c.merge(&cell),
+                None => entry.0 = Some(cell),
+            }
+        }
+    }
+    if !known {
+        return None;
+    }
+    if let Some(t) = total {
+        out.first_seen = Some(ts(t.first));
+        out.last_seen = Some(ts(t.last));
+        out.uses = t.uses as u64;
+        out.succeeded = t.succeeded as u64;
+        out.failed = t.failed as u64;
+    }
+    let period_start = first_day.saturating_mul(DAY_NS);
+    for ((kind, value), (cell, first_ever)) in places {
+        let Some(c) = cell else { continue };
+        out.places_mut(kind).push(PlaceUsage {
+            value,
+            first_seen: ts(c.first),
+            last_seen: ts(c.last),
+            uses: c.uses as u64,
+            succeeded: c.succeeded as u64,
+            failed: c.failed as u64,
+            first_ever: ts(first_ever),
+            new: first_ever >= period_start,
+        });
+    }
+    out.organizations.sort();
+    for kind in UsageKind::ALL {
+        out.places_mut(kind)
+            .sort_by(|a, b| b.uses.cmp(&a.uses).then_with(|| a.value.cmp(&b.value)));
+    }
+    Some(out)
 }
 
 impl Db {
@@ -368,108 +528,25 @@ impl Db {
         to: jiff::Timestamp,
     ) -> Result<Option<IdentityUsage>, StoreError> {
         let account = account_key(user);
-        let (first_day, last_day) = (day_of(from), day_of(to).max(day_of(from)));
-        let mut out = IdentityUsage {
-            account: account.clone(),
-            from: ts(first_day.saturating_mul(DAY_NS)),
-            to: ts((last_day + 1).saturating_mul(DAY_NS)),
-            organizations: Vec::new(),
-            first_seen: None,
-            last_seen: None,
-            uses: 0,
-            succeeded: 0,
-            failed: 0,
-            hosts: Vec::new(),
-            sources: Vec::new(),
-            devices: Vec::new(),
-            applications: Vec::new(),
-            logon_types: Vec::new(),
-            countries: Vec::new(),
-        };
         let mut stmt = self.conn.prepare_cached(
             "SELECT org, day, kind, value, first_seen, last_seen, uses, succeeded, failed
              FROM identity_usage WHERE account = ?1",
         )?;
-        let mut rows = stmt.query(params![account])?;
-        let mut known = false;
-        // (kind, value) -> (cell inside the period, first ever)
-        let mut places: HashMap<(UsageKind, String), (Option<Cell>, i64)> = HashMap::new();
-        let mut total: Option<Cell> = None;
-        while let Some(r) = rows.next()? {
-            let org: String = r.get(0)?;
-            if orgs.is_some_and(|o| !o.contains(&org)) {
-                continue;
-            }
-            known = true;
-            let day: i64 = r.get(1)?;
-            if day > last_day {
-                continue;
-            }
-            let kind: String = r.get(2)?;
-            let cell = Cell {
-                first: r.get(4)?,
-                last: r.get(5)?,
+        let rows = stmt.query_map(params![account], |r| {
+            Ok(UsageRow {
+                org: r.get(0)?,
+                day: r.get(1)?,
+                kind: r.get(2)?,
+                value: r.get(3)?,
+                first_seen: r.get(4)?,
+                last_seen: r.get(5)?,
                 uses: r.get(6)?,
                 succeeded: r.get(7)?,
                 failed: r.get(8)?,
-            };
-            let inside = day >= first_day;
-            if kind == TOTAL {
-                if inside {
-                    if !out.organizations.contains(&org) {
-                        out.organizations.push(org);
-                    }
-                    match &mut total {
-                        Some(t) => t.merge(&cell),
-                        None => total = Some(cell),
-                    }
-                }
-                continue;
-            }
-            let Some(kind) = UsageKind::parse(&kind) else {
-                continue;
-            };
-            let entry = places
-                .entry((kind, r.get(3)?))
-                .or_insert((None, cell.first));
-            entry.1 = entry.1.min(cell.first);
-            if inside {
-                match &mut entry.0 {
-                    Some(c) => c.merge(&cell),
-                    None => entry.0 = Some(cell),
-                }
-            }
-        }
-        if !known {
-            return Ok(None);
-        }
-        if let Some(t) = total {
-            out.first_seen = Some(ts(t.first));
-            out.last_seen = Some(ts(t.last));
-            out.uses = t.uses as u64;
-            out.succeeded = t.succeeded as u64;
-            out.failed = t.failed as u64;
-        }
-        let period_start = first_day.saturating_mul(DAY_NS);
-        for ((kind, value), (cell, first_ever)) in places {
-            let Some(c) = cell else { continue };
-            out.places_mut(kind).push(PlaceUsage {
-                value,
-                first_seen: ts(c.first),
-                last_seen: ts(c.last),
-                uses: c.uses as u64,
-                succeeded: c.succeeded as u64,
-                failed: c.failed as u64,
-                first_ever: ts(first_ever),
-                new: first_ever >= period_start,
-            });
-        }
-        out.organizations.sort();
-        for kind in UsageKind::ALL {
-            out.places_mut(kind)
-                .sort_by(|a, b| b.uses.cmp(&a.uses).then_with(|| a.value.cmp(&b.value)));
-        }
-        Ok(Some(out))
+            })
+        })?;
+        let rows = rows.collect::<Result<Vec<_>, _>>()?;
+        Ok(usage_from_rows(&account, orgs, from, to, rows))
     }
 
     /// Remove the ledger's days older than `max_days` before `now`, then the oldest days while

@@ -61,8 +61,8 @@ pub use privacy::PrivacyScope;
 pub use retro::TimeCursor;
 pub use seam::{
     AccessStore, AlertStore, DetectionStore, EventSearch, ExceptionStore, IdentityLedger,
-    IncidentStore, Journal, NotifyQueue, ResendKeys, Retention, Store, TaxiiStore, TokenStore,
-    update_lifecycle,
+    IncidentStore, Journal, NotifyQueue, PartitionState, ResendKeys, Retention, Store, TaxiiStore,
+    TokenStore, update_lifecycle,
 };
 pub use taxii::{
     AddOutcome, NewTaxiiObject, TaxiiCollection, TaxiiObjectRow, TaxiiPage, TaxiiQuery,

@@ -78,6 +78,27 @@ pub trait DetectionStore {
     fn open_incident_docs(&self) -> Result<Vec<String>, StoreError>;
 }
 
+/// The state of a scale-out detection stage, one row per stream partition: the last stream
+/// sequence it acknowledged and what its correlations and analytics hold, saved together.
+///
+/// A worker takes a partition, [`load_partition`](Self::load_partition)s it, and after each
+/// committed batch [`save_partition`](Self::save_partition)s it before acknowledging the
+/// messages; a worker that takes the partition over after a crash goes on from the saved
+/// sequence (messages at or before it were already processed). A save never moves a partition
+/// back: a worker that lost its partition and saves late is refused, not believed.
+pub trait PartitionState {
+    /// Partition `part`'s last acknowledged sequence and its state (0 and `None` for a new one).
+    fn load_partition(&self, part: u32) -> Result<(u64, Option<Vec<u8>>), StoreError>;
+    /// Replace partition `part`'s sequence and state in one write; `false` (nothing written)
+    /// when the stored sequence is already past `last_acked_seq`.
+    fn save_partition(
+        &mut self,
+        part: u32,
+        last_acked_seq: u64,
+        state: &[u8],
+    ) -> Result<bool, StoreError>;
+}
+
 /// Event search and the figures read from events.
 pub trait EventSearch {
     /// Events matching the request's query and time range, newest first, with a total.
@@ -443,6 +464,21 @@ impl DetectionStore for Db {
     }
     forward! {
         fn commit_detection(&mut self, c: &DetectionCommit<'_>) -> Result<usize, StoreError>;
+    }
+}
+
+impl PartitionState for Db {
+    fn load_partition(&self, part: u32) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+        self.partition_state(part)
+    }
+
+    fn save_partition(
+        &mut self,
+        part: u32,
+        last_acked_seq: u64,
+        state: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.save_partition_state(part, last_acked_seq, state)
     }
 }
 

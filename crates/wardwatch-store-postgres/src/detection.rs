@@ -1,0 +1,143 @@
+//! What the scale-out detection stages commit: the incident stage's incidents, exception
+//! counters, identity ledger and cursor in one transaction, and each partition's sequence and
+//! state.
+//!
+//! Alerts are not kept here: the detection workers store them in ClickHouse, and the composite
+//! store (`wardwatch-store-cluster`) writes a commit's alerts there before the rest comes
+//! here. A commit that carries alerts is refused rather than half stored.
+
+use wardwatch_store::{DetectionCommit, DetectionStore, PartitionState, StoreError};
+
+use crate::{Postgres, level_num, now_ns};
+
+/// The advisory lock a detection commit holds: incident events get their positions in commit
+/// order, so the notification planner never reads past one still being written.
+const COMMIT_LOCK: i64 = 0x5757_0002;
+
+impl DetectionStore for Postgres {
+    fn cursor(&self, worker: &str) -> Result<(i64, Option<String>), StoreError> {
+        self.with("cannot read a detection cursor", |c| {
+            Ok(
+                c.query_opt("SELECT seq, state FROM cursors WHERE name = $1", &[&worker])?
+                    .map(|r| Ok::<_, postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
+                    .transpose()?
+                    .unwrap_or((0, None)),
+            )
+        })
+    }
+
+    fn commit_detection(&mut self, c: &DetectionCommit<'_>) -> Result<usize, StoreError> {
+        if !c.alerts.is_empty() {
+            return Err(self.engine_error(format!(
+                "a detection commit of `{}` carries {} alerts: PostgreSQL keeps the state, alerts go to the events store (ClickHouse) first",
+                c.worker,
+                c.alerts.len()
+            )));
+        }
+        self.with("cannot commit detection results", |client| {
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+            if !c.incidents.is_empty() {
+                let upsert = tx.prepare(
+                    "INSERT INTO incidents (id, org, opened, first_seen, last_seen, severity, score, closed, merged_into, title, doc)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     ON CONFLICT (id) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+                         severity = excluded.severity, score = excluded.score, closed = excluded.closed,
+                         merged_into = excluded.merged_into, title = excluded.title, doc = excluded.doc",
+                )?;
+                let note = tx.prepare("INSERT INTO incident_events (incident) VALUES ($1)")?;
+                for r in c.incidents {
+                    tx.execute(
+                        &upsert,
+                        &[
+                            &r.id,
+                            &r.org,
+                            &r.opened,
+                            &r.first_seen,
+                            &r.last_seen,
+                            &level_num(r.severity),
+                            &r.score,
+                            &r.closed,
+                            &r.merged_into,
+                            &r.title,
+                            &r.doc,
+                        ],
+                    )?;
+                }
+                // Privacy incidents never reach the notification queue.
+                for r in c
+                    .incidents
+                    .iter()
+                    .filter(|r| !r.id.starts_with(wardwatch_core::PRIVACY_INCIDENT_PREFIX))
+                {
+                    tx.execute(&note, &[&r.id])?;
+                }
+            }
+            if !c.suppressed.is_empty() {
+                let count = tx.prepare(
+                    "UPDATE exceptions SET suppressed = suppressed + $2,
+                         last_suppressed = GREATEST(COALESCE(last_suppressed, 0), $3) WHERE id = $1",
+                )?;
+                for (id, n, at) in c.suppressed {
+                    tx.execute(&count, &[id, &(*n as i64), at])?;
+                }
+            }
+            if let Some(batch) = c.ledger {
+                crate::ledger::write_ledger(&mut tx, batch)?;
+            }
+            tx.execute(
+                "INSERT INTO cursors (name, seq, state) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, state = excluded.state",
+                &[&c.worker, &c.cursor, &c.state],
+            )?;
+            tx.commit()?;
+            Ok(0)
+        })
+    }
+
+    fn open_incident_docs(&self) -> Result<Vec<String>, StoreError> {
+        self.with("cannot read the open incidents", |c| {
+            c.query(
+                "SELECT doc FROM incidents WHERE NOT closed ORDER BY opened, id COLLATE \"C\"",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect()
+        })
+    }
+}
+
+impl PartitionState for Postgres {
+    fn load_partition(&self, part: u32) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+        self.with("cannot read a partition's state", |c| {
+            Ok(c.query_opt(
+                "SELECT seq, state FROM partitions WHERE part = $1",
+                &[&i64::from(part)],
+            )?
+            .map(|r| {
+                Ok::<_, postgres::Error>((r.try_get::<_, i64>(0)? as u64, Some(r.try_get(1)?)))
+            })
+            .transpose()?
+            .unwrap_or((0, None)))
+        })
+    }
+
+    fn save_partition(
+        &mut self,
+        part: u32,
+        last_acked_seq: u64,
+        state: &[u8],
+    ) -> Result<bool, StoreError> {
+        let seq = i64::try_from(last_acked_seq)
+            .map_err(|_| StoreError::Cursor(last_acked_seq.to_string()))?;
+        self.with("cannot save a partition's state", |c| {
+            Ok(c.execute(
+                "INSERT INTO partitions (part, seq, state, saved) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (part) DO UPDATE SET seq = excluded.seq, state = excluded.state, saved = excluded.saved
+                 WHERE partitions.seq <= excluded.seq",
+                &[&i64::from(part), &seq, &state, &now_ns()],
+            )? > 0)
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! The state schema and its migrations, keyed by the version in `wardwatch_schema`.
+//!
+//! Migrations run in one transaction (PostgreSQL's DDL is transactional: a failed migration
+//! leaves the previous version whole) under a transaction-level advisory lock, so two nodes
+//! running `wardwatch cluster init` at once apply each step once.
+
+/// The schema version this code writes.
+pub const VERSION: i32 = 1;
+
+/// The advisory lock key of migrations (any fixed number no other lock of ours uses).
+const MIGRATION_LOCK: i64 = 0x5757_0001;
+
+/// Version 1: incidents, exceptions, the detection stages' cursors and partitions, the
+/// notification queue's incident events, the identity ledger.
+const V1: &str = r#"
+-- Incidents. The grouping columns and `doc` (the incident and its narrative, JSON) are written
+-- only by the incident stage; `status`, `resolution`, `assignee` and `lifecycle` (comments and
+-- people's actions, JSON) only through the API. Neither side overwrites the other's columns.
+-- `pos` breaks ties in listings where SQLite uses its rowid.
+CREATE TABLE IF NOT EXISTS incidents (
+    pos         BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+    id          TEXT PRIMARY KEY,
+    org         TEXT NOT NULL,
+    opened      BIGINT NOT NULL,                    -- ns since the epoch
+    first_seen  BIGINT NOT NULL,
+    last_seen   BIGINT NOT NULL,
+    severity    SMALLINT NOT NULL,                  -- 0 informational .. 4 critical
+    score       DOUBLE PRECISION NOT NULL,
+    closed      BOOLEAN NOT NULL,                   -- once quiet (or merged into another)
+    merged_into TEXT,
+    title       TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'new',        -- new | acknowledged | resolved
+    resolution  TEXT,
+    assignee    TEXT,
+    lifecycle   TEXT
+);
+CREATE INDEX IF NOT EXISTS incidents_last_seen ON incidents (last_seen DESC, pos DESC);
+CREATE INDEX IF NOT EXISTS incidents_open ON incidents (opened, id) WHERE NOT closed;
+
+-- Exceptions (scoped suppressions made from alerts), and how much each suppressed.
+CREATE TABLE IF NOT EXISTS exceptions (
+    id              TEXT PRIMARY KEY,
+    org             TEXT NOT NULL,
+    rule_id         TEXT NOT NULL,
+    expires         BIGINT NOT NULL,
+    doc             TEXT NOT NULL,
+    suppressed      BIGINT NOT NULL DEFAULT 0,
+    last_suppressed BIGINT
+);
+
+-- Durable positions of the stages that read a log (the incident stage's stream sequence),
+-- with their state (JSON).
+CREATE TABLE IF NOT EXISTS cursors (
+    name      TEXT PRIMARY KEY,
+    seq       BIGINT NOT NULL,
+    state     TEXT
+);
+
+-- Per stream partition: the last sequence the detection worker acknowledged, and its state.
+CREATE TABLE IF NOT EXISTS partitions (
+    part      BIGINT PRIMARY KEY,
+    seq       BIGINT NOT NULL,
+    state     BYTEA NOT NULL,
+    saved     BIGINT NOT NULL                      -- ns since the epoch
+);
+
+-- Incidents changed by the incident stage, in commit order, for the notification planner.
+CREATE TABLE IF NOT EXISTS incident_events (
+    seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    incident  TEXT NOT NULL
+);
+
+-- The identity ledger: one row per account, organization, UTC day, kind and value.
+CREATE TABLE IF NOT EXISTS identity_usage (
+    account     TEXT NOT NULL,
+    org         TEXT NOT NULL,
+    day         BIGINT NOT NULL,                    -- days since 1970-01-01 (UTC)
+    kind        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    first_seen  BIGINT NOT NULL,
+    last_seen   BIGINT NOT NULL,
+    uses        BIGINT NOT NULL,
+    succeeded   BIGINT NOT NULL,
+    failed      BIGINT NOT NULL,
+    PRIMARY KEY (account, org, day, kind, value)
+);
+CREATE INDEX IF NOT EXISTS identity_usage_day ON identity_usage (day);
+"#;
+
+/// Each version's statements, in order.
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1)];
+
+/// The tables of this schema, for status figures.
+pub const TABLES: &[&str] = &[
+    "incidents",
+    "exceptions",
+    "cursors",
+    "partitions",
+    "incident_events",
+    "identity_usage",
+];
+
+const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS wardwatch_schema (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    version  INTEGER NOT NULL,
+    updated  BIGINT NOT NULL
+)";
+
+/// The version the database is at (0 without our tables).
+pub(crate) fn version(c: &mut postgres::Client) -> Result<i32, postgres::Error> {
+    let exists: bool = c
+        .query_one("SELECT to_regclass('wardwatch_schema') IS NOT NULL", &[])?
+        .try_get(0)?;
+    if !exists {
+        return Ok(0);
+    }
+    let row = c.query_opt("SELECT version FROM wardwatch_schema WHERE id = 1", &[])?;
+    row.map_or(Ok(0), |r| r.try_get(0))
+}
+
+/// Bring the database to [`VERSION`]; returns the version it was at. A database newer than
+/// this build is left as it is (the caller reports it).
+pub(crate) fn migrate(c: &mut postgres::Client) -> Result<i32, postgres::Error> {
+    let mut tx = c.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(VERSION_TABLE)?;
+    let before: i32 = tx
+        .query_opt("SELECT version FROM wardwatch_schema WHERE id = 1", &[])?
+        .map_or(Ok(0), |r| r.try_get(0))?;
+    if before >= VERSION {
+        tx.commit()?;
+        return Ok(before);
+    }
+    for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > before) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO wardwatch_schema (id, version, updated) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, updated = excluded.updated",
+            &[v, &crate::now_ns()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_end_at_the_version_and_name_every_table() {
+        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(VERSION));
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].0 + 1 == w[1].0));
+        let all: String = MIGRATIONS.iter().map(|m| m.1).collect();
+        for t in TABLES {
+            assert!(
+                all.contains(&format!("CREATE TABLE IF NOT EXISTS {t} (")),
+                "{t}"
+            );
+        }
+    }
+}
