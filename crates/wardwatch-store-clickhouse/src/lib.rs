@@ -23,6 +23,7 @@
 
 mod alerts;
 mod compile;
+mod journal;
 mod schema;
 mod search;
 
@@ -33,6 +34,7 @@ use wardwatch_store::query::FieldPairs;
 use wardwatch_store::{Encoded, StoreError};
 
 pub use alerts::NewAlert;
+pub use journal::Counts;
 pub use schema::Layout;
 
 /// What [`StoreError::Engine`] names.

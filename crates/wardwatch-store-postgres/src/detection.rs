@@ -14,6 +14,46 @@ use crate::{Postgres, level_num, now_ns};
 /// order, so the notification planner never reads past one still being written.
 const COMMIT_LOCK: i64 = 0x5757_0002;
 
+impl Postgres {
+    /// Every stage's cursor, and each partition's last acknowledged sequence as
+    /// `partition/N`, by name.
+    pub fn cursors(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.with("cannot list the cursors", |c| {
+            c.query(
+                "SELECT name, seq FROM (SELECT name, seq FROM cursors
+                     UNION ALL SELECT 'partition/' || part, seq FROM partitions) AS c
+                 ORDER BY name COLLATE \"C\"",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+        })
+    }
+
+    /// Rows in each of the state's tables, by table (for `wardwatch cluster status`).
+    pub fn table_rows(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let sql = crate::schema::TABLES
+            .iter()
+            .map(|t| format!("SELECT '{t}', COUNT(*) FROM {t}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let counts: Vec<(String, i64)> = self.with("cannot count the state's rows", |c| {
+            c.query(&sql, &[])?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect()
+        })?;
+        Ok(crate::schema::TABLES
+            .iter()
+            .map(|t| {
+                let n = counts.iter().find(|(name, _)| name == t).map_or(0, |c| c.1);
+                (*t, n)
+            })
+            .collect())
+    }
+}
+
 impl DetectionStore for Postgres {
     fn cursor(&self, worker: &str) -> Result<(i64, Option<String>), StoreError> {
         self.with("cannot read a detection cursor", |c| {

@@ -27,10 +27,14 @@
 //! **Architecture Invariant:** this crate stores and finds the state's rows; it knows nothing
 //! of NATS, ClickHouse, listeners or rules. The single binary never links it.
 
+mod access;
 mod detection;
 mod incidents;
 mod ledger;
+mod outbox;
+mod resend;
 pub mod schema;
+mod taxii;
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! running `wardwatch cluster init` at once apply each step once.
 
 /// The schema version this code writes.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// The advisory lock key of migrations (any fixed number no other lock of ours uses).
 const MIGRATION_LOCK: i64 = 0x5757_0001;
@@ -88,8 +88,120 @@ CREATE TABLE IF NOT EXISTS identity_usage (
 CREATE INDEX IF NOT EXISTS identity_usage_day ON identity_usage (day);
 "#;
 
+/// Version 2: tokens, console accounts, sessions and the audit log, the notification queue,
+/// the shared secrets and the resend keys, the TAXII collections we publish to.
+const V2: &str = r#"
+CREATE TABLE IF NOT EXISTS tokens (
+    name      TEXT PRIMARY KEY,
+    kind      TEXT NOT NULL,                      -- ingest | api | taxii
+    sha256    TEXT NOT NULL UNIQUE,
+    created   BIGINT NOT NULL,
+    role      TEXT,                               -- API tokens: the role they act with
+    org       TEXT                                -- API: '*' or ids; ingest: where events go
+);
+
+CREATE TABLE IF NOT EXISTS accounts (
+    name      TEXT PRIMARY KEY,
+    role      TEXT NOT NULL,
+    orgs      TEXT NOT NULL,                      -- comma-separated organization ids; '*' = all
+    hash      TEXT NOT NULL,                      -- Argon2id PHC string
+    created   BIGINT NOT NULL,
+    disabled  BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id        TEXT PRIMARY KEY,                   -- SHA-256 of the cookie's secret
+    account   TEXT NOT NULL REFERENCES accounts (name) ON DELETE CASCADE,
+    csrf      TEXT NOT NULL,
+    created   BIGINT NOT NULL,
+    expires   BIGINT NOT NULL,
+    addr      TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);
+
+CREATE TABLE IF NOT EXISTS audit (
+    seq       BIGINT PRIMARY KEY,
+    ts        BIGINT NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    target    TEXT NOT NULL,
+    org       TEXT NOT NULL,
+    addr      TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev      TEXT NOT NULL,                      -- hash of the entry before ('0' x 64 first)
+    hash      TEXT NOT NULL                       -- SHA-256 over prev and this entry's fields
+);
+-- The highest audit number handed out; appends lock this row, so they take turns.
+CREATE TABLE IF NOT EXISTS audit_head (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    seq       BIGINT NOT NULL
+);
+INSERT INTO audit_head (id, seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+
+-- The notification planner's position in incident_events and its state (JSON).
+CREATE TABLE IF NOT EXISTS notify_state (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    seq       BIGINT NOT NULL,
+    state     TEXT NOT NULL
+);
+-- Outgoing messages, one per recipient.
+CREATE TABLE IF NOT EXISTS outbox (
+    id           TEXT PRIMARY KEY,                -- incident event + recipient: queued once
+    created      BIGINT NOT NULL,
+    kind         TEXT NOT NULL,
+    incident     TEXT,
+    recipient    TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'queued',  -- queued | sent | failed
+    attempts     BIGINT NOT NULL DEFAULT 0,
+    next_attempt BIGINT NOT NULL,
+    last_error   TEXT,
+    sent         BIGINT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
+
+-- Secrets every node shares (random, made on first use).
+CREATE TABLE IF NOT EXISTS secrets (
+    name      TEXT PRIMARY KEY,
+    value     BYTEA NOT NULL
+);
+-- Resend keys of `_bulk` documents without a sender id, in the order accepted.
+CREATE TABLE IF NOT EXISTS resend_keys (
+    pos       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    received  BIGINT NOT NULL,
+    key       BIGINT NOT NULL
+);
+
+-- The TAXII collections we publish to, and every version of the objects in them (ours and
+-- the sightings partners post back).
+CREATE TABLE IF NOT EXISTS taxii_collections (
+    id          TEXT PRIMARY KEY,
+    alias       TEXT NOT NULL UNIQUE,
+    title       TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created     BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS taxii_objects (
+    collection   TEXT NOT NULL,
+    id           TEXT NOT NULL,                   -- the STIX id
+    version_ns   BIGINT NOT NULL,                 -- `modified`, else `created`, else date_added
+    version      TEXT NOT NULL,
+    date_added   BIGINT NOT NULL,                 -- us since the epoch; unique per collection
+    type         TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    tlp          SMALLINT NOT NULL,               -- 0 clear .. 4 red
+    creator      TEXT,
+    posted_by    TEXT,                            -- the partner who posted it; NULL: ours
+    private      BOOLEAN NOT NULL DEFAULT FALSE,
+    doc          TEXT NOT NULL,
+    PRIMARY KEY (collection, id, version_ns)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS taxii_objects_added ON taxii_objects (collection, date_added);
+"#;
+
 /// Each version's statements, in order.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
 
 /// The tables of this schema, for status figures.
 pub const TABLES: &[&str] = &[
@@ -99,6 +211,16 @@ pub const TABLES: &[&str] = &[
     "partitions",
     "incident_events",
     "identity_usage",
+    "tokens",
+    "accounts",
+    "sessions",
+    "audit",
+    "notify_state",
+    "outbox",
+    "secrets",
+    "resend_keys",
+    "taxii_collections",
+    "taxii_objects",
 ];
 
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS wardwatch_schema (

@@ -527,4 +527,12 @@ fn the_schema_is_made_by_init_once_and_checked_by_every_node() {
     peer.start();
     assert!(pg2.save_partition(1, 7, b"x").unwrap());
     assert_eq!(pg.load_partition(1).unwrap(), (7, Some(b"x".to_vec())));
+    // What `wardwatch cluster status` shows of the state.
+    assert_eq!(pg.cursors().unwrap(), [("partition/1".to_string(), 7)]);
+    let rows = pg.table_rows().unwrap();
+    assert_eq!(rows.len(), wardwatch_store_postgres::schema::TABLES.len());
+    assert!(
+        rows.contains(&("partitions", 1)) && rows.contains(&("incidents", 0)),
+        "{rows:?}"
+    );
 }

@@ -133,7 +133,9 @@ pub struct AuditVerdict {
     pub broken: Option<(i64, String)>,
 }
 
-fn entry_hash(prev: &str, seq: i64, r: &AuditRecord, ts: i64) -> String {
+/// The hash of audit entry `seq` written at `ts` after the entry whose hash is `prev`: what
+/// every engine stores with it and [`AuditChain`] checks.
+pub fn audit_hash(prev: &str, seq: i64, r: &AuditRecord, ts: i64) -> String {
     let mut h = Sha256::new();
     // Length-prefixed fields: no two different entries hash the same text.
     for part in [
@@ -355,7 +357,7 @@ impl Db {
             .unwrap_or((0, GENESIS.to_string()));
         let seq = last_seq + 1;
         let ts = now_ns();
-        let hash = entry_hash(&prev, seq, r, ts);
+        let hash = audit_hash(&prev, seq, r, ts);
         tx.execute(
             "INSERT INTO audit (seq, ts, actor, action, target, org, addr, detail, prev, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -400,47 +402,11 @@ impl Db {
             "SELECT seq, ts, actor, action, target, org, addr, detail, prev, hash FROM audit ORDER BY seq",
         )?;
         let mut rows = stmt.query([])?;
-        let mut prev = GENESIS.to_string();
-        let mut expected_seq = 1i64;
-        let mut entries = 0u64;
+        let mut chain = AuditChain::default();
         while let Some(r) = rows.next()? {
-            let e = audit_entry(r)?;
-            entries += 1;
-            let broken = |why: String| {
-                Ok(AuditVerdict {
-                    entries,
-                    broken: Some((e.seq, why)),
-                })
-            };
-            if e.seq != expected_seq {
-                return broken(format!(
-                    "entry {} follows entry {}: entries in between were deleted",
-                    e.seq,
-                    expected_seq - 1
-                ));
+            if let Some(broken) = chain.check(audit_entry(r)?) {
+                return Ok(broken);
             }
-            if e.prev != prev {
-                return broken(format!(
-                    "entry {} does not point at the entry before it: an entry was deleted or moved",
-                    e.seq
-                ));
-            }
-            let rec = AuditRecord {
-                actor: e.actor.clone(),
-                action: e.action.clone(),
-                target: e.target.clone(),
-                org: e.org.clone(),
-                addr: e.addr.clone(),
-                detail: e.detail.clone(),
-            };
-            if entry_hash(&e.prev, e.seq, &rec, e.ts) != e.hash {
-                return broken(format!(
-                    "entry {} was changed after it was written (its hash does not match its fields)",
-                    e.seq
-                ));
-            }
-            prev = e.hash;
-            expected_seq += 1;
         }
         // The last entries deleted leave no trace in the chain; the sequence does: SQLite's
         // AUTOINCREMENT counter remembers the highest number handed out.
@@ -452,21 +418,90 @@ impl Db {
                 |r| r.get(0),
             )
             .optional()?;
+        Ok(chain.finish(highest))
+    }
+}
+
+/// The audit chain checked entry by entry from the first, as an engine reads it in order.
+#[derive(Debug, Clone)]
+pub struct AuditChain {
+    prev: String,
+    expected_seq: i64,
+    entries: u64,
+}
+
+impl Default for AuditChain {
+    fn default() -> Self {
+        AuditChain {
+            prev: GENESIS.to_string(),
+            expected_seq: 1,
+            entries: 0,
+        }
+    }
+}
+
+impl AuditChain {
+    /// Check the next entry: `Some` verdict naming it when it breaks the chain (edited,
+    /// entries deleted before it, or moved).
+    pub fn check(&mut self, e: AuditEntry) -> Option<AuditVerdict> {
+        self.entries += 1;
+        let broken = |why: String| {
+            Some(AuditVerdict {
+                entries: self.entries,
+                broken: Some((e.seq, why)),
+            })
+        };
+        if e.seq != self.expected_seq {
+            return broken(format!(
+                "entry {} follows entry {}: entries in between were deleted",
+                e.seq,
+                self.expected_seq - 1
+            ));
+        }
+        if e.prev != self.prev {
+            return broken(format!(
+                "entry {} does not point at the entry before it: an entry was deleted or moved",
+                e.seq
+            ));
+        }
+        let rec = AuditRecord {
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            org: e.org.clone(),
+            addr: e.addr.clone(),
+            detail: e.detail.clone(),
+        };
+        if audit_hash(&e.prev, e.seq, &rec, e.ts) != e.hash {
+            return broken(format!(
+                "entry {} was changed after it was written (its hash does not match its fields)",
+                e.seq
+            ));
+        }
+        self.prev = e.hash;
+        self.expected_seq += 1;
+        None
+    }
+
+    /// The verdict once every entry was checked, given the highest sequence number the engine
+    /// ever handed out (entries deleted from the end leave only that trace).
+    pub fn finish(self, highest: Option<i64>) -> AuditVerdict {
+        let expected_seq = self.expected_seq;
         if let Some(h) = highest
             && h >= expected_seq
         {
-            return Ok(AuditVerdict {
-                entries,
+            return AuditVerdict {
+                entries: self.entries,
                 broken: Some((
                     expected_seq,
                     format!("entries {expected_seq}..={h} were deleted from the end of the log"),
                 )),
-            });
+            };
         }
-        Ok(AuditVerdict {
-            entries,
+        AuditVerdict {
+            entries: self.entries,
             broken: None,
-        })
+        }
     }
 }
 

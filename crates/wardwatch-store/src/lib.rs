@@ -39,7 +39,8 @@ mod taxii;
 mod words;
 
 pub use access::{
-    Account, AuditEntry, AuditRecord, AuditVerdict, GENESIS, Session, SessionLookup, TokenGrant,
+    Account, AuditChain, AuditEntry, AuditRecord, AuditVerdict, GENESIS, Session, SessionLookup,
+    TokenGrant, audit_hash,
 };
 pub use db::{
     Db, DbOptions, DetectionCommit, Encoded, FILE_NAME, JournalEntry, PAGE_SIZE, RetentionReport,
