@@ -11,6 +11,7 @@
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd_audit;
+mod cmd_cluster;
 mod cmd_demo;
 mod cmd_doctor;
 mod cmd_hunt;
@@ -75,6 +76,9 @@ enum Command {
     /// The audit log of people's actions: verify its hash chain, list it.
     #[command(subcommand)]
     Audit(cmd_audit::AuditCommand),
+    /// A scale-out deployment's engines: set them up (`init`), see how they are (`status`).
+    #[command(subcommand)]
+    Cluster(cmd_cluster::ClusterCommand),
     /// Notifications: send a test message over every configured channel.
     #[command(subcommand)]
     Notify(cmd_notify::NotifyCommand),
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Intel(cmd) => cmd_intel::run(cmd),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Tokens(cmd) => cmd_tokens::run(cmd),
+        Command::Cluster(cmd) => cmd_cluster::run(cmd),
         Command::Doctor(args) => cmd_doctor::run(args),
         Command::Demo(args) => cmd_demo::run(args),
         Command::Incidents(cmd) => cmd_incidents::run(cmd),
