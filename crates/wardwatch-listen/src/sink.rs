@@ -23,6 +23,13 @@ pub enum SinkError {
     /// The store failed. Nothing of the batch was stored.
     #[error("store failed: {0}")]
     Failed(String),
+    /// What stores the batch cannot be reached (in a cluster: no NATS server answers); try
+    /// again after the given delay. Nothing of the batch was stored.
+    #[error("unavailable: {reason}, retry in {} s", retry_after.as_secs().max(1))]
+    Unavailable {
+        reason: String,
+        retry_after: Duration,
+    },
 }
 
 /// Durable storage for decoded events, as seen by listeners.

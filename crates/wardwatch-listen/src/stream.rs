@@ -168,6 +168,13 @@ pub(crate) async fn submit_frames<S: Sink>(
                 return Err(Stop);
             }
             Err(SinkError::Busy { retry_after }) => retry_after,
+            Err(SinkError::Unavailable {
+                reason,
+                retry_after,
+            }) => {
+                warn!(source, %reason, retry_in_ms = retry_after.as_millis() as u64, "the store is unreachable; not reading until it answers");
+                retry_after
+            }
             Err(SinkError::Failed(reason)) => {
                 warn!(source, %reason, retry_in_ms = backoff.as_millis() as u64, "storing a syslog batch failed; retrying");
                 let wait = backoff;

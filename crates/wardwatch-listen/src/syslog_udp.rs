@@ -303,6 +303,10 @@ async fn submit_loop<S: Sink>(mut rx: mpsc::Receiver<Batch>, sink: Arc<S>, mut d
                 warn!(source = SOURCE, %reason, "storing a syslog batch failed");
                 drops.drop_messages(n, "the store failed");
             }
+            Err(SinkError::Unavailable { reason, .. }) => {
+                warn!(source = SOURCE, %reason, "storing a syslog batch failed");
+                drops.drop_messages(n, "the store is unreachable");
+            }
         }
     }
 }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use wardwatch_listen::ClientAuth;
 
 mod bounds;
+mod cluster;
 pub use bounds::{ResendSection, SearchSection, TimeSection};
+pub use cluster::{ClusterConfig, StoreSection};
 
 /// The documented default configuration, printed by `wardwatch serve --print-config`. A test
 /// checks that it parses to exactly [`Config::default`].
@@ -332,6 +334,23 @@ hour = 7
 # departments = []                       # of an involved host or person
 # organizations = []
 # tags = []                              # ATT&CK tactics or techniques, e.g. ["impact"]
+
+# Scale-out (docs/SCALE.md): with [cluster] and [store], `wardwatch serve --role ingest|detect|
+# incidents|api|all` nodes share NATS JetStream (events in transit), ClickHouse (events and
+# alerts) and PostgreSQL (incidents, exceptions, tokens, accounts, audit, queues); run
+# `wardwatch cluster init` once. Without them (the default) `serve` is the single binary.
+# [cluster]
+# nats = "nats://127.0.0.1:4222"      # comma-separated servers; tls:// for TLS
+# partitions = 8                       # the most detection workers sharing the work
+# replicas = 1                         # copies of each stream (3 in a NATS cluster)
+# max_backlog_mb = 10240               # unprocessed events held; past it ingest answers 429
+# duplicate_window_secs = 120          # a batch a sender resends within this is kept once
+# ack_wait_secs = 60                   # an unacknowledged batch goes to a worker again after
+# publish_timeout_secs = 5             # ingest answers 503 when JetStream has not acked by then
+#
+# [store]
+# events = "clickhouse://127.0.0.1:8123/wardwatch"
+# state = "postgres://wardwatch@127.0.0.1:5432/wardwatch"
 "#;
 
 /// The whole configuration.
@@ -353,6 +372,12 @@ pub struct Config {
     pub notify: wardwatch_notify::NotifyConfig,
     pub intel: IntelSection,
     pub taxii: crate::taxii::TaxiiSection,
+    /// `[cluster]`: NATS JetStream for a scale-out deployment; `None`: the single binary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
+    /// `[store]`: ClickHouse and PostgreSQL for a scale-out deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreSection>,
 }
 
 /// `[intel]`: threat intelligence other hospitals and feeds share.

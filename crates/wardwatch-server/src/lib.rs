@@ -19,6 +19,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod report;
 pub mod resend;
+pub mod roles;
 mod serve;
 pub mod taxii;
 

@@ -104,7 +104,7 @@ impl Telemetry for ServerTelemetry {
     }
 }
 
-fn parse_addr(what: &str, text: &str) -> Result<Option<SocketAddr>, ServeError> {
+pub(crate) fn parse_addr(what: &str, text: &str) -> Result<Option<SocketAddr>, ServeError> {
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -119,7 +119,7 @@ fn parse_addr(what: &str, text: &str) -> Result<Option<SocketAddr>, ServeError> 
 /// everything else goes to the Elasticsearch-compatible router. Both answer `GET /`: a browser
 /// (it asks for `text/html`) gets the console's overview, a shipper's start-up probe gets the
 /// Elasticsearch answer it expects.
-fn console_and_ingest(console: axum::Router, bulk: axum::Router) -> axum::Router {
+pub(crate) fn console_and_ingest(console: axum::Router, bulk: axum::Router) -> axum::Router {
     let probe = bulk.clone();
     console
         .fallback_service(bulk)
@@ -156,7 +156,7 @@ fn nonempty(path: &str) -> Option<PathBuf> {
 }
 
 /// The HTTPS acceptor, when `http.tls_cert` is set.
-fn http_tls(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
+pub(crate) fn http_tls(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
     let h = &config.http;
     match (h.tls_cert.trim().is_empty(), h.tls_key.trim().is_empty()) {
         (true, true) => Ok(None),
@@ -178,7 +178,11 @@ fn http_tls(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeE
 }
 
 /// Plain HTTP on a non-loopback address is an explicit choice.
-fn plain_http_allowed(config: &Config, addr: SocketAddr, tls: bool) -> Result<(), ServeError> {
+pub(crate) fn plain_http_allowed(
+    config: &Config,
+    addr: SocketAddr,
+    tls: bool,
+) -> Result<(), ServeError> {
     if tls || addr.ip().is_loopback() {
         return Ok(());
     }
@@ -192,7 +196,7 @@ fn plain_http_allowed(config: &Config, addr: SocketAddr, tls: bool) -> Result<()
 }
 
 /// The HTTP listeners' limits from the configuration.
-fn http_limits(config: &Config) -> Result<listen::http::HttpLimits, ServeError> {
+pub(crate) fn http_limits(config: &Config) -> Result<listen::http::HttpLimits, ServeError> {
     let h = &config.http;
     Ok(listen::http::HttpLimits {
         conn: listen::ConnLimits {
@@ -209,6 +213,14 @@ fn http_limits(config: &Config) -> Result<listen::http::HttpLimits, ServeError> 
 /// start (the default organization) plus the store's (`wardwatch tokens add --org`).
 fn ingest_tokens(data_dir: &Path, given: &[String]) -> Result<HashMap<String, String>, ServeError> {
     let db = Db::open(data_dir, &DbOptions::default())?;
+    Ok(token_set(&db, given)?)
+}
+
+/// [`ingest_tokens`] from any token store (a cluster's ingest nodes read the shared one).
+pub(crate) fn token_set(
+    store: &(impl wardwatch_store::TokenStore + ?Sized),
+    given: &[String],
+) -> Result<HashMap<String, String>, wardwatch_store::StoreError> {
     let mut set: HashMap<String, String> = given
         .iter()
         .map(|t| {
@@ -218,7 +230,7 @@ fn ingest_tokens(data_dir: &Path, given: &[String]) -> Result<HashMap<String, St
             )
         })
         .collect();
-    for (hash, grant) in db.token_grants(TokenKind::Ingest)? {
+    for (hash, grant) in store.token_grants(TokenKind::Ingest)? {
         let org = grant
             .org
             .unwrap_or_else(|| wardwatch_core::DEFAULT_ORGANIZATION.to_string());

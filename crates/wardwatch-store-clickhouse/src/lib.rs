@@ -26,6 +26,7 @@ mod compile;
 mod journal;
 mod schema;
 mod search;
+mod undecodable;
 
 use std::sync::OnceLock;
 
@@ -36,6 +37,7 @@ use wardwatch_store::{Encoded, StoreError};
 pub use alerts::NewAlert;
 pub use journal::Counts;
 pub use schema::Layout;
+pub use undecodable::Undecodable;
 
 /// What [`StoreError::Engine`] names.
 pub(crate) const ENGINE: &str = "clickhouse";

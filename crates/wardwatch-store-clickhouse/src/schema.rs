@@ -59,7 +59,7 @@ pub(crate) fn knows_ttl(version: &str) -> bool {
 }
 
 impl ClickHouse {
-    /// Make the database and the `events` and `alerts` tables when they do not exist yet
+    /// Make the database and the `events`, `alerts` and `undecodable` tables when they do not exist yet
     /// (nothing already there is changed).
     pub fn init(&self, layout: &Layout) -> Result<(), StoreError> {
         let version = self.version()?;
@@ -78,6 +78,11 @@ impl ClickHouse {
                 "CREATE TABLE IF NOT EXISTS {database}.alerts ({}) ENGINE = MergeTree \
                  PARTITION BY day ORDER BY (org, ts, ord) {ttl}",
                 crate::alerts::COLUMNS
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {database}.undecodable ({}) ENGINE = MergeTree \
+                 PARTITION BY day ORDER BY (part, seq, line) {ttl}",
+                crate::undecodable::COLUMNS
             ),
         ];
         for sql in ddl {
@@ -100,7 +105,7 @@ impl ClickHouse {
             client
                 .query(
                     "SELECT DISTINCT table, toUInt16(toDate(partition)) FROM system.parts \
-                     WHERE database = ? AND table IN ('events', 'alerts') AND active",
+                     WHERE database = ? AND table IN ('events', 'alerts', 'undecodable') AND active",
                 )
                 .bind(self.database.as_str())
                 .fetch_all::<(String, u16)>(),

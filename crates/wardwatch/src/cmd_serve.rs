@@ -29,6 +29,11 @@ pub struct ServeArgs {
     /// Sigma-format rules (off by default: see bench/README.md).
     #[arg(long = "pack")]
     packs: Vec<String>,
+    /// Run as a node of a scale-out deployment (needs `[cluster]` in the configuration; see
+    /// docs/SCALE.md), taking these roles: `ingest` (listeners publishing to NATS JetStream),
+    /// or `all`. Without it, `serve` is the single binary with its embedded store.
+    #[arg(long)]
+    role: Option<String>,
     /// Print the full documented default configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -94,12 +99,50 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = config(&args)?;
+    let roles = args
+        .role
+        .as_deref()
+        .map(wardwatch_server::roles::parse_roles)
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("wardwatch-io")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, env_tokens()))
+    match roles {
+        Some(roles) => runtime.block_on(serve_node(config, env_tokens(), roles)),
+        None => runtime.block_on(serve(config, env_tokens())),
+    }
+}
+
+/// Run a scale-out node with `roles` until Ctrl-C or SIGTERM.
+pub async fn serve_node(
+    config: Config,
+    tokens: Tokens,
+    roles: Vec<wardwatch_server::roles::Role>,
+) -> Result<ExitCode> {
+    use wardwatch_server::roles;
+    let open = roles::sqlite_state(config.data.dir.clone());
+    let node = roles::start_node(&config, &tokens, &roles, open)
+        .await
+        .context("cannot start the node")?;
+    let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+    eprintln!("wardwatch: cluster node ({})", names.join(", "));
+    if let Some(a) = node.http {
+        let scheme = if config.http.tls_cert.trim().is_empty() {
+            "http"
+        } else {
+            "https"
+        };
+        eprintln!("  ingest  {scheme}://{a}  (/_bulk)");
+    }
+    if let Some(a) = node.syslog {
+        eprintln!("  syslog  udp://{a}  tcp://{a}");
+    }
+    wait_for_signal().await?;
+    eprintln!("wardwatch: stopping...");
+    node.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Run a server until Ctrl-C or SIGTERM.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tracing::error;
+use tracing::{error, warn};
 
 /// The value of `WWW-Authenticate` on 401 answers.
 pub(crate) const WWW_AUTHENTICATE: &str = "Basic realm=\"wardwatch\", ApiKey, Bearer";
@@ -38,6 +38,9 @@ pub(crate) enum BulkError {
     Closed,
     /// The store failed; nothing was stored. The reason is logged, not sent.
     StoreFailed(String),
+    /// What stores events cannot be reached (a cluster's NATS); nothing was stored. The reason
+    /// is logged, not sent.
+    Unavailable { reason: String, wait: Duration },
     /// No such API here.
     NotFound { method: String, uri: String },
 }
@@ -129,6 +132,17 @@ impl BulkError {
                         .to_string(),
                 )
             }
+            BulkError::Unavailable { reason, wait } => {
+                warn!(%reason, "bulk request refused: the event transport is unreachable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable_shards_exception",
+                    format!(
+                        "Wardwatch cannot reach its event transport; nothing of this request was stored, retry in {} s",
+                        retry_secs(*wait)
+                    ),
+                )
+            }
             BulkError::NotFound { method, uri } => (
                 StatusCode::BAD_REQUEST,
                 "illegal_argument_exception",
@@ -142,7 +156,9 @@ impl BulkError {
     /// How long the sender should wait before sending again, for a refusal that says so.
     pub(crate) fn retry_after(&self) -> Option<u64> {
         match self {
-            BulkError::Busy(wait) | BulkError::Throttled { wait, .. } => Some(retry_secs(*wait)),
+            BulkError::Busy(wait)
+            | BulkError::Throttled { wait, .. }
+            | BulkError::Unavailable { wait, .. } => Some(retry_secs(*wait)),
             _ => None,
         }
     }

@@ -21,7 +21,7 @@
 //! | 400 | a broken gzip stream or action line | log it |
 //! | 408 | the body did not arrive within `body_timeout_secs` | retry |
 //! | 429 + `Retry-After` | the token is over its budget ([`crate::fair`], counted in `throttled`), or the pipeline is behind ([`Sink::busy`] or `SinkError::Busy`) | retry later |
-//! | 503 / 500 | the pipeline is shutting down / the store failed | retry later |
+//! | 503 / 500 | the pipeline is shutting down or (a cluster's ingest) NATS is unreachable, with `Retry-After` then / the store failed | retry later |
 //!
 //! Every answer carries `X-Elastic-Product: Elasticsearch`, which Beats 8, Logstash and the
 //! official clients check. Counters: `received` — documents read from request bodies;
@@ -415,6 +415,13 @@ pub(crate) async fn commit<S: Sink>(
                 SinkError::Busy { retry_after } => BulkError::Busy(retry_after),
                 SinkError::Closed => BulkError::Closed,
                 SinkError::Failed(reason) => BulkError::StoreFailed(reason),
+                SinkError::Unavailable {
+                    reason,
+                    retry_after,
+                } => BulkError::Unavailable {
+                    reason,
+                    wait: retry_after,
+                },
             };
             (e, stored)
         })?;
