@@ -1,22 +1,29 @@
 //! `wardwatch cluster init|status`: set up a scale-out deployment's engines and see how they
 //! are (docs/SCALE.md).
 //!
-//! `init` creates what the nodes expect, idempotently — ClickHouse's `events` and `alerts`
+//! `init` creates what the nodes expect, idempotently — NATS' events stream and one durable
+//! consumer per partition (`wardwatch_cluster::init`), ClickHouse's `events` and `alerts`
 //! tables, PostgreSQL's state schema (or its migration to this build's version) — so it is run
 //! once before the first node starts and again after an upgrade. `status` says, per engine,
-//! whether it answers and what it holds: ClickHouse's events and alerts (count, size, newest
-//! position, alerts per level), PostgreSQL's schema version against this build's, rows per
-//! table, and every stage's cursor and partition's acknowledged position.
+//! whether it answers and what it holds: the stream's backlog and, per partition, its
+//! consumer's lag, unacknowledged and redelivered messages and whether a worker is attached;
+//! ClickHouse's events and alerts (count, size, newest position, alerts per level);
+//! PostgreSQL's schema version against this build's, rows per table, and every stage's cursor
+//! and partition's saved position.
 //!
 //! Each engine is tried on its own: one that is down is named with its error and the others
 //! are still reported; the exit code is 1 when any engine is unreachable or not set up.
-//! Addresses come from flags or the environment (`WARDWATCH_STORE_EVENTS`,
+//! Addresses come from the nodes' configuration (`[cluster]`, `[store]`), overridden by flags
+//! or the environment (`WARDWATCH_CLUSTER_NATS`, `WARDWATCH_STORE_EVENTS`,
 //! `WARDWATCH_STORE_STATE`: a password in an address stays out of the process list).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use wardwatch_cluster::ClusterConfig;
+use wardwatch_cluster::Status;
 use wardwatch_store_clickhouse::{ClickHouse, Layout};
 use wardwatch_store_postgres::{Postgres, schema};
 
@@ -29,15 +36,67 @@ pub enum ClusterCommand {
     Status(Engines),
 }
 
-/// Where the engines are (`[store]` of the nodes' configuration).
+/// Where the engines are: the nodes' configuration, or each address on its own.
 #[derive(Debug, Args)]
 pub struct Engines {
-    /// Events and alerts: clickhouse://HOST:8123/DATABASE.
+    /// The nodes' configuration file: its `[cluster]` and `[store]` sections.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// NATS servers, comma-separated (`[cluster] nats`).
+    #[arg(long, env = "WARDWATCH_CLUSTER_NATS", value_name = "URL")]
+    nats: Option<String>,
+    /// Partitions of the events stream (`[cluster] partitions`).
+    #[arg(long, value_name = "N")]
+    partitions: Option<u32>,
+    /// Events and alerts: clickhouse://HOST:8123/DATABASE (`[store] events`).
     #[arg(long, env = "WARDWATCH_STORE_EVENTS", value_name = "URL")]
-    events: String,
-    /// The state: postgres://USER@HOST:5432/DATABASE.
+    events: Option<String>,
+    /// The state: postgres://USER@HOST:5432/DATABASE (`[store] state`).
     #[arg(long, env = "WARDWATCH_STORE_STATE", value_name = "URL")]
-    state: String,
+    state: Option<String>,
+}
+
+/// The engines' addresses once the configuration and the flags are read.
+struct Resolved {
+    cluster: Option<ClusterConfig>,
+    events: Option<String>,
+    state: Option<String>,
+}
+
+impl Engines {
+    fn resolve(&self) -> Result<Resolved> {
+        let config =
+            match &self.config {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    Some(wardwatch_server::Config::from_toml(&text).with_context(|| {
+                        format!("{} is not a valid configuration", path.display())
+                    })?)
+                }
+            };
+        let (mut cluster, store) = match config {
+            Some(c) => (c.cluster, c.store),
+            None => (None, None),
+        };
+        if let Some(nats) = &self.nats {
+            cluster.get_or_insert_with(ClusterConfig::default).nats = nats.clone();
+        }
+        if let Some(n) = self.partitions {
+            cluster
+                .get_or_insert_with(ClusterConfig::default)
+                .partitions = n;
+        }
+        Ok(Resolved {
+            cluster,
+            events: self
+                .events
+                .clone()
+                .or_else(|| store.as_ref().map(|s| s.events.clone())),
+            state: self.state.clone().or_else(|| store.map(|s| s.state)),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -53,8 +112,11 @@ pub struct InitArgs {
 pub fn run(cmd: ClusterCommand) -> Result<ExitCode> {
     let mut out = Report::default();
     match cmd {
-        ClusterCommand::Init(args) => init(&args, &mut out),
-        ClusterCommand::Status(engines) => status(&engines, &mut out),
+        ClusterCommand::Init(args) => {
+            let engines = args.engines.resolve()?;
+            init(&args, &engines, &mut out)?;
+        }
+        ClusterCommand::Status(engines) => status(&engines.resolve()?, &mut out)?,
     }
     print!("{}", out.text);
     if out.failed.is_empty() {
@@ -63,6 +125,15 @@ pub fn run(cmd: ClusterCommand) -> Result<ExitCode> {
         eprintln!("needs attention: {}", out.failed.join(", "));
         Ok(ExitCode::from(1))
     }
+}
+
+/// Run NATS' part (async) on a runtime of this command's own.
+fn nats<T>(f: impl Future<Output = T>) -> Result<T> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the NATS client's runtime")?
+        .block_on(f))
 }
 
 /// What is printed, and which engines failed.
@@ -79,20 +150,38 @@ impl Report {
     }
 
     fn fail(&mut self, engine: &'static str, where_: &str, why: impl std::fmt::Display) {
-        self.line(format!(
-            "{engine:<11} {where_}  UNREACHABLE or REFUSED: {why}"
-        ));
+        self.line(format!("{engine:<11} {where_}  FAILED: {why}"));
+        self.failed.push(engine);
+    }
+
+    fn missing(&mut self, engine: &'static str, give: &str) {
+        self.line(format!("{engine:<11} NOT CONFIGURED: give {give}"));
         self.failed.push(engine);
     }
 }
 
-fn init(args: &InitArgs, out: &mut Report) {
+fn init(args: &InitArgs, engines: &Resolved, out: &mut Report) -> Result<()> {
+    match &engines.cluster {
+        None => out.missing("NATS", "--nats or [cluster] nats"),
+        Some(cfg) => match nats(wardwatch_cluster::init(cfg))? {
+            Ok(s) => out.line(format!(
+                "{:<11} {}  ready: stream {} with {} partition consumers, {} replica(s)",
+                "NATS",
+                cfg.nats,
+                s.stream.name,
+                s.partitions.iter().filter(|p| p.exists).count(),
+                s.stream.replicas
+            )),
+            Err(e) => out.fail("NATS", &cfg.nats, e),
+        },
+    }
     let layout = Layout {
         retention_days: args.retention_days,
     };
-    match ClickHouse::connect(&args.engines.events) {
-        Err(e) => out.fail("ClickHouse", &args.engines.events, e),
-        Ok(ch) => {
+    match engines.events.as_deref().map(ClickHouse::connect) {
+        None => out.missing("ClickHouse", "--events or [store] events"),
+        Some(Err(e)) => out.fail("ClickHouse", "(the configured address)", e),
+        Some(Ok(ch)) => {
             let place = format!("{}/{}", ch.endpoint(), ch.database());
             match ch.init(&layout).and_then(|()| ch.version()) {
                 Ok(v) => out.line(format!(
@@ -106,9 +195,13 @@ fn init(args: &InitArgs, out: &mut Report) {
             }
         }
     }
-    match Postgres::init(&args.engines.state) {
-        Err(e) => out.fail("PostgreSQL", &redacted(&args.engines.state), e),
-        Ok((pg, before)) => {
+    match engines.state.as_deref().map(Postgres::init) {
+        None => out.missing("PostgreSQL", "--state or [store] state"),
+        Some(Err(e)) => {
+            let place = redacted(engines.state.as_deref().unwrap_or_default());
+            out.fail("PostgreSQL", &place, e)
+        }
+        Some(Ok((pg, before))) => {
             let what = match before {
                 0 => "created".to_string(),
                 v if v == schema::VERSION => "already there".to_string(),
@@ -122,16 +215,74 @@ fn init(args: &InitArgs, out: &mut Report) {
             ));
         }
     }
+    Ok(())
 }
 
-fn status(engines: &Engines, out: &mut Report) {
-    match ClickHouse::connect(&engines.events) {
-        Err(e) => out.fail("ClickHouse", &engines.events, e),
-        Ok(ch) => clickhouse_status(&ch, out),
+fn status(engines: &Resolved, out: &mut Report) -> Result<()> {
+    match &engines.cluster {
+        None => out.missing("NATS", "--nats or [cluster] nats"),
+        Some(cfg) => match nats(wardwatch_cluster::status(cfg))? {
+            Ok(s) => nats_status(&s, out),
+            Err(e) => out.fail("NATS", &cfg.nats, e),
+        },
     }
-    match Postgres::unchecked(&engines.state) {
-        Err(e) => out.fail("PostgreSQL", &redacted(&engines.state), e),
-        Ok(pg) => postgres_status(&pg, out),
+    match engines.events.as_deref().map(ClickHouse::connect) {
+        None => out.missing("ClickHouse", "--events or [store] events"),
+        Some(Err(e)) => out.fail("ClickHouse", "(the configured address)", e),
+        Some(Ok(ch)) => clickhouse_status(&ch, out),
+    }
+    match engines.state.as_deref().map(Postgres::unchecked) {
+        None => out.missing("PostgreSQL", "--state or [store] state"),
+        Some(Err(e)) => {
+            let place = redacted(engines.state.as_deref().unwrap_or_default());
+            out.fail("PostgreSQL", &place, e)
+        }
+        Some(Ok(pg)) => postgres_status(&pg, out),
+    }
+    Ok(())
+}
+
+fn nats_status(s: &Status, out: &mut Report) {
+    let st = &s.stream;
+    out.line(format!(
+        "{:<11} {}  up, stream {}: backlog {} batches ({}, {:.0}% of the most allowed), sequences {}..{}, {} replica(s)",
+        "NATS",
+        s.nats,
+        st.name,
+        st.messages,
+        human(st.bytes),
+        st.fill * 100.0,
+        st.first_seq,
+        st.last_seq,
+        st.replicas
+    ));
+    let mut missing = false;
+    for p in &s.partitions {
+        if !p.exists {
+            missing = true;
+            out.line(format!(
+                "  partition {:<3} {}  MISSING: run `wardwatch cluster init`",
+                p.partition, p.consumer
+            ));
+            continue;
+        }
+        out.line(format!(
+            "  partition {:<3} {}  lag {}, unacknowledged {}, redelivered {}, acknowledged up to {}, {}",
+            p.partition,
+            p.consumer,
+            p.pending,
+            p.ack_pending,
+            p.redelivered,
+            p.ack_floor,
+            if p.waiting > 0 {
+                "a worker is attached"
+            } else {
+                "no worker attached"
+            }
+        ));
+    }
+    if missing {
+        out.failed.push("NATS");
     }
 }
 
