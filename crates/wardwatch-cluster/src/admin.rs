@@ -9,8 +9,8 @@ use async_nats::jetstream::{self, consumer, stream};
 use serde::Serialize;
 
 use crate::{
-    ClusterConfig, ClusterError, EVENTS_STREAM, EVENTS_SUBJECTS, detect_consumer, nats_error,
-    partition_filter,
+    ALERTS_STREAM, ALERTS_SUBJECTS, ClusterConfig, ClusterError, EVENTS_STREAM, EVENTS_SUBJECTS,
+    INCIDENTS_CONSUMER, detect_consumer, nats_error, partition_filter,
 };
 
 /// Deliveries a worker may hold unacknowledged per partition (a few messages ahead).
@@ -35,6 +35,36 @@ pub(crate) fn events_stream(cfg: &ClusterConfig) -> stream::Config {
     }
 }
 
+/// The alerts stream: what detection workers hand the incident stage.
+pub(crate) fn alerts_stream(cfg: &ClusterConfig) -> stream::Config {
+    stream::Config {
+        name: ALERTS_STREAM.into(),
+        description: Some("Wardwatch: alerts on their way to the incident stage".into()),
+        subjects: vec![ALERTS_SUBJECTS.into()],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        // A worker that failed to commit hands the same alerts again, maybe minutes later
+        // (its store was down): recognized within this window.
+        duplicate_window: Duration::from_secs(cfg.duplicate_window_secs.max(600)),
+        ..Default::default()
+    }
+}
+
+/// The incident stage's consumer.
+pub(crate) fn incidents_consumer_config(cfg: &ClusterConfig) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(INCIDENTS_CONSUMER.into()),
+        description: Some("Wardwatch incident stage (one active, standbys wait)".into()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(cfg.ack_wait_secs),
+        deliver_policy: consumer::DeliverPolicy::All,
+        max_ack_pending: MAX_ACK_PENDING,
+        num_replicas: cfg.replicas,
+        ..Default::default()
+    }
+}
+
 /// Partition `part`'s durable consumer as configured.
 pub(crate) fn detect_consumer_config(cfg: &ClusterConfig, part: u32) -> consumer::pull::Config {
     consumer::pull::Config {
@@ -50,29 +80,36 @@ pub(crate) fn detect_consumer_config(cfg: &ClusterConfig, part: u32) -> consumer
     }
 }
 
-/// Create (or bring up to date) the events stream and every partition's consumer. Running it
+/// Create (or bring up to date) the events stream and every partition's consumer, and the
+/// alerts stream with the incident stage's consumer. Running it
 /// again changes nothing; it fails, naming the servers, when NATS does not answer.
 pub async fn init(cfg: &ClusterConfig) -> Result<Status, ClusterError> {
     let client = crate::connect(cfg, "wardwatch-cluster-init", true).await?;
     let js = jetstream::new(client);
-    let mut stream = js
-        .create_or_update_stream(events_stream(cfg))
+    for config in [events_stream(cfg), alerts_stream(cfg)] {
+        let name = config.name.clone();
+        if let Err(e) = js.create_or_update_stream(config).await {
+            // A server refuses an update it cannot apply in place; the existing stream of
+            // that name still serves.
+            if js.get_stream(&name).await.is_err() {
+                return Err(nats_error(
+                    cfg,
+                    format!("cannot create the stream {name}: {e}"),
+                ));
+            }
+        }
+    }
+    js.get_stream(ALERTS_STREAM)
         .await
-        .map(|_| ())
+        .map_err(|e| nats_error(cfg, e))?
+        .get_or_create_consumer(INCIDENTS_CONSUMER, incidents_consumer_config(cfg))
+        .await
         .map_err(|e| {
             nats_error(
                 cfg,
-                format!("cannot create the stream {EVENTS_STREAM}: {e}"),
+                format!("cannot create the consumer {INCIDENTS_CONSUMER}: {e}"),
             )
-        });
-    if stream.is_err() {
-        // An older server refuses an update it cannot apply in place; an existing stream
-        // with the same name still serves.
-        if js.get_stream(EVENTS_STREAM).await.is_ok() {
-            stream = Ok(());
-        }
-    }
-    stream?;
+        })?;
     let s = js
         .get_stream(EVENTS_STREAM)
         .await
@@ -96,6 +133,9 @@ pub struct Status {
     pub nats: String,
     pub stream: StreamStatus,
     pub partitions: Vec<ConsumerStatus>,
+    /// Alerts waiting for the incident stage (messages), and whether it pulls.
+    pub alerts_pending: u64,
+    pub incidents_waiting: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,9 +222,18 @@ async fn status_of(cfg: &ClusterConfig, js: &jetstream::Context) -> Result<Statu
         };
         partitions.push(row);
     }
+    let (mut alerts_pending, mut incidents_waiting) = (0, 0);
+    if let Ok(a) = js.get_stream(ALERTS_STREAM).await
+        && let Ok(c) = a.consumer_info(INCIDENTS_CONSUMER).await
+    {
+        alerts_pending = c.num_pending + c.num_ack_pending as u64;
+        incidents_waiting = c.num_waiting;
+    }
     Ok(Status {
         nats: cfg.nats.clone(),
         stream,
         partitions,
+        alerts_pending,
+        incidents_waiting,
     })
 }

@@ -31,9 +31,12 @@
 //! server's pipeline stages).
 
 mod admin;
+pub mod incidents;
+pub mod lease;
 mod partition;
 mod publish;
 mod wire;
+pub mod worker;
 
 use std::time::Duration;
 
@@ -43,11 +46,24 @@ pub use admin::{ConsumerStatus, Status, StreamStatus, init, status};
 pub use partition::{org_token, partition};
 pub use publish::NatsSink;
 pub use wire::{Batch, decode_docs};
+pub use worker::{Detected, Entry, Stage, WorkerMetrics, WorkerSetup, run_worker};
 
 /// The stream ingest publishes accepted events to.
 pub const EVENTS_STREAM: &str = "WARDWATCH_EVENTS";
 /// Subjects of [`EVENTS_STREAM`]: `ww.events.<partition>.<organization token>`.
 pub const EVENTS_SUBJECTS: &str = "ww.events.>";
+
+/// The stream detection workers hand alerts to the incident stage on.
+pub const ALERTS_STREAM: &str = "WARDWATCH_ALERTS";
+/// Subjects of [`ALERTS_STREAM`]: `ww.alerts.<partition>`.
+pub const ALERTS_SUBJECTS: &str = "ww.alerts.>";
+/// The incident stage's durable consumer (one active holder at a time, see `lease.rs`).
+pub const INCIDENTS_CONSUMER: &str = "ww-incidents";
+
+/// The subject of partition `part`'s alerts.
+pub fn alerts_subject(part: u32) -> String {
+    format!("ww.alerts.{part}")
+}
 
 /// The durable consumer of partition `part`'s events.
 pub fn detect_consumer(part: u32) -> String {

@@ -23,9 +23,72 @@ const EXCEPTION_RELOAD: Duration = Duration::from_secs(1);
 /// Exceptions and grouping, with the context (inventory, roster) they read.
 pub struct IncidentStage {
     grouper: Grouper,
-    exceptions: ExceptionSet,
+    exceptions: ExceptionFilter,
     ctx: Arc<Context>,
-    loaded: Instant,
+}
+
+/// The exceptions in force, re-read from the store at most every [`EXCEPTION_RELOAD`]: what
+/// drops alerts before they are stored (a cluster's detection workers apply them too).
+pub struct ExceptionFilter {
+    exceptions: ExceptionSet,
+    loaded: Option<Instant>,
+}
+
+impl Default for ExceptionFilter {
+    /// None yet: the first [`ExceptionFilter::refresh`] reads them.
+    fn default() -> Self {
+        ExceptionFilter {
+            exceptions: ExceptionSet::new(Vec::new()),
+            loaded: None,
+        }
+    }
+}
+
+impl ExceptionFilter {
+    pub fn new(exceptions: Vec<Exception>) -> ExceptionFilter {
+        ExceptionFilter {
+            exceptions: ExceptionSet::new(exceptions),
+            loaded: Some(Instant::now()),
+        }
+    }
+
+    /// Re-read exceptions made through the API, at most every [`EXCEPTION_RELOAD`].
+    pub fn refresh(&mut self, db: &(impl ExceptionStore + ?Sized)) {
+        if self.loaded.is_some_and(|t| t.elapsed() < EXCEPTION_RELOAD) {
+            return;
+        }
+        match load_exceptions(db) {
+            Ok(list) => self.exceptions = ExceptionSet::new(list),
+            Err(e) => tracing::warn!(error = %e, "cannot reload exceptions; keeping the last set"),
+        }
+        self.loaded = Some(Instant::now());
+    }
+
+    /// Drop the alerts an exception covers; returns the exceptions' new suppression counts.
+    /// Exceptions expire on the wall clock `now`: one made today for a month stops this
+    /// month's alerts, whatever time the events say.
+    pub fn apply(
+        &mut self,
+        alerts: &mut Vec<(Alert, i64, i64)>,
+        now: Timestamp,
+    ) -> Vec<(String, u64, i64)> {
+        let mut suppressed: Vec<(String, u64, i64)> = Vec::new();
+        alerts.retain(|(alert, _, _)| match self.exceptions.suppress(alert, now) {
+            Some(e) => {
+                let at = ns(now);
+                match suppressed.iter_mut().find(|(id, _, _)| *id == e.id) {
+                    Some(s) => {
+                        s.1 += 1;
+                        s.2 = s.2.max(at);
+                    }
+                    None => suppressed.push((e.id.clone(), 1, at)),
+                }
+                false
+            }
+            None => true,
+        });
+        suppressed
+    }
 }
 
 fn ns(t: Timestamp) -> i64 {
@@ -55,9 +118,8 @@ impl IncidentStage {
     ) -> IncidentStage {
         IncidentStage {
             grouper: Grouper::new(cfg, open),
-            exceptions: ExceptionSet::new(exceptions),
+            exceptions: ExceptionFilter::new(exceptions),
             ctx,
-            loaded: Instant::now(),
         }
     }
 
@@ -81,14 +143,7 @@ impl IncidentStage {
 
     /// Re-read exceptions made through the API, at most every [`EXCEPTION_RELOAD`].
     pub fn refresh_exceptions(&mut self, db: &(impl ExceptionStore + ?Sized)) {
-        if self.loaded.elapsed() < EXCEPTION_RELOAD {
-            return;
-        }
-        match load_exceptions(db) {
-            Ok(list) => self.exceptions = ExceptionSet::new(list),
-            Err(e) => tracing::warn!(error = %e, "cannot reload exceptions; keeping the last set"),
-        }
-        self.loaded = Instant::now();
+        self.exceptions.refresh(db);
     }
 
     /// Drop the alerts an exception covers, then group the rest into incidents by event time.
@@ -100,21 +155,27 @@ impl IncidentStage {
             // Most detection passes raise nothing: no incident work at all then.
             return StageOutput::default();
         }
-        let mut suppressed: Vec<(String, u64, i64)> = Vec::new();
-        alerts.retain(|(alert, _, _)| match self.exceptions.suppress(alert, now) {
-            Some(e) => {
-                let at = ns(now);
-                match suppressed.iter_mut().find(|(id, _, _)| *id == e.id) {
-                    Some(s) => {
-                        s.1 += 1;
-                        s.2 = s.2.max(at);
-                    }
-                    None => suppressed.push((e.id.clone(), 1, at)),
-                }
-                false
-            }
-            None => true,
-        });
+        let suppressed = self.exceptions.apply(alerts, now);
+        let mut out = self.group(alerts);
+        out.suppressed = suppressed;
+        out
+    }
+
+    /// The ids of the alerts the open incidents hold (a cluster's incident stage leaves out an
+    /// alert handed to it twice).
+    pub fn held_alerts(&self) -> std::collections::HashSet<String> {
+        self.grouper
+            .open()
+            .flat_map(|i| i.alert_ids.iter().map(|a| a.0.clone()))
+            .collect()
+    }
+
+    /// Group alerts (exceptions already applied) into incidents by event time: the incident
+    /// rows to commit.
+    pub fn group(&mut self, alerts: &[(Alert, i64, i64)]) -> StageOutput {
+        if alerts.is_empty() {
+            return StageOutput::default();
+        }
         let before: std::collections::HashSet<String> =
             self.grouper.open().map(|i| i.id.clone()).collect();
         let mut changed: Vec<Incident> = Vec::new();
@@ -134,7 +195,7 @@ impl IncidentStage {
         let rows = changed.into_iter().map(|i| self.row(i)).collect();
         StageOutput {
             rows,
-            suppressed,
+            suppressed: Vec::new(),
             opened,
         }
     }

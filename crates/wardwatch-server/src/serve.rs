@@ -241,7 +241,7 @@ pub(crate) fn token_set(
 
 /// The incident stage's settings and context files, read now so a bad file stops the start
 /// with its name and line.
-fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
+pub(crate) fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
     let read = |path: &std::path::Path| -> Result<Option<(String, String)>, ServeError> {
         if path.as_os_str().is_empty() {
             return Ok(None);
@@ -300,13 +300,14 @@ fn intel_setup(paths: &[std::path::PathBuf]) -> Result<crate::intel::LiveIntel, 
 
 /// The name of the privacy key among the store's secrets: names and addresses of the roster
 /// and the patients are compared as keyed hashes under it (made once, random, never logged).
-const PRIVACY_SECRET: &str = "privacy";
+pub(crate) const PRIVACY_SECRET: &str = "privacy";
 
 /// The privacy analytics' context from the context folder, keyed with the store's privacy
-/// key; `None` without a folder or when it has neither patients nor encounters.
-fn privacy_setup(
+/// key (`key` reads it); `None` without a folder or when it has neither patients nor
+/// encounters.
+pub(crate) fn privacy_setup(
     folder: &std::path::Path,
-    data_dir: &std::path::Path,
+    key: impl FnOnce() -> Result<[u8; 32], wardwatch_store::StoreError>,
 ) -> Result<Option<Arc<wardwatch_privacy::PrivacyContext>>, ServeError> {
     if folder.as_os_str().is_empty() {
         return Ok(None);
@@ -323,8 +324,7 @@ fn privacy_setup(
     ]) {
         return Ok(None);
     }
-    let mut db = wardwatch_store::Db::open(data_dir, &wardwatch_store::DbOptions::default())?;
-    let key = wardwatch_incidents::PrivacyKey::new(&db.secret(PRIVACY_SECRET)?);
+    let key = wardwatch_incidents::PrivacyKey::new(&key()?);
     let Some((ctx, problems)) = crate::context::privacy_context(folder, &key)
         .map_err(|e| ServeError::Config(format!("cannot read the context folder: {e}")))?
     else {
@@ -418,7 +418,9 @@ pub async fn start_with_clock(
         let folder = config.incidents.context.clone();
         tokio::task::spawn_blocking(move || -> Result<Pipeline, ServeError> {
             let mut incidents = incidents;
-            incidents.privacy = privacy_setup(&folder, &dir)?;
+            incidents.privacy = privacy_setup(&folder, || {
+                wardwatch_store::Db::open(&dir, &DbOptions::default())?.secret(PRIVACY_SECRET)
+            })?;
             Ok(Pipeline::start(
                 &dir,
                 &cfg,

@@ -29,9 +29,11 @@ pub struct ServeArgs {
     /// Sigma-format rules (off by default: see bench/README.md).
     #[arg(long = "pack")]
     packs: Vec<String>,
-    /// Run as a node of a scale-out deployment (needs `[cluster]` in the configuration; see
-    /// docs/SCALE.md), taking these roles: `ingest` (listeners publishing to NATS JetStream),
-    /// or `all`. Without it, `serve` is the single binary with its embedded store.
+    /// Run as a node of a scale-out deployment (needs `[cluster]` and `[store]` in the
+    /// configuration; see docs/SCALE.md), taking these roles (comma-separated): `ingest`
+    /// (listeners publishing to NATS JetStream), `detect` (detection workers on the stream's
+    /// partitions, results into ClickHouse), `incidents` (the incident stage: one active, the
+    /// others standby), or `all`. Without it, `serve` is the single binary.
     #[arg(long)]
     role: Option<String>,
     /// Print the full documented default configuration and exit.
@@ -122,23 +124,27 @@ pub async fn serve_node(
     roles: Vec<wardwatch_server::roles::Role>,
 ) -> Result<ExitCode> {
     use wardwatch_server::roles;
-    let open = roles::sqlite_state(config.data.dir.clone());
-    let node = roles::start_node(&config, &tokens, &roles, open)
+    let (pack, read_problems) = crate::pack::load_configured(&config.rules)?;
+    for p in &read_problems {
+        eprintln!("wardwatch: rule file not read: {p}");
+    }
+    let open = roles::state_opener(&config)?;
+    let node = roles::start_node(&config, &tokens, &roles, open, pack)
         .await
         .context("cannot start the node")?;
-    let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
-    eprintln!("wardwatch: cluster node ({})", names.join(", "));
+    let scheme = if config.http.tls_cert.trim().is_empty() {
+        "http"
+    } else {
+        "https"
+    };
     if let Some(a) = node.http {
-        let scheme = if config.http.tls_cert.trim().is_empty() {
-            "http"
-        } else {
-            "https"
-        };
         eprintln!("  ingest  {scheme}://{a}  (/_bulk)");
     }
     if let Some(a) = node.syslog {
         eprintln!("  syslog  udp://{a}  tcp://{a}");
     }
+    let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+    eprintln!("wardwatch: cluster node ({}) running", names.join(", "));
     wait_for_signal().await?;
     eprintln!("wardwatch: stopping...");
     node.shutdown().await;

@@ -3,67 +3,17 @@
 //! (and TCP syslog is not read) and is answered 200 again once NATS is back; with the stream
 //! full (the workers behind) a sender gets 429.
 
+#[path = "common/cluster.rs"]
+mod cluster_common;
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
+use cluster_common::Node;
 use common::request;
 use wardwatch_cluster::ClusterConfig;
 use wardwatch_peers::Peer;
-
-struct Node {
-    child: Child,
-    http: SocketAddr,
-    syslog: SocketAddr,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node(config: &std::path::Path, data: &std::path::Path, role: &str) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
-        .args(["serve", "--role", role, "-c"])
-        .arg(config)
-        .arg("--data")
-        .arg(data)
-        .args(["--http", "127.0.0.1:0", "--syslog", "127.0.0.1:0"])
-        .env("WARDWATCH_INGEST_TOKEN", "test-ingest")
-        .env("WARDWATCH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start wardwatch serve --role");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut http, mut syslog) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http.is_none() || syslog.is_none() {
-        assert!(Instant::now() < deadline, "the node did not start in time");
-        let Some(Ok(line)) = lines.next() else {
-            panic!("the node exited before listening: {:?}", child.wait());
-        };
-        let word = |prefix: &str| {
-            line.trim()
-                .strip_prefix(prefix)
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|a| a.parse().ok())
-        };
-        http = http.or(word("ingest  http://"));
-        syslog = syslog.or(word("syslog  udp://"));
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Node {
-        child,
-        http: http.unwrap(),
-        syslog: syslog.unwrap(),
-    }
-}
 
 fn bulk(from: usize, n: usize, pad: usize) -> String {
     (from..from + n)
@@ -80,7 +30,14 @@ fn bulk(from: usize, n: usize, pad: usize) -> String {
 }
 
 fn post(node: &Node, body: &str) -> (u16, serde_json::Value) {
-    request(node.http, "POST", "/_bulk", body, Some("test-ingest")).expect("POST /_bulk")
+    request(
+        node.http.unwrap(),
+        "POST",
+        "/_bulk",
+        body,
+        Some("test-ingest"),
+    )
+    .expect("POST /_bulk")
 }
 
 fn stream_events(rt: &tokio::runtime::Runtime, cfg: &ClusterConfig) -> u64 {
@@ -114,7 +71,13 @@ fn ingest_answers_after_jetstream_and_refuses_with_503_and_429() {
         ),
     )
     .unwrap();
-    let node = start_node(&config, &dir.path().join("data"), "ingest");
+    let node = Node::start(
+        &config,
+        &dir.path().join("data"),
+        "ingest",
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    );
 
     // Accepted: answered 200, and JetStream holds the batch (one message per partition).
     let (status, resp) = post(&node, &bulk(0, 100, 0));
@@ -124,10 +87,17 @@ fn ingest_answers_after_jetstream_and_refuses_with_503_and_429() {
     let held = stream_events(&rt, &cfg);
     assert!((1..=2).contains(&held), "{held} messages");
     // A wrong token is refused before anything is published.
-    let (status, _) = request(node.http, "POST", "/_bulk", &bulk(0, 1, 0), Some("nope")).unwrap();
+    let (status, _) = request(
+        node.http.unwrap(),
+        "POST",
+        "/_bulk",
+        &bulk(0, 1, 0),
+        Some("nope"),
+    )
+    .unwrap();
     assert_eq!(status, 401);
     // Syslog over TCP lands in the stream too.
-    let mut tcp = std::net::TcpStream::connect(node.syslog).unwrap();
+    let mut tcp = std::net::TcpStream::connect(node.syslog.unwrap()).unwrap();
     for i in 0..20 {
         writeln!(
             tcp,

@@ -12,7 +12,9 @@ pub struct StoreSection {
     /// Events and alerts: `clickhouse://HOST:8123/DATABASE`.
     pub events: String,
     /// Incidents, exceptions, tokens, accounts, audit, queues, detection state:
-    /// `postgres://USER@HOST:5432/DATABASE`.
+    /// `postgres://USER@HOST:5432/DATABASE`; empty: the SQLite store in `data.dir`, shared
+    /// by the nodes of one machine.
+    #[serde(default)]
     pub state: String,
 }
 
@@ -25,7 +27,9 @@ impl StoreSection {
                 self.events
             ));
         }
-        if !(self.state.starts_with("postgres://") || self.state.starts_with("postgresql://")) {
+        let state = self.state.trim();
+        let postgres = state.starts_with("postgres://") || state.starts_with("postgresql://");
+        if !state.is_empty() && !postgres {
             return Err(format!(
                 "store.state is `{}`: expected postgres://USER@HOST:5432/DATABASE",
                 self.state

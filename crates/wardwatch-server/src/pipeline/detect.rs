@@ -93,20 +93,29 @@ impl<J: Journal> Source<J> {
 /// What judges each event on its own: the rules, and the shared indicators.
 type Matchers<'a> = (&'a Detector, Option<&'a wardwatch_intel::IntelDetector>);
 
-/// The rules and indicators each entry matches, on the pool's threads. Indicators are judged
-/// as they are in force now (one arriving today matches today's events; one expired or revoked
-/// no longer does).
+/// The rules and indicators each entry matches, on the pool's threads.
 fn match_all(
-    (detector, intel): Matchers<'_>,
+    matchers: Matchers<'_>,
     entries: &[wardwatch_store::JournalEntry],
 ) -> Vec<Vec<Detection>> {
+    let events: Vec<&Event> = entries.iter().map(|e| &e.event).collect();
+    match_events(matchers, &events)
+}
+
+/// The rules and indicators each event matches, on the pool's threads (the cluster's
+/// detection workers call it too). Indicators are judged as they are in force now (one
+/// arriving today matches today's events; one expired or revoked no longer does).
+pub(crate) fn match_events(
+    (detector, intel): Matchers<'_>,
+    events: &[&Event],
+) -> Vec<Vec<Detection>> {
     let now = jiff::Timestamp::now();
-    entries
+    events
         .par_iter()
         .map(|e| {
-            let mut found = detector.detect(&e.event);
+            let mut found = detector.detect(e);
             if let Some(i) = intel {
-                found.extend(i.detect(&e.event, Some(now)));
+                found.extend(i.detect(e, Some(now)));
             }
             found
         })

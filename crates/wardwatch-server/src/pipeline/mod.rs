@@ -40,6 +40,7 @@ use wardwatch_detect::{Correlator, Detector};
 use wardwatch_store::{Db, DbOptions, IndexDb};
 
 pub(crate) use detect::alert_for;
+pub(crate) use detect::match_events;
 pub use detect::{IncidentSetup, RetroBatch, raise_alerts};
 pub use sink::JournalSink;
 
@@ -49,7 +50,7 @@ use crate::metrics::Metrics;
 use crate::resend::ResendWindow;
 use detect::{Source, detect_loop};
 use index::index_loop;
-use ordered::Ordered;
+pub(crate) use ordered::Ordered;
 use retention::retention_loop;
 use writer::{HANDOFF_QUEUE, writer};
 

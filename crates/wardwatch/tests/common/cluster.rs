@@ -1,0 +1,109 @@
+//! Starting `wardwatch serve --role ...` nodes as child processes for the scale-out tests, with
+//! the real servers of `wardwatch-peers`.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running node.
+pub struct Node {
+    pub child: Child,
+    /// Bulk ingest's address (ingest role).
+    pub http: Option<SocketAddr>,
+    /// Syslog's address (ingest role).
+    pub syslog: Option<SocketAddr>,
+    args: (PathBuf, PathBuf, String, String, String),
+}
+
+impl Node {
+    /// `wardwatch serve --role ROLE -c CONFIG --data DATA` on `http` and `syslog` (ports 0:
+    /// any); waits until it says where it listens (ingest) or that it runs.
+    pub fn start(config: &Path, data: &Path, role: &str, http: &str, syslog: &str) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+            .args(["serve", "--role", role, "-c"])
+            .arg(config)
+            .arg("--data")
+            .arg(data)
+            .args(["--http", http, "--syslog", syslog])
+            .env("WARDWATCH_INGEST_TOKEN", "test-ingest")
+            .env("WARDWATCH_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wardwatch serve --role");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (mut http_addr, mut syslog_addr) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            assert!(Instant::now() < deadline, "the node did not start in time");
+            let Some(Ok(line)) = lines.next() else {
+                panic!("the node exited before it ran: {:?}", child.wait());
+            };
+            let word = |prefix: &str| {
+                line.trim()
+                    .strip_prefix(prefix)
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|a| a.parse().ok())
+            };
+            http_addr = http_addr.or(word("ingest  http://"));
+            syslog_addr = syslog_addr.or(word("syslog  udp://"));
+            // The last line a node prints once everything listens and runs.
+            if line.contains("wardwatch: cluster node") {
+                break;
+            }
+        }
+        // Keep draining stderr (and show it: the tests' output tells what the nodes said).
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                eprintln!("  node: {l}");
+            }
+        });
+        Node {
+            child,
+            http: http_addr,
+            syslog: syslog_addr,
+            args: (
+                config.to_path_buf(),
+                data.to_path_buf(),
+                role.to_string(),
+                http_addr
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| http.to_string()),
+                syslog_addr
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| syslog.to_string()),
+            ),
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start again with the same configuration, data and addresses.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (c, d, r, h, s) = self.args.clone();
+        *self = Node::start(&c, &d, &r, &h, &s);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One query to ClickHouse over HTTP (`TabSeparated` rows).
+pub fn clickhouse(port: u16, sql: &str) -> String {
+    let (status, body) =
+        wardwatch_peers::http_post(port, "/", sql).expect("ClickHouse answers over HTTP");
+    assert_eq!(status, 200, "{sql}: {body}");
+    body
+}
