@@ -3,14 +3,16 @@
 //!
 //! Files are taken by `threads` reader threads (largest first, so one big log does not finish
 //! last); an EVTX file's chunks are decoded and checked against the rules on rayon's pool while
-//! its reader keeps the order. Only findings are kept in memory, plus the few events that feed a
-//! correlation rule or an analytic (those only as reduced copies), so memory stays small.
-//! Correlations and analytics run at the end over those events in time order, exactly as the
-//! server's detection stage runs them live, and the findings are sorted (time, rule, record),
-//! so the output is the same on every run and every machine.
+//! its reader keeps the order. Only findings are kept in memory, plus the events that feed a
+//! correlation rule or an analytic (those as reduced copies, encoded, and past a budget in
+//! sorted runs on disk: see `kept.rs`), so memory stays small. Correlations and analytics run
+//! at the end over those events in time order, exactly as the server's detection stage runs
+//! them live, and the findings are sorted (time, rule, record), so the output is the same on
+//! every run and every machine.
 
 mod files;
 mod finding;
+mod kept;
 pub mod network;
 pub mod output;
 mod split;
@@ -62,16 +64,15 @@ pub struct HuntReport {
 /// What the parallel decode-and-detect step hands back for one record.
 struct Checked {
     findings: Vec<Finding>,
-    /// The event and its detections, when some detection feeds a correlation or an analytic
-    /// reads it.
-    correlate: Option<(Event, Vec<Detection>)>,
+    /// The event (or its reduced copy) and its detections, when some detection feeds a
+    /// correlation or an analytic reads it.
+    correlate: Option<kept::Kept>,
 }
 
 /// Per-file outcome collected by the readers.
-#[derive(Default)]
 struct Collected {
     findings: Vec<Finding>,
-    correlate: Vec<(Event, Vec<Detection>)>,
+    correlate: kept::Keeper,
     summary: Summary,
 }
 
@@ -168,7 +169,7 @@ pub fn hunt_full(
     let analytics = correlator.as_ref().is_some_and(Correlator::analytics_on);
     let collected: Vec<Collected> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads.min(files_total.max(1)))
-            .map(|_| {
+            .map(|reader| {
                 let detector = detector.clone();
                 let keep = Keep {
                     feeders: feeders.clone(),
@@ -177,8 +178,13 @@ pub fn hunt_full(
                     beside: beside.clone(),
                 };
                 let (next, done, sized) = (&next, &done, &sized);
+                let budget = kept::MEMORY_BUDGET / threads.max(1);
                 scope.spawn(move || {
-                    let mut mine = Collected::default();
+                    let mut mine = Collected {
+                        findings: Vec::new(),
+                        correlate: kept::Keeper::new(reader as u32, budget),
+                        summary: Summary::default(),
+                    };
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some((path, len)) = sized.get(i) else {
@@ -202,14 +208,11 @@ pub fn hunt_full(
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
 
     let mut findings = Vec::new();
-    let mut correlate = Vec::new();
+    let mut keepers = Vec::new();
     let mut summary = Summary {
         files_skipped_sidecar: sidecars,
         ..Summary::default()
@@ -222,33 +225,32 @@ pub fn hunt_full(
     }
     for c in collected {
         findings.extend(c.findings);
-        correlate.extend(c.correlate);
+        keepers.push(c.correlate);
         summary.merge(c.summary);
     }
     if correlator.is_some() || !extra.is_empty() {
         let mut corr = correlator;
-        correlate.sort_by(|a, b| {
-            (a.0.timestamp, &a.0.origin.source, a.0.origin.record_id).cmp(&(
-                b.0.timestamp,
-                &b.0.origin.source,
-                b.0.origin.record_id,
-            ))
-        });
-        for (event, detections) in &correlate {
+        let problems = kept::for_each_in_order(keepers, |event, detections| {
             let mut found = corr
                 .as_mut()
-                .map(|c| c.process(event, detections))
+                .map(|c| c.process(&event, &detections))
                 .unwrap_or_default();
             for (x, (wants, _)) in extra.iter_mut().zip(&extra_wants) {
-                if wants(event) {
-                    found.extend(x.observe(event));
+                if wants(&event) {
+                    found.extend(x.observe(&event));
                 }
             }
             for d in found {
                 if d.rule.level >= min_level {
-                    findings.push(Finding::new(&d, event));
+                    findings.push(Finding::new(&d, &event));
                 }
             }
+        });
+        for reason in problems {
+            summary.failures.push(FileFailure {
+                file: "(records kept for the ordered stage)".into(),
+                reason,
+            });
         }
     }
     findings.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
@@ -303,15 +305,25 @@ fn read_one(
         }
         // Kept for the ordered stage: whole when it feeds a correlation (its rule fields are
         // grouped on), a reduced copy when only an analytic reads it (memory stays small).
-        let correlate = if detections.iter().any(|d| feeds.contains(&d.rule.id)) {
-            Some((event, detections))
+        let body = if detections.iter().any(|d| feeds.contains(&d.rule.id)) {
+            Some((event, detections, false))
         } else if analytics && wardwatch_detect::Analytics::wants(&event, &detections) {
-            Some((wardwatch_detect::analytics::reduce(&event), detections))
+            Some((
+                wardwatch_detect::analytics::reduce(&event),
+                detections,
+                true,
+            ))
         } else if let Some((_, reduce)) = extra.iter().find(|(wants, _)| wants(&event)) {
-            Some((reduce(&event), detections))
+            Some((reduce(&event), detections, true))
         } else {
             None
         };
+        let correlate = body.map(|(event, detections, reduced)| kept::Kept {
+            ts: event.timestamp,
+            source: event.origin.source.clone(),
+            record: event.origin.record_id,
+            body: kept::Body::of(event, detections, reduced),
+        });
         Ok(Checked {
             findings,
             correlate,
@@ -323,7 +335,9 @@ fn read_one(
     let result = decode_file(path, threads, check, |item| match item.and_then(|r| r) {
         Ok(c) => {
             findings.extend(c.findings);
-            correlate.extend(c.correlate);
+            if let Some(k) = c.correlate {
+                correlate.keep(k);
+            }
         }
         Err(w) => summary.warn(w),
     });

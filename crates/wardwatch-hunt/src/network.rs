@@ -104,6 +104,15 @@ pub fn write_network_summary(w: &mut dyn Write, s: &NetworkSummary) -> io::Resul
         if let Some(a) = &src.blind {
             activity(w, "blind attempts", a, "kinds")?;
         }
+        if src.scans_total > src.scans.len() as u64 {
+            writeln!(
+                w,
+                "  scans: {} ({}); the first {} listed",
+                src.scans_total,
+                counts(&src.scan_kinds),
+                src.scans.len()
+            )?;
+        }
         for scan in &src.scans {
             writeln!(
                 w,

@@ -170,7 +170,8 @@ max_queued_events = 500000
 # Each sender's budget, in events per second: a syslog sender by its address, a `_bulk`
 # shipper by its ingest token. A sender over it is throttled while the others keep flowing
 # (UDP: dropped; TCP/TLS: not read for a moment; `_bulk`: 429), counted in
-# `wardwatch_throttled_total`. 0: no per-sender budget.
+# `wardwatch_throttled_total`. 0: no per-sender budget. A busy network sensor shipping its
+# Zeek or EVE logs through one token can need more (bench/network.sh lifts it).
 source_budget_events_per_sec = 20000
 # Most events committed in one journal transaction.
 commit_max_events = 20000

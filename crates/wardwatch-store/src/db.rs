@@ -103,7 +103,9 @@ pub struct DetectionCommit<'a> {
     pub incidents: &'a [crate::IncidentRow],
     /// Exceptions that suppressed alerts: (id, how many more, when last).
     pub suppressed: &'a [(String, u64, i64)],
-    /// The worker's state (correlation windows...), replaced.
+    /// The worker's state (correlation windows...), replaced; `None` keeps the one saved
+    /// before (a worker that checkpoints its state now and then says where it stands inside
+    /// the state itself, and replays the journal from there on restart).
     pub state: Option<&'a str>,
     /// The identity uses of the events up to the cursor (see `ledger.rs`).
     pub ledger: Option<&'a crate::LedgerBatch>,
@@ -541,7 +543,8 @@ impl Db {
             }
             tx.execute(
                 "INSERT INTO cursors (name, seq, state) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, state = excluded.state",
+                 ON CONFLICT(name) DO UPDATE SET seq = excluded.seq,
+                     state = COALESCE(excluded.state, cursors.state)",
                 params![c.worker, c.cursor, c.state],
             )?;
         }

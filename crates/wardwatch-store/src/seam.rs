@@ -71,8 +71,9 @@ pub trait ResendKeys {
 pub trait DetectionStore {
     /// A worker's durable cursor and state (0 and `None` for a new worker).
     fn cursor(&self, worker: &str) -> Result<(i64, Option<String>), StoreError>;
-    /// Commit alerts, incidents, exception counters, ledger, cursor and state atomically;
-    /// returns how many alerts were new (a replayed alert is not stored twice).
+    /// Commit alerts, incidents, exception counters, ledger, cursor and state atomically
+    /// (a commit without state keeps the state saved before); returns how many alerts were
+    /// new (a replayed alert is not stored twice).
     fn commit_detection(&mut self, c: &DetectionCommit<'_>) -> Result<usize, StoreError>;
     /// The documents of the incidents still open, for the grouper to go on from.
     fn open_incident_docs(&self) -> Result<Vec<String>, StoreError>;

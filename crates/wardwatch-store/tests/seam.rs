@@ -156,6 +156,18 @@ fn a_detection_commit_keeps_results_and_cursor_together_and_a_replay_adds_nothin
         (4, Some(r#"{"windows":[]}"#.to_string()))
     );
     assert_eq!(s.stats().unwrap().alerts, 2);
+    // A commit without state moves the cursor and keeps the state saved before (a worker
+    // that checkpoints its state now and then).
+    s.commit_detection(&DetectionCommit {
+        worker: "detect",
+        cursor: 5,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        s.cursor("detect").unwrap(),
+        (5, Some(r#"{"windows":[]}"#.to_string()))
+    );
     let (stored, doc) = s.alert(&alerts[0].0.id.0).unwrap().unwrap();
     assert_eq!(stored, alerts[0].0);
     assert!(doc.is_some());

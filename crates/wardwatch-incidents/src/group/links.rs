@@ -109,6 +109,18 @@ pub fn host_name(h: &str) -> String {
     h.split('.').next().unwrap_or(h).to_string()
 }
 
+/// `host` as the inventory spells it (entities are lowercased: `pacs01` reads `PACS01`).
+fn spelled(ctx: &Context, host: &str) -> String {
+    ctx.inventory
+        .asset_for_host(host)
+        .into_iter()
+        .flat_map(|a| [a.name.as_deref(), Some(a.pattern.as_str())])
+        .flatten()
+        .map(host_name)
+        .find(|n| n.eq_ignore_ascii_case(host))
+        .unwrap_or_else(|| host.to_string())
+}
+
 pub(super) fn push_ci(list: &mut Vec<String>, value: &str) -> bool {
     if list.iter().any(|v| v.eq_ignore_ascii_case(value)) {
         false
@@ -144,7 +156,7 @@ impl Seen {
         for e in &alert.entities {
             match e.kind {
                 EntityKind::Host => {
-                    push_ci(&mut s.hosts, &host_name(&e.value));
+                    push_ci(&mut s.hosts, &spelled(ctx, &host_name(&e.value)));
                 }
                 EntityKind::User if !is_noise_user(&e.value) => {
                     push_unique(&mut s.users, &account_name(&e.value));

@@ -4,9 +4,12 @@
 //! saved with the detection cursor, in the same transaction, so a restart neither loses nor
 //! repeats a window.
 //!
-//! The saved state is the correlator's own document when the privacy analytics are off (as
-//! before they existed), and `{"ordered": 1, "correlation": ..., "privacy": ...}` when they
-//! are on; either is read back.
+//! The saved state is `{"ordered": 1, "at": SEQ, "correlation": ..., "privacy": ...}`: `at`
+//! is the journal position it describes (the detection worker checkpoints it now and then, not
+//! with every batch, and replays the journal from there on restart: see `detect.rs`). States
+//! saved before are read back too: the correlator's own document (before the privacy
+//! analytics existed), or the wrapper without `at` (saved with every batch: it describes the
+//! cursor saved with it).
 
 use std::sync::Arc;
 
@@ -58,26 +61,34 @@ impl Ordered {
         }
     }
 
-    /// The state to save with the cursor (`None`: nothing keeps state).
-    pub fn export_state(&self) -> Option<String> {
-        let correlation = self.correlator.as_ref().map(|c| c.export_state());
-        match &self.privacy {
-            None => correlation.map(|v| v.to_string()),
-            Some((p, _)) => Some(
-                json!({
-                    "ordered": 1,
-                    "correlation": correlation.unwrap_or(Value::Null),
-                    "privacy": p.export_state(),
-                })
-                .to_string(),
-            ),
+    /// The state as of journal position `at`, to save with a cursor at or after it (`None`:
+    /// nothing keeps state).
+    pub fn checkpoint(&self, at: i64) -> Option<String> {
+        if self.correlator.is_none() && self.privacy.is_none() {
+            return None;
         }
+        let correlation = self.correlator.as_ref().map(|c| c.export_state());
+        let privacy = self.privacy.as_ref().map(|(p, _)| p.export_state());
+        Some(
+            json!({
+                "ordered": 1,
+                "at": at,
+                "correlation": correlation.unwrap_or(Value::Null),
+                "privacy": privacy.unwrap_or(Value::Null),
+            })
+            .to_string(),
+        )
     }
 
     /// Go back to `state` (the one saved with the cursor; `None`: none was), saying in the log
-    /// what could not be taken up.
-    pub fn restore(&mut self, state: Option<&str>) {
+    /// what could not be taken up. Returns the journal position the state describes when it
+    /// says (a checkpoint), else `None` (the cursor saved with it).
+    pub fn restore(&mut self, state: Option<&str>) -> Option<i64> {
         let parsed: Option<Value> = state.and_then(|s| serde_json::from_str(s).ok());
+        let at = parsed
+            .as_ref()
+            .and_then(|v| v.get("ordered").and(v.get("at")))
+            .and_then(Value::as_i64);
         let (correlation, privacy) = match parsed {
             Some(mut v) if v.get("ordered").is_some() => (
                 v.get_mut("correlation").map(Value::take),
@@ -95,7 +106,7 @@ impl Ordered {
         }
         if let Some((p, ctx)) = self.privacy.as_mut() {
             *p = PrivacyAnalytics::new(ctx.clone());
-            if let Some(v) = privacy
+            if let Some(v) = privacy.filter(|v| !v.is_null())
                 && !p.import_state(v)
             {
                 tracing::warn!(
@@ -103,5 +114,6 @@ impl Ordered {
                 );
             }
         }
+        at
     }
 }

@@ -106,6 +106,11 @@ pub(super) struct Devices {
 }
 
 impl Devices {
+    /// The name a device gave itself in its DHCP lease.
+    pub(super) fn leased_name(&self, ip: &str) -> Option<&str> {
+        self.devices.get(ip).and_then(|d| d.name.as_deref())
+    }
+
     pub(super) fn class_of(&self, ip: &str, topo: &Topology) -> String {
         // The name the device gives itself first: an inventory row may be a whole subnet's
         // ("Medical device network"), which names no class.

@@ -282,7 +282,7 @@ impl NetFacts {
             return None;
         }
         if let Some(kept) = event.raw.get("net") {
-            return serde_json::from_value(kept.clone()).ok();
+            return NetFacts::deserialize(kept).ok();
         }
         let e = &event.ecs;
         let mut f = NetFacts {
@@ -567,6 +567,7 @@ impl Network {
             return;
         };
         let t = event.timestamp.as_second();
+        let before = out.len();
         self.scan.observe(&facts, t, &self.topology, out);
         self.brute.observe(&facts, t, &self.topology, out);
         self.lateral.observe(&facts, t, &self.topology, out);
@@ -575,6 +576,37 @@ impl Network {
         self.dns.observe(&facts, t, &self.topology, out);
         self.transfers.observe(&facts, t, &self.topology, out);
         self.devices.observe(&facts, t, &self.topology, out);
+        for hit in &mut out[before..] {
+            self.name_hosts(hit);
+        }
+    }
+
+    /// Name the host behind a finding's source address where the inventory (or a device's
+    /// DHCP lease) knows it: a `host` entity right after the address, so the alert reads (and
+    /// an exception can be scoped) by host. Only the source: a `host` entity links the alert
+    /// into that host's incidents, and the targets of a scan or a guess were only tried (even
+    /// a lateral edge's target stays an address: taking it as a host joined a later, unrelated
+    /// logon on that server to the attack's incident).
+    fn name_hosts(&self, hit: &mut Hit) {
+        use wardwatch_core::{Entity, EntityKind};
+        let Some(first) = hit.entities.first().filter(|e| e.kind == EntityKind::Ip) else {
+            return;
+        };
+        if let Some(n) = self.host_name(&first.value) {
+            let host = Entity::new(EntityKind::Host, n);
+            if !hit.entities.contains(&host) {
+                hit.entities.insert(1, host);
+            }
+        }
+    }
+
+    /// The machine's name: the inventory's, else the one a device leased by DHCP.
+    fn host_name(&self, ip: &str) -> Option<String> {
+        self.topology
+            .role(ip)
+            .and_then(|r| r.name.clone())
+            .or_else(|| self.devices.leased_name(ip).map(str::to_string))
+            .filter(|n| !n.trim().is_empty())
     }
 }
 

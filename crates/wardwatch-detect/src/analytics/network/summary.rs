@@ -19,7 +19,7 @@
 //! Bounded: sources, edges and the distinct targets per tally are capped (what does not fit is
 //! counted, not named), and the answer shows the busiest first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -146,7 +146,10 @@ struct Tally {
     blind: Activity,
     lateral: Activity,
     logons: Activity,
+    /// The first scans reported, in full.
     scans: Vec<ScanSeen>,
+    /// Every scan reported, by kind (a scanner reports hundreds: only the first are listed).
+    scan_kinds: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -226,9 +229,16 @@ pub struct SourceSummary {
     /// Connection attempts refused, unanswered or without a byte exchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blind: Option<ActivitySummary>,
-    /// The scans those amounted to, as the scan analytic reported them.
+    /// The scans those amounted to, as the scan analytic reported them: the first
+    /// `SHOWN_SCANS` (20) in full...
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scans: Vec<ScanSeen>,
+    /// ...and how many there were in all, by kind (most first); more than `scans` lists when
+    /// `scans_total` is larger than its length.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scans_total: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scan_kinds: Vec<Count>,
     /// Administrative protocols used on other internal hosts (`kinds`: which).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lateral: Option<ActivitySummary>,
@@ -398,9 +408,12 @@ impl Summariser {
         for hit in &hits {
             if let Some(src) = hit.entities.first().map(|e| e.value.clone())
                 && let Some(tally) = self.tally(&src)
-                && tally.scans.len() < SHOWN_SCANS
             {
-                tally.scans.push(scan_seen(hit, t));
+                let seen = scan_seen(hit, t);
+                *tally.scan_kinds.entry(seen.kind.clone()).or_default() += 1;
+                if tally.scans.len() < SHOWN_SCANS {
+                    tally.scans.push(seen);
+                }
             }
         }
         let Some(src) = src else {
@@ -480,6 +493,8 @@ impl Summariser {
                 class: topo.class(ip).as_str().to_string(),
                 blind: t.blind.summary(),
                 scans: t.scans.clone(),
+                scans_total: t.scan_kinds.values().sum(),
+                scan_kinds: by_count(&t.scan_kinds),
                 lateral: t.lateral.summary(),
                 failed_logons: t.logons.summary(),
             })
@@ -602,6 +617,19 @@ fn kind_name(kind: AdminKind) -> &'static str {
         AdminKind::Rdp => "rdp",
         AdminKind::Replication => "replication",
     }
+}
+
+/// `counts` as a list, the largest first (ties by value).
+fn by_count(counts: &BTreeMap<String, u64>) -> Vec<Count> {
+    let mut out: Vec<Count> = counts
+        .iter()
+        .map(|(value, count)| Count {
+            value: value.clone(),
+            count: *count,
+        })
+        .collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    out
 }
 
 /// A scan finding in the summary's words.

@@ -199,3 +199,42 @@ fn records_before_from_are_only_the_baseline() {
     let json = serde_json::to_string(&s).unwrap();
     assert_eq!(serde_json::from_str::<NetworkSummary>(&json).unwrap(), s);
 }
+
+/// A scanner's hundreds of scans: the first twenty are listed in full, and every one is
+/// counted by kind, so the counts stay right past the list.
+#[test]
+fn scans_past_the_listed_ones_are_counted_by_kind() {
+    let mut events = Vec::new();
+    // 30 hosts, an hour apart, each probed on 16 ports within a minute: 30 vertical scans.
+    for h in 0..30i64 {
+        let target = format!("10.20.9.{}", 10 + h);
+        for p in 0..16i64 {
+            events.push(conn(
+                DAY + h * 3600 + p,
+                "10.20.3.7",
+                &target,
+                1000 + p as u16,
+                "REJ",
+                0,
+            ));
+        }
+    }
+    let s = summarise(&events, None, None);
+    let src = s
+        .sources
+        .iter()
+        .find(|x| x.source == "10.20.3.7")
+        .expect("the scanner");
+    assert_eq!(src.scans.len(), 20);
+    let vertical = src
+        .scan_kinds
+        .iter()
+        .find(|c| c.value == "vertical")
+        .expect("vertical scans counted");
+    assert_eq!(vertical.count, 30, "one per host: {:?}", src.scan_kinds);
+    let by_kind: u64 = src.scan_kinds.iter().map(|c| c.count).sum();
+    assert_eq!(src.scans_total, by_kind);
+    // The JSON says so too.
+    let v = serde_json::to_value(&s).unwrap();
+    assert_eq!(v["sources"][0]["scans_total"], by_kind);
+}

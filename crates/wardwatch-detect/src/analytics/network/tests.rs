@@ -487,3 +487,63 @@ fn segmentation_names_both_ends_the_port_and_the_policy() {
         .is_empty()
     );
 }
+
+/// Where the inventory names the machines, an alert names its source's host beside its
+/// address (an exception can then be scoped to the host); the targets stay addresses.
+#[test]
+fn alerts_name_the_hosts_the_inventory_knows() {
+    use super::testkit::dce_rpc;
+    use wardwatch_core::EntityKind;
+    let mut t = hospital();
+    for (ip, name) in [("10.1.0.7", "WS-0007"), ("10.1.0.8", "WS-0008")] {
+        t.add(
+            format!("{ip}/32").parse().unwrap(),
+            Role {
+                class: NetClass::Workstation,
+                zone: Some("clinical".into()),
+                name: Some(name.into()),
+            },
+        );
+    }
+    let mut events = vec![dce_rpc(
+        5,
+        "10.1.0.7",
+        "10.1.0.8",
+        "svcctl",
+        "CreateServiceW",
+    )];
+    // Then it sweeps twelve servers, a minute later.
+    events.extend(
+        sweep("10.1.0.7", 12, 1)
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut e)| {
+                e.timestamp = super::testkit::at(60 + i as i64);
+                e
+            }),
+    );
+    let alerts = run(&events, t);
+    let lateral = of(&alerts, "analytic-network-lateral-movement");
+    let names: Vec<(EntityKind, &str)> = lateral[0]
+        .entities
+        .iter()
+        .map(|e| (e.kind, e.value.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (EntityKind::Ip, "10.1.0.7"),
+            (EntityKind::Host, "ws-0007"),
+            (EntityKind::Ip, "10.1.0.8"),
+        ]
+    );
+    let scan = of(&alerts, "analytic-network-horizontal-scan");
+    assert!(!scan.is_empty(), "{alerts:#?}");
+    let hosts: Vec<&str> = scan[0]
+        .entities
+        .iter()
+        .filter(|e| e.kind == EntityKind::Host)
+        .map(|e| e.value.as_str())
+        .collect();
+    assert_eq!(hosts, ["ws-0007"], "the scan's targets are not its hosts");
+}
