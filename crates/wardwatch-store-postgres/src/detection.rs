@@ -127,7 +127,8 @@ impl DetectionStore for Postgres {
             }
             tx.execute(
                 "INSERT INTO cursors (name, seq, state) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, state = excluded.state",
+                 ON CONFLICT (name) DO UPDATE SET seq = excluded.seq,
+                     state = COALESCE(excluded.state, cursors.state)",
                 &[&c.worker, &c.cursor, &c.state],
             )?;
             tx.commit()?;
