@@ -80,6 +80,24 @@ impl Ordered {
         )
     }
 
+    /// The state to save with the cursor (`None`: nothing keeps state), in the form that
+    /// says nothing of where it stands: the cursor saved with it tells (the cluster's detect
+    /// workers save it with every group of a partition).
+    pub fn export_state(&self) -> Option<String> {
+        let correlation = self.correlator.as_ref().map(|c| c.export_state());
+        match &self.privacy {
+            None => correlation.map(|v| v.to_string()),
+            Some((p, _)) => Some(
+                json!({
+                    "ordered": 1,
+                    "correlation": correlation.unwrap_or(Value::Null),
+                    "privacy": p.export_state(),
+                })
+                .to_string(),
+            ),
+        }
+    }
+
     /// Go back to `state` (the one saved with the cursor; `None`: none was), saying in the log
     /// what could not be taken up. Returns the journal position the state describes when it
     /// says (a checkpoint), else `None` (the cursor saved with it).
