@@ -61,27 +61,11 @@ fn a_failed_detection_commit_is_redone_from_the_committed_cursor() {
     }]);
     let (detector, problems) = Detector::build(&pack);
     assert!(problems.is_empty(), "{problems:?}");
-    let cfg = PipelineConfig {
-        fsync: false,
-        max_queued_events: 100_000,
-        commit_max_events: 1_000,
-        writer_queue_batches: 4,
-        // Small batches, so the 40 events make several and one is matched ahead while the
-        // previous one fails to commit.
-        detect_batch: 10,
-        retention: RetentionConfig {
-            max_age_days: None,
-            max_size_mb: None,
-            interval_secs: 3600,
-            ledger_days: None,
-            ledger_max_rows: None,
-        },
-        clock: Default::default(),
-        resend: Default::default(),
-    };
+    // Small batches (`config`), so the 40 events make several and one is matched ahead while
+    // the previous one fails to commit.
     let pipeline = Pipeline::start(
         dir.path(),
-        &cfg,
+        &config(),
         Arc::new(detector),
         None,
         IncidentSetup::default(),
@@ -151,6 +135,7 @@ fn probe(n: u64) -> Event {
     e
 }
 
+/// A pipeline without fsync, with small detection batches.
 fn config() -> PipelineConfig {
     PipelineConfig {
         fsync: false,
