@@ -275,6 +275,8 @@ def main():
     data = args.data
     sigma = os.path.join(data, "sigma/rules")
     hayabusa = os.path.join(data, "hayabusa-rules")
+    et = os.path.join(data, "sigma/rules-emerging-threats")
+    th = os.path.join(data, "sigma/rules-threat-hunting")
     if args.builtin_dir:
         # The built-in pack from a folder (e.g. an older revision's rules/), not the embedded one.
         builtin = ([args.builtin_dir], [])
@@ -287,6 +289,10 @@ def main():
         "sigmahq": ([sigma], []),
         "sigmahq+builtin": with_builtin,
         "sigmahq+builtin+hayabusa": (with_builtin[0] + [hayabusa], with_builtin[1]),
+        # SigmaHQ's emerging-threats folder (rules for named campaigns, tools and CVEs) and its
+        # threat-hunting folder (broader, for hunting), besides its core rules.
+        "sigmahq+et+builtin": (with_builtin[0] + [et], with_builtin[1]),
+        "sigmahq+et+th+builtin": (with_builtin[0] + [et, th], with_builtin[1]),
     }
     configs = args.configs.split(",")
     sets = labelled_sets(data)

@@ -244,6 +244,11 @@ pub fn of_event(event: &Event) -> EventLogsource<'_> {
                         Vec::new()
                     }
                 }
+                // Object access auditing: by the object opened (a process, a file read or deleted).
+                (Some("security"), Some(4656 | 4663)) => crate::fields::FieldView::new(event)
+                    .object_access()
+                    .map_or(&[][..], crate::fields::ObjectAccess::categories)
+                    .to_vec(),
                 (Some(s), Some(id)) => windows_categories(s, id).to_vec(),
                 _ => Vec::new(),
             };
@@ -372,6 +377,22 @@ mod tests {
         assert!(share("\\\\*\\C$", "Windows\\x.exe").is_empty());
         assert!(share("\\\\*\\IPC$", "").is_empty());
         assert!(of_event(&win("Security", 5145)).categories.is_empty());
+    }
+
+    #[test]
+    fn security_4656_and_4663_are_in_the_category_of_the_object_opened() {
+        let opened = |id: u64, kind: &str, mask: &str| {
+            let mut e = win("Security", id);
+            e.raw = serde_json::json!({"Event": {"EventData": {
+                "ObjectType": kind, "ObjectName": "C:\\x", "AccessMask": mask}}});
+            of_event(&e).categories
+        };
+        assert_eq!(opened(4656, "Process", "0x1410"), vec!["process_access"]);
+        assert_eq!(opened(4663, "File", "0x10000"), vec!["file_delete"]);
+        assert_eq!(opened(4663, "File", "0x1"), vec!["file_access"]);
+        assert!(opened(4663, "File", "0x2").is_empty());
+        assert!(opened(4656, "SAM_USER", "0x10000").is_empty());
+        assert!(of_event(&win("Security", 4663)).categories.is_empty());
     }
 
     #[test]

@@ -69,6 +69,10 @@ fn category_allowed(category: &str, channel: &str, event_id: u64) -> bool {
         // (`fields/security_4657.rs`, `fields/security_5145.rs`; the share is checked there).
         ("Security", c) if c.starts_with("registry_") => event_id == 4657,
         ("Security", "pipe_created") => event_id == 5145,
+        // Object access auditing answers by the object opened (`fields/security_object_access.rs`).
+        ("Security", "process_access" | "file_delete" | "file_access") => {
+            matches!(event_id, 4656 | 4663)
+        }
         ("Microsoft-Windows-PowerShell/Operational", "ps_script") => event_id == 4104,
         ("Microsoft-Windows-PowerShell/Operational", "ps_module") => event_id == 4103,
         ("Windows PowerShell", "ps_classic_start") => event_id == 400,

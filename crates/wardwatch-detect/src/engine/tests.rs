@@ -183,6 +183,84 @@ level: medium
 }
 
 #[test]
+fn process_access_and_file_delete_rules_fire_on_sysmon_and_on_object_access_auditing_alike() {
+    // Written the way SigmaHQ writes them: Sysmon's names, category only.
+    let dump = r#"
+title: LSASS read by a program in a user folder
+id: 77777777-7777-4777-8777-777777777703
+logsource: {product: windows, category: process_access}
+detection:
+    sel:
+        TargetImage|endswith: '\lsass.exe'
+        SourceImage|contains: '\Users\'
+        GrantedAccess|endswith: '10'
+    condition: sel
+level: high
+"#;
+    let evtx_delete = r#"
+title: Event log file deleted
+id: 77777777-7777-4777-8777-777777777704
+logsource: {product: windows, category: file_delete}
+detection:
+    sel:
+        TargetFilename|endswith: '.evtx'
+    condition: sel
+level: medium
+"#;
+    let (det, problems) = Detector::build(&pack(&[dump, evtx_delete]));
+    assert!(problems.is_empty(), "{problems:?}");
+    let sysmon = evtx(
+        "Microsoft-Windows-Sysmon/Operational",
+        10,
+        json!({"SourceImage": "C:\\Users\\jdoe\\AppData\\Local\\Temp\\m.exe",
+            "TargetImage": "C:\\Windows\\system32\\lsass.exe", "GrantedAccess": "0x1010"}),
+        1,
+    );
+    assert_eq!(det.detect(&sysmon).len(), 1);
+    let handle = |id: u64, kind: &str, object: &str, mask: &str, second| {
+        evtx(
+            "Security",
+            id,
+            json!({"SubjectUserName": "jdoe", "SubjectDomainName": "HOSP",
+                "ObjectType": kind, "ObjectName": object, "AccessMask": mask,
+                "ProcessName": "C:\\Users\\jdoe\\Downloads\\pd.exe", "ProcessId": "0x1a2c"}),
+            second,
+        )
+    };
+    let lsass = "\\Device\\HarddiskVolume2\\Windows\\System32\\lsass.exe";
+    // A handle requested (4656) and the memory read through it (4663) alike.
+    assert_eq!(
+        det.detect(&handle(4656, "Process", lsass, "0x1410", 2))
+            .len(),
+        1
+    );
+    assert_eq!(
+        det.detect(&handle(4663, "Process", lsass, "0x10", 3)).len(),
+        1
+    );
+    // Only querying the process, or a file of the same name: not this rule.
+    assert!(
+        det.detect(&handle(4656, "Process", lsass, "0x1000", 4))
+            .is_empty()
+    );
+    assert!(
+        det.detect(&handle(4663, "File", lsass, "0x1", 5))
+            .is_empty()
+    );
+    // A log file opened to delete it is a file deletion; read, it is not.
+    let log = "C:\\Windows\\System32\\winevt\\Logs\\Security.evtx";
+    assert_eq!(
+        det.detect(&handle(4663, "File", log, "0x10000", 6)).len(),
+        1
+    );
+    assert!(det.detect(&handle(4663, "File", log, "0x1", 7)).is_empty());
+    // A refused handle request opened nothing.
+    let mut refused = handle(4656, "Process", lsass, "0x1410", 8);
+    refused.raw["Event"]["System"]["Keywords"] = json!("0x8010000000000000");
+    assert!(det.detect(&refused).is_empty());
+}
+
+#[test]
 fn event_count_correlation_fires_once_threshold_is_reached() {
     let base = r#"
 title: Failed logon

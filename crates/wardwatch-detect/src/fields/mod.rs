@@ -13,15 +13,19 @@
 //! ([`security_4657`]), so SigmaHQ's registry rules see hosts that audit the registry without
 //! Sysmon. Security 5145 on `IPC$` (a named pipe opened over SMB) answers to Sysmon's pipe names
 //! ([`security_5145`]), so SigmaHQ's `pipe_created` rules see remote pipe use on hosts that audit
-//! file shares.
+//! file shares. Object access auditing, 4656/4663, answers to Sysmon's process access and file
+//! names by the object it opened ([`security_object_access`]): another process opened is
+//! `process_access`, a file opened to delete `file_delete`, a file read `file_access`.
 
 mod security_4657;
 mod security_4688;
 mod security_5145;
+mod security_object_access;
 
 pub(crate) use security_5145::is_pipe_share as security_5145_is_pipe;
 
 pub use security_4657::Operation;
+pub use security_object_access::ObjectAccess;
 
 use std::borrow::Cow;
 
@@ -66,6 +70,10 @@ enum Translation {
     RegistryValue,
     /// 5145 on `IPC$`: a named pipe opened over SMB ([`security_5145`]).
     SharePipe,
+    /// 4656/4663, before the object it opened is known.
+    ObjectAccessRecord,
+    /// 4656/4663 on a process or a file ([`security_object_access`]).
+    ObjectAccess(ObjectAccess),
 }
 
 /// The System part in whichever layout it came.
@@ -99,6 +107,7 @@ impl<'a> FieldView<'a> {
                 Some("4688") if security => Translation::ProcessCreation,
                 Some("4657") if security => Translation::RegistryValue,
                 Some("5145") if security => Translation::SharePipe,
+                Some("4656" | "4663") if security => Translation::ObjectAccessRecord,
                 _ => Translation::None,
             }
         };
@@ -144,18 +153,40 @@ impl<'a> FieldView<'a> {
                 data,
                 translation,
                 ..
-            } => Layout::Windows {
-                system,
-                data,
-                translation,
-                spaced_names: data.is_some_and(|d| d.keys().any(|k| k.contains(' '))),
-            },
+            } => {
+                let translation = match (translation, data) {
+                    (Translation::ObjectAccessRecord, Some(d)) => {
+                        let failure = security_object_access::is_failure_audit(system.keywords());
+                        ObjectAccess::of(d, failure)
+                            .map_or(Translation::None, Translation::ObjectAccess)
+                    }
+                    (Translation::ObjectAccessRecord, None) => Translation::None,
+                    (t, _) => t,
+                };
+                Layout::Windows {
+                    system,
+                    data,
+                    translation,
+                    spaced_names: data.is_some_and(|d| d.keys().any(|k| k.contains(' '))),
+                }
+            }
             other => other,
         };
         FieldView {
             event,
             json: JsonEvent::borrow(raw),
             layout,
+        }
+    }
+
+    /// The process, file or other access a 4656/4663 record describes, if it is one of those.
+    pub fn object_access(&self) -> Option<ObjectAccess> {
+        match &self.layout {
+            Layout::Windows {
+                translation: Translation::ObjectAccess(a),
+                ..
+            } => Some(*a),
+            _ => None,
         }
     }
 
@@ -212,6 +243,17 @@ impl<'a> FieldView<'a> {
                     .find_map(|k| top.get(*k))
                     .map(EventValue::from)
             }
+        }
+    }
+}
+
+impl<'a> WindowsSystem<'a> {
+    /// The record's keywords as they came (hex text in EVTX, names in Winlogbeat).
+    fn keywords(&self) -> Option<&'a Value> {
+        match self {
+            WindowsSystem::Evtx(sys) => sys.and_then(|s| s.get("Keywords")),
+            WindowsSystem::Winlog(w) => w.and_then(|w| w.get("keywords")),
+            WindowsSystem::Flat(top) => top.get("Keywords"),
         }
     }
 }
@@ -280,7 +322,8 @@ impl SigmaEvent for FieldView<'_> {
                 Translation::ProcessCreation => security_4688::lookup(d, path),
                 Translation::RegistryValue => security_4657::lookup(d, path),
                 Translation::SharePipe => security_5145::lookup(d, path),
-                Translation::None => None,
+                Translation::ObjectAccess(a) => security_object_access::lookup(d, *a, path),
+                Translation::None | Translation::ObjectAccessRecord => None,
             });
             if let Some(v) = translated {
                 return Some(v);

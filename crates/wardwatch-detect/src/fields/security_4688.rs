@@ -3,7 +3,8 @@
 //! Sysmon Event ID 1 and Security 4688 describe the same thing; SigmaHQ writes
 //! `process_creation` rules with Sysmon's names. This maps them onto 4688's, as SigmaHQ's
 //! Windows audit pipeline does: `Image` is `NewProcessName`, `ParentImage` is
-//! `ParentProcessName`, `User` is the account that runs the new process, `IntegrityLevel` comes
+//! `ParentProcessName`, `User` is the account that runs the new process (the service accounts
+//! by the names Sysmon prints: see [`service_account`]), `IntegrityLevel` comes
 //! from the `MandatoryLabel` SID.
 //!
 //! Reference: Microsoft, "4688(S): A new process has been created".
@@ -31,13 +32,21 @@ pub(super) fn lookup<'a>(data: &'a Map<String, Value>, field: &str) -> Option<Ev
         "LogonId" => borrowed("TargetLogonId").or_else(|| borrowed("SubjectLogonId")),
         "User" => {
             // Windows 10+ names the new process's account as Target*; older ones only Subject*.
-            let (dom, user) = match text(data, "TargetUserName") {
-                Some(u) => (text(data, "TargetDomainName"), u),
+            let (sid, dom, user) = match text(data, "TargetUserName") {
+                Some(u) => (
+                    text(data, "TargetUserSid"),
+                    text(data, "TargetDomainName"),
+                    u,
+                ),
                 None => (
+                    text(data, "SubjectUserSid"),
                     text(data, "SubjectDomainName"),
                     text(data, "SubjectUserName")?,
                 ),
             };
+            if let Some(name) = sid.and_then(service_account) {
+                return Some(EventValue::Str(Cow::Borrowed(name)));
+            }
             Some(EventValue::Str(Cow::Owned(match dom {
                 Some(d) => format!("{d}\\{user}"),
                 None => user.to_string(),
@@ -58,4 +67,17 @@ pub(super) fn lookup<'a>(data: &'a Map<String, Value>, field: &str) -> Option<Ev
         }
         _ => None,
     }
+}
+
+/// The account Sysmon names for a well-known service SID. The Security log names the local
+/// system account by the machine (`HOSP\WS01$`, SID S-1-5-18) where Sysmon prints
+/// `NT AUTHORITY\SYSTEM`, which is what rules about processes running as SYSTEM look for
+/// (`User|contains: 'AUTHORI'`).
+pub(super) fn service_account(sid: &str) -> Option<&'static str> {
+    Some(match sid {
+        "S-1-5-18" => "NT AUTHORITY\\SYSTEM",
+        "S-1-5-19" => "NT AUTHORITY\\LOCAL SERVICE",
+        "S-1-5-20" => "NT AUTHORITY\\NETWORK SERVICE",
+        _ => return None,
+    })
 }

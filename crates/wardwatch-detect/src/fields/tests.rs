@@ -55,6 +55,34 @@ fn security_4688_answers_to_sysmon_names() {
 }
 
 #[test]
+fn security_4688_names_service_accounts_as_sysmon_does() {
+    let as_sid = |sid: &str, name: &str| {
+        let e = event(
+            SourceKind::Evtx,
+            "Security",
+            "4688",
+            json!({"Event": {"System": {"EventID": 4688, "Channel": "Security"},
+                "EventData": {"NewProcessName": "C:\\Windows\\System32\\cmd.exe",
+                    "SubjectUserSid": sid, "SubjectUserName": name,
+                    "SubjectDomainName": "HOSP", "TargetUserName": "-"}}}),
+        );
+        lookup(&e, "User")
+    };
+    assert_eq!(
+        as_sid("S-1-5-18", "WS07$").as_deref(),
+        Some("NT AUTHORITY\\SYSTEM")
+    );
+    assert_eq!(
+        as_sid("S-1-5-20", "WS07$").as_deref(),
+        Some("NT AUTHORITY\\NETWORK SERVICE")
+    );
+    assert_eq!(
+        as_sid("S-1-5-21-1-2-3-1104", "jdoe").as_deref(),
+        Some("HOSP\\jdoe")
+    );
+}
+
+#[test]
 fn winlogbeat_and_flat_layouts_resolve_the_same_names() {
     let wb = event(
         SourceKind::WinlogbeatEcs,
