@@ -44,7 +44,12 @@ pub(super) fn lookup<'a>(data: &'a Map<String, Value>, field: &str) -> Option<Ev
                     text(data, "SubjectUserName")?,
                 ),
             };
-            if let Some(name) = sid.and_then(service_account) {
+            // Without Target* fields the Subject is the account that *created* the process. A
+            // SYSTEM broker (UAC's AppInfo) creates a user's elevated or limited process: its
+            // token type says so, and then the owner is not in the record.
+            if let Some(name) = sid.and_then(service_account)
+                && !split_token(data)
+            {
                 return Some(EventValue::Str(Cow::Borrowed(name)));
             }
             Some(EventValue::Str(Cow::Owned(match dom {
@@ -67,6 +72,14 @@ pub(super) fn lookup<'a>(data: &'a Map<String, Value>, field: &str) -> Option<Ev
         }
         _ => None,
     }
+}
+
+/// Whether the new process has one half of a UAC split token (`TokenElevationType` 2, elevated,
+/// or 3, limited: `%%1937`/`%%1938`): a user's token, whoever created the process.
+fn split_token(data: &Map<String, Value>) -> bool {
+    text(data, "TokenElevationType").is_some_and(|t| {
+        t.contains("1937") || t.contains("1938") || t.ends_with("(2)") || t.ends_with("(3)")
+    })
 }
 
 /// The account Sysmon names for a well-known service SID. The Security log names the local

@@ -80,6 +80,17 @@ fn security_4688_names_service_accounts_as_sysmon_does() {
         as_sid("S-1-5-21-1-2-3-1104", "jdoe").as_deref(),
         Some("HOSP\\jdoe")
     );
+    // UAC's broker (SYSTEM) creating a user's elevated process: the owner is not SYSTEM.
+    let elevated = event(
+        SourceKind::Evtx,
+        "Security",
+        "4688",
+        json!({"Event": {"System": {"EventID": 4688, "Channel": "Security"},
+            "EventData": {"NewProcessName": "C:\\Windows\\System32\\Taskmgr.exe",
+                "SubjectUserSid": "S-1-5-18", "SubjectUserName": "WS07$",
+                "SubjectDomainName": "HOSP", "TokenElevationType": "%%1937"}}}),
+    );
+    assert_eq!(lookup(&elevated, "User").as_deref(), Some("HOSP\\WS07$"));
 }
 
 #[test]
