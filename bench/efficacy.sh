@@ -8,7 +8,9 @@
 #   WARDWATCH_SHARED_DATA   the shared data folder (default: <repo>/../shared/data)
 #   WARDWATCH_BIN           use this wardwatch binary instead of building one
 #   CONFIGS                 rule sets to compare, comma-separated, among builtin, sigmahq,
-#                           sigmahq+builtin, sigmahq+builtin+hayabusa
+#                           sigmahq+builtin, sigmahq+builtin+hayabusa, sigmahq+et+builtin,
+#                           sigmahq+et+th+builtin (SigmaHQ's emerging-threats and threat-hunting
+#                           folders besides its core rules)
 #                           (default: builtin,sigmahq+builtin)
 #   DETAIL=1                also list every labelled file: caught (by which rules) or missed
 #   HUNT_ARGS="..."         extra arguments for every hunt run (e.g. --no-analytics)
