@@ -31,6 +31,8 @@ fn config(nats: &Peer) -> ClusterConfig {
         nats: nats.url(),
         partitions: 4,
         publish_timeout_secs: 2,
+        // Small: JetStream refuses a stream larger than the disk it may use.
+        max_backlog_mb: 256,
         ..ClusterConfig::default()
     }
 }

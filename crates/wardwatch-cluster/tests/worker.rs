@@ -126,6 +126,7 @@ fn workers_store_once_keep_poison_and_wait_out_clickhouse() {
         nats: nats.url(),
         partitions: 3,
         ack_wait_secs: 4,
+        max_backlog_mb: 256,
         ..ClusterConfig::default()
     };
     rt.block_on(wardwatch_cluster::init(&cfg)).unwrap();

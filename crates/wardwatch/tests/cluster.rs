@@ -262,6 +262,7 @@ fn a_cluster_killed_mid_stream_stores_each_event_once_and_detects_like_one_machi
         nats: nats.url(),
         partitions: 4,
         ack_wait_secs: 5,
+        max_backlog_mb: 512,
         ..ClusterConfig::default()
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -271,7 +272,7 @@ fn a_cluster_killed_mid_stream_stores_each_event_once_and_detects_like_one_machi
     std::fs::write(
         &config,
         format!(
-            "[cluster]\nnats = \"{}\"\npartitions = 4\nack_wait_secs = 5\n\n\
+            "[cluster]\nnats = \"{}\"\npartitions = 4\nack_wait_secs = 5\nmax_backlog_mb = 512\n\n\
              [store]\nevents = \"{events_url}\"\nstate = \"{state_url}\"\n\n\
              [rules]\nbuiltin = false\nfolders = [{:?}]\n",
             nats.url(),

@@ -148,7 +148,7 @@ fn cluster_throughput_per_role_with_one_and_two_nodes() {
     let cfg = ClusterConfig {
         nats: nats.url(),
         partitions: 4,
-        max_backlog_mb: 8192,
+        max_backlog_mb: 2048,
         ..ClusterConfig::default()
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -162,7 +162,7 @@ fn cluster_throughput_per_role_with_one_and_two_nodes() {
     std::fs::write(
         &config,
         format!(
-            "[cluster]\nnats = \"{}\"\npartitions = 4\nmax_backlog_mb = 8192\n\n[store]\nevents = \"{events_url}\"\n\n[pipeline]\nsource_budget_events_per_sec = 0\n",
+            "[cluster]\nnats = \"{}\"\npartitions = 4\nmax_backlog_mb = 2048\n\n[store]\nevents = \"{events_url}\"\n\n[pipeline]\nsource_budget_events_per_sec = 0\n",
             nats.url()
         ),
     )
