@@ -59,7 +59,7 @@ fn cluster_init_sets_up_the_engines_and_status_names_the_one_that_is_down() {
     std::fs::write(
         &config,
         format!(
-            "[cluster]\nnats = \"{}\"\npartitions = 3\n\n[store]\nevents = \"{events}\"\nstate = \"{state}\"\n",
+            "[cluster]\nnats = \"{}\"\npartitions = 3\nmax_backlog_mb = 256\n\n[store]\nevents = \"{events}\"\nstate = \"{state}\"\n",
             nats.url()
         ),
     )
