@@ -35,27 +35,13 @@ pub(crate) async fn usage(
     Query(p): Query<Params>,
 ) -> Result<Json<wardwatch_store::IdentityUsage>, ApiError> {
     let now = jiff::Timestamp::now();
-    let to =
-        p.to.as_deref()
-            .map(|t| time::parse(t, now, "to"))
-            .transpose()?
-            .unwrap_or(now);
-    let from = match p.from.as_deref() {
-        Some(t) => time::parse(t, now, "from")?,
-        None => to
-            .checked_sub(jiff::SignedDuration::from_hours(24 * DEFAULT_DAYS))
-            .unwrap_or(jiff::Timestamp::MIN),
-    };
-    if from > to {
-        return Err(ApiError::BadRequest(format!(
-            "from: `{from}` is after to: `{to}`"
-        )));
-    }
-    if to.duration_since(from) > jiff::SignedDuration::from_hours(24 * MAX_DAYS) {
-        return Err(ApiError::BadRequest(format!(
-            "from/to: at most {MAX_DAYS} days at a time"
-        )));
-    }
+    let (from, to) = time::period(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        now,
+        jiff::SignedDuration::from_hours(24 * DEFAULT_DAYS),
+        MAX_DAYS,
+    )?;
     let user = user.trim().to_string();
     if user.is_empty() || user.len() > 256 {
         return Err(ApiError::BadRequest(

@@ -56,27 +56,13 @@ pub(crate) async fn summary(
         ));
     };
     let now = Timestamp::now();
-    let to =
-        p.to.as_deref()
-            .map(|t| time::parse(t, now, "to"))
-            .transpose()?
-            .unwrap_or(now);
-    let from = match p.from.as_deref() {
-        Some(t) => time::parse(t, now, "from")?,
-        None => to
-            .checked_sub(SignedDuration::from_hours(DEFAULT_HOURS))
-            .unwrap_or(Timestamp::MIN),
-    };
-    if from >= to {
-        return Err(ApiError::BadRequest(format!(
-            "from: `{from}` is not before to: `{to}`"
-        )));
-    }
-    if to.duration_since(from) > SignedDuration::from_hours(24 * MAX_DAYS) {
-        return Err(ApiError::BadRequest(format!(
-            "from/to: at most {MAX_DAYS} days at a time"
-        )));
-    }
+    let (from, to) = time::period(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        now,
+        SignedDuration::from_hours(DEFAULT_HOURS),
+        MAX_DAYS,
+    )?;
     s.audit(
         &who,
         "network-summary",

@@ -56,6 +56,34 @@ pub fn parse(text: &str, now: Timestamp, name: &str) -> Result<Timestamp, ApiErr
     t.parse().map_err(|_| bad())
 }
 
+/// The period `[from, to)` a report asks about, from its optional `from`/`to` parameters: `to`
+/// defaults to `now`, `from` to `default_span` before `to`; a period that does not run forward or
+/// is longer than `max_days` is a bad request naming both ends.
+pub fn period(
+    from: Option<&str>,
+    to: Option<&str>,
+    now: Timestamp,
+    default_span: SignedDuration,
+    max_days: i64,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    let to = to.map(|t| parse(t, now, "to")).transpose()?.unwrap_or(now);
+    let from = match from {
+        Some(t) => parse(t, now, "from")?,
+        None => to.checked_sub(default_span).unwrap_or(Timestamp::MIN),
+    };
+    if from >= to {
+        return Err(ApiError::BadRequest(format!(
+            "from: `{from}` is not before to: `{to}`"
+        )));
+    }
+    if to.duration_since(from) > SignedDuration::from_hours(24 * max_days) {
+        return Err(ApiError::BadRequest(format!(
+            "from/to: at most {max_days} days at a time"
+        )));
+    }
+    Ok((from, to))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +125,26 @@ mod tests {
             parse("now+30d", now, "expires").unwrap().to_string(),
             "2026-03-31T12:00:00Z"
         );
+    }
+
+    #[test]
+    fn a_period_runs_forward_within_its_limit() {
+        let now: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+        let day = SignedDuration::from_hours(24);
+        let (from, to) = period(None, None, now, day, 7).unwrap();
+        assert_eq!((from.to_string(), to), ("2026-02-28T12:00:00Z".into(), now));
+        let (from, to) = period(Some("now-3d"), Some("now-1d"), now, day, 7).unwrap();
+        assert_eq!(to.duration_since(from), SignedDuration::from_hours(48));
+        for (f, t, says) in [
+            ("now", "now-2d", "is not before to"),
+            ("now-1h", "now-1h", "is not before to"),
+            ("now-9d", "now", "at most 7 days"),
+            ("soon", "now", "from: `soon`"),
+        ] {
+            let e = period(Some(f), Some(t), now, day, 7)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{f}..{t}: {e}");
+        }
     }
 }
