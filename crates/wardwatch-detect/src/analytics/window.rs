@@ -55,23 +55,9 @@ impl WindowCounter {
     /// Record `value` seen for `key` at `t` (seconds; observations come in time order).
     pub(crate) fn push(&mut self, key: &str, t: i64, value: &str) {
         if !self.keys.contains_key(key) && self.keys.len() >= MAX_KEYS {
-            let keep = self.keep_secs;
-            self.keys
-                .retain(|_, s| s.seen.back().is_some_and(|(last, _)| t - last <= keep));
-            if self.keys.len() >= MAX_KEYS {
-                // Still full of live keys: forget the quietest tenth at once, so a flood of
-                // new keys costs one sort per thousands of them, not a scan each.
-                let mut lasts: Vec<(i64, String)> = self
-                    .keys
-                    .iter()
-                    .map(|(k, s)| (s.seen.back().map_or(i64::MIN, |(l, _)| *l), k.clone()))
-                    .collect();
-                let cut = MAX_KEYS / 10;
-                lasts.select_nth_unstable(cut);
-                for (_, k) in &lasts[..=cut] {
-                    self.keys.remove(k);
-                }
-            }
+            make_room(&mut self.keys, MAX_KEYS, t, self.keep_secs, |s| {
+                s.seen.back().map_or(i64::MIN, |(last, _)| *last)
+            });
         }
         let keep = self.keep_secs;
         let slot = self.keys.entry(key.to_string()).or_default();
@@ -150,6 +136,29 @@ impl WindowCounter {
     }
 }
 
+/// Make room in a map of per-key state that has reached `cap` keys, before a new key joins: forget
+/// the keys quiet for longer than `keep` seconds before `now`, and if it is still full of live
+/// keys, the quietest tenth at once, so a flood of new keys costs one partial sort per thousands
+/// of them, not a scan each. `last` tells when a key was last seen (`i64::MIN`: never).
+pub(crate) fn make_room<V>(
+    map: &mut HashMap<String, V>,
+    cap: usize,
+    now: i64,
+    keep: i64,
+    last: impl Fn(&V) -> i64,
+) {
+    let since = now.saturating_sub(keep);
+    map.retain(|_, v| last(v) >= since);
+    if map.len() >= cap && !map.is_empty() {
+        let mut lasts: Vec<(i64, String)> = map.iter().map(|(k, v)| (last(v), k.clone())).collect();
+        let cut = (cap / 10).min(lasts.len() - 1);
+        lasts.select_nth_unstable(cut);
+        for (_, k) in &lasts[..=cut] {
+            map.remove(k);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +206,23 @@ mod tests {
             w.push(&format!("k{i}"), 5000, "v");
         }
         assert!(w.keys.len() <= MAX_KEYS);
+    }
+
+    #[test]
+    fn making_room_forgets_the_stale_then_the_quietest_tenth() {
+        let mut map: HashMap<String, i64> = (0..100).map(|i| (format!("k{i}"), i)).collect();
+        // Keys last seen before 50 are stale at 100 with 50 s kept: only they go.
+        make_room(&mut map, 100, 100, 50, |v| *v);
+        assert_eq!(map.len(), 50);
+        assert!(map.values().all(|v| *v >= 50));
+        // All live and still at the cap: the quietest tenth (and the cut key) go at once.
+        make_room(&mut map, 50, 100, 1_000, |v| *v);
+        assert_eq!(map.len(), 44);
+        assert!(map.values().all(|v| *v >= 56), "{map:?}");
+        // Never-seen keys count as quietest; an empty map with no room is left alone.
+        map.insert("never".into(), i64::MIN);
+        make_room(&mut map, 45, 100, i64::MAX, |v| *v);
+        assert!(!map.contains_key("never"));
+        make_room(&mut HashMap::<String, i64>::new(), 0, 0, 0, |v| *v);
     }
 }

@@ -15,6 +15,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analytics::window::make_room;
+
 /// Sources remembered per destination.
 pub(super) const CAP: usize = 16;
 /// Destinations remembered.
@@ -32,25 +34,9 @@ impl Audience {
     /// `src` contacted `dst` at `t`.
     pub(super) fn push(&mut self, dst: &str, src: &str, t: i64) {
         if !self.seen.contains_key(dst) && self.seen.len() >= MAX_KEYS {
-            self.seen
-                .retain(|_, v| v.iter().any(|(_, last)| t - last <= DAY));
-            if self.seen.len() >= MAX_KEYS {
-                let mut lasts: Vec<(i64, String)> = self
-                    .seen
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            v.iter().map(|(_, l)| *l).max().unwrap_or(i64::MIN),
-                            k.clone(),
-                        )
-                    })
-                    .collect();
-                let cut = MAX_KEYS / 10;
-                lasts.select_nth_unstable(cut);
-                for (_, k) in &lasts[..=cut] {
-                    self.seen.remove(k);
-                }
-            }
+            make_room(&mut self.seen, MAX_KEYS, t, DAY, |v| {
+                v.iter().map(|(_, last)| *last).max().unwrap_or(i64::MIN)
+            });
         }
         let v = self.seen.entry(dst.to_string()).or_default();
         if let Some(slot) = v.iter_mut().find(|(s, _)| s == src) {

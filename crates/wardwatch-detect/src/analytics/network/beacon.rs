@@ -26,6 +26,7 @@ use super::audience::Audience;
 use super::topology::{Topology, is_broadcast};
 use super::{Hit, NetFacts, at_level, found, meta};
 use crate::RuleMeta;
+use crate::analytics::window::make_room;
 
 /// Connections needed before a pair is judged.
 const MIN_BEATS: usize = 12;
@@ -189,7 +190,7 @@ impl Beaconing {
         self.audience.push(dst, src, t);
         let key = format!("{src}|{dst}|{port}");
         if !self.pairs.contains_key(&key) && self.pairs.len() >= MAX_PAIRS {
-            self.forget_quietest(t);
+            make_room(&mut self.pairs, MAX_PAIRS, t, RETELL, |p| p.last);
         }
         let pair = self.pairs.entry(key).or_insert_with(|| Pair {
             first: t,
@@ -238,22 +239,6 @@ impl Beaconing {
             &[],
             facts(&s, dst, port, count, t - first, sharing),
         ));
-    }
-
-    fn forget_quietest(&mut self, t: i64) {
-        self.pairs.retain(|_, p| t - p.last <= RETELL);
-        if self.pairs.len() >= MAX_PAIRS {
-            let mut lasts: Vec<(i64, String)> = self
-                .pairs
-                .iter()
-                .map(|(k, p)| (p.last, k.clone()))
-                .collect();
-            let cut = MAX_PAIRS / 10;
-            lasts.select_nth_unstable(cut);
-            for (_, k) in &lasts[..=cut] {
-                self.pairs.remove(k);
-            }
-        }
     }
 }
 

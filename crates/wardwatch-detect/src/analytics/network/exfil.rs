@@ -26,6 +26,7 @@ use wardwatch_core::Severity;
 use super::topology::{NetClass, Topology, is_broadcast};
 use super::{Hit, NetFacts, at_level, found, listed, meta};
 use crate::RuleMeta;
+use crate::analytics::window::make_room;
 
 /// Bytes sent out within [`WINDOW`] that make a large transfer.
 const LARGE_BYTES: u64 = 1_000_000_000;
@@ -96,19 +97,7 @@ impl Transfers {
             return;
         }
         if !self.sources.contains_key(src) && self.sources.len() >= MAX_SOURCES {
-            self.sources.retain(|_, s| t - s.last <= WINDOW);
-            if self.sources.len() >= MAX_SOURCES {
-                let mut lasts: Vec<(i64, String)> = self
-                    .sources
-                    .iter()
-                    .map(|(k, s)| (s.last, k.clone()))
-                    .collect();
-                let cut = MAX_SOURCES / 10;
-                lasts.select_nth_unstable(cut);
-                for (_, k) in &lasts[..=cut] {
-                    self.sources.remove(k);
-                }
-            }
+            make_room(&mut self.sources, MAX_SOURCES, t, WINDOW, |s| s.last);
         }
         let s = self.sources.entry(src.to_string()).or_default();
         if t - s.last > WINDOW {
