@@ -182,7 +182,7 @@ pub struct RetroCount {
 /// the indicators judged as in force at `at`. `keep_going` is asked between pages (a server
 /// stopping cuts the walk short).
 pub fn retro_hunt(
-    db: &wardwatch_store::Db,
+    db: &(impl wardwatch_store::EventSearch + ?Sized),
     intel: &IntelDetector,
     org: Option<&str>,
     (from, to, at): (Timestamp, Timestamp, Timestamp),

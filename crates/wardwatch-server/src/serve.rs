@@ -450,7 +450,8 @@ pub async fn start_with_clock(
         crate::intel_feeds::start(
             crate::intel_feeds::Start {
                 feeds,
-                data_dir: data_dir.clone(),
+                open: crate::roles::sqlite_state(data_dir.clone()),
+                sightings: Some(crate::intel_feeds::sqlite_sightings(data_dir.clone())),
                 files,
                 live: live_intel,
                 health: feed_health.clone(),
@@ -523,10 +524,14 @@ pub async fn start_with_clock(
     // TAXII: the collections are written to the store either way (publishing needs them);
     // served only when enabled.
     {
-        let (dir, setup, https) = (data_dir.clone(), taxii, http_tls.is_some());
+        let (open, setup, https) = (
+            crate::roles::sqlite_state(data_dir.clone()),
+            taxii,
+            http_tls.is_some(),
+        );
         let enabled = setup.section.enabled;
         let state =
-            tokio::task::spawn_blocking(move || crate::taxii::TaxiiState::new(setup, dir, https))
+            tokio::task::spawn_blocking(move || crate::taxii::TaxiiState::new(setup, open, https))
                 .await
                 .map_err(|e| ServeError::Config(format!("taxii start failed: {e}")))?
                 .map_err(|e| ServeError::Config(format!("taxii: {}", e.description)))?;

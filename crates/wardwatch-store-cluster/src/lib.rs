@@ -5,8 +5,9 @@
 //!
 //! Which engine answers what: `EventSearch`, `AlertStore`, the journal's reads (by stream
 //! sequence) and `Retention` go to ClickHouse; incidents, exceptions, tokens, accounts, audit,
-//! the notification queue, the identity ledger, TAXII publishing, secrets, cursors and
-//! partitions to PostgreSQL. A detection commit is the one call that spans both: its alerts go
+//! the notification queue, the identity ledger, the TAXII server's collections, objects and
+//! status resources, the intel feeds' positions, indicators and sightings, secrets, cursors
+//! and partitions to PostgreSQL. A detection commit is the one call that spans both: its alerts go
 //! to ClickHouse first (those already there skipped: a replay stores nothing twice), then the
 //! rest to PostgreSQL in one transaction. A crash between the two leaves alerts whose cursor
 //! did not move: the stage replays them, finds them stored, and commits the rest — exactly
@@ -25,9 +26,9 @@ use std::time::Duration;
 use wardwatch_core::{Alert, Severity};
 
 use wardwatch_store::{
-    AccessStore, AlertStore, DetectionStore, EventSearch, ExceptionStore, IdentityLedger,
-    IncidentStore, Journal, NotifyQueue, PartitionState, ResendKeys, Retention, TaxiiStore,
-    TokenStore,
+    AccessStore, AlertStore, DetectionStore, EventSearch, ExceptionStore, FeedStore,
+    IdentityLedger, IncidentStore, Journal, NotifyQueue, PartitionState, ResendKeys, Retention,
+    TaxiiStore, TokenStore,
 };
 use wardwatch_store::{
     Account, AddOutcome, AlertPage, AuditEntry, AuditRecord, AuditVerdict, DetectionCommit,
@@ -36,6 +37,10 @@ use wardwatch_store::{
     RetentionReport, RuleHits, SearchRequest, SessionLookup, SourceRow, Stats, StoreError,
     StoredException, StoredIncident, TaxiiCollection, TaxiiSighting, TimeCursor, TokenGrant,
     TokenInfo, TokenKind,
+};
+use wardwatch_store::{
+    FeedApplied, FeedGroup, FeedPoll, FeedStatus, MakeStatus, RetroPending, SightingRow, TaxiiPage,
+    TaxiiQuery, TaxiiReader, TaxiiStatusRow, VersionMatch,
 };
 use wardwatch_store_clickhouse::{ClickHouse, Layout, NewAlert};
 use wardwatch_store_postgres::Postgres;
@@ -385,9 +390,38 @@ impl TaxiiStore for Cluster {
     to! { state:
         fn taxii_collections(&self) -> Result<Vec<TaxiiCollection>, StoreError>;
         fn taxii_sightings(&self, limit: usize) -> Result<Vec<TaxiiSighting>, StoreError>;
+        fn taxii_query(&self, q: &TaxiiQuery) -> Result<TaxiiPage, StoreError>;
+        fn taxii_has_object(&self, collection: &str, id: &str, reader: &TaxiiReader) -> Result<bool, StoreError>;
+        fn taxii_status(&self, id: &str) -> Result<Option<TaxiiStatusRow>, StoreError>;
+        fn taxii_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
     }
     to! { state mut:
+        fn taxii_set_collections(&mut self, list: &[TaxiiCollection]) -> Result<(), StoreError>;
         fn taxii_publish(&mut self, collection: &str, objects: &[NewTaxiiObject]) -> Result<Vec<AddOutcome>, StoreError>;
+        fn taxii_add(&mut self, collection: &str, objects: &[NewTaxiiObject], posted_by: Option<&str>, status: &mut MakeStatus<'_>) -> Result<Vec<AddOutcome>, StoreError>;
+        fn taxii_delete(&mut self, collection: &str, id: &str, reader: &TaxiiReader, versions: &VersionMatch, spec_versions: &[String]) -> Result<usize, StoreError>;
+    }
+}
+
+impl FeedStore for Cluster {
+    to! { state mut:
+        fn feed_apply(&mut self, feed: &str, groups: &[FeedGroup], poll: &FeedPoll) -> Result<FeedApplied, StoreError>;
+        fn feed_failed(&mut self, feed: &str, error: &str) -> Result<i64, StoreError>;
+        fn prune_feeds(&mut self, before_ns: i64) -> Result<u64, StoreError>;
+        fn feed_retro_done(&mut self, done: &[RetroPending]) -> Result<(), StoreError>;
+        fn queue_sightings(&mut self, sightings: &[SightingRow], cursor: i64) -> Result<(), StoreError>;
+        fn sightings_sent(&mut self, ids: &[String]) -> Result<(), StoreError>;
+        fn sightings_failed(&mut self, ids: &[String], error: &str, next_try_ns: i64) -> Result<(), StoreError>;
+    }
+    to! { state:
+        fn feed_group_versions(&self, feed: &str) -> Result<HashMap<String, String>, StoreError>;
+        fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError>;
+        fn feed_status(&self, feed: &str) -> Result<Option<FeedStatus>, StoreError>;
+        fn feed_indicator_docs(&self, now_ns: i64) -> Result<Vec<(String, String)>, StoreError>;
+        fn feed_next_expiry(&self, now_ns: i64) -> Result<Option<i64>, StoreError>;
+        fn feed_retro_pending(&self, limit: usize) -> Result<Vec<RetroPending>, StoreError>;
+        fn due_sightings(&self, feed: &str, now_ns: i64, limit: usize) -> Result<Vec<SightingRow>, StoreError>;
+        fn sightings_cursor(&self) -> Result<i64, StoreError>;
     }
 }
 

@@ -1,7 +1,8 @@
 //! The small, mutable state of a scale-out deployment in PostgreSQL: incidents and the
 //! analysts' side of them, exceptions and their counters, the detection stages' cursors and
-//! per-partition state, the identity ledger — shared by every node, each change in one
-//! transaction.
+//! per-partition state, the identity ledger, tokens, accounts and audit, the notification
+//! queue, the TAXII server's collections and status resources, the intel feeds' positions,
+//! indicators and sightings — shared by every node, each change in one transaction.
 //!
 //! Why PostgreSQL for this part: events and alerts are many, append-only and searched
 //! (ClickHouse holds them); this state is small, changed in place by several nodes at once (an
@@ -29,6 +30,7 @@
 
 mod access;
 mod detection;
+mod feeds;
 mod incidents;
 mod ledger;
 mod outbox;

@@ -5,7 +5,7 @@
 //! running `wardwatch cluster init` at once apply each step once.
 
 /// The schema version this code writes.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// The advisory lock key of migrations (any fixed number no other lock of ours uses).
 const MIGRATION_LOCK: i64 = 0x5757_0001;
@@ -200,8 +200,69 @@ CREATE TABLE IF NOT EXISTS taxii_objects (
 CREATE UNIQUE INDEX IF NOT EXISTS taxii_objects_added ON taxii_objects (collection, date_added);
 "#;
 
+/// Version 3: the TAXII server's status resources, and the intel feeds we poll (their
+/// positions, groups, indicators and the sightings owed back to producers).
+const V3: &str = r#"
+-- The status resource of each partner's POST, kept for `GET .../status/{id}/`.
+CREATE TABLE IF NOT EXISTS taxii_status (
+    id          TEXT PRIMARY KEY,
+    collection  TEXT NOT NULL,
+    partner     TEXT NOT NULL,
+    requested   BIGINT NOT NULL,                  -- ns
+    doc         TEXT NOT NULL                     -- the status resource, JSON
+);
+
+-- One row per feed ever polled.
+CREATE TABLE IF NOT EXISTS feed_state (
+    feed        TEXT PRIMARY KEY,
+    position    TEXT,                             -- TAXII: added_after as written; lists: ETag
+    modified    TEXT,                             -- lists: Last-Modified
+    polled      BIGINT,                           -- last attempt, ns
+    succeeded   BIGINT,                           -- last success, ns
+    failures    BIGINT NOT NULL DEFAULT 0,        -- failed polls in a row
+    last_error  TEXT,
+    objects     BIGINT NOT NULL DEFAULT 0         -- objects, attributes or lines received in all
+);
+-- The version of each group a feed sent last (STIX `modified`, MISP `timestamp`).
+CREATE TABLE IF NOT EXISTS feed_groups (
+    feed        TEXT NOT NULL,
+    grp         TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    PRIMARY KEY (feed, grp)
+);
+CREATE TABLE IF NOT EXISTS feed_indicators (
+    feed        TEXT NOT NULL,
+    grp         TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    valid_until BIGINT,                           -- ns; NULL: no end
+    revoked     BOOLEAN NOT NULL,
+    received    BIGINT NOT NULL,                  -- ns
+    retro       BOOLEAN NOT NULL,                 -- its retro-hunt has not run
+    doc         TEXT NOT NULL,                    -- the indicator, JSON
+    PRIMARY KEY (feed, grp, kind, value)
+);
+CREATE INDEX IF NOT EXISTS feed_indicators_retro ON feed_indicators (received) WHERE retro;
+-- Sightings owed to producers, each sent at most once.
+CREATE TABLE IF NOT EXISTS feed_sightings (
+    id          TEXT PRIMARY KEY,                 -- sighting--<uuid>, deterministic
+    feed        TEXT NOT NULL,
+    indicator   TEXT NOT NULL,
+    count       BIGINT NOT NULL,
+    first_seen  BIGINT NOT NULL,
+    last_seen   BIGINT NOT NULL,
+    tlp         TEXT NOT NULL,
+    created     BIGINT NOT NULL,
+    sent        BIGINT,
+    attempts    BIGINT NOT NULL DEFAULT 0,
+    next_try    BIGINT NOT NULL,
+    last_error  TEXT
+);
+CREATE INDEX IF NOT EXISTS feed_sightings_unsent ON feed_sightings (feed, next_try) WHERE sent IS NULL;
+"#;
+
 /// Each version's statements, in order.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 /// The tables of this schema, for status figures.
 pub const TABLES: &[&str] = &[
@@ -221,6 +282,11 @@ pub const TABLES: &[&str] = &[
     "resend_keys",
     "taxii_collections",
     "taxii_objects",
+    "taxii_status",
+    "feed_state",
+    "feed_groups",
+    "feed_indicators",
+    "feed_sightings",
 ];
 
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS wardwatch_schema (

@@ -398,7 +398,7 @@ impl Db {
     pub fn feed_retro_pending(&self, limit: usize) -> Result<Vec<RetroPending>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT feed, grp, kind, value, doc FROM feed_indicators INDEXED BY feed_indicators_retro
-             WHERE retro = 1 ORDER BY received LIMIT ?1",
+             WHERE retro = 1 ORDER BY received, feed, grp, kind, value LIMIT ?1",
         )?;
         let rows = stmt.query_map(params![limit as i64], |r| {
             Ok(RetroPending {

@@ -61,12 +61,12 @@ pub use overview::{RuleHits, SourceRow};
 pub use privacy::PrivacyScope;
 pub use retro::TimeCursor;
 pub use seam::{
-    AccessStore, AlertStore, DetectionStore, EventSearch, ExceptionStore, IdentityLedger,
-    IncidentStore, Journal, NotifyQueue, PartitionState, ResendKeys, Retention, Store, TaxiiStore,
-    TokenStore, update_lifecycle,
+    AccessStore, AlertStore, DetectionStore, EventSearch, ExceptionStore, FeedStore,
+    IdentityLedger, IncidentStore, IntelAlerts, Journal, NotifyQueue, PartitionState, ResendKeys,
+    Retention, SightingsStore, Store, TaxiiStore, TokenStore, update_lifecycle,
 };
 pub use taxii::{
-    AddOutcome, NewTaxiiObject, TaxiiCollection, TaxiiObjectRow, TaxiiPage, TaxiiQuery,
+    AddOutcome, MakeStatus, NewTaxiiObject, TaxiiCollection, TaxiiObjectRow, TaxiiPage, TaxiiQuery,
     TaxiiReader, TaxiiSighting, TaxiiStatusRow, VersionMatch, stamp_us,
 };
 

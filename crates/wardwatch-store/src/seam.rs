@@ -13,17 +13,20 @@
 //! Every method is synchronous: callers run store work on their own threads (the pipeline's)
 //! or on tokio's blocking pool (the API), and a backend over a network client waits there.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use wardwatch_core::{Alert, Severity};
 
 use crate::overview::RuleHits;
 use crate::{
-    Account, AddOutcome, AlertPage, AuditEntry, AuditRecord, AuditVerdict, Db, DetectionCommit,
-    Encoded, EventPage, IdentityUsage, IncidentFilter, IncidentPage, JournalEntry, LedgerBatch,
-    LifecycleUpdate, NewMessage, NewTaxiiObject, OutboxCounts, OutboxRow, PrivacyScope,
-    RetentionReport, SearchRequest, SessionLookup, SourceRow, Stats, StoreError, StoredException,
-    StoredIncident, TaxiiCollection, TaxiiSighting, TimeCursor, TokenGrant, TokenInfo, TokenKind,
+    Account, AddOutcome, AlertPage, AlertRowRef, AuditEntry, AuditRecord, AuditVerdict, Db,
+    DetectionCommit, Encoded, EventPage, FeedApplied, FeedGroup, FeedPoll, FeedStatus,
+    IdentityUsage, IncidentFilter, IncidentPage, JournalEntry, LedgerBatch, LifecycleUpdate,
+    MakeStatus, NewMessage, NewTaxiiObject, OutboxCounts, OutboxRow, PrivacyScope, RetentionReport,
+    RetroPending, SearchRequest, SessionLookup, SightingRow, SourceRow, Stats, StoreError,
+    StoredException, StoredIncident, TaxiiCollection, TaxiiPage, TaxiiQuery, TaxiiReader,
+    TaxiiSighting, TaxiiStatusRow, TimeCursor, TokenGrant, TokenInfo, TokenKind, VersionMatch,
 };
 
 /// The journal: accepted events appended in order and read back by position.
@@ -325,18 +328,132 @@ pub trait IdentityLedger {
     ) -> Result<u64, StoreError>;
 }
 
-/// The TAXII collections we publish to, and what partners posted back to them.
+/// The TAXII server's state: the collections we serve, every version of the objects in them
+/// (what we publish and what partners post), and the status resources of partners' POSTs.
 pub trait TaxiiStore {
+    /// Make the stored collections what is configured (new ones added, titles updated; one no
+    /// longer configured keeps its objects but is not served).
+    fn taxii_set_collections(&mut self, list: &[TaxiiCollection]) -> Result<(), StoreError>;
     fn taxii_collections(&self) -> Result<Vec<TaxiiCollection>, StoreError>;
     /// Add objects we publish to `collection` (no status resource: nobody polls for it).
     fn taxii_publish(
         &mut self,
         collection: &str,
         objects: &[NewTaxiiObject],
+    ) -> Result<Vec<AddOutcome>, StoreError> {
+        self.taxii_add(collection, objects, None, &mut |_, _| None)
+    }
+    /// Add object versions `posted_by` a partner (or published here, `None`) in one
+    /// transaction, with the status resource `status` makes of the outcomes and the time of
+    /// the request (ns) — `(id, partner, doc)` — stored in the same transaction. A version
+    /// already there is `Present`; a new version of an object another creator made is refused.
+    /// Dates added are unique and increasing within the collection.
+    fn taxii_add(
+        &mut self,
+        collection: &str,
+        objects: &[NewTaxiiObject],
+        posted_by: Option<&str>,
+        status: &mut MakeStatus<'_>,
     ) -> Result<Vec<AddOutcome>, StoreError>;
+    /// A page of the object versions `q` asks for (visibility, `match[...]`, `added_after`,
+    /// `next`), in the order they were added.
+    fn taxii_query(&self, q: &TaxiiQuery) -> Result<TaxiiPage, StoreError>;
+    /// Delete the versions of `id` that `versions` and `spec_versions` select among those
+    /// `reader` sees; returns how many went.
+    fn taxii_delete(
+        &mut self,
+        collection: &str,
+        id: &str,
+        reader: &TaxiiReader,
+        versions: &VersionMatch,
+        spec_versions: &[String],
+    ) -> Result<usize, StoreError>;
+    /// Whether any version of `id` in `collection` is visible to `reader`.
+    fn taxii_has_object(
+        &self,
+        collection: &str,
+        id: &str,
+        reader: &TaxiiReader,
+    ) -> Result<bool, StoreError>;
+    /// The status resource `id`.
+    fn taxii_status(&self, id: &str) -> Result<Option<TaxiiStatusRow>, StoreError>;
     /// The newest sightings partners posted to our collections, at most `limit`.
     fn taxii_sightings(&self, limit: usize) -> Result<Vec<TaxiiSighting>, StoreError>;
+    /// How many object versions each collection holds, by collection id.
+    fn taxii_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }
+
+/// The partners' feeds we poll: where each poll stands, the indicators each feed gave (with
+/// the retro-hunts they still owe) and the sightings owed back to producers.
+pub trait FeedStore {
+    /// Store a poll's groups and the feed's new position in one transaction (see
+    /// [`Db::feed_apply`](crate::Db::feed_apply)).
+    fn feed_apply(
+        &mut self,
+        feed: &str,
+        groups: &[FeedGroup],
+        poll: &FeedPoll,
+    ) -> Result<FeedApplied, StoreError>;
+    /// The version kept of each group of `feed`.
+    fn feed_group_versions(&self, feed: &str) -> Result<HashMap<String, String>, StoreError>;
+    /// A failed poll: the error kept, position and indicators unchanged. Returns the failures
+    /// in a row.
+    fn feed_failed(&mut self, feed: &str, error: &str) -> Result<i64, StoreError>;
+    /// Every feed that has state, indicators or sightings, by name.
+    fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError>;
+    /// The stored state of `feed`.
+    fn feed_status(&self, feed: &str) -> Result<Option<FeedStatus>, StoreError> {
+        Ok(self.feed_statuses()?.into_iter().find(|s| s.feed == feed))
+    }
+    /// `(feed, document)` of every indicator neither revoked nor expired at `now_ns`, in
+    /// (feed, group, kind, value) order.
+    fn feed_indicator_docs(&self, now_ns: i64) -> Result<Vec<(String, String)>, StoreError>;
+    /// The soonest end after `now_ns` among indicators in force.
+    fn feed_next_expiry(&self, now_ns: i64) -> Result<Option<i64>, StoreError>;
+    /// Forget indicators revoked or expired before `before_ns` (once hunted for) and
+    /// sightings sent before it; returns how many rows went.
+    fn prune_feeds(&mut self, before_ns: i64) -> Result<u64, StoreError>;
+    /// Up to `limit` indicators whose retro-hunt has not run, oldest first.
+    fn feed_retro_pending(&self, limit: usize) -> Result<Vec<RetroPending>, StoreError>;
+    fn feed_retro_done(&mut self, done: &[RetroPending]) -> Result<(), StoreError>;
+    /// The sightings worker's position among the alerts it has counted (0 at first).
+    fn sightings_cursor(&self) -> Result<i64, StoreError>;
+    /// Queue `sightings` (each id once) and move the sightings cursor to `cursor`, together.
+    fn queue_sightings(&mut self, sightings: &[SightingRow], cursor: i64)
+    -> Result<(), StoreError>;
+    /// Sightings of `feed` not yet sent and due at `now_ns`, oldest first.
+    fn due_sightings(
+        &self,
+        feed: &str,
+        now_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<SightingRow>, StoreError>;
+    /// The producer took `ids`.
+    fn sightings_sent(&mut self, ids: &[String]) -> Result<(), StoreError>;
+    /// Sending `ids` failed: kept with the error, tried again at `next_try_ns`.
+    fn sightings_failed(
+        &mut self,
+        ids: &[String],
+        error: &str,
+        next_try_ns: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// The alerts of intelligence rules in the order they were stored, for the sightings worker:
+/// each read goes on after the last row the one before returned.
+///
+/// Only the embedded store has one commit order of alerts; a cluster's workers commit theirs
+/// per partition, so a position there would pass alerts a slower partition commits later.
+pub trait IntelAlerts {
+    /// Up to `limit` alerts after row `after` whose rule is an `intel:` one, and last the
+    /// last row read (with an empty rule id when it was no intelligence alert).
+    fn intel_alerts_after(&self, after: i64, limit: usize) -> Result<Vec<AlertRowRef>, StoreError>;
+}
+
+/// What the sightings worker needs: the feeds' state and the intelligence alerts in order.
+pub trait SightingsStore: FeedStore + IntelAlerts + Send {}
+
+impl<T> SightingsStore for T where T: FeedStore + IntelAlerts + Send {}
 
 /// Removing what is past its age or beyond its size.
 pub trait Retention {
@@ -364,6 +481,7 @@ pub trait Store:
     + NotifyQueue
     + IdentityLedger
     + TaxiiStore
+    + FeedStore
     + Retention
     + Send
 {
@@ -382,6 +500,7 @@ impl<T> Store for T where
         + NotifyQueue
         + IdentityLedger
         + TaxiiStore
+        + FeedStore
         + Retention
         + Send
 {
@@ -615,14 +734,55 @@ impl TaxiiStore for Db {
     forward! {
         fn taxii_collections(&self) -> Result<Vec<TaxiiCollection>, StoreError>;
         fn taxii_sightings(&self, limit: usize) -> Result<Vec<TaxiiSighting>, StoreError>;
+        fn taxii_query(&self, q: &TaxiiQuery) -> Result<TaxiiPage, StoreError>;
+        fn taxii_has_object(&self, collection: &str, id: &str, reader: &TaxiiReader) -> Result<bool, StoreError>;
+        fn taxii_status(&self, id: &str) -> Result<Option<TaxiiStatusRow>, StoreError>;
+        fn taxii_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    }
+    forward! {
+        fn taxii_set_collections(&mut self, list: &[TaxiiCollection]) -> Result<(), StoreError>;
+        fn taxii_delete(&mut self, collection: &str, id: &str, reader: &TaxiiReader, versions: &VersionMatch, spec_versions: &[String]) -> Result<usize, StoreError>;
     }
 
-    fn taxii_publish(
+    fn taxii_add(
         &mut self,
         collection: &str,
         objects: &[NewTaxiiObject],
+        posted_by: Option<&str>,
+        status: &mut MakeStatus<'_>,
     ) -> Result<Vec<AddOutcome>, StoreError> {
-        self.taxii_add(collection, objects, None, |_, _| None)
+        Db::taxii_add(self, collection, objects, posted_by, status)
+    }
+}
+
+impl FeedStore for Db {
+    forward! {
+        fn feed_apply(&mut self, feed: &str, groups: &[FeedGroup], poll: &FeedPoll) -> Result<FeedApplied, StoreError>;
+        fn feed_failed(&mut self, feed: &str, error: &str) -> Result<i64, StoreError>;
+        fn prune_feeds(&mut self, before_ns: i64) -> Result<u64, StoreError>;
+        fn feed_retro_done(&mut self, done: &[RetroPending]) -> Result<(), StoreError>;
+        fn queue_sightings(&mut self, sightings: &[SightingRow], cursor: i64) -> Result<(), StoreError>;
+        fn sightings_sent(&mut self, ids: &[String]) -> Result<(), StoreError>;
+        fn sightings_failed(&mut self, ids: &[String], error: &str, next_try_ns: i64) -> Result<(), StoreError>;
+    }
+    forward! {
+        fn feed_group_versions(&self, feed: &str) -> Result<HashMap<String, String>, StoreError>;
+        fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError>;
+        fn feed_status(&self, feed: &str) -> Result<Option<FeedStatus>, StoreError>;
+        fn feed_indicator_docs(&self, now_ns: i64) -> Result<Vec<(String, String)>, StoreError>;
+        fn feed_next_expiry(&self, now_ns: i64) -> Result<Option<i64>, StoreError>;
+        fn feed_retro_pending(&self, limit: usize) -> Result<Vec<RetroPending>, StoreError>;
+        fn due_sightings(&self, feed: &str, now_ns: i64, limit: usize) -> Result<Vec<SightingRow>, StoreError>;
+    }
+
+    fn sightings_cursor(&self) -> Result<i64, StoreError> {
+        Ok(Db::cursor(self, crate::feeds::SIGHTINGS_CURSOR)?.0)
+    }
+}
+
+impl IntelAlerts for Db {
+    forward! {
+        fn intel_alerts_after(&self, after: i64, limit: usize) -> Result<Vec<AlertRowRef>, StoreError>;
     }
 }
 

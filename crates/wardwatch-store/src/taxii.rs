@@ -92,6 +92,10 @@ pub enum AddOutcome {
     Refused(String),
 }
 
+/// What a POST keeps of its outcomes and the time of the request (ns): the status resource
+/// `(id, partner, doc)`, or `None` to keep none.
+pub type MakeStatus<'a> = dyn FnMut(&[AddOutcome], i64) -> Option<(String, String, String)> + 'a;
+
 /// Who reads: a partner (by name) with a TLP ceiling, or this site itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaxiiReader {

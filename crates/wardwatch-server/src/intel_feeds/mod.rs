@@ -36,8 +36,9 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+use wardwatch_console::OpenStore;
 use wardwatch_intel::{Indicator, IndicatorSet};
-use wardwatch_store::{Db, DbOptions, FeedIndicator};
+use wardwatch_store::{Db, DbOptions, FeedIndicator, SightingsStore, Store, StoreError};
 
 pub use config::{Feed, FeedConfig, FeedKind, check};
 
@@ -55,6 +56,17 @@ pub(crate) fn stored(ind: &Indicator) -> FeedIndicator {
         revoked: ind.revoked,
         doc: serde_json::to_string(ind).unwrap_or_default(),
     }
+}
+
+/// Opens a connection for the sightings worker: the feeds' state and the intelligence alerts
+/// in the order they were stored (the embedded store's; see [`wardwatch_store::IntelAlerts`]).
+pub type OpenSightings = Arc<dyn Fn() -> Result<Box<dyn SightingsStore>, StoreError> + Send + Sync>;
+
+/// The sightings worker's store: the SQLite store in `dir`.
+pub fn sqlite_sightings(dir: PathBuf) -> OpenSightings {
+    Arc::new(move || {
+        Db::open(&dir, &DbOptions::default()).map(|db| Box::new(db) as Box<dyn SightingsStore>)
+    })
 }
 
 /// Each feed's health, for `/metrics`, the stats and the log.
@@ -119,7 +131,8 @@ impl FeedHealth {
 
 /// What the feed tasks share.
 struct Shared {
-    data_dir: PathBuf,
+    /// Opens a connection to the store that keeps the feeds' state (through the seam).
+    open: OpenStore,
     /// The configured feeds' names: only their indicators are in force (a feed taken out of
     /// the configuration stops matching; its rows stay for `wardwatch intel feeds`).
     names: Vec<String>,
@@ -134,8 +147,8 @@ struct Shared {
 }
 
 impl Shared {
-    fn db(&self) -> Result<Db, String> {
-        Db::open(&self.data_dir, &DbOptions::default()).map_err(|e| e.to_string())
+    fn db(&self) -> Result<Box<dyn Store>, String> {
+        (self.open)().map_err(|e| e.to_string())
     }
 
     /// Put the files' indicators and the feeds' in force now into the live set.
@@ -180,7 +193,11 @@ impl Shared {
 /// Where the feeds start from.
 pub struct Start {
     pub feeds: Vec<Feed>,
-    pub data_dir: PathBuf,
+    /// The store of the feeds' state (`roles::sqlite_state` for the single binary).
+    pub open: OpenStore,
+    /// The sightings worker's store; `None` where alerts have no single commit order (a
+    /// cluster): feeds with `sightings = true` then send none, and the log says so.
+    pub sightings: Option<OpenSightings>,
     pub files: Vec<Indicator>,
     pub live: LiveIntel,
     pub health: Arc<FeedHealth>,
@@ -195,7 +212,7 @@ pub struct Start {
 /// polls match from the first event).
 pub fn start(s: Start, tasks: &mut Vec<JoinHandle<()>>) -> Result<(), String> {
     let shared = Arc::new(Shared {
-        data_dir: s.data_dir,
+        open: s.open,
         names: s.feeds.iter().map(|f| f.cfg.name.clone()).collect(),
         files: s.files,
         live: s.live,
@@ -242,11 +259,18 @@ pub fn start(s: Start, tasks: &mut Vec<JoinHandle<()>>) -> Result<(), String> {
         }));
     }
     if feeds.iter().any(|f| f.cfg.sightings) {
-        let (shared, feeds, stop) = (shared.clone(), feeds.clone(), s.stop.clone());
-        let producer = s.producer;
-        tasks.push(tokio::spawn(async move {
-            sightings::run(&shared, &feeds, &producer, stop).await;
-        }));
+        match s.sightings {
+            Some(open) => {
+                let (shared, feeds, stop) = (shared.clone(), feeds.clone(), s.stop.clone());
+                let producer = s.producer;
+                tasks.push(tokio::spawn(async move {
+                    sightings::run(&shared, &open, &feeds, &producer, stop).await;
+                }));
+            }
+            None => tracing::warn!(
+                "intel feeds with `sightings = true`: sightings are not sent from this node (its alerts have no single commit order to count them in)"
+            ),
+        }
     }
     Ok(())
 }
@@ -517,7 +541,7 @@ mod tests {
         }
         let live = LiveIntel::default();
         let shared = Shared {
-            data_dir: dir.path().to_path_buf(),
+            open: crate::roles::sqlite_state(dir.path().to_path_buf()),
             names: vec!["partner".into()],
             files: vec![Indicator::new(Kind::Domain, "from-a-file.example", "file").unwrap()],
             live: live.clone(),

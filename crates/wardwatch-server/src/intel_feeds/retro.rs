@@ -15,7 +15,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::watch;
 use wardwatch_intel::{Indicator, IndicatorSet, IntelDetector};
-use wardwatch_store::{Db, RetroPending};
+use wardwatch_store::{RetroPending, Store};
 
 use super::{Feed, Shared};
 use crate::pipeline::RetroBatch;
@@ -64,7 +64,7 @@ pub(super) fn run(
         if pending.is_empty() {
             continue;
         }
-        match hunt(&db, &pending, feeds, tx, &stopped) {
+        match hunt(db.as_ref(), &pending, feeds, tx, &stopped) {
             Ok(()) if !stopped() => {
                 if let Err(e) = db.feed_retro_done(&pending) {
                     tracing::warn!(error = %e, "cannot mark retro-hunts done; they run again");
@@ -87,7 +87,7 @@ pub(super) fn run(
 
 /// Hunt for `pending` over each feed's look-back and hand the alerts to the detection worker.
 fn hunt(
-    db: &Db,
+    db: &dyn Store,
     pending: &[RetroPending],
     feeds: &[Feed],
     tx: &SyncSender<RetroBatch>,

@@ -15,9 +15,9 @@ use jiff::Timestamp;
 use tokio::sync::watch;
 use wardwatch_intel::Tlp;
 use wardwatch_intel::sighting::{Sighting, is_stix_indicator_id, objects, sighting_id};
-use wardwatch_store::{Db, SightingRow, feeds::SIGHTINGS_CURSOR};
+use wardwatch_store::{SightingRow, SightingsStore};
 
-use super::{Feed, Shared, http, taxii};
+use super::{Feed, OpenSightings, Shared, http, taxii};
 
 /// How often alerts are looked at and due sightings sent.
 const TICK: Duration = Duration::from_secs(2);
@@ -32,6 +32,7 @@ fn ns(t: Timestamp) -> i64 {
 
 pub(super) async fn run(
     shared: &Arc<Shared>,
+    open: &OpenSightings,
     feeds: &Arc<Vec<Feed>>,
     producer: &str,
     mut stop: watch::Receiver<bool>,
@@ -50,8 +51,11 @@ pub(super) async fn run(
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(TICK) => {}
         }
-        let (s, f) = (shared.clone(), feeds.clone());
-        match tokio::task::spawn_blocking(move || queue(&mut s.db()?, &f)).await {
+        let (open, f) = (open.clone(), feeds.clone());
+        let counted = tokio::task::spawn_blocking(move || {
+            queue(open().map_err(|e| e.to_string())?.as_mut(), &f)
+        });
+        match counted.await {
             Ok(Ok(n)) if n > 0 => tracing::debug!(sightings = n, "sightings queued"),
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot queue sightings; trying again"),
             _ => {}
@@ -77,8 +81,8 @@ struct Counted {
 
 /// Count the intelligence alerts after the cursor into sightings and queue them with the
 /// cursor. Returns how many were queued.
-fn queue(db: &mut Db, feeds: &[Feed]) -> Result<usize, String> {
-    let (cursor, _) = db.cursor(SIGHTINGS_CURSOR).map_err(|e| e.to_string())?;
+fn queue(db: &mut dyn SightingsStore, feeds: &[Feed]) -> Result<usize, String> {
+    let cursor = db.sightings_cursor().map_err(|e| e.to_string())?;
     let rows = db
         .intel_alerts_after(cursor, 5_000)
         .map_err(|e| e.to_string())?;

@@ -597,7 +597,7 @@ pub(super) async fn add_objects(
         let doc = s
             .with_db(move |db| {
                 let mut doc = Value::Null;
-                db.taxii_add(&cid, &goods, Some(&name), |outcomes, requested| {
+                db.taxii_add(&cid, &goods, Some(&name), &mut |outcomes, requested| {
                     doc = status_body(&sid, &entries, &goods, outcomes, requested);
                     Some((sid.clone(), name.clone(), doc.to_string()))
                 })?;

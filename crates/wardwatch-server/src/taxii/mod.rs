@@ -35,12 +35,12 @@ pub mod publish;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::routing::get;
-use wardwatch_store::{Db, DbOptions};
+use wardwatch_console::OpenStore;
+use wardwatch_store::Store;
 
 pub use config::{Partner, TaxiiSection, TaxiiSetup};
 use http::TaxiiError;
@@ -53,17 +53,20 @@ pub struct TaxiiState {
 
 struct Inner {
     setup: TaxiiSetup,
-    data_dir: PathBuf,
-    pool: Mutex<Vec<Db>>,
+    /// Opens a connection to the store that holds the TAXII state (the embedded store, or a
+    /// cluster's shared state): the handlers go through the storage seam only.
+    open: OpenStore,
+    pool: Mutex<Vec<Box<dyn Store>>>,
     /// The listener speaks HTTPS (for URLs built from `Host`).
     https: bool,
 }
 
 impl TaxiiState {
-    /// State over the store in `data_dir`. The configured collections are written to the
-    /// store, so `intel share --collection` finds them by name.
-    pub fn new(setup: TaxiiSetup, data_dir: PathBuf, https: bool) -> Result<Self, TaxiiError> {
-        let mut db = Db::open(&data_dir, &DbOptions::default())?;
+    /// State over the store `open` opens (`roles::sqlite_state` for the single binary). The
+    /// configured collections are written to the store, so `intel share --collection` finds
+    /// them by name.
+    pub fn new(setup: TaxiiSetup, open: OpenStore, https: bool) -> Result<Self, TaxiiError> {
+        let mut db = open()?;
         db.taxii_set_collections(&setup.collections)?;
         let known: std::collections::HashSet<String> = db
             .token_grants(wardwatch_store::TokenKind::Taxii)?
@@ -79,7 +82,7 @@ impl TaxiiState {
         Ok(TaxiiState {
             inner: Arc::new(Inner {
                 setup,
-                data_dir,
+                open,
                 pool: Mutex::new(vec![db]),
                 https,
             }),
@@ -93,16 +96,16 @@ impl TaxiiState {
     /// Run `f` with a store connection on the blocking pool.
     async fn with_db<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Db) -> Result<T, TaxiiError> + Send + 'static,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, TaxiiError> + Send + 'static,
     ) -> Result<T, TaxiiError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let db = inner.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let mut db = match db {
                 Some(db) => db,
-                None => Db::open(&inner.data_dir, &DbOptions::default())?,
+                None => (inner.open)()?,
             };
-            let out = f(&mut db);
+            let out = f(db.as_mut());
             let mut pool = inner.pool.lock().unwrap_or_else(|e| e.into_inner());
             if pool.len() < 4 {
                 pool.push(db);

@@ -2,6 +2,8 @@
 //! private sightings), filters and pages, and bad requests answered as TAXII errors with
 //! nothing stored.
 
+use std::path::PathBuf;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
@@ -94,7 +96,7 @@ fn world() -> World {
         // An API token is no partner token.
         db.add_token("ops", TokenKind::Api, "ops-secret").unwrap();
     }
-    let state = TaxiiState::new(setup, data.clone(), false).unwrap();
+    let state = TaxiiState::new(setup, crate::roles::sqlite_state(data.clone()), false).unwrap();
     publish(
         &data,
         &incidents,
