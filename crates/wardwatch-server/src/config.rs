@@ -137,6 +137,10 @@ max_content_kb = 10240
 max_page_size = 1000
 # The TLP an object without a TLP marking is read under.
 unmarked_tlp = "amber"
+# How long a collection keeps what was added to it — what we published, what partners posted
+# and their POSTs' status resources —, days (checked hourly); 0 keeps everything. A
+# collection's own `retention_days` overrides it.
+retention_days = 365
 # Collections and partners look like this (a partner's token: `wardwatch tokens add NAME
 # --kind taxii`, stored hashed; give the secret to the partner):
 # [[taxii.collections]]
@@ -144,6 +148,7 @@ unmarked_tlp = "amber"
 # id = ""                              # a UUID; empty: derived from the alias
 # title = "Incidents shared by ..."
 # description = ""
+# retention_days = 365                 # optional: this collection's own, 0 keeps everything
 #
 # [[taxii.partners]]
 # name = "st-example-hospital"         # also its token's name

@@ -535,6 +535,10 @@ pub async fn start_with_clock(
                 .await
                 .map_err(|e| ServeError::Config(format!("taxii start failed: {e}")))?
                 .map_err(|e| ServeError::Config(format!("taxii: {}", e.description)))?;
+        tasks.push(crate::taxii::spawn_retention(
+            state.clone(),
+            stop.subscribe(),
+        ));
         if enabled {
             api = api.merge(crate::taxii::router(state));
         }

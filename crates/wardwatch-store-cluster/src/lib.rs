@@ -400,6 +400,7 @@ impl TaxiiStore for Cluster {
         fn taxii_publish(&mut self, collection: &str, objects: &[NewTaxiiObject]) -> Result<Vec<AddOutcome>, StoreError>;
         fn taxii_add(&mut self, collection: &str, objects: &[NewTaxiiObject], posted_by: Option<&str>, status: &mut MakeStatus<'_>) -> Result<Vec<AddOutcome>, StoreError>;
         fn taxii_delete(&mut self, collection: &str, id: &str, reader: &TaxiiReader, versions: &VersionMatch, spec_versions: &[String]) -> Result<usize, StoreError>;
+        fn taxii_retain(&mut self, collection: &str, before_us: i64) -> Result<(u64, u64), StoreError>;
     }
 }
 

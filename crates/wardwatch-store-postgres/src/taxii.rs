@@ -368,6 +368,22 @@ impl TaxiiStore for Postgres {
         })
     }
 
+    fn taxii_retain(&mut self, collection: &str, before_us: i64) -> Result<(u64, u64), StoreError> {
+        self.with("cannot remove old TAXII objects", |c| {
+            let mut tx = c.transaction()?;
+            let objects = tx.execute(
+                "DELETE FROM taxii_objects WHERE collection = $1 AND date_added < $2",
+                &[&collection, &before_us],
+            )?;
+            let statuses = tx.execute(
+                "DELETE FROM taxii_status WHERE collection = $1 AND requested < $2",
+                &[&collection, &before_us.saturating_mul(1_000)],
+            )?;
+            tx.commit()?;
+            Ok((objects, statuses))
+        })
+    }
+
     fn taxii_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.with("cannot count the TAXII objects", |c| {
             c.query(

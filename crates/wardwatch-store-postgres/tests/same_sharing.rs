@@ -504,6 +504,39 @@ fn the_taxii_state_answers_the_same_on_sqlite_and_postgres() {
         )?;
         Ok((a, b, c, left, st.taxii_counts()?))
     });
+
+    // Retention: what was added before the 20th version went, with the statuses of then;
+    // paging goes on in the order added; a cutoff before everything removes nothing.
+    let (objects, statuses, left) = both(&mut s, "retention", |st| {
+        let all = dates(st, INCIDENTS)?;
+        let none = st.taxii_retain(INCIDENTS, all[0])?;
+        assert_eq!(none, (0, 0));
+        let (objects, statuses) = st.taxii_retain(INCIDENTS, all[20])?;
+        let left = pages(
+            st,
+            &TaxiiQuery {
+                collection: INCIDENTS.into(),
+                reader: TaxiiReader::Site,
+                ids: Vec::new(),
+                types: Vec::new(),
+                versions: VersionMatch::all(),
+                spec_versions: Vec::new(),
+                added_after: None,
+                after: None,
+                limit: 5,
+            },
+        )?;
+        Ok((objects, statuses, left))
+    });
+    assert_eq!(objects, 20);
+    assert_eq!(statuses, 0, "the posts came after the 20th version");
+    assert!(!left.is_empty() && !left[0].0.is_empty(), "{left:?}");
+    let everything = both(&mut s, "retention of everything", |st| {
+        let out = st.taxii_retain(INCIDENTS, i64::MAX / 1_000)?;
+        Ok((out, st.taxii_status("status--0")?, st.taxii_counts()?))
+    });
+    assert_eq!(everything.1, None, "old status resources go too");
+    assert!(everything.0.1 == 3, "{everything:?}");
 }
 
 fn ind(kind: &str, value: &str, valid_until: Option<i64>, revoked: bool) -> FeedIndicator {

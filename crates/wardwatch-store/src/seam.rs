@@ -381,6 +381,9 @@ pub trait TaxiiStore {
     fn taxii_sightings(&self, limit: usize) -> Result<Vec<TaxiiSighting>, StoreError>;
     /// How many object versions each collection holds, by collection id.
     fn taxii_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Remove the object versions of `collection` added before `before_us` and its status
+    /// resources requested before then; returns how many of each went.
+    fn taxii_retain(&mut self, collection: &str, before_us: i64) -> Result<(u64, u64), StoreError>;
 }
 
 /// The partners' feeds we poll: where each poll stands, the indicators each feed gave (with
@@ -742,6 +745,7 @@ impl TaxiiStore for Db {
     forward! {
         fn taxii_set_collections(&mut self, list: &[TaxiiCollection]) -> Result<(), StoreError>;
         fn taxii_delete(&mut self, collection: &str, id: &str, reader: &TaxiiReader, versions: &VersionMatch, spec_versions: &[String]) -> Result<usize, StoreError>;
+        fn taxii_retain(&mut self, collection: &str, before_us: i64) -> Result<(u64, u64), StoreError>;
     }
 
     fn taxii_add(

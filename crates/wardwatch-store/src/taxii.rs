@@ -563,6 +563,28 @@ impl Db {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Remove the object versions of `collection` added before `before_us` (us) and its
+    /// status resources requested before then, in one transaction; returns how many of each
+    /// went. Partners resuming with `added_after` lose nothing they could still read: dates
+    /// added only grow, so what remains is still in the order it was added.
+    pub fn taxii_retain(
+        &mut self,
+        collection: &str,
+        before_us: i64,
+    ) -> Result<(u64, u64), StoreError> {
+        let tx = self.write_tx()?;
+        let objects = tx.execute(
+            "DELETE FROM taxii_objects WHERE collection = ?1 AND date_added < ?2",
+            params![collection, before_us],
+        )?;
+        let statuses = tx.execute(
+            "DELETE FROM taxii_status WHERE collection = ?1 AND requested < ?2",
+            params![collection, before_us.saturating_mul(1_000)],
+        )?;
+        tx.commit()?;
+        Ok((objects as u64, statuses as u64))
+    }
+
     /// How many object versions each collection holds, by collection id.
     pub fn taxii_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let mut stmt = self.conn.prepare(

@@ -31,6 +31,10 @@ pub struct TaxiiSection {
     pub max_page_size: usize,
     /// The TLP an object without a TLP marking is read under. Default "amber".
     pub unmarked_tlp: String,
+    /// How long a collection keeps what was added to it (our objects, partners' posts and
+    /// their status resources), days; 0 keeps everything. A collection's own `retention_days`
+    /// overrides it. Default 365.
+    pub retention_days: u32,
     /// The collections served.
     pub collections: Vec<CollectionConfig>,
     /// The partners, each with its own token (`wardwatch tokens add NAME --kind taxii`).
@@ -50,6 +54,7 @@ impl Default for TaxiiSection {
             max_content_kb: 10_240,
             max_page_size: 1000,
             unmarked_tlp: "amber".into(),
+            retention_days: DEFAULT_RETENTION_DAYS,
             collections: Vec::new(),
             partners: Vec::new(),
         }
@@ -67,6 +72,9 @@ pub struct CollectionConfig {
     /// Shown to partners; empty: the alias.
     pub title: String,
     pub description: String,
+    /// Days this collection keeps what is added to it (0: everything); unset: the section's
+    /// `retention_days`.
+    pub retention_days: Option<u32>,
 }
 
 /// `[[taxii.partners]]`.
@@ -105,11 +113,17 @@ pub struct Partner {
     pub max_tlp: Tlp,
 }
 
+/// A year: shared indicators and incidents older than that are history a partner polling
+/// today has had the whole time to read, and a collection must not grow without end.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+
 /// `[taxii]` checked: collections with their ids, partners with their rights.
 #[derive(Debug, Clone)]
 pub struct TaxiiSetup {
     pub section: TaxiiSection,
     pub collections: Vec<TaxiiCollection>,
+    /// Per collection id: the days it keeps what is added (0: everything).
+    pub retention_days: HashMap<String, u32>,
     pub partners: HashMap<String, Partner>,
     pub unmarked: Tlp,
 }
@@ -149,6 +163,7 @@ impl TaxiiSection {
             ));
         }
         let mut collections = Vec::new();
+        let mut retention_days = HashMap::new();
         let mut by_name: HashMap<String, String> = HashMap::new();
         for c in &self.collections {
             if !name_ok(&c.alias) {
@@ -174,6 +189,7 @@ impl TaxiiSection {
                     return Err(format!("taxii.collections: `{key}` is named twice"));
                 }
             }
+            retention_days.insert(id.clone(), c.retention_days.unwrap_or(self.retention_days));
             collections.push(TaxiiCollection {
                 id,
                 alias: c.alias.clone(),
@@ -233,6 +249,7 @@ impl TaxiiSection {
         Ok(TaxiiSetup {
             section: self.clone(),
             collections,
+            retention_days,
             partners,
             unmarked,
         })
@@ -284,6 +301,17 @@ mod tests {
         assert!(p.write.contains(&phishing.id));
         assert_eq!(p.max_tlp, Tlp::Amber);
         assert_eq!(a.unmarked, Tlp::Amber);
+        // A year unless a collection says otherwise.
+        assert_eq!(a.retention_days[&a.collections[0].id], 365);
+        let s = section(
+            "retention_days = 90\n[[collections]]\nalias = \"a\"\n[[collections]]\nalias = \"b\"\nretention_days = 0",
+        );
+        let c = s.setup().unwrap();
+        assert_eq!(c.retention_days[&c.collections[0].id], 90);
+        assert_eq!(
+            c.retention_days[&c.collections[1].id], 0,
+            "0 keeps everything"
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::routing::get;
 use wardwatch_console::OpenStore;
-use wardwatch_store::Store;
+use wardwatch_store::{Store, StoreError, TaxiiStore};
 
 pub use config::{Partner, TaxiiSection, TaxiiSetup};
 use http::TaxiiError;
@@ -115,6 +115,59 @@ impl TaxiiState {
         .await
         .map_err(|e| TaxiiError::internal(format!("worker failed: {e}")))?
     }
+}
+
+/// Remove from each configured collection what was added to it longer ago than its retention
+/// (`[taxii] retention_days`, or the collection's own; 0 keeps everything): object versions
+/// and status resources. Returns how many of each went. A collection no longer configured is
+/// left as it is (it is not served; configuring it again brings its objects back).
+pub fn retain(
+    store: &mut (impl TaxiiStore + ?Sized),
+    setup: &TaxiiSetup,
+    now: jiff::Timestamp,
+) -> Result<(u64, u64), StoreError> {
+    let now_us = now.as_microsecond();
+    let mut removed = (0, 0);
+    for c in &setup.collections {
+        let days = setup
+            .retention_days
+            .get(&c.id)
+            .copied()
+            .unwrap_or(config::DEFAULT_RETENTION_DAYS);
+        if days == 0 {
+            continue;
+        }
+        let before = now_us.saturating_sub(i64::from(days).saturating_mul(86_400_000_000));
+        let (objects, statuses) = store.taxii_retain(&c.id, before)?;
+        if objects + statuses > 0 {
+            tracing::info!(collection = %c.alias, days, objects, statuses, "TAXII collection: what passed its retention removed");
+        }
+        removed.0 += objects;
+        removed.1 += statuses;
+    }
+    Ok(removed)
+}
+
+/// Run [`retain`] at start and then hourly until `stop`, on `state`'s store connections.
+pub fn spawn_retention(
+    state: TaxiiState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let setup = state.setup().clone();
+            let done = state
+                .with_db(move |db| Ok(retain(db, &setup, jiff::Timestamp::now())?))
+                .await;
+            if let Err(e) = done {
+                tracing::warn!(error = %e.description, "cannot apply the TAXII collections' retention; trying again in an hour");
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+            }
+        }
+    })
 }
 
 /// The TAXII routes, each with and without its trailing slash.

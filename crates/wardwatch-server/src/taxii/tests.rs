@@ -666,3 +666,36 @@ async fn bad_posts_are_refused_whole_with_a_taxii_error() {
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(count(&w), before, "nothing stored");
 }
+
+/// Each collection keeps what was added to it for its retention (a year unless configured):
+/// nothing goes a day later, everything a year and a day later, and a collection that keeps
+/// everything (0) keeps it.
+#[test]
+fn collections_keep_what_was_added_for_their_retention() {
+    let w = world();
+    let mut db = Db::open(&w.data, &DbOptions::default()).unwrap();
+    let count = |db: &Db| {
+        db.taxii_counts()
+            .unwrap()
+            .into_iter()
+            .find(|(c, _)| *c == w.incidents)
+            .map_or(0, |(_, n)| n)
+    };
+    let held = count(&db);
+    assert!(held > 0);
+    let now = jiff::Timestamp::now();
+    let day = jiff::SignedDuration::from_hours(24);
+    let mut forever: TaxiiSection = toml::from_str(CONFIG).unwrap();
+    forever.retention_days = 0;
+    let forever = forever.setup().unwrap();
+    assert_eq!(retain(&mut db, &forever, now + day * 400).unwrap(), (0, 0));
+    let setup = toml::from_str::<TaxiiSection>(CONFIG)
+        .unwrap()
+        .setup()
+        .unwrap();
+    assert_eq!(retain(&mut db, &setup, now + day).unwrap(), (0, 0));
+    assert_eq!(count(&db), held);
+    let (objects, _) = retain(&mut db, &setup, now + day * 366).unwrap();
+    assert_eq!(objects, held as u64);
+    assert_eq!(count(&db), 0);
+}
