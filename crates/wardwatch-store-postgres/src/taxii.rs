@@ -307,17 +307,7 @@ impl TaxiiStore for Postgres {
         versions: &VersionMatch,
         spec_versions: &[String],
     ) -> Result<usize, StoreError> {
-        let q = TaxiiQuery {
-            collection: collection.to_string(),
-            reader: reader.clone(),
-            ids: vec![id.to_string()],
-            types: Vec::new(),
-            versions: versions.clone(),
-            spec_versions: spec_versions.to_vec(),
-            added_after: None,
-            after: None,
-            limit: 100_000,
-        };
+        let q = TaxiiQuery::to_delete(collection, id, reader, versions, spec_versions);
         let doomed: Vec<i64> = self
             .taxii_query(&q)?
             .rows

@@ -133,7 +133,7 @@ fn nodes_writing_at_once_keep_the_chain_the_order_and_the_positions() {
 fn nodes_sharing_at_once_keep_dates_in_order_and_polls_whole() {
     use wardwatch_store::{
         AddOutcome, FeedGroup, FeedIndicator, FeedPoll, FeedStore, NewTaxiiObject, TaxiiQuery,
-        TaxiiReader, TaxiiStore, VersionMatch,
+        TaxiiStore,
     };
     let Some(peer) = Peer::postgres("nodes_sharing_at_once_keep_dates_in_order_and_polls_whole")
     else {
@@ -150,17 +150,7 @@ fn nodes_sharing_at_once_keep_dates_in_order_and_polls_whole() {
         std::thread::spawn(move || {
             let pg = Postgres::connect(&url).unwrap();
             start.wait();
-            let mut q = TaxiiQuery {
-                collection: COLLECTION.into(),
-                reader: TaxiiReader::Site,
-                ids: Vec::new(),
-                types: Vec::new(),
-                versions: VersionMatch::all(),
-                spec_versions: Vec::new(),
-                added_after: None,
-                after: None,
-                limit: 7,
-            };
+            let mut q = TaxiiQuery::everything(COLLECTION, 7);
             let mut seen: Vec<(i64, String)> = Vec::new();
             loop {
                 let finished = done.load(Ordering::SeqCst);

@@ -488,20 +488,7 @@ fn the_taxii_state_answers_the_same_on_sqlite_and_postgres() {
             &first,
             &[],
         )?;
-        let left = pages(
-            st,
-            &TaxiiQuery {
-                collection: INCIDENTS.into(),
-                reader: TaxiiReader::Site,
-                ids: Vec::new(),
-                types: Vec::new(),
-                versions: VersionMatch::all(),
-                spec_versions: Vec::new(),
-                added_after: None,
-                after: None,
-                limit: 7,
-            },
-        )?;
+        let left = pages(st, &TaxiiQuery::everything(INCIDENTS, 7))?;
         Ok((a, b, c, left, st.taxii_counts()?))
     });
 
@@ -512,20 +499,7 @@ fn the_taxii_state_answers_the_same_on_sqlite_and_postgres() {
         let none = st.taxii_retain(INCIDENTS, all[0])?;
         assert_eq!(none, (0, 0));
         let (objects, statuses) = st.taxii_retain(INCIDENTS, all[20])?;
-        let left = pages(
-            st,
-            &TaxiiQuery {
-                collection: INCIDENTS.into(),
-                reader: TaxiiReader::Site,
-                ids: Vec::new(),
-                types: Vec::new(),
-                versions: VersionMatch::all(),
-                spec_versions: Vec::new(),
-                added_after: None,
-                after: None,
-                limit: 5,
-            },
-        )?;
+        let left = pages(st, &TaxiiQuery::everything(INCIDENTS, 5))?;
         Ok((objects, statuses, left))
     });
     assert_eq!(objects, 20);

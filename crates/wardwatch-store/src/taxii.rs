@@ -156,6 +156,46 @@ pub struct TaxiiQuery {
     pub limit: usize,
 }
 
+impl TaxiiQuery {
+    /// The versions of object `id` a delete removes: those `versions` and `spec_versions`
+    /// select among what `reader` sees (every engine deletes what this query finds).
+    pub fn to_delete(
+        collection: &str,
+        id: &str,
+        reader: &TaxiiReader,
+        versions: &VersionMatch,
+        spec_versions: &[String],
+    ) -> TaxiiQuery {
+        TaxiiQuery {
+            collection: collection.to_string(),
+            reader: reader.clone(),
+            ids: vec![id.to_string()],
+            types: Vec::new(),
+            versions: versions.clone(),
+            spec_versions: spec_versions.to_vec(),
+            added_after: None,
+            after: None,
+            limit: 100_000,
+        }
+    }
+
+    /// Every version in `collection` (of every spec version) as this site reads it, `limit` a
+    /// page.
+    pub fn everything(collection: &str, limit: usize) -> TaxiiQuery {
+        TaxiiQuery {
+            collection: collection.to_string(),
+            reader: TaxiiReader::Site,
+            ids: Vec::new(),
+            types: Vec::new(),
+            versions: VersionMatch::all(),
+            spec_versions: Vec::new(),
+            added_after: None,
+            after: None,
+            limit,
+        }
+    }
+}
+
 /// One stored object version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaxiiObjectRow {
@@ -471,17 +511,7 @@ impl Db {
         versions: &VersionMatch,
         spec_versions: &[String],
     ) -> Result<usize, StoreError> {
-        let q = TaxiiQuery {
-            collection: collection.to_string(),
-            reader: reader.clone(),
-            ids: vec![id.to_string()],
-            types: Vec::new(),
-            versions: versions.clone(),
-            spec_versions: spec_versions.to_vec(),
-            added_after: None,
-            after: None,
-            limit: 100_000,
-        };
+        let q = TaxiiQuery::to_delete(collection, id, reader, versions, spec_versions);
         let doomed = self.taxii_query(&q)?.rows;
         let tx = self.write_tx()?;
         let mut n = 0;
