@@ -136,6 +136,26 @@ pub struct Status {
     /// Alerts waiting for the incident stage (messages), and whether it pulls.
     pub alerts_pending: u64,
     pub incidents_waiting: usize,
+    /// The leases held now (`lease.rs`): which worker holds each partition (`part.N`), the
+    /// incident stage (`incidents`), and the workers present (`worker.NAME`).
+    pub leases: Vec<Lease>,
+}
+
+/// One lease and the worker holding it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Lease {
+    pub key: String,
+    pub owner: String,
+}
+
+impl Status {
+    /// Who holds `key` now.
+    pub fn holder(&self, key: &str) -> Option<&str> {
+        self.leases
+            .iter()
+            .find(|l| l.key == key)
+            .map(|l| l.owner.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,7 +197,10 @@ pub async fn status(cfg: &ClusterConfig) -> Result<Status, ClusterError> {
     status_of(cfg, &jetstream::new(client)).await
 }
 
-async fn status_of(cfg: &ClusterConfig, js: &jetstream::Context) -> Result<Status, ClusterError> {
+pub(crate) async fn status_of(
+    cfg: &ClusterConfig,
+    js: &jetstream::Context,
+) -> Result<Status, ClusterError> {
     let mut s = js.get_stream(EVENTS_STREAM).await.map_err(|e| {
         nats_error(
             cfg,
@@ -229,11 +252,26 @@ async fn status_of(cfg: &ClusterConfig, js: &jetstream::Context) -> Result<Statu
         alerts_pending = c.num_pending + c.num_ack_pending as u64;
         incidents_waiting = c.num_waiting;
     }
+    // Read only: the bucket is made by the first worker (no worker yet, no leases).
+    let mut leases = Vec::new();
+    if let Ok(kv) = js.get_key_value(crate::lease::BUCKET).await
+        && let Ok(mut keys) = kv.keys().await
+    {
+        use futures_util::StreamExt;
+        while let Some(Ok(key)) = keys.next().await {
+            if let Ok(Some(v)) = kv.get(&key).await {
+                let owner = String::from_utf8_lossy(&v).into_owned();
+                leases.push(Lease { key, owner });
+            }
+        }
+    }
+    leases.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(Status {
         nats: cfg.nats.clone(),
         stream,
         partitions,
         alerts_pending,
         incidents_waiting,
+        leases,
     })
 }

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use admin::{ConsumerStatus, Status, StreamStatus, init, status};
+pub use admin::{ConsumerStatus, Lease, Status, StreamStatus, init, status};
 pub use partition::{org_token, partition};
 pub use publish::NatsSink;
 pub use wire::{Batch, decode_docs};

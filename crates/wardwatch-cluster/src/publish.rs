@@ -72,6 +72,12 @@ impl NatsSink {
         Ok(NatsSink { inner })
     }
 
+    /// The cluster's transport as NATS reports it now ([`crate::status`]), over this sink's
+    /// connection (an API node reads it every few seconds for its health and overview).
+    pub async fn status(&self) -> Result<crate::Status, ClusterError> {
+        crate::admin::status_of(&self.inner.cfg, &self.inner.js).await
+    }
+
     /// Messages and events JetStream acknowledged, and resent batches it recognized.
     pub fn counts(&self) -> (u64, u64, u64) {
         let i = &self.inner;

@@ -215,7 +215,7 @@ pub fn run_worker(
     Ok(())
 }
 
-fn part_key(part: u32) -> String {
+pub fn part_key(part: u32) -> String {
     format!("part.{part}")
 }
 

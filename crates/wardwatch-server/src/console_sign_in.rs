@@ -69,17 +69,21 @@ pub fn sign_in_event(attempt: &SignIn, host: Option<&str>) -> Event {
     e
 }
 
-/// Journal the event of one attempt, off the request's path: the sign-in answers at once, the
-/// journal takes the event when it has room (a busy journal is waited for a while, like a polite
-/// sender); what cannot be recorded is logged. Needs a tokio runtime (does nothing without one).
-pub(crate) fn record(sink: &crate::pipeline::JournalSink, attempt: &SignIn, host: Option<&str>) {
+/// Hand the event of one attempt to `sink` (the single binary's journal, a cluster's events
+/// stream), off the request's path: the sign-in answers at once, the sink takes the event when it
+/// has room (a busy sink is waited for a while, like a polite sender); what cannot be recorded
+/// is logged. Needs a tokio runtime (does nothing without one).
+pub(crate) fn record<S>(sink: &S, attempt: &SignIn, host: Option<&str>)
+where
+    S: wardwatch_listen::Sink + Clone,
+{
     let event = sign_in_event(attempt, host);
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let (sink, account) = (sink.clone(), attempt.account.clone());
     rt.spawn(async move {
-        use wardwatch_listen::{Sink, SinkError};
+        use wardwatch_listen::SinkError;
         let batch = vec![event];
         for _ in 0..10 {
             match sink.submit(batch.clone()).await {
@@ -88,13 +92,15 @@ pub(crate) fn record(sink: &crate::pipeline::JournalSink, attempt: &SignIn, host
                     tokio::time::sleep(retry_after.min(std::time::Duration::from_secs(5))).await;
                 }
                 Err(e) => {
-                    tracing::warn!("the console sign-in of `{account}` was not recorded as an event: {e}");
+                    tracing::warn!(
+                        "the console sign-in of `{account}` was not recorded as an event: {e}"
+                    );
                     return;
                 }
             }
         }
         tracing::warn!(
-            "the console sign-in of `{account}` was not recorded as an event: the journal stayed busy"
+            "the console sign-in of `{account}` was not recorded as an event: the sink stayed busy"
         );
     });
 }

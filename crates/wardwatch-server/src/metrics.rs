@@ -191,9 +191,9 @@ impl Metrics {
             .or(Some(f64::INFINITY))
     }
 
-    /// The Prometheus text exposition of every counter. `queued`, `processed` and
-    /// `unindexed` come from the pipeline.
-    pub fn render(&self, queued: i64, processed: u64, unindexed: i64) -> String {
+    /// The listeners' counters in the Prometheus text exposition (what a node without a
+    /// pipeline of its own — a cluster's — has to tell).
+    pub fn render_sources(&self) -> String {
         let mut out = String::new();
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         for (name, _, help, get) in SOURCE_COUNTERS {
@@ -207,6 +207,13 @@ impl Metrics {
                 );
             }
         }
+        out
+    }
+
+    /// The Prometheus text exposition of every counter. `queued`, `processed` and
+    /// `unindexed` come from the pipeline.
+    pub fn render(&self, queued: i64, processed: u64, unindexed: i64) -> String {
+        let mut out = self.render_sources();
         let _ = writeln!(
             out,
             "# HELP wardwatch_stored_total Events committed to the journal.\n# TYPE wardwatch_stored_total counter\nwardwatch_stored_total {}",

@@ -209,6 +209,63 @@ pub(crate) fn http_limits(config: &Config) -> Result<listen::http::HttpLimits, S
     })
 }
 
+/// The syslog listeners' settings from the configuration, sharing `budgets` with the others.
+pub(crate) fn syslog_config(
+    config: &Config,
+    budgets: Arc<listen::Budgets>,
+) -> Result<SyslogConfig, ServeError> {
+    Ok(SyslogConfig {
+        max_message_bytes: (config.syslog.max_message_kb * 1024) as usize,
+        max_connections: config.syslog.max_connections,
+        max_connections_per_peer: config.syslog.max_connections_per_peer,
+        idle_timeout_secs: config.syslog.idle_timeout_secs,
+        allow: listen::Allow::parse(&config.syslog.allowed_networks, "syslog.allowed_networks")?,
+        budgets: listen::SharedBudgets(budgets),
+        ..SyslogConfig::default()
+    })
+}
+
+/// Syslog over TLS (RFC 5425) on `syslog.tls_listen` into `sink`, when set; its address.
+pub(crate) async fn start_syslog_tls<S: listen::Sink>(
+    config: &Config,
+    sink: Arc<S>,
+    counters: Arc<listen::SourceCounters>,
+    syslog_cfg: &SyslogConfig,
+    done: impl std::future::Future<Output = ()> + Send + 'static,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<SocketAddr>, ServeError> {
+    let Some(addr) = parse_addr("syslog.tls_listen", &config.syslog.tls_listen)? else {
+        return Ok(None);
+    };
+    if config.syslog.tls_cert.is_empty() || config.syslog.tls_key.is_empty() {
+        return Err(ServeError::Config(
+            "syslog.tls_listen is set but syslog.tls_cert or syslog.tls_key is empty".into(),
+        ));
+    }
+    let files = listen::TlsFiles {
+        cert: config.syslog.tls_cert.clone().into(),
+        key: config.syslog.tls_key.clone().into(),
+        client_ca: nonempty(&config.syslog.tls_client_ca),
+        client_auth: config.syslog.tls_client_auth,
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(listen::tls::server_config(&files)?);
+    let tcp = listen::bind_tcp(addr).await?;
+    let bound = tcp
+        .local_addr()
+        .map_err(|e| ServeError::Bind(e.to_string()))?;
+    let cfg = SyslogConfig {
+        allow: listen::Allow::parse(
+            &config.syslog.tls_allowed_networks,
+            "syslog.tls_allowed_networks",
+        )?,
+        ..syslog_cfg.clone()
+    };
+    tasks.push(tokio::spawn(listen::syslog_tls::serve_tls(
+        tcp, acceptor, sink, counters, cfg, done,
+    )));
+    Ok(Some(bound))
+}
+
 /// Ingest token hashes and the organization each token's events go to: the ones given at
 /// start (the default organization) plus the store's (`wardwatch tokens add --org`).
 fn ingest_tokens(data_dir: &Path, given: &[String]) -> Result<HashMap<String, String>, ServeError> {
@@ -237,6 +294,43 @@ pub(crate) fn token_set(
         set.insert(hash, org);
     }
     Ok(set)
+}
+
+/// The ingest tokens a listener checks, shared with the task that refreshes them.
+pub(crate) type TokenSet = Arc<RwLock<HashMap<String, String>>>;
+
+/// Re-read the ingest tokens with `read` every 10 s until `done`, so `wardwatch tokens add`
+/// (or a token removed) takes effect without a restart; a read that fails keeps the last set.
+pub(crate) fn refresh_tokens<F>(
+    set: TokenSet,
+    read: F,
+    done: impl std::future::Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()>
+where
+    F: Fn() -> Result<HashMap<String, String>, ServeError> + Send + Sync + 'static,
+{
+    let read = Arc::new(read);
+    tokio::spawn(async move {
+        tokio::pin!(done);
+        loop {
+            tokio::select! {
+                _ = &mut done => break,
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            }
+            let read = read.clone();
+            match tokio::task::spawn_blocking(move || read()).await {
+                Ok(Ok(fresh)) => {
+                    if let Ok(mut s) = set.write() {
+                        *s = fresh;
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot re-read ingest tokens; keeping the last set")
+                }
+                Err(_) => {}
+            }
+        }
+    })
 }
 
 /// The incident stage's settings and context files, read now so a bad file stops the start
@@ -342,6 +436,35 @@ pub(crate) fn privacy_setup(
     Ok(Some(Arc::new(ctx)))
 }
 
+/// What the console's rules page shows: every rule of `pack` and the problems found loading
+/// it (`problems`: the detector's and correlator's, besides the pack's own).
+pub(crate) fn rules_info(
+    pack: &RulePack,
+    problems: &[impl std::fmt::Display],
+) -> wardwatch_console::RulesInfo {
+    wardwatch_console::RulesInfo {
+        rules: pack
+            .metas()
+            .map(|m| wardwatch_console::RuleInfo {
+                id: m.id.clone(),
+                title: m.title.clone(),
+                level: m.level.as_str().to_string(),
+                pack: m
+                    .origin
+                    .rsplit_once('/')
+                    .map_or_else(|| m.origin.clone(), |(dir, _)| dir.to_string()),
+                enabled: true,
+            })
+            .collect(),
+        problems: pack
+            .problems()
+            .iter()
+            .map(|p| p.to_string())
+            .chain(problems.iter().map(|p| p.to_string()))
+            .collect(),
+    }
+}
+
 /// Start everything the configuration asks for.
 pub async fn start(config: Config, pack: RulePack, tokens: Tokens) -> Result<Running, ServeError> {
     start_with_clock(config, pack, tokens, crate::notify::Clock::System).await
@@ -363,27 +486,7 @@ pub async fn start_with_clock(
         tracing::warn!(problem = %p, "rule not loaded");
     }
     let rules = detector.rule_count() + pack.correlation_count();
-    let rules_info = wardwatch_console::RulesInfo {
-        rules: pack
-            .metas()
-            .map(|m| wardwatch_console::RuleInfo {
-                id: m.id.clone(),
-                title: m.title.clone(),
-                level: m.level.as_str().to_string(),
-                pack: m
-                    .origin
-                    .rsplit_once('/')
-                    .map_or_else(|| m.origin.clone(), |(dir, _)| dir.to_string()),
-                enabled: true,
-            })
-            .collect(),
-        problems: pack
-            .problems()
-            .iter()
-            .map(|p| p.to_string())
-            .chain(problems.iter().map(|p| p.to_string()))
-            .collect(),
-    };
+    let rules_info = rules_info(&pack, &problems);
     drop(pack);
     let metrics = Arc::new(Metrics::default());
     config
@@ -476,27 +579,12 @@ pub async fn start_with_clock(
     // Ingest tokens: given + stored, refreshed every 10 s so `wardwatch tokens add` takes effect.
     let token_set = Arc::new(RwLock::new(ingest_tokens(&data_dir, &tokens.ingest)?));
     {
-        let set = token_set.clone();
-        let dir = data_dir.clone();
-        let given: Vec<String> = tokens.ingest.clone();
-        let done = shutdown();
-        tasks.push(tokio::spawn(async move {
-            tokio::pin!(done);
-            loop {
-                tokio::select! {
-                    _ = &mut done => break,
-                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-                }
-                let dir = dir.clone();
-                let given = given.clone();
-                if let Ok(Ok(fresh)) =
-                    tokio::task::spawn_blocking(move || ingest_tokens(&dir, &given)).await
-                    && let Ok(mut s) = set.write()
-                {
-                    *s = fresh;
-                }
-            }
-        }));
+        let (dir, given) = (data_dir.clone(), tokens.ingest.clone());
+        tasks.push(refresh_tokens(
+            token_set.clone(),
+            move || ingest_tokens(&dir, &given),
+            shutdown(),
+        ));
     }
 
     // HTTP: the API, and bulk ingest on the same or its own address.
@@ -599,15 +687,7 @@ pub async fn start_with_clock(
     }
 
     // Syslog.
-    let syslog_cfg = SyslogConfig {
-        max_message_bytes: (config.syslog.max_message_kb * 1024) as usize,
-        max_connections: config.syslog.max_connections,
-        max_connections_per_peer: config.syslog.max_connections_per_peer,
-        idle_timeout_secs: config.syslog.idle_timeout_secs,
-        allow: listen::Allow::parse(&config.syslog.allowed_networks, "syslog.allowed_networks")?,
-        budgets: listen::SharedBudgets(budgets.clone()),
-        ..SyslogConfig::default()
-    };
+    let syslog_cfg = syslog_config(&config, budgets.clone())?;
     let sink = Arc::new(pipeline.sink.clone());
     let syslog = parse_addr("syslog.listen", &config.syslog.listen)?;
     let mut syslog_addr = None;
@@ -638,41 +718,15 @@ pub async fn start_with_clock(
             tcp, s, c, cfg, done,
         )));
     }
-    let mut tls_addr = None;
-    if let Some(addr) = parse_addr("syslog.tls_listen", &config.syslog.tls_listen)? {
-        if config.syslog.tls_cert.is_empty() || config.syslog.tls_key.is_empty() {
-            return Err(ServeError::Config(
-                "syslog.tls_listen is set but syslog.tls_cert or syslog.tls_key is empty".into(),
-            ));
-        }
-        let files = listen::TlsFiles {
-            cert: config.syslog.tls_cert.clone().into(),
-            key: config.syslog.tls_key.clone().into(),
-            client_ca: nonempty(&config.syslog.tls_client_ca),
-            client_auth: config.syslog.tls_client_auth,
-        };
-        let acceptor = tokio_rustls::TlsAcceptor::from(listen::tls::server_config(&files)?);
-        let tcp = listen::bind_tcp(addr).await?;
-        tls_addr = Some(
-            tcp.local_addr()
-                .map_err(|e| ServeError::Bind(e.to_string()))?,
-        );
-        let cfg = SyslogConfig {
-            allow: listen::Allow::parse(
-                &config.syslog.tls_allowed_networks,
-                "syslog.tls_allowed_networks",
-            )?,
-            ..syslog_cfg.clone()
-        };
-        let (s, c, done) = (
-            sink.clone(),
-            metrics.source(listen::syslog_tls::SOURCE),
-            shutdown(),
-        );
-        tasks.push(tokio::spawn(listen::syslog_tls::serve_tls(
-            tcp, acceptor, s, c, cfg, done,
-        )));
-    }
+    let tls_addr = start_syslog_tls(
+        &config,
+        sink.clone(),
+        metrics.source(listen::syslog_tls::SOURCE),
+        &syslog_cfg,
+        shutdown(),
+        &mut tasks,
+    )
+    .await?;
     let smtp = config
         .mail
         .start_smtp(

@@ -274,13 +274,21 @@ fn nats_status(s: &Status, out: &mut Report) {
             p.ack_pending,
             p.redelivered,
             p.ack_floor,
-            if p.waiting > 0 {
-                "a worker is attached"
-            } else {
-                "no worker attached"
+            match (s.holder(&wardwatch_cluster::worker::part_key(p.partition)), p.waiting > 0) {
+                (Some(w), _) => format!("held by {w}"),
+                (None, true) => "a worker is attached".to_string(),
+                (None, false) => "no worker holds it".to_string(),
             }
         ));
     }
+    out.line(format!(
+        "  incident stage  {}, {} alert batch(es) waiting",
+        match s.holder(wardwatch_cluster::incidents::LEASE) {
+            Some(w) => format!("active in {w}"),
+            None => "no process holds it".to_string(),
+        },
+        s.alerts_pending
+    ));
     if missing {
         out.failed.push("NATS");
     }

@@ -33,7 +33,8 @@ pub struct ServeArgs {
     /// configuration; see docs/SCALE.md), taking these roles (comma-separated): `ingest`
     /// (listeners publishing to NATS JetStream), `detect` (detection workers on the stream's
     /// partitions, results into ClickHouse), `incidents` (the incident stage: one active, the
-    /// others standby), or `all`. Without it, `serve` is the single binary.
+    /// others standby), `api` (/api/v1 and the console over the shared state), or `all`.
+    /// Without it, `serve` is the single binary.
     #[arg(long)]
     role: Option<String>,
     /// Print the full documented default configuration and exit.
@@ -137,11 +138,32 @@ pub async fn serve_node(
     } else {
         "https"
     };
-    if let Some(a) = node.http {
-        eprintln!("  ingest  {scheme}://{a}  (/_bulk)");
+    match (node.http, node.api) {
+        (Some(a), Some(b)) if a == b => {
+            eprintln!(
+                "  http    {scheme}://{a}  (/_bulk, /api/v1, the console, /healthz, /metrics)"
+            )
+        }
+        (ingest, api) => {
+            if let Some(a) = ingest {
+                eprintln!("  ingest  {scheme}://{a}  (/_bulk)");
+            }
+            if let Some(a) = api {
+                eprintln!("  api     {scheme}://{a}  (/api/v1, the console, /healthz, /metrics)");
+            }
+        }
     }
     if let Some(a) = node.syslog {
         eprintln!("  syslog  udp://{a}  tcp://{a}");
+    }
+    if let Some(a) = node.syslog_tls {
+        eprintln!("  syslog  tls://{a}");
+    }
+    if let Some(a) = node.smtp {
+        eprintln!("  smtp    smtp://{a}  (mail journaling)");
+    }
+    for note in &node.notes {
+        eprintln!("  note    {note}");
     }
     let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
     eprintln!("wardwatch: cluster node ({}) running", names.join(", "));

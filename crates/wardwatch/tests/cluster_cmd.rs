@@ -104,7 +104,7 @@ fn cluster_init_sets_up_the_engines_and_status_names_the_one_that_is_down() {
         "partition 0",
         "partition 2",
         "lag 0, unacknowledged 0",
-        "no worker attached",
+        "no worker holds it",
         "ClickHouse",
         "up, server",
         "events    0",

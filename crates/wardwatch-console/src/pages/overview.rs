@@ -248,6 +248,7 @@ pub(crate) async fn page(
         }
         body.push_str("</table>");
     }
+    cluster_section(&mut body, &listeners);
     senders.sort_by(|a, b| {
         let qa = now - a.last_received > QUIET_AFTER;
         let qb = now - b.last_received > QUIET_AFTER;
@@ -416,4 +417,100 @@ pub(crate) async fn noteworthy(
         ));
     }
     Ok(layout(&who, "/", "Noteworthy", &body))
+}
+
+/// A cluster's API node (`serve --role api`) tells the cluster's figures under `cluster`: the
+/// backlog, each partition's lag and the worker holding it, the incident stage's holder.
+fn cluster_section(body: &mut String, stats: &serde_json::Value) {
+    let error = stats.get("cluster_error").and_then(|v| v.as_str());
+    let Some(c) = stats.get("cluster").filter(|c| c.is_object()) else {
+        if let Some(e) = error {
+            let _ = write!(
+                body,
+                "<h2>Cluster</h2><p class=\"warn\">NATS does not answer: {}</p>",
+                esc(e)
+            );
+        }
+        return;
+    };
+    body.push_str("<h2>Cluster</h2>");
+    if let Some(e) = error {
+        let _ = write!(
+            body,
+            "<p class=\"warn\">NATS does not answer ({}): the figures below are the last read.</p>",
+            esc(e)
+        );
+    }
+    let n = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let backlog = &c["backlog"];
+    let fill = backlog.get("fill").and_then(|x| x.as_f64()).unwrap_or(0.0) * 100.0;
+    let _ = write!(
+        body,
+        "<p>Backlog {} batches ({} bytes, {fill:.0}% of the most allowed); lag {} batches; incident stage {}; {} alert batch(es) waiting.</p>",
+        n(backlog, "messages"),
+        n(backlog, "bytes"),
+        n(c, "lag"),
+        match c.get("incident_stage").and_then(|x| x.as_str()) {
+            Some(w) => format!("active in {}", esc(w)),
+            None => "<span class=\"warn\">held by no process</span>".to_string(),
+        },
+        n(c, "alerts_waiting"),
+    );
+    body.push_str("<table><tr><th>Partition</th><th>Worker</th><th>Lag</th><th>Unacknowledged</th><th>Redelivered</th></tr>");
+    for p in c["partitions"].as_array().into_iter().flatten() {
+        let worker = match p.get("worker").and_then(|x| x.as_str()) {
+            Some(w) => esc(w),
+            None => "<span class=\"warn\">none</span>".to_string(),
+        };
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{worker}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            n(p, "partition"),
+            n(p, "lag"),
+            n(p, "unacknowledged"),
+            n(p, "redelivered")
+        );
+    }
+    body.push_str("</table>");
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::cluster_section;
+
+    #[test]
+    fn the_cluster_section_names_each_partitions_worker_and_a_missing_one() {
+        let stats = serde_json::json!({
+            "cluster": {
+                "backlog": {"messages": 12, "bytes": 4096, "fill": 0.5},
+                "lag": 7,
+                "incident_stage": "detect-a-<1>",
+                "alerts_waiting": 2,
+                "partitions": [
+                    {"partition": 0, "worker": "detect-a-<1>", "lag": 3, "unacknowledged": 1, "redelivered": 0},
+                    {"partition": 1, "worker": null, "lag": 4, "unacknowledged": 0, "redelivered": 2},
+                ],
+            },
+            "cluster_error": null,
+        });
+        let mut body = String::new();
+        cluster_section(&mut body, &stats);
+        assert!(body.contains("Backlog 12 batches"), "{body}");
+        assert!(body.contains("50% of the most allowed"), "{body}");
+        assert!(body.contains("active in detect-a-&lt;1&gt;"), "{body}");
+        assert!(
+            body.contains("<td>1</td><td><span class=\"warn\">none</span></td><td>4</td>"),
+            "{body}"
+        );
+        // A single binary tells no cluster: nothing is drawn.
+        let mut none = String::new();
+        cluster_section(&mut none, &serde_json::json!({"sources": {}}));
+        assert!(none.is_empty());
+        // NATS down before the first read: said so.
+        cluster_section(
+            &mut none,
+            &serde_json::json!({"cluster": null, "cluster_error": "no servers"}),
+        );
+        assert!(none.contains("NATS does not answer: no servers"), "{none}");
+    }
 }

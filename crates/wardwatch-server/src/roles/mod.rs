@@ -6,11 +6,14 @@
 //!   (`detect.rs`): the single binary's stages, results into ClickHouse, then acknowledged.
 //! - `incidents`: the incident stage, active in one process at a time, standby in the others
 //!   (`incidents.rs`).
+//! - `api`: `/api/v1` and the console over the shared state, telling the cluster's figures
+//!   (`api.rs`).
 //!
 //! Which store holds the shared state (tokens, detection state, incidents) is the caller's
 //! choice, through an opener of the storage seam (`wardwatch_console::OpenStore`):
 //! PostgreSQL's in a cluster, or one SQLite file the processes of one machine share.
 
+mod api;
 mod detect;
 mod incidents;
 mod ingest;
@@ -22,8 +25,8 @@ use std::sync::atomic::AtomicBool;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wardwatch_cluster::WorkerMetrics;
 use wardwatch_cluster::incidents::IncidentMetrics;
+use wardwatch_cluster::{NatsSink, WorkerMetrics};
 use wardwatch_console::OpenStore;
 use wardwatch_detect::RulePack;
 use wardwatch_store::{Db, DbOptions, Store};
@@ -33,6 +36,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::serve::Tokens;
 
+pub use api::{api_router, not_yet};
 pub use detect::{DetectSetup, detect_setup, start_detect};
 pub use incidents::start_incidents;
 pub use ingest::{Ingest, start_ingest};
@@ -65,6 +69,7 @@ pub enum Role {
     Ingest,
     Detect,
     Incidents,
+    Api,
 }
 
 impl Role {
@@ -73,6 +78,7 @@ impl Role {
             Role::Ingest => "ingest",
             Role::Detect => "detect",
             Role::Incidents => "incidents",
+            Role::Api => "api",
         }
     }
 }
@@ -85,10 +91,11 @@ pub fn parse_roles(text: &str) -> Result<Vec<Role>, ServeError> {
             "ingest" => &[Role::Ingest],
             "detect" => &[Role::Detect],
             "incidents" => &[Role::Incidents],
-            "all" => &[Role::Ingest, Role::Detect, Role::Incidents],
+            "api" => &[Role::Api],
+            "all" => &[Role::Ingest, Role::Detect, Role::Incidents, Role::Api],
             other => {
                 return Err(ServeError::Config(format!(
-                    "--role `{other}`: the roles are ingest, detect, incidents and all"
+                    "--role `{other}`: the roles are ingest, detect, incidents, api and all"
                 )));
             }
         };
@@ -108,8 +115,16 @@ pub fn parse_roles(text: &str) -> Result<Vec<Role>, ServeError> {
 pub struct Node {
     /// Bulk ingest's address (ingest role).
     pub http: Option<SocketAddr>,
+    /// The API's and console's address (api role): bulk ingest's too when both roles run here
+    /// and bulk has no address of its own.
+    pub api: Option<SocketAddr>,
     /// UDP and TCP syslog's address (ingest role, when enabled).
     pub syslog: Option<SocketAddr>,
+    /// Syslog over TLS and SMTP journaling (ingest role, when enabled).
+    pub syslog_tls: Option<SocketAddr>,
+    pub smtp: Option<SocketAddr>,
+    /// What the configuration asks for that a cluster does not do yet (`api::not_yet`).
+    pub notes: Vec<String>,
     /// The detection worker's counters (detect role).
     pub worker: Arc<WorkerMetrics>,
     /// The incident stage's counters (incidents role).
@@ -150,7 +165,11 @@ pub async fn start_node(
     let (stop, _) = watch::channel(false);
     let mut node = Node {
         http: None,
+        api: None,
         syslog: None,
+        syslog_tls: None,
+        smtp: None,
+        notes: not_yet(config),
         worker: Arc::default(),
         incidents: Arc::default(),
         stop,
@@ -160,6 +179,58 @@ pub async fn start_node(
     };
     let metrics = Arc::new(Metrics::default());
     let name = node_name();
+    // One connection to the events stream for the listeners and the API's sign-ins and status.
+    let sink = if roles.contains(&Role::Ingest) || roles.contains(&Role::Api) {
+        let kind = if roles.contains(&Role::Ingest) {
+            "ingest"
+        } else {
+            "api"
+        };
+        let label = format!(
+            "wardwatch-{kind}-{}",
+            crate::console_sign_in::this_host().unwrap_or_default()
+        );
+        Some(
+            NatsSink::start(cluster, &label)
+                .await
+                .map_err(|e| ServeError::Config(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    // The API first (its router is served beside bulk ingest when both roles run here): its
+    // rules page lists the pack before the detect role takes it.
+    let mut api = match (roles.contains(&Role::Api), &sink) {
+        (true, Some(sink)) => {
+            let (detector_problems, rules) = {
+                let (_, mut problems) = wardwatch_detect::Detector::build(&pack);
+                problems.extend(wardwatch_detect::Correlator::build(&pack).1);
+                (problems.len(), crate::serve::rules_info(&pack, &problems))
+            };
+            if detector_problems > 0 {
+                tracing::warn!(
+                    problems = detector_problems,
+                    "rules not loaded: see the console's rules page"
+                );
+            }
+            // The shared state answers before the API says it serves (opening blocks).
+            let o = open.clone();
+            tokio::task::spawn_blocking(move || o().map(drop))
+                .await
+                .map_err(|e| ServeError::Config(format!("api start failed: {e}")))??;
+            Some(api_router(
+                config,
+                &tokens.api,
+                open.clone(),
+                rules,
+                sink.clone(),
+                metrics.clone(),
+                &node.stop,
+                &mut node.tasks,
+            )?)
+        }
+        _ => None,
+    };
     let mut pack = Some(pack);
     for role in roles {
         match role {
@@ -168,14 +239,20 @@ pub async fn start_node(
                     config,
                     &tokens.ingest,
                     open.clone(),
+                    sink.clone().expect("a sink for the ingest role"),
+                    api.take(),
                     metrics.clone(),
                     &node.stop,
                     &mut node.tasks,
                 )
                 .await?;
                 node.http = Some(ingest.http);
+                node.api = ingest.api;
                 node.syslog = ingest.syslog;
+                node.syslog_tls = ingest.syslog_tls;
+                node.smtp = ingest.smtp;
             }
+            Role::Api => {}
             Role::Detect => {
                 let pack = Arc::new(pack.take().unwrap_or_default());
                 let (c, o) = (config.clone(), open.clone());
@@ -200,6 +277,29 @@ pub async fn start_node(
                 )?);
             }
         }
+    }
+    if let Some(api) = api.take() {
+        let addr = config.http.listen;
+        let tls = crate::serve::http_tls(config)?;
+        crate::serve::plain_http_allowed(config, addr, tls.is_some())?;
+        let listener = wardwatch_listen::bind_tcp(addr).await?;
+        node.api = Some(
+            listener
+                .local_addr()
+                .map_err(|e| ServeError::Bind(e.to_string()))?,
+        );
+        let mut rx = node.stop.subscribe();
+        node.tasks
+            .push(tokio::spawn(wardwatch_listen::http::serve_http(
+                listener,
+                api,
+                tls,
+                crate::serve::http_limits(config)?,
+                metrics.source("http"),
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+            )));
     }
     Ok(node)
 }
@@ -236,7 +336,7 @@ mod tests {
         );
         assert_eq!(
             parse_roles("all").unwrap(),
-            vec![Role::Ingest, Role::Detect, Role::Incidents]
+            vec![Role::Ingest, Role::Detect, Role::Incidents, Role::Api]
         );
         let e = parse_roles("ingest,dtect").unwrap_err().to_string();
         assert!(e.contains("dtect"), "{e}");

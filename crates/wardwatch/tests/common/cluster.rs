@@ -16,6 +16,11 @@ pub struct Node {
     pub http: Option<SocketAddr>,
     /// Syslog's address (ingest role).
     pub syslog: Option<SocketAddr>,
+    /// The API's and console's address (api role; bulk ingest's too when both share it).
+    pub api: Option<SocketAddr>,
+    /// Syslog over TLS and SMTP journaling (ingest role, when configured).
+    pub syslog_tls: Option<SocketAddr>,
+    pub smtp: Option<SocketAddr>,
     args: (PathBuf, PathBuf, String, String, String),
 }
 
@@ -30,13 +35,15 @@ impl Node {
             .arg(data)
             .args(["--http", http, "--syslog", syslog])
             .env("WARDWATCH_INGEST_TOKEN", "test-ingest")
+            .env("WARDWATCH_API_TOKEN", "test-api")
             .env("WARDWATCH_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start wardwatch serve --role");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (mut http_addr, mut syslog_addr) = (None, None);
+        let (mut http_addr, mut syslog_addr, mut api_addr) = (None, None, None);
+        let (mut tls_addr, mut smtp_addr) = (None, None);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             assert!(Instant::now() < deadline, "the node did not start in time");
@@ -49,8 +56,12 @@ impl Node {
                     .and_then(|r| r.split_whitespace().next())
                     .and_then(|a| a.parse().ok())
             };
-            http_addr = http_addr.or(word("ingest  http://"));
+            let both = word("http    http://");
+            http_addr = http_addr.or(word("ingest  http://")).or(both);
+            api_addr = api_addr.or(word("api     http://")).or(both);
             syslog_addr = syslog_addr.or(word("syslog  udp://"));
+            tls_addr = tls_addr.or(word("syslog  tls://"));
+            smtp_addr = smtp_addr.or(word("smtp    smtp://"));
             // The last line a node prints once everything listens and runs.
             if line.contains("wardwatch: cluster node") {
                 break;
@@ -66,11 +77,15 @@ impl Node {
             child,
             http: http_addr,
             syslog: syslog_addr,
+            api: api_addr,
+            syslog_tls: tls_addr,
+            smtp: smtp_addr,
             args: (
                 config.to_path_buf(),
                 data.to_path_buf(),
                 role.to_string(),
                 http_addr
+                    .or(api_addr)
                     .map(|a| a.to_string())
                     .unwrap_or_else(|| http.to_string()),
                 syslog_addr
