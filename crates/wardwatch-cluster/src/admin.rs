@@ -16,6 +16,20 @@ use crate::{
 /// Deliveries a worker may hold unacknowledged per partition (a few messages ahead).
 pub(crate) const MAX_ACK_PENDING: i64 = 16;
 
+/// What to change when JetStream refuses a stream for its size: it reserves the stream's
+/// `max_bytes` on its store and refuses more than its `max_file_store` (by default a share of
+/// the free disk) allows.
+fn storage_hint(cfg: &ClusterConfig, e: &impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    if !(text.contains("insufficient storage") || text.contains("10047")) {
+        return String::new();
+    }
+    format!(
+        " — the backlog asked for ({} MiB, `[cluster] max_backlog_mb`) is more than the NATS server grants: lower `max_backlog_mb`, or give the server more room (`jetstream {{ max_file_store }}` in its configuration, and the disk for it)",
+        cfg.max_backlog_mb
+    )
+}
+
 /// The events stream as configured.
 pub(crate) fn events_stream(cfg: &ClusterConfig) -> stream::Config {
     stream::Config {
@@ -94,7 +108,10 @@ pub async fn init(cfg: &ClusterConfig) -> Result<Status, ClusterError> {
             if js.get_stream(&name).await.is_err() {
                 return Err(nats_error(
                     cfg,
-                    format!("cannot create the stream {name}: {e}"),
+                    format!(
+                        "cannot create the stream {name}: {e}{}",
+                        storage_hint(cfg, &e)
+                    ),
                 ));
             }
         }

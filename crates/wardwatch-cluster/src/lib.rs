@@ -93,7 +93,9 @@ pub struct ClusterConfig {
     /// Copies of each stream in a NATS cluster (3 in a region; 1 on one server).
     pub replicas: usize,
     /// The most unprocessed events held, MiB; past it ingest answers 429 (the workers are
-    /// behind), past 80% of it senders are slowed.
+    /// behind), past 80% of it senders are slowed. Default 1024: JetStream reserves it on
+    /// its store's disk (on each replica) and refuses more than its `max_file_store` allows
+    /// (by default a share of the free disk); raise both for hours of backlog.
     pub max_backlog_mb: u64,
     /// A batch a sender sends again within this many seconds (a retry after a lost answer) is
     /// stored once.
@@ -111,7 +113,7 @@ impl Default for ClusterConfig {
             nats: "nats://127.0.0.1:4222".into(),
             partitions: 8,
             replicas: 1,
-            max_backlog_mb: 10_240,
+            max_backlog_mb: 1024,
             duplicate_window_secs: 120,
             ack_wait_secs: 60,
             publish_timeout_secs: 5,

@@ -42,9 +42,10 @@ pub const SLOTS: i64 = 4096;
 /// Alert listing order per event position (an event raises fewer alerts than this).
 const ALERT_SLOTS: u64 = 64;
 
-/// The name a partition's cursor and state are saved under in the state store.
+/// The name a partition's cursor and state are saved under in the state store (a name the
+/// store fences: its cursor never moves back).
 pub fn state_name(part: u32) -> String {
-    format!("detect-part-{part}")
+    format!("{}{part}", wardwatch_store::PARTITION_CURSOR_PREFIX)
 }
 
 /// One event of a message, as the stage sees it.
@@ -114,6 +115,9 @@ pub struct WorkerMetrics {
     /// Events and alerts found already stored on a redelivery.
     pub deduplicated: AtomicU64,
     pub commit_failures: AtomicU64,
+    /// Commits refused because another worker had committed the partition further (this one
+    /// lost its lease while it worked): the partition was left.
+    pub fenced: AtomicU64,
     /// Partitions held now.
     pub partitions: AtomicU64,
 }
@@ -348,7 +352,14 @@ impl Partition {
                 let detected = stage.detect(&group.entries);
                 let next_state = stage.export_state();
                 let check = first || group.redelivered || attempt > 0;
-                match self.commit(&mut *state, &group, &detected, next_state.as_deref(), check) {
+                match self.commit(
+                    &mut *state,
+                    &group,
+                    &detected,
+                    next_state.as_deref(),
+                    check,
+                    cursor,
+                ) {
                     Ok(()) => {
                         committed = next_state;
                         let m = &self.metrics;
@@ -361,6 +372,25 @@ impl Partition {
                         m.undecodable
                             .fetch_add(group.bad.len() as u64, Ordering::Relaxed);
                         break;
+                    }
+                    Err(StoreError::Fenced { stored, given, .. }) => {
+                        // Another worker took the partition while this one worked (its lease
+                        // ran out) and committed further: what this one holds is stale. Let
+                        // the messages go at once (whoever holds the partition skips what its
+                        // cursor covers) and leave the partition.
+                        self.metrics.fenced.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            part = self.part,
+                            stored,
+                            given,
+                            "another worker committed this partition further (this worker lost its lease); leaving it"
+                        );
+                        self.handle.block_on(async {
+                            for m in &group.messages {
+                                let _ = m.ack_with(AckKind::Nak(None)).await;
+                            }
+                        });
+                        return Ok(());
                     }
                     Err(e) => {
                         self.metrics.commit_failures.fetch_add(1, Ordering::Relaxed);
@@ -506,7 +536,8 @@ impl Partition {
         Some(group)
     }
 
-    /// Store what the group produced; `check`: skip what ClickHouse already has.
+    /// Store what the group produced; `check`: skip what ClickHouse already has; `before`: the
+    /// partition's cursor as this worker last committed (or found) it.
     fn commit(
         &self,
         state: &mut dyn DetectionStore,
@@ -514,9 +545,22 @@ impl Partition {
         detected: &Detected,
         next_state: Option<&str>,
         check: bool,
+        before: u64,
     ) -> Result<(), StoreError> {
         let ch = &self.setup.events;
         let part = self.part;
+        // Fencing, first: when another worker committed the partition since (this one stalled
+        // past its lease), write nothing — not even to ClickHouse. The state store refuses the
+        // commit itself too, should the other commit come between this check and ours.
+        let name = state_name(part);
+        let (stored, _) = state.cursor(&name)?;
+        if u64::try_from(stored).unwrap_or(0) > before {
+            return Err(StoreError::Fenced {
+                worker: name,
+                stored,
+                given: i64::try_from(group.last).unwrap_or(i64::MAX),
+            });
+        }
         let mut events: Vec<NewEvent<'_>> = group
             .entries
             .iter()
@@ -578,7 +622,7 @@ impl Partition {
         ch.insert_undecodable(&bad_rows)?;
         self.publish_alerts(&detected.alerts)?;
         state.commit_detection(&DetectionCommit {
-            worker: &state_name(part),
+            worker: &name,
             cursor: i64::try_from(group.last).unwrap_or(i64::MAX),
             alerts: &[],
             incidents: &[],

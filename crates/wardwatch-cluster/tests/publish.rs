@@ -212,3 +212,32 @@ async fn a_full_stream_refuses_as_busy_until_workers_drain_it() {
     }
     assert!(accepted, "accepted again once drained");
 }
+
+/// A backlog larger than the NATS server grants: `init` says which setting to lower.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_the_server_cannot_hold_is_refused_naming_the_setting() {
+    let Some(nats) = Peer::nats("a_backlog_the_server_cannot_hold") else {
+        return;
+    };
+    let cfg = ClusterConfig {
+        // 100 TiB: more than any test machine's disk.
+        max_backlog_mb: 100 * 1024 * 1024,
+        ..config(&nats)
+    };
+    let err = init(&cfg).await.expect_err("refused").to_string();
+    assert!(
+        err.contains("insufficient storage") || err.contains("10047"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`[cluster] max_backlog_mb`") && err.contains("104857600 MiB"),
+        "{err}"
+    );
+    // The default (1 GiB) fits a machine with a few GiB free.
+    init(&ClusterConfig {
+        nats: nats.url(),
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+}

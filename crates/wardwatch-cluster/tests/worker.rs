@@ -2,7 +2,8 @@
 //! a small stage of the test's own and the state in a SQLite store: every event stored once
 //! with its alerts, a poison message kept as undecodable and counted without blocking its
 //! partition, and ClickHouse down — the workers stop acknowledging, the stream keeps the
-//! events, and they catch up once it is back, still exactly once.
+//! events, and they catch up once it is back, still exactly once. A worker fenced by a further
+//! commit of its partition (it lost its lease) writes nothing and leaves the partition.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -231,6 +232,102 @@ fn workers_store_once_keep_poison_and_wait_out_clickhouse() {
     assert_eq!(distinct_events(&ch), 4000);
     assert_eq!(count(&ch, "alerts"), 400);
 
+    stop.store(true, Ordering::Release);
+    worker.join().unwrap().unwrap();
+}
+
+/// Fencing: while a worker holds a partition, another commits the partition further (as a
+/// worker that took it over while this one stalled past its lease would). This worker's next
+/// group writes nothing — not to ClickHouse, not to the state — and it leaves the partition;
+/// taking it up again from the stored cursor, it skips what that cursor covers.
+#[test]
+fn a_worker_fenced_by_a_further_commit_writes_nothing_and_leaves_the_partition() {
+    let Some(nats) = Peer::nats("a_worker_fenced_by_a_further_commit") else {
+        return;
+    };
+    let Some(chp) = Peer::clickhouse("a_worker_fenced_by_a_further_commit") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = ClusterConfig {
+        nats: nats.url(),
+        partitions: 1,
+        ack_wait_secs: 4,
+        max_backlog_mb: 256,
+        ..ClusterConfig::default()
+    };
+    rt.block_on(wardwatch_cluster::init(&cfg)).unwrap();
+    let ch =
+        ClickHouse::connect(&format!("clickhouse://127.0.0.1:{}/wardwatch", chp.port)).unwrap();
+    ch.init(&Layout::default()).unwrap();
+    let state_dir = tempfile::tempdir().unwrap();
+    let dir = state_dir.path().to_path_buf();
+    let state: OpenState = Arc::new(move || {
+        Db::open(&dir, &DbOptions::default()).map(|d| Box::new(d) as Box<dyn DetectionStore + Send>)
+    });
+    let setup = WorkerSetup {
+        cluster: cfg.clone(),
+        events: ch.clone(),
+        state,
+        stages: Arc::new(|_| Box::new(Marker { seen: 0 }) as Box<dyn Stage>),
+        clock: wardwatch_core::ClockWindow::default(),
+        name: "late-worker".into(),
+        batch_messages: 4,
+        lease_ttl: Duration::from_secs(3),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(WorkerMetrics::default());
+    let worker = {
+        let (handle, stop, metrics) = (rt.handle().clone(), stop.clone(), metrics.clone());
+        std::thread::spawn(move || run_worker(setup, handle, stop, metrics))
+    };
+    let sink = rt.block_on(NatsSink::start(&cfg, "test-ingest")).unwrap();
+    wait_until("the sink connects", 10, || sink.connected());
+    rt.block_on(sink.submit((0..100).map(event).collect()))
+        .unwrap();
+    wait_until("the first batch stored", 60, || count(&ch, "events") >= 100);
+    let name = wardwatch_cluster::worker::state_name(0);
+    let mut db = Db::open(state_dir.path(), &DbOptions::default()).unwrap();
+    wait_until("the first batch committed", 30, || {
+        db.cursor(&name).unwrap().0 > 0
+    });
+
+    // Another worker commits the partition far ahead.
+    db.commit_detection(&wardwatch_store::DetectionCommit {
+        worker: &name,
+        cursor: 10_000,
+        state: Some("5"),
+        ..Default::default()
+    })
+    .unwrap();
+    rt.block_on(sink.submit((100..200).map(event).collect()))
+        .unwrap();
+    wait_until("the worker fenced", 60, || {
+        metrics.fenced.load(Ordering::Relaxed) >= 1
+    });
+    // Taken up again from the stored cursor: the batch is at or below it, skipped.
+    wait_until(
+        "the batch skipped after taking the partition again",
+        60,
+        || metrics.skipped.load(Ordering::Relaxed) >= 1,
+    );
+    wait_until("the stream drained", 30, || {
+        rt.block_on(wardwatch_cluster::status(&cfg))
+            .unwrap()
+            .stream
+            .messages
+            == 0
+    });
+    assert_eq!(
+        count(&ch, "events"),
+        100,
+        "nothing of the fenced group stored"
+    );
+    assert_eq!(
+        db.cursor(&name).unwrap(),
+        (10_000, Some("5".to_string())),
+        "the further commit's cursor and state stay"
+    );
     stop.store(true, Ordering::Release);
     worker.join().unwrap().unwrap();
 }

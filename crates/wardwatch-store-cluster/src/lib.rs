@@ -6,10 +6,11 @@
 //! Which engine answers what: `EventSearch`, `AlertStore`, the journal's reads (by stream
 //! sequence) and `Retention` go to ClickHouse; incidents, exceptions, tokens, accounts, audit,
 //! the notification queue, the identity ledger, the TAXII server's collections, objects and
-//! status resources, the intel feeds' positions, indicators and sightings, secrets, cursors
-//! and partitions to PostgreSQL. A detection commit is the one call that spans both: its alerts go
-//! to ClickHouse first (those already there skipped: a replay stores nothing twice), then the
-//! rest to PostgreSQL in one transaction. A crash between the two leaves alerts whose cursor
+//! status resources, the intel feeds' positions, indicators and sightings, secrets and the
+//! stages' cursors (each partition's worker's, fenced) to PostgreSQL. A detection commit is the
+//! one call that spans both: its alerts go to ClickHouse first (those already there skipped: a
+//! replay stores nothing twice), then the rest to PostgreSQL in one transaction. A crash
+//! between the two leaves alerts whose cursor
 //! did not move: the stage replays them, finds them stored, and commits the rest — exactly
 //! once, as on one machine.
 //!
@@ -27,8 +28,8 @@ use wardwatch_core::{Alert, Severity};
 
 use wardwatch_store::{
     AccessStore, AlertStore, DetectionStore, EventSearch, ExceptionStore, FeedStore,
-    IdentityLedger, IncidentStore, Journal, NotifyQueue, PartitionState, ResendKeys, Retention,
-    TaxiiStore, TokenStore,
+    IdentityLedger, IncidentStore, Journal, NotifyQueue, ResendKeys, Retention, TaxiiStore,
+    TokenStore,
 };
 use wardwatch_store::{
     Account, AddOutcome, AlertPage, AuditEntry, AuditRecord, AuditVerdict, DetectionCommit,
@@ -248,21 +249,6 @@ impl DetectionStore for Cluster {
 
     fn open_incident_docs(&self) -> Result<Vec<String>, StoreError> {
         self.state.open_incident_docs()
-    }
-}
-
-impl PartitionState for Cluster {
-    fn load_partition(&self, part: u32) -> Result<(u64, Option<Vec<u8>>), StoreError> {
-        self.state.load_partition(part)
-    }
-
-    fn save_partition(
-        &mut self,
-        part: u32,
-        last_acked_seq: u64,
-        state: &[u8],
-    ) -> Result<bool, StoreError> {
-        self.state.save_partition(part, last_acked_seq, state)
     }
 }
 

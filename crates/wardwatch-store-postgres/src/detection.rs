@@ -1,28 +1,26 @@
-//! What the scale-out detection stages commit: the incident stage's incidents, exception
-//! counters, identity ledger and cursor in one transaction, and each partition's sequence and
-//! state.
+//! What the scale-out detection stages commit: the incident stage's incidents, and the
+//! partitions' workers' exception counters, identity ledger, cursor and state, each commit in
+//! one transaction; a partition's cursor never moves back (fencing a worker that lost its
+//! lease, `DetectionStore::commit_detection`).
 //!
 //! Alerts are not kept here: the detection workers store them in ClickHouse, and the composite
 //! store (`wardwatch-store-cluster`) writes a commit's alerts there before the rest comes
 //! here. A commit that carries alerts is refused rather than half stored.
 
-use wardwatch_store::{DetectionCommit, DetectionStore, PartitionState, StoreError};
+use wardwatch_store::{DetectionCommit, DetectionStore, PARTITION_CURSOR_PREFIX, StoreError};
 
-use crate::{Postgres, level_num, now_ns};
+use crate::{Postgres, level_num};
 
 /// The advisory lock a detection commit holds: incident events get their positions in commit
 /// order, so the notification planner never reads past one still being written.
 const COMMIT_LOCK: i64 = 0x5757_0002;
 
 impl Postgres {
-    /// Every stage's cursor, and each partition's last acknowledged sequence as
-    /// `partition/N`, by name.
+    /// Every stage's cursor (each partition's worker as `detect-part-N`), by name.
     pub fn cursors(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.with("cannot list the cursors", |c| {
             c.query(
-                "SELECT name, seq FROM (SELECT name, seq FROM cursors
-                     UNION ALL SELECT 'partition/' || part, seq FROM partitions) AS c
-                 ORDER BY name COLLATE \"C\"",
+                "SELECT name, seq FROM cursors ORDER BY name COLLATE \"C\"",
                 &[],
             )?
             .iter()
@@ -74,9 +72,25 @@ impl DetectionStore for Postgres {
                 c.alerts.len()
             )));
         }
+        let fenced = c.worker.starts_with(PARTITION_CURSOR_PREFIX);
         self.with("cannot commit detection results", |client| {
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+            if fenced {
+                // Under the commit lock: no other commit comes between this and ours.
+                let stored: Option<i64> = tx
+                    .query_opt("SELECT seq FROM cursors WHERE name = $1", &[&c.worker])?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+                if let Some(stored) = stored.filter(|s| *s > c.cursor) {
+                    // Dropped unused: rolled back, nothing written.
+                    return Ok(Err(StoreError::Fenced {
+                        worker: c.worker.to_string(),
+                        stored,
+                        given: c.cursor,
+                    }));
+                }
+            }
             if !c.incidents.is_empty() {
                 let upsert = tx.prepare(
                     "INSERT INTO incidents (id, org, opened, first_seen, last_seen, severity, score, closed, merged_into, title, doc)
@@ -132,8 +146,8 @@ impl DetectionStore for Postgres {
                 &[&c.worker, &c.cursor, &c.state],
             )?;
             tx.commit()?;
-            Ok(0)
-        })
+            Ok(Ok(0))
+        })?
     }
 
     fn open_incident_docs(&self) -> Result<Vec<String>, StoreError> {
@@ -145,40 +159,6 @@ impl DetectionStore for Postgres {
             .iter()
             .map(|r| r.try_get(0))
             .collect()
-        })
-    }
-}
-
-impl PartitionState for Postgres {
-    fn load_partition(&self, part: u32) -> Result<(u64, Option<Vec<u8>>), StoreError> {
-        self.with("cannot read a partition's state", |c| {
-            Ok(c.query_opt(
-                "SELECT seq, state FROM partitions WHERE part = $1",
-                &[&i64::from(part)],
-            )?
-            .map(|r| {
-                Ok::<_, postgres::Error>((r.try_get::<_, i64>(0)? as u64, Some(r.try_get(1)?)))
-            })
-            .transpose()?
-            .unwrap_or((0, None)))
-        })
-    }
-
-    fn save_partition(
-        &mut self,
-        part: u32,
-        last_acked_seq: u64,
-        state: &[u8],
-    ) -> Result<bool, StoreError> {
-        let seq = i64::try_from(last_acked_seq)
-            .map_err(|_| StoreError::Cursor(last_acked_seq.to_string()))?;
-        self.with("cannot save a partition's state", |c| {
-            Ok(c.execute(
-                "INSERT INTO partitions (part, seq, state, saved) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (part) DO UPDATE SET seq = excluded.seq, state = excluded.state, saved = excluded.saved
-                 WHERE partitions.seq <= excluded.seq",
-                &[&i64::from(part), &seq, &state, &now_ns()],
-            )? > 0)
         })
     }
 }

@@ -1,8 +1,9 @@
 //! The small, mutable state of a scale-out deployment in PostgreSQL: incidents and the
 //! analysts' side of them, exceptions and their counters, the detection stages' cursors and
-//! per-partition state, the identity ledger, tokens, accounts and audit, the notification
-//! queue, the TAXII server's collections and status resources, the intel feeds' positions,
-//! indicators and sightings — shared by every node, each change in one transaction.
+//! state (one per stream partition, never moved back), the identity ledger, tokens, accounts
+//! and audit, the notification queue, the TAXII server's collections and status resources, the
+//! intel feeds' positions, indicators and sightings — shared by every node, each change in one
+//! transaction.
 //!
 //! Why PostgreSQL for this part: events and alerts are many, append-only and searched
 //! (ClickHouse holds them); this state is small, changed in place by several nodes at once (an

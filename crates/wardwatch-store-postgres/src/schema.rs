@@ -5,7 +5,7 @@
 //! running `wardwatch cluster init` at once apply each step once.
 
 /// The schema version this code writes.
-pub const VERSION: i32 = 3;
+pub const VERSION: i32 = 4;
 
 /// The advisory lock key of migrations (any fixed number no other lock of ours uses).
 const MIGRATION_LOCK: i64 = 0x5757_0001;
@@ -261,15 +261,21 @@ CREATE TABLE IF NOT EXISTS feed_sightings (
 CREATE INDEX IF NOT EXISTS feed_sightings_unsent ON feed_sightings (feed, next_try) WHERE sent IS NULL;
 "#;
 
+/// Version 4: the `partitions` table goes — the detection workers commit their partition's
+/// cursor and state with the rest of their commit, as `detect-part-N` in `cursors` (fenced:
+/// never moved back), and nothing read the table.
+const V4: &str = r#"
+DROP TABLE IF EXISTS partitions;
+"#;
+
 /// Each version's statements, in order.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
 /// The tables of this schema, for status figures.
 pub const TABLES: &[&str] = &[
     "incidents",
     "exceptions",
     "cursors",
-    "partitions",
     "incident_events",
     "identity_usage",
     "tokens",

@@ -1,8 +1,9 @@
 //! Several nodes writing the state at once, each on its own connection: the audit chain stays
 //! whole, the notification planner reading incident events while stages commit never skips
-//! one, a partition's position only moves forward, a partner paging a TAXII collection while
-//! nodes take POSTs reads each object once and in order, and a feed polled by several nodes
-//! counts each group once. A real PostgreSQL (`wardwatch-peers`) —
+//! one, a partition's cursor only moves forward (workers committing one partition at once:
+//! those behind are fenced, the state saved is the furthest commit's), a partner paging a TAXII
+//! collection while nodes take POSTs reads each object once and in order, and a feed polled by
+//! several nodes counts each group once. A real PostgreSQL (`wardwatch-peers`) —
 //! skipped where it is not installed, failing under CI.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +12,7 @@ use std::sync::{Arc, Barrier};
 use wardwatch_core::Severity;
 use wardwatch_peers::Peer;
 use wardwatch_store::{
-    AccessStore, AuditRecord, DetectionCommit, DetectionStore, IncidentRow, NotifyQueue,
-    PartitionState,
+    AccessStore, AuditRecord, DetectionCommit, DetectionStore, IncidentRow, NotifyQueue, StoreError,
 };
 use wardwatch_store_postgres::Postgres;
 
@@ -73,6 +73,7 @@ fn nodes_writing_at_once_keep_the_chain_the_order_and_the_positions() {
             std::thread::spawn(move || {
                 let mut pg = Postgres::connect(&url).unwrap();
                 start.wait();
+                let mut fenced = 0;
                 for i in 0..25 {
                     pg.audit(&AuditRecord {
                         actor: format!("node{node}"),
@@ -90,17 +91,30 @@ fn nodes_writing_at_once_keep_the_chain_the_order_and_the_positions() {
                         ..Default::default()
                     })
                     .unwrap();
-                    // Two workers save one partition, each its own rising positions.
-                    pg.save_partition(7, (i * NODES + node) as u64, &[node as u8])
-                        .unwrap();
+                    // The workers commit one partition, each its own rising positions: one
+                    // behind what another committed is refused whole.
+                    let cursor = (i * NODES + node) as i64;
+                    match pg.commit_detection(&DetectionCommit {
+                        worker: "detect-part-7",
+                        cursor,
+                        state: Some(&format!("node {node} at {cursor}")),
+                        ..Default::default()
+                    }) {
+                        Ok(_) => {}
+                        Err(StoreError::Fenced { stored, given, .. }) => {
+                            assert!(stored > given);
+                            fenced += 1;
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
                 }
+                fenced
             })
         })
         .collect();
     start.wait();
-    for n in nodes {
-        n.join().unwrap();
-    }
+    let fenced: usize = nodes.into_iter().map(|n| n.join().unwrap()).sum();
+    eprintln!("{fenced} partition commit(s) behind another were fenced");
     done.store(true, Ordering::SeqCst);
     let seen = reader.join().unwrap();
 
@@ -117,11 +131,11 @@ fn nodes_writing_at_once_keep_the_chain_the_order_and_the_positions() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), seen.len());
-    let (seq, _) = pg.load_partition(7).unwrap();
+    let last = (24 * NODES + NODES - 1) as i64;
     assert_eq!(
-        seq,
-        (24 * NODES + NODES - 1) as u64,
-        "the highest position stays"
+        pg.cursor("detect-part-7").unwrap(),
+        (last, Some(format!("node {} at {last}", NODES - 1))),
+        "the highest position stays, with the state committed with it"
     );
 }
 

@@ -1,5 +1,5 @@
 //! The state gives the same answers on the embedded store (SQLite) and on PostgreSQL: the same
-//! detection commits, analysts' changes, exceptions, identity uses and partition saves, made
+//! detection commits, analysts' changes, exceptions, identity uses and a partition's fenced cursor, made
 //! through `dyn` traits on both, then every listing page, count, document and usage compared.
 //! A real PostgreSQL (Debian's, started by `wardwatch-peers`) — skipped where it is not
 //! installed, failing under CI.
@@ -9,8 +9,8 @@ use wardwatch_peers::Peer;
 use wardwatch_store::ledger::{LedgerUse, UsageKind};
 use wardwatch_store::{
     Db, DbOptions, DetectionCommit, DetectionStore, ExceptionStore, IdentityLedger, IncidentFilter,
-    IncidentRow, IncidentStore, LedgerBatch, LifecycleUpdate, PartitionState, PrivacyScope,
-    StoreError, update_lifecycle,
+    IncidentRow, IncidentStore, LedgerBatch, LifecycleUpdate, PrivacyScope, StoreError,
+    update_lifecycle,
 };
 use wardwatch_store_postgres::Postgres;
 
@@ -38,11 +38,8 @@ const SEC: i64 = 1_000_000_000;
 const T0: i64 = 1_770_000_000 * SEC;
 
 /// What both stores are driven through.
-trait State: DetectionStore + IncidentStore + ExceptionStore + IdentityLedger + PartitionState {}
-impl<T: DetectionStore + IncidentStore + ExceptionStore + IdentityLedger + PartitionState> State
-    for T
-{
-}
+trait State: DetectionStore + IncidentStore + ExceptionStore + IdentityLedger {}
+impl<T: DetectionStore + IncidentStore + ExceptionStore + IdentityLedger> State for T {}
 
 struct Stores {
     _peer: Peer,
@@ -430,25 +427,42 @@ fn the_state_answers_the_same_on_sqlite_and_postgres() {
     });
     both(&mut s, "ledger rows after", |st| st.ledger_rows());
 
-    // Partitions.
-    both(&mut s, "a new partition", |st| st.load_partition(3));
-    both(&mut s, "saves", |st| {
-        Ok((
-            st.save_partition(3, 10, b"\x00state at 10\xff")?,
-            st.save_partition(3, 10, b"again at 10")?,
-            st.save_partition(3, 9, b"a late worker")?,
-            st.save_partition(4, u64::from(u32::MAX) + 5, b"")?,
-            st.save_partition(u32::MAX, 1, b"last")?,
-        ))
+    // A partition's worker's cursor never moves back (fencing a worker that lost its lease):
+    // the late commit is refused whole on both, the state saved before stays.
+    let part = format!("{}3", wardwatch_store::PARTITION_CURSOR_PREFIX);
+    let commit = |cursor: i64, state: &'static str| DetectionCommit {
+        worker: "",
+        cursor,
+        alerts: &[],
+        incidents: &[],
+        suppressed: &[],
+        state: Some(state),
+        ledger: None,
+    };
+    both(&mut s, "a partition's worker commits on", |st| {
+        for (cursor, state) in [(10, "at 10"), (10, "again at 10"), (12, "at 12")] {
+            st.commit_detection(&DetectionCommit {
+                worker: &part,
+                ..commit(cursor, state)
+            })?;
+        }
+        Ok(())
     });
-    let p = both(&mut s, "loads", |st| {
-        Ok((
-            st.load_partition(3)?,
-            st.load_partition(4)?,
-            st.load_partition(u32::MAX)?,
-        ))
+    let fenced = both(&mut s, "a late worker's commit", |st| {
+        match st.commit_detection(&DetectionCommit {
+            worker: &part,
+            ..commit(11, "a late worker")
+        }) {
+            Err(StoreError::Fenced { stored, given, .. }) => Ok(Some((stored, given))),
+            Err(e) => Err(e),
+            Ok(_) => Ok(None),
+        }
     });
-    assert_eq!(p.0, (10, Some(b"again at 10".to_vec())));
+    assert_eq!(fenced, Some((12, 11)));
+    let p = both(&mut s, "the partition's cursor after", |st| {
+        st.cursor(&part)
+    });
+    assert_eq!(p, (12, Some("at 12".to_string())));
 }
 
 #[test]
@@ -525,14 +539,26 @@ fn the_schema_is_made_by_init_once_and_checked_by_every_node() {
     assert!(err.starts_with("postgres: "), "{err}");
     assert!(err.contains(&format!("127.0.0.1:{}", peer.port)), "{err}");
     peer.start();
-    assert!(pg2.save_partition(1, 7, b"x").unwrap());
-    assert_eq!(pg.load_partition(1).unwrap(), (7, Some(b"x".to_vec())));
+    pg2.commit_detection(&DetectionCommit {
+        worker: "detect-part-1",
+        cursor: 7,
+        alerts: &[],
+        incidents: &[],
+        suppressed: &[],
+        state: Some("x"),
+        ledger: None,
+    })
+    .unwrap();
+    assert_eq!(
+        pg.cursor("detect-part-1").unwrap(),
+        (7, Some("x".to_string()))
+    );
     // What `wardwatch cluster status` shows of the state.
-    assert_eq!(pg.cursors().unwrap(), [("partition/1".to_string(), 7)]);
+    assert_eq!(pg.cursors().unwrap(), [("detect-part-1".to_string(), 7)]);
     let rows = pg.table_rows().unwrap();
     assert_eq!(rows.len(), wardwatch_store_postgres::schema::TABLES.len());
     assert!(
-        rows.contains(&("partitions", 1)) && rows.contains(&("incidents", 0)),
+        rows.contains(&("cursors", 1)) && rows.contains(&("incidents", 0)),
         "{rows:?}"
     );
 }

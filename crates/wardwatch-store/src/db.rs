@@ -428,38 +428,6 @@ impl Db {
             .unwrap_or((0, None)))
     }
 
-    /// A scale-out partition's last acknowledged sequence and state (see
-    /// [`crate::PartitionState`]); kept in the cursor table as `partition/N`, beside the
-    /// journal readers' cursors.
-    pub fn partition_state(&self, part: u32) -> Result<(u64, Option<Vec<u8>>), StoreError> {
-        let found: Option<(i64, Option<Vec<u8>>)> = self
-            .conn
-            .query_row(
-                "SELECT seq, state FROM cursors WHERE name = ?1",
-                [format!("partition/{part}")],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        Ok(found.map_or((0, None), |(seq, state)| (seq as u64, state)))
-    }
-
-    /// Save a partition's sequence and state unless the stored sequence is past `seq`.
-    pub fn save_partition_state(
-        &mut self,
-        part: u32,
-        seq: u64,
-        state: &[u8],
-    ) -> Result<bool, StoreError> {
-        let seq = i64::try_from(seq).map_err(|_| StoreError::Cursor(seq.to_string()))?;
-        let n = self.conn.execute(
-            "INSERT INTO cursors (name, seq, state) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, state = excluded.state
-             WHERE cursors.seq <= excluded.seq",
-            params![format!("partition/{part}"), seq, state],
-        )?;
-        Ok(n > 0)
-    }
-
     /// Up to `limit` stored documents after `seq`, in order, as `(seq, JSON)`, for readers that
     /// do not need the decoded event (the indexer).
     pub fn read_docs_after(
@@ -510,6 +478,21 @@ impl Db {
     pub fn commit_detection(&mut self, c: &DetectionCommit<'_>) -> Result<usize, StoreError> {
         let created = now_ns();
         let tx = self.write_tx()?;
+        if c.worker.starts_with(crate::PARTITION_CURSOR_PREFIX) {
+            // Read under the write lock: no other commit comes between this and ours.
+            let stored: Option<i64> = tx
+                .query_row("SELECT seq FROM cursors WHERE name = ?1", [c.worker], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(stored) = stored.filter(|s| *s > c.cursor) {
+                return Err(StoreError::Fenced {
+                    worker: c.worker.to_string(),
+                    stored,
+                    given: c.cursor,
+                });
+            }
+        }
         let mut new = 0;
         {
             let mut ins = tx.prepare_cached(

@@ -40,6 +40,17 @@ pub enum StoreError {
         engine: &'static str,
         message: String,
     },
+    /// A scale-out detection worker committed a partition's cursor behind the one stored:
+    /// another worker has taken the partition and committed past it (this one lost its lease
+    /// while it worked). Nothing was written; the worker drops the partition.
+    #[error(
+        "`{worker}` is committed up to {stored} already, past {given}: another worker holds this partition now; nothing was written"
+    )]
+    Fenced {
+        worker: String,
+        stored: i64,
+        given: i64,
+    },
 }
 
 impl StoreError {

@@ -62,8 +62,8 @@ pub use privacy::PrivacyScope;
 pub use retro::TimeCursor;
 pub use seam::{
     AccessStore, AlertStore, DetectionStore, EventSearch, ExceptionStore, FeedStore,
-    IdentityLedger, IncidentStore, IntelAlerts, Journal, NotifyQueue, PartitionState, ResendKeys,
-    Retention, SightingsStore, Store, TaxiiStore, TokenStore, update_lifecycle,
+    IdentityLedger, IncidentStore, IntelAlerts, Journal, NotifyQueue, PARTITION_CURSOR_PREFIX,
+    ResendKeys, Retention, SightingsStore, Store, TaxiiStore, TokenStore, update_lifecycle,
 };
 pub use taxii::{
     AddOutcome, MakeStatus, NewTaxiiObject, TaxiiCollection, TaxiiObjectRow, TaxiiPage, TaxiiQuery,

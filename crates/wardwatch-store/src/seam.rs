@@ -70,6 +70,10 @@ pub trait ResendKeys {
     ) -> Result<usize, StoreError>;
 }
 
+/// The cursor names of a scale-out deployment's detection workers, one per stream partition
+/// (`detect-part-N`). Their cursors never move back: see [`DetectionStore::commit_detection`].
+pub const PARTITION_CURSOR_PREFIX: &str = "detect-part-";
+
 /// What a detection worker commits: its results together with its durable cursor.
 pub trait DetectionStore {
     /// A worker's durable cursor and state (0 and `None` for a new worker).
@@ -77,30 +81,15 @@ pub trait DetectionStore {
     /// Commit alerts, incidents, exception counters, ledger, cursor and state atomically
     /// (a commit without state keeps the state saved before); returns how many alerts were
     /// new (a replayed alert is not stored twice).
+    ///
+    /// Fencing: the cursor of a partition's worker ([`PARTITION_CURSOR_PREFIX`]) never moves
+    /// back. A worker that lost its partition's lease while it worked (stalled past the lease)
+    /// and commits after another worker committed further is refused with
+    /// [`StoreError::Fenced`], and nothing of its commit is written: the state the other worker
+    /// saved stays. The same cursor again (a retry of a commit that went through) is accepted.
     fn commit_detection(&mut self, c: &DetectionCommit<'_>) -> Result<usize, StoreError>;
     /// The documents of the incidents still open, for the grouper to go on from.
     fn open_incident_docs(&self) -> Result<Vec<String>, StoreError>;
-}
-
-/// The state of a scale-out detection stage, one row per stream partition: the last stream
-/// sequence it acknowledged and what its correlations and analytics hold, saved together.
-///
-/// A worker takes a partition, [`load_partition`](Self::load_partition)s it, and after each
-/// committed batch [`save_partition`](Self::save_partition)s it before acknowledging the
-/// messages; a worker that takes the partition over after a crash goes on from the saved
-/// sequence (messages at or before it were already processed). A save never moves a partition
-/// back: a worker that lost its partition and saves late is refused, not believed.
-pub trait PartitionState {
-    /// Partition `part`'s last acknowledged sequence and its state (0 and `None` for a new one).
-    fn load_partition(&self, part: u32) -> Result<(u64, Option<Vec<u8>>), StoreError>;
-    /// Replace partition `part`'s sequence and state in one write; `false` (nothing written)
-    /// when the stored sequence is already past `last_acked_seq`.
-    fn save_partition(
-        &mut self,
-        part: u32,
-        last_acked_seq: u64,
-        state: &[u8],
-    ) -> Result<bool, StoreError>;
 }
 
 /// Event search and the figures read from events.
@@ -587,21 +576,6 @@ impl DetectionStore for Db {
     }
     forward! {
         fn commit_detection(&mut self, c: &DetectionCommit<'_>) -> Result<usize, StoreError>;
-    }
-}
-
-impl PartitionState for Db {
-    fn load_partition(&self, part: u32) -> Result<(u64, Option<Vec<u8>>), StoreError> {
-        self.partition_state(part)
-    }
-
-    fn save_partition(
-        &mut self,
-        part: u32,
-        last_acked_seq: u64,
-        state: &[u8],
-    ) -> Result<bool, StoreError> {
-        self.save_partition_state(part, last_acked_seq, state)
     }
 }
 

@@ -175,6 +175,78 @@ fn a_detection_commit_keeps_results_and_cursor_together_and_a_replay_adds_nothin
     assert_eq!(s.incident("inc-1").unwrap().unwrap().status, "new");
 }
 
+/// Fencing: two workers of one partition (the first stalled past its lease while the second
+/// took the partition over) commit through their own connections; the late one's commit
+/// behind the stored cursor is refused whole, and the state the other saved stays.
+#[test]
+fn a_partitions_cursor_never_moves_back_and_a_late_worker_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut late, mut owner) = (store(dir.path()), store(dir.path()));
+    let part = format!("{}3", wardwatch_store::PARTITION_CURSOR_PREFIX);
+    late.commit_detection(&DetectionCommit {
+        worker: &part,
+        cursor: 10,
+        state: Some("late at 10"),
+        ..Default::default()
+    })
+    .unwrap();
+    owner
+        .commit_detection(&DetectionCommit {
+            worker: &part,
+            cursor: 20,
+            state: Some("owner at 20"),
+            incidents: &[incident("inc-owner")],
+            ..Default::default()
+        })
+        .unwrap();
+    let refused = late.commit_detection(&DetectionCommit {
+        worker: &part,
+        cursor: 15,
+        state: Some("late at 15"),
+        incidents: &[incident("inc-late")],
+        ..Default::default()
+    });
+    match refused {
+        Err(StoreError::Fenced {
+            worker,
+            stored,
+            given,
+        }) => assert_eq!((worker.as_str(), stored, given), (part.as_str(), 20, 15)),
+        other => panic!("a late commit must be fenced: {other:?}"),
+    }
+    assert_eq!(
+        owner.cursor(&part).unwrap(),
+        (20, Some("owner at 20".to_string()))
+    );
+    assert!(
+        late.incident("inc-late").unwrap().is_none(),
+        "nothing written"
+    );
+    assert!(owner.incident("inc-owner").unwrap().is_some());
+    // The same cursor again (a retry of a commit that went through) and onwards: accepted.
+    for cursor in [20, 21] {
+        owner
+            .commit_detection(&DetectionCommit {
+                worker: &part,
+                cursor,
+                state: Some("owner on"),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    assert_eq!(owner.cursor(&part).unwrap().0, 21);
+    // The single binary's own detector is not a partition's worker: not fenced.
+    for cursor in [9, 4] {
+        owner
+            .commit_detection(&DetectionCommit {
+                worker: "detect",
+                cursor,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+}
+
 #[test]
 fn the_analysts_side_changes_only_when_the_change_says_so() {
     let dir = tempfile::tempdir().unwrap();
