@@ -173,6 +173,14 @@ fn tls_syslog(addr: std::net::SocketAddr, cert: &str, line: &str) {
     tls.flush().unwrap();
     tls.conn.send_close_notify();
     let _ = tls.flush();
+    // Read until the server closes: closing with its session tickets unread would reset the
+    // connection, and the server could lose the line before reading it.
+    tls.sock
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = tls.sock.shutdown(std::net::Shutdown::Write);
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut tls.sock, &mut rest);
 }
 
 /// One journaled message over SMTP to `addr`; the reply codes of the conversation.
