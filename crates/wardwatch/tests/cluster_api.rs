@@ -3,7 +3,8 @@
 //! the API on one address) detects what it is sent; two API-only nodes then answer searches and
 //! incident listings over what the detect worker wrote, an analyst acts on one node (an
 //! incident acknowledged and commented, an exception made) and the other node sees it; both
-//! tell the cluster's figures (partitions, their workers, the incident stage); a console
+//! tell the cluster's figures (partitions, their workers, the incident stage); an incident
+//! shared on one node is read by a partner from the other node's TAXII server; a console
 //! sign-in on an API node reaches the events stream and ClickHouse like any other event.
 
 #[path = "common/cluster.rs"]
@@ -70,6 +71,27 @@ fn wait_for(
     }
 }
 
+/// A TAXII 2.1 GET with a partner's token; status and JSON body.
+fn taxii(addr: std::net::SocketAddr, path: &str, token: &str) -> (u16, Value) {
+    use std::io::{Read, Write};
+    const MEDIA: &str = "application/taxii+json;version=2.1";
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: {MEDIA}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 /// A failed console sign-in (an unknown account), with the double-submit token the sign-in page
 /// would have set; the status code.
 fn sign_in(http: std::net::SocketAddr, user: &str) -> u16 {
@@ -112,7 +134,10 @@ fn api_nodes_serve_and_change_the_shared_state_the_workers_wrote() {
         format!(
             "[cluster]\nnats = \"{}\"\npartitions = 2\nack_wait_secs = 5\nmax_backlog_mb = 256\n\n\
              [store]\nevents = \"clickhouse://127.0.0.1:{}/wardwatch\"\nstate = \"{}\"\n\n\
-             [rules]\nbuiltin = false\nfolders = [{:?}]\n",
+             [rules]\nbuiltin = false\nfolders = [{:?}]\n\n\
+             [taxii]\nenabled = true\nproducer = \"Cluster Hospital\"\n\
+             [[taxii.collections]]\nalias = \"incidents\"\n\
+             [[taxii.partners]]\nname = \"st-north\"\nread = [\"incidents\"]\nmax_tlp = \"amber\"\n",
             nats.url(),
             ch.port,
             pg.url(),
@@ -235,6 +260,47 @@ fn api_nodes_serve_and_change_the_shared_state_the_workers_wrote() {
     assert!(
         text.contains("exception") && text.contains(&id),
         "the audit log of the shared state names both actions: {audit}"
+    );
+
+    // Shared on one node, read by a partner from the other's TAXII server (the partner's
+    // token made in the shared state, as `wardwatch tokens add --kind taxii` makes it on one
+    // machine).
+    {
+        use wardwatch_store::TokenStore;
+        let mut state = wardwatch_store_postgres::Postgres::connect(&pg.url()).unwrap();
+        state
+            .add_token(
+                "st-north",
+                wardwatch_store::TokenKind::Taxii,
+                "north-secret",
+            )
+            .unwrap();
+        state
+            .set_token_grant("st-north", None, Some("default"))
+            .unwrap();
+    }
+    let (s, v) = api(
+        a1,
+        "POST",
+        &format!("/api/v1/incidents/{id}/share"),
+        json!({"collection": "incidents", "tlp": "green"}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let added = v["added"].as_u64().unwrap_or(0);
+    assert!(added >= 1, "{v}");
+    let (s, v) = taxii(a2, "/taxii2/intel/collections/", "north-secret");
+    assert_eq!(s, 200, "{v}");
+    let collection = v["collections"][0]["id"].as_str().unwrap().to_string();
+    let (s, v) = taxii(
+        a2,
+        &format!("/taxii2/intel/collections/{collection}/objects/?limit=100"),
+        "north-secret",
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["objects"].as_array().map_or(0, |o| o.len() as u64),
+        added,
+        "the partner reads what was shared: {v}"
     );
 
     // The cluster's figures: every partition held (by the all-roles node), the incident stage

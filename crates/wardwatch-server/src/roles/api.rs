@@ -256,9 +256,11 @@ fn watch_status(
 }
 
 /// The API's and console's router over the shared state `open` reaches, with `rules` on the
-/// rules page; `sink` takes the console's sign-ins and reads the cluster's status.
+/// rules page; `sink` takes the console's sign-ins and reads the cluster's status. Sharing
+/// incidents with partners writes to the shared TAXII collections, and with `taxii.enabled`
+/// the TAXII server answers from them (any API node: its state is the shared one).
 #[allow(clippy::too_many_arguments)]
-pub fn api_router(
+pub async fn api_router(
     config: &Config,
     api_tokens: &[String],
     open: OpenStore,
@@ -276,6 +278,24 @@ pub fn api_router(
         stop.subscribe(),
     ));
     let topology = Arc::new(crate::context::topology(&ctx));
+    let taxii = config.taxii.setup().map_err(ServeError::Config)?;
+    let share_settings = crate::taxii::publish::ShareSettings {
+        producer: config.taxii.producer.clone(),
+        own_domains: config.mail.own_domains.clone(),
+        ctx: ctx.clone(),
+        unmarked: taxii.unmarked,
+    };
+    let taxii_state = {
+        let (open, https) = (open.clone(), crate::serve::http_tls(config)?.is_some());
+        tokio::task::spawn_blocking(move || crate::taxii::TaxiiState::new(taxii, open, https))
+            .await
+            .map_err(|e| ServeError::Config(format!("taxii start failed: {e}")))?
+            .map_err(|e| ServeError::Config(format!("taxii: {}", e.description)))?
+    };
+    tasks.push(crate::taxii::spawn_retention(
+        taxii_state.clone(),
+        stop.subscribe(),
+    ));
     let telemetry = Arc::new(ClusterTelemetry {
         metrics,
         rules,
@@ -284,23 +304,25 @@ pub fn api_router(
         sink,
         host: crate::console_sign_in::this_host(),
     });
-    Ok(wardwatch_console::router(
+    let mut router = wardwatch_console::router(
         ApiState::with_store(open, api_tokens, telemetry)
             .with_search_limits(config.search.limits())
             .metrics_open(config.http.metrics_open)
-            .with_network_summary(crate::network::summariser(topology)),
-    ))
+            .with_network_summary(crate::network::summariser(topology))
+            .with_sharing(Arc::new(crate::taxii::publish::ServerSharing(
+                share_settings,
+            ))),
+    );
+    if config.taxii.enabled {
+        router = router.merge(crate::taxii::router(taxii_state));
+    }
+    Ok(router)
 }
 
 /// What the configuration asks for that a cluster does not do yet (the single binary does),
 /// to be said at start rather than silently not done.
 pub fn not_yet(config: &Config) -> Vec<String> {
     let mut notes = Vec::new();
-    if config.taxii.enabled {
-        notes.push(
-            "TAXII (taxii.enabled) and sharing incidents with partners are served only by the single binary for now: the TAXII server's own state (partners' posts, status resources, collections) is not in the shared state yet (docs/SCALE.md)".to_string(),
-        );
-    }
     if !config.intel.feeds.is_empty() {
         notes.push(
             "intel feeds ([[intel.feeds]]) are polled only by the single binary for now: the feed poller's state is not in the shared state yet (docs/SCALE.md)".to_string(),

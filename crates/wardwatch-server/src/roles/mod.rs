@@ -218,16 +218,19 @@ pub async fn start_node(
             tokio::task::spawn_blocking(move || o().map(drop))
                 .await
                 .map_err(|e| ServeError::Config(format!("api start failed: {e}")))??;
-            Some(api_router(
-                config,
-                &tokens.api,
-                open.clone(),
-                rules,
-                sink.clone(),
-                metrics.clone(),
-                &node.stop,
-                &mut node.tasks,
-            )?)
+            Some(
+                api_router(
+                    config,
+                    &tokens.api,
+                    open.clone(),
+                    rules,
+                    sink.clone(),
+                    metrics.clone(),
+                    &node.stop,
+                    &mut node.tasks,
+                )
+                .await?,
+            )
         }
         _ => None,
     };
