@@ -21,6 +21,7 @@ pub mod report;
 pub mod resend;
 pub mod roles;
 mod serve;
+mod setup;
 pub mod taxii;
 
 pub use config::{Config, DEFAULT_CONFIG_TOML};

@@ -270,7 +270,7 @@ pub async fn api_router(
     stop: &watch::Sender<bool>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Result<axum::Router, ServeError> {
-    let ctx = crate::serve::incident_setup(config)?.ctx;
+    let ctx = crate::setup::incident_setup(config)?.ctx;
     let snapshot = Arc::new(RwLock::new(Snapshot::default()));
     tasks.push(watch_status(
         sink.clone(),
@@ -286,7 +286,7 @@ pub async fn api_router(
         unmarked: taxii.unmarked,
     };
     let taxii_state = {
-        let (open, https) = (open.clone(), crate::serve::http_tls(config)?.is_some());
+        let (open, https) = (open.clone(), crate::setup::http_tls(config)?.is_some());
         tokio::task::spawn_blocking(move || crate::taxii::TaxiiState::new(taxii, open, https))
             .await
             .map_err(|e| ServeError::Config(format!("taxii start failed: {e}")))?

@@ -95,7 +95,7 @@ pub fn detect_setup(
         tracing::warn!(problem = %p, "rule not loaded");
     }
     let detector = Arc::new(detector);
-    let mut setup = crate::serve::incident_setup(config)?;
+    let mut setup = crate::setup::incident_setup(config)?;
     let directory = Arc::new(
         crate::identity::directory(&setup.ctx, &config.identity).map_err(ServeError::Config)?,
     );
@@ -103,8 +103,8 @@ pub fn detect_setup(
     let topology = Arc::new(crate::context::topology(&setup.ctx));
     {
         let open = open.clone();
-        setup.privacy = crate::serve::privacy_setup(&config.incidents.context, move || {
-            open()?.secret(crate::serve::PRIVACY_SECRET)
+        setup.privacy = crate::setup::privacy_setup(&config.incidents.context, move || {
+            open()?.secret(crate::setup::PRIVACY_SECRET)
         })?;
     }
     let stages: StageFactory = {

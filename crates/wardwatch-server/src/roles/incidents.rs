@@ -79,7 +79,7 @@ pub fn start_incidents(
         .cluster
         .clone()
         .ok_or_else(|| ServeError::Config("the incidents role needs [cluster]".into()))?;
-    let setup = crate::serve::incident_setup(config)?;
+    let setup = crate::setup::incident_setup(config)?;
     let grouping = Box::new(ServerGrouping {
         setup,
         open,

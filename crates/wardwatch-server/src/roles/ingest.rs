@@ -17,7 +17,7 @@ use wardwatch_store::token_hash;
 use crate::ServeError;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::serve::{
+use crate::setup::{
     console_and_ingest, http_limits, http_tls, parse_addr, plain_http_allowed, refresh_tokens,
     start_syslog_tls, syslog_config, token_set,
 };

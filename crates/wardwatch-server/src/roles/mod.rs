@@ -205,7 +205,7 @@ pub async fn start_node(
             let (detector_problems, rules) = {
                 let (_, mut problems) = wardwatch_detect::Detector::build(&pack);
                 problems.extend(wardwatch_detect::Correlator::build(&pack).1);
-                (problems.len(), crate::serve::rules_info(&pack, &problems))
+                (problems.len(), crate::setup::rules_info(&pack, &problems))
             };
             if detector_problems > 0 {
                 tracing::warn!(
@@ -283,8 +283,8 @@ pub async fn start_node(
     }
     if let Some(api) = api.take() {
         let addr = config.http.listen;
-        let tls = crate::serve::http_tls(config)?;
-        crate::serve::plain_http_allowed(config, addr, tls.is_some())?;
+        let tls = crate::setup::http_tls(config)?;
+        crate::setup::plain_http_allowed(config, addr, tls.is_some())?;
         let listener = wardwatch_listen::bind_tcp(addr).await?;
         node.api = Some(
             listener
@@ -297,7 +297,7 @@ pub async fn start_node(
                 listener,
                 api,
                 tls,
-                crate::serve::http_limits(config)?,
+                crate::setup::http_limits(config)?,
                 metrics.source("http"),
                 async move {
                     let _ = rx.wait_for(|s| *s).await;
