@@ -207,7 +207,7 @@ impl Beaconing {
         }
         let key = format!("{src}|{dst}|{port}");
         if !self.pairs.contains_key(&key) && self.pairs.len() >= MAX_PAIRS {
-            make_room(&mut self.pairs, MAX_PAIRS, t, RETELL, |p| p.last);
+            make_room(&mut self.pairs, MAX_PAIRS, t, FORGET_AFTER, |p| p.last);
         }
         let pair = self.pairs.entry(key).or_insert_with(|| Pair {
             first: t,
