@@ -164,7 +164,7 @@ def evaluate(name, s, findings):
     return med, anyl
 
 
-def table_labelled(configs, sets, results, detail):
+def table_labelled(configs, sets, results, detail, blind=False):
     print("### Labelled sets: files with a detection\n")
     head = ["set", "half", "files"]
     for c in configs:
@@ -194,6 +194,9 @@ def table_labelled(configs, sets, results, detail):
             cells = []
             carried = collections.Counter()
             for h in ("tuning", "validation"):
+                if blind and h == "validation":
+                    cells.append("(blind)")
+                    continue
                 files = [f for f in s.files if s.tactic[f] == t and half(f) == h]
                 m = sum(1 for f in files if med.get(f))
                 cells.append(f"{m}/{len(files)}" if files else "-")
@@ -209,6 +212,8 @@ def table_labelled(configs, sets, results, detail):
             med, anyl = results[(last, s.name)]
             print(f"#### {s.name}\n")
             for f in s.files:
+                if blind and half(f) == "validation":
+                    continue
                 rel = os.path.relpath(f, s.root)
                 if med.get(f):
                     rules = ", ".join(r for r, _ in med[f].most_common(4))
@@ -271,6 +276,11 @@ def main():
     ap.add_argument("--ww", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--detail", action="store_true", help="list every file, caught or missed")
+    ap.add_argument(
+        "--blind",
+        action="store_true",
+        help="show the validation half only as the aggregate rows (no per-tactic or per-file line)",
+    )
     ap.add_argument("--configs", default="builtin,sigmahq+builtin")
     ap.add_argument("--builtin-dir", help="read the built-in pack from this folder")
     ap.add_argument("--hunt-args", default="", help="extra arguments for every hunt run")
@@ -344,7 +354,7 @@ def main():
         benign[(c, "demo week, without stories")] = (events, len(med), collections.Counter(f["rule_title"] for f in med))
         benign[(c, "demo week, the stories (medium+ expected)")] = (events, len(story_med), collections.Counter())
 
-    table_labelled(configs, sets, results, args.detail)
+    table_labelled(configs, sets, results, args.detail, args.blind)
     regression_table(configs, data, results)
     print("### Benign sets: medium+ detections\n")
     print("| rules | set | events | medium+ | per 100,000 events | top rules |")

@@ -13,6 +13,8 @@
 #                           folders besides its core rules)
 #                           (default: builtin,sigmahq+builtin)
 #   DETAIL=1                also list every labelled file: caught (by which rules) or missed
+#   BLIND=1                 show the validation half only as aggregate rows (no per-tactic
+#                           cell, no per-file line): how rules are tuned without seeing it
 #   HUNT_ARGS="..."         extra arguments for every hunt run (e.g. --no-analytics)
 #   BUILTIN_DIR=DIR         read the built-in pack from DIR instead of the embedded one (to
 #                           measure another revision's rules/ with this binary:
@@ -44,6 +46,7 @@ echo "Efficacy of $("$WW" --version), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 ARGS=(--ww "$WW" --data "$SHARED_DATA" --configs "${CONFIGS:-builtin,sigmahq+builtin}")
 [[ -n ${DETAIL:-} ]] && ARGS+=(--detail)
+[[ -n ${BLIND:-} ]] && ARGS+=(--blind)
 [[ -n ${BUILTIN_DIR:-} ]] && ARGS+=(--builtin-dir "$BUILTIN_DIR")
 [[ -n ${HUNT_ARGS:-} ]] && ARGS+=("--hunt-args=$HUNT_ARGS")
 exec python3 "$HERE/efficacy.py" "${ARGS[@]}"
