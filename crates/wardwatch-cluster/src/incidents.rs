@@ -19,7 +19,10 @@ use wardwatch_core::Alert;
 use wardwatch_store::StoreError;
 
 use crate::lease::Leases;
-use crate::{ALERTS_STREAM, ClusterConfig, ClusterError, INCIDENTS_CONSUMER, nats_error};
+use crate::watermark::{Cap, Watermark};
+use crate::{
+    ALERTS_STREAM, ClusterConfig, ClusterError, EVENTS_STREAM, INCIDENTS_CONSUMER, nats_error,
+};
 
 /// The lease the active incident stage holds.
 pub const LEASE: &str = "incidents";
@@ -32,8 +35,14 @@ pub trait Grouping: Send {
     /// open incidents.
     fn load(&mut self) -> Result<u64, StoreError>;
     /// Group `alerts` (in time order) and commit the changed incidents with `cursor` in one
-    /// transaction; returns how many incidents changed.
-    fn commit(&mut self, alerts: &[(Alert, i64, i64)], cursor: u64) -> Result<usize, StoreError>;
+    /// transaction; returns how many incidents changed. `cap` is the watermark
+    /// (`watermark.rs`): how far incidents may close on event time.
+    fn commit(
+        &mut self,
+        alerts: &[(Alert, i64, i64)],
+        cursor: u64,
+        cap: Cap,
+    ) -> Result<usize, StoreError>;
 }
 
 /// The incident stage's counters.
@@ -63,6 +72,9 @@ pub fn run_incidents(
     let stream = handle
         .block_on(js.get_stream(ALERTS_STREAM))
         .map_err(|e| nats_error(cfg, format!("no stream {ALERTS_STREAM} ({e})")))?;
+    let events = handle
+        .block_on(js.get_stream(EVENTS_STREAM))
+        .map_err(|e| nats_error(cfg, format!("no stream {EVENTS_STREAM} ({e})")))?;
     let consumer: PullConsumer = handle
         .block_on(async {
             stream
@@ -95,6 +107,7 @@ pub fn run_incidents(
             }
         };
         let mut renewed = Instant::now();
+        let mut watermark = Watermark::default();
         'active: while !stop.load(Ordering::Acquire) {
             if renewed.elapsed() >= ttl / 3 {
                 match handle.block_on(leases.renew(&held)) {
@@ -137,9 +150,11 @@ pub fn run_incidents(
             }
             // Time order across partitions, as one machine's grouper sees them.
             alerts.sort_by(|a, b| (a.0.timestamp, &a.0.id.0).cmp(&(b.0.timestamp, &b.0.id.0)));
+            // Measured after the batch was fetched (see `watermark.rs`).
+            let cap = handle.block_on(watermark.cap(&events, &stream, last));
             let mut attempt = 0u32;
             loop {
-                match grouping.commit(&alerts, last) {
+                match grouping.commit(&alerts, last, cap) {
                     Ok(changed) => {
                         metrics
                             .alerts
@@ -210,6 +225,40 @@ async fn fetch(consumer: &PullConsumer) -> Vec<jetstream::Message> {
         }
     }
     out
+}
+
+/// An alerts message's payload: a line `{"alert", "seq", "latency"}` an alert (what
+/// [`decode_alerts`] reads).
+pub fn alerts_payload(alerts: &[(Alert, i64, i64)]) -> bytes::Bytes {
+    let mut payload = Vec::new();
+    for (a, seq, latency) in alerts {
+        let line = serde_json::json!({"alert": a, "seq": seq, "latency": latency});
+        payload.extend_from_slice(line.to_string().as_bytes());
+        payload.push(b'\n');
+    }
+    bytes::Bytes::from(payload)
+}
+
+/// Hand `alerts` to the incident stage from outside a detection worker (a retro-hunt's
+/// findings): on partition `part`'s alerts subject with message id `id` (the same alerts sent
+/// again under the same id within the stream's duplicate window are kept once; after it, the
+/// incident stage still joins an alert it holds once), waiting for JetStream's
+/// acknowledgement.
+pub async fn publish_alerts(
+    js: &jetstream::Context,
+    part: u32,
+    id: &str,
+    alerts: &[(Alert, i64, i64)],
+) -> Result<(), String> {
+    let publish = jetstream::message::PublishMessage::build()
+        .payload(alerts_payload(alerts))
+        .message_id(id);
+    js.send_publish(crate::alerts_subject(part), publish)
+        .await
+        .map_err(|e| format!("cannot hand alerts to the incident stage: {e}"))?
+        .await
+        .map_err(|e| format!("the alerts stream did not acknowledge: {e}"))?;
+    Ok(())
 }
 
 /// The alerts of one message (lines of `{"alert", "seq", "latency"}`); a line that is not one

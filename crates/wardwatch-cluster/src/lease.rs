@@ -112,3 +112,99 @@ impl Leases {
         out
     }
 }
+
+/// Run `active` in this process whenever it holds `key`, until `stop`: a stage of which one
+/// process works at a time (the partners' feeds' poller), others standing by. The lease is
+/// renewed every third of its time; when it is lost (NATS unreachable past the lease, or
+/// another took it after a stall) the running term is told to stop (its receiver turns
+/// `true`) and awaited before this process tries to take the lease again.
+pub async fn while_held<F, Fut>(
+    leases: &Leases,
+    key: &str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut active: F,
+) where
+    F: FnMut(tokio::sync::watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let renew_every = leases.ttl / 3;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let Some(mut held) = leases.take(key).await else {
+            // Standby: try again within a third of the lease's time.
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = tokio::time::sleep(renew_every.min(Duration::from_secs(2))) => {}
+            }
+            continue;
+        };
+        tracing::info!(lease = key, owner = %leases.owner, "lease taken: this process is active");
+        let (term, term_rx) = tokio::sync::watch::channel(false);
+        let work = active(term_rx);
+        tokio::pin!(work);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                _ = &mut work => break,
+                _ = stopped(&mut stop), if !stopping => {
+                    stopping = true;
+                    let _ = term.send(true);
+                }
+                _ = tokio::time::sleep(renew_every), if !stopping => {
+                    match leases.renew(&held).await {
+                        Some(h) => held = h,
+                        None => {
+                            tracing::warn!(lease = key, "lease lost: standing by");
+                            stopping = true;
+                            let _ = term.send(true);
+                        }
+                    }
+                }
+            }
+        }
+        leases.release(&held).await;
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// Until `stop` turns `true` (its guard dropped, so the waiting future stays `Send`).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// A process's link for a stage of which one process works at a time outside the detection
+/// workers (the partners' feeds' poller): its leases, and the alerts stream to hand what it
+/// finds to the incident stage.
+#[derive(Clone)]
+pub struct Singleton {
+    pub leases: Leases,
+    js: jetstream::Context,
+}
+
+impl Singleton {
+    /// Connect as `owner`, with leases of `ttl`.
+    pub async fn connect(
+        cfg: &ClusterConfig,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Singleton, ClusterError> {
+        let client = crate::connect(cfg, owner, true).await?;
+        let js = jetstream::new(client);
+        let leases = Leases::open(cfg, &js, owner, ttl).await?;
+        Ok(Singleton { leases, js })
+    }
+
+    /// Hand `alerts` to the incident stage (see [`crate::incidents::publish_alerts`]).
+    pub async fn publish_alerts(
+        &self,
+        part: u32,
+        id: &str,
+        alerts: &[(wardwatch_core::Alert, i64, i64)],
+    ) -> Result<(), String> {
+        crate::incidents::publish_alerts(&self.js, part, id, alerts).await
+    }
+}

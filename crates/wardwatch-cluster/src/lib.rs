@@ -35,6 +35,7 @@ pub mod incidents;
 pub mod lease;
 mod partition;
 mod publish;
+pub mod watermark;
 mod wire;
 pub mod worker;
 

@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
-use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::runtime::Handle;
 use wardwatch_core::{Alert, ClockWindow};
@@ -648,15 +647,9 @@ impl Partition {
         let subject = alerts_subject(self.part);
         let mut acks = Vec::new();
         for chunk in alerts.chunk_by(|a, b| a.1 / SLOTS == b.1 / SLOTS) {
-            let mut payload = Vec::new();
-            for (a, seq, latency) in chunk {
-                let line = serde_json::json!({"alert": a, "seq": seq, "latency": latency});
-                payload.extend_from_slice(line.to_string().as_bytes());
-                payload.push(b'\n');
-            }
             let id = format!("alerts-{}", chunk[0].1 / SLOTS);
             let publish = jetstream::message::PublishMessage::build()
-                .payload(Bytes::from(payload))
+                .payload(crate::incidents::alerts_payload(chunk))
                 .message_id(id);
             let ack = self
                 .handle

@@ -151,6 +151,9 @@ pub struct Grouper {
     learned: HashMap<String, String>,
     /// The latest event time seen.
     clock: Option<Timestamp>,
+    /// The event time closing may not pass (a cluster's watermark: the slowest partition with
+    /// a backlog); `None` on one machine, where event time comes in order.
+    close_cap: Option<Timestamp>,
 }
 
 impl Grouper {
@@ -163,6 +166,7 @@ impl Grouper {
             seen: SeenAlerts::default(),
             learned: HashMap::new(),
             clock: None,
+            close_cap: None,
         };
         for inc in open.into_iter().filter(|i| !i.closed) {
             g.clock = g.clock.max(Some(inc.last_seen));
@@ -232,8 +236,41 @@ impl Grouper {
         self.close_quiet(now, now)
     }
 
-    /// Close incidents quiet at event time `clock`, writing `at` in their history.
+    /// Close no incident on event time past `cap` from now on (`None`: no cap), and close
+    /// what the newest alert's time, capped so, leaves quiet; returns those closed.
+    ///
+    /// Why: a cluster's incident stage sees the alerts of partitions that kept up before those
+    /// of a partition that fell behind. Closing on the fast partitions' time would make the
+    /// late alerts open a new incident where one machine, reading in event time, would have
+    /// extended the old one; capped at the slowest partition's time, they join it. Joining is
+    /// unchanged (the window is measured on each alert's own time).
+    pub fn close_upto(&mut self, cap: Option<Timestamp>, at: Timestamp) -> Vec<Incident> {
+        self.set_close_cap(cap);
+        match self.clock {
+            Some(clock) => self.close_quiet(clock, at),
+            None => Vec::new(),
+        }
+    }
+
+    /// Close no incident on event time past `cap` from now on (`None`: no cap), closing nothing
+    /// yet (see [`Grouper::close_upto`]).
+    pub fn set_close_cap(&mut self, cap: Option<Timestamp>) {
+        self.close_cap = cap;
+    }
+
+    /// The event time incidents have been closed up to: the newest alert's, no further than
+    /// the cap (`None` before any alert).
+    pub fn closing_clock(&self) -> Option<Timestamp> {
+        match (self.clock, self.close_cap) {
+            (Some(clock), Some(cap)) => Some(clock.min(cap)),
+            (clock, _) => clock,
+        }
+    }
+
+    /// Close incidents quiet at event time `clock` (no further than the cap), writing `at` in
+    /// their history.
     fn close_quiet(&mut self, clock: Timestamp, at: Timestamp) -> Vec<Incident> {
+        let clock = self.close_cap.map_or(clock, |cap| clock.min(cap));
         let quiet = SignedDuration::try_from(self.config.quiet).unwrap_or(SignedDuration::MAX);
         let ids: Vec<String> = self
             .open

@@ -176,6 +176,32 @@ impl IncidentStage {
         if alerts.is_empty() {
             return StageOutput::default();
         }
+        self.group_closing(alerts, false)
+    }
+
+    /// [`IncidentStage::group`] closing no incident on event time past `close_upto` (a
+    /// cluster's watermark: `wardwatch_cluster::watermark`); with no alerts, what the new cap
+    /// lets close closes.
+    pub fn group_upto(
+        &mut self,
+        alerts: &[(Alert, i64, i64)],
+        close_upto: Option<Timestamp>,
+    ) -> StageOutput {
+        // The cap first (the alerts' own closings keep to it), then what it lets close once
+        // the batch's alerts — among what the watermark waited for — have joined.
+        self.grouper.set_close_cap(close_upto);
+        self.group_closing(alerts, true)
+    }
+
+    /// The event time incidents have been closed up to (a cluster's stage holds closing there
+    /// for a batch it has no watermark for).
+    pub fn closing_clock(&self) -> Option<Timestamp> {
+        self.grouper.closing_clock()
+    }
+
+    /// Group `alerts` and, with `close_after`, close what the grouper's clock (capped) leaves
+    /// quiet after them: the rows to commit.
+    fn group_closing(&mut self, alerts: &[(Alert, i64, i64)], close_after: bool) -> StageOutput {
         let before: std::collections::HashSet<String> =
             self.grouper.open().map(|i| i.id.clone()).collect();
         let mut changed: Vec<Incident> = Vec::new();
@@ -188,6 +214,11 @@ impl IncidentStage {
         }
         if let Some(now) = latest {
             for inc in self.grouper.tick(now) {
+                upsert(&mut changed, inc);
+            }
+        }
+        if close_after && let Some(clock) = self.grouper.closing_clock() {
+            for inc in self.grouper.tick(clock) {
                 upsert(&mut changed, inc);
             }
         }

@@ -5,11 +5,13 @@
 //! position commit in one transaction, so the position never runs ahead of what is stored.
 //! Two nodes polling one feed at once take turns on a transaction-level advisory lock keyed by
 //! the feed, so a group is never replaced by both. The sightings worker's position is a row of
-//! `cursors` (`feed-sightings`), moved in the transaction that queues what it counted.
+//! `cursors` (`feed-sightings`), moved in the transaction that queues what it counted; the
+//! indicators' version (`feed-indicators`, what the detection workers poll to reload) is one
+//! too, moved by each poll that changed indicators.
 
 use std::collections::{HashMap, HashSet};
 
-use wardwatch_store::feeds::SIGHTINGS_CURSOR;
+use wardwatch_store::feeds::{INDICATORS_VERSION, SIGHTINGS_CURSOR};
 use wardwatch_store::{
     FeedApplied, FeedGroup, FeedPoll, FeedStatus, FeedStore, RetroPending, SightingRow, StoreError,
 };
@@ -169,6 +171,13 @@ impl FeedStore for Postgres {
                    objects = feed_state.objects + excluded.objects",
                 &[&feed, &poll.position, &poll.modified, &now, &objects],
             )?;
+            if out.new > 0 || out.updated > 0 || out.removed > 0 {
+                tx.execute(
+                    "INSERT INTO cursors (name, seq) VALUES ($1, 1)
+                     ON CONFLICT (name) DO UPDATE SET seq = cursors.seq + 1",
+                    &[&INDICATORS_VERSION],
+                )?;
+            }
             tx.commit()?;
             Ok(out)
         })

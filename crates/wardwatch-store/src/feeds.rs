@@ -76,6 +76,11 @@ CREATE INDEX IF NOT EXISTS feed_sightings_unsent ON feed_sightings(feed, next_tr
 /// The cursor (in the `cursors` table) of the sightings worker over the alerts table's rows.
 pub const SIGHTINGS_CURSOR: &str = "feed-sightings";
 
+/// The version of the feeds' indicators (a row of the `cursors` table): moved on by every poll
+/// that adds, changes or removes indicators, in the poll's transaction. A cluster's detection
+/// workers read it every few seconds and reload the indicators in force only when it moved.
+pub const INDICATORS_VERSION: &str = "feed-indicators";
+
 /// One indicator of a group, as the intel crate wrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedIndicator {
@@ -274,6 +279,13 @@ impl Db {
                    failures = 0, last_error = NULL, objects = objects + excluded.objects",
                 params![feed, poll.position, poll.modified, now, poll.objects as i64],
             )?;
+            if out.new > 0 || out.updated > 0 || out.removed > 0 {
+                tx.execute(
+                    "INSERT INTO cursors (name, seq) VALUES (?1, 1)
+                     ON CONFLICT(name) DO UPDATE SET seq = seq + 1",
+                    params![INDICATORS_VERSION],
+                )?;
+            }
         }
         tx.commit()?;
         Ok(out)
@@ -616,6 +628,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(got.new, 2);
+        let version = |db: &Db| db.cursor(INDICATORS_VERSION).unwrap().0;
+        assert_eq!(
+            version(&db),
+            1,
+            "a poll that brought indicators moves the version"
+        );
         assert_eq!(db.feed_retro_pending(10).unwrap().len(), 2);
         let s = db.feed_status("partner").unwrap().unwrap();
         assert_eq!(s.position.as_deref(), Some("2026-01-02T00:00:00.000Z"));
@@ -642,6 +660,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!((got.new, got.updated, got.unchanged), (0, 1, 1));
+        assert_eq!(version(&db), 2);
+        db.feed_apply("partner", &[], &poll("2026-01-05T00:00:00.000Z"))
+            .unwrap();
+        assert_eq!(version(&db), 2, "a poll that changed nothing leaves it");
         assert!(db.feed_retro_pending(10).unwrap().is_empty());
         let live = db.feed_indicator_docs(0).unwrap();
         assert_eq!(live.len(), 1, "the revoked one is not in force: {live:?}");

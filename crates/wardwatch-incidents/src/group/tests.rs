@@ -668,3 +668,76 @@ fn a_network_analytics_targets_link_nothing_its_source_does() {
     assert_eq!(open.len(), 2, "{open:#?}");
     assert!(open.iter().any(|i| i.alert_count == 2));
 }
+
+/// A cluster's partition hours behind the others: its late alert joins the incident one
+/// machine (reading in event time) would have extended, as long as closing is capped at the
+/// lagging partition's time; once it catches up (no cap) the incident closes as on one machine.
+#[test]
+fn closing_capped_at_a_lagging_partitions_time_keeps_one_machines_incidents() {
+    let ctx = hospital();
+    let first = alert("r1", "a", High, at("2026-03-02T10:00:00Z"))
+        .host("ws-lag")
+        .build();
+    let late = alert("r2", "b", High, at("2026-03-02T11:00:00Z"))
+        .host("ws-lag")
+        .build();
+    let fast = alert("r3", "c", High, at("2026-03-02T17:00:00Z"))
+        .host("ws-fast")
+        .build();
+    let summary = |g: &Grouper, closed: &[Incident]| {
+        let mut all: Vec<(String, u64, bool)> = g
+            .open()
+            .chain(closed)
+            .map(|i| {
+                let host = i.timeline.first().and_then(|s| s.host.clone());
+                (host.unwrap_or_default(), i.alert_count, i.closed)
+            })
+            .collect();
+        all.sort();
+        all
+    };
+
+    // One machine: event time in order.
+    let mut one = grouper();
+    let mut one_closed = Vec::new();
+    for a in [&first, &late, &fast] {
+        one_closed.extend(
+            one.add(a, &ctx, a.timestamp)
+                .into_iter()
+                .filter(|i| i.closed),
+        );
+    }
+
+    // A cluster without the cap: the fast partition's alert closes the incident first.
+    let mut uncapped = grouper();
+    for a in [&first, &fast, &late] {
+        uncapped.add(a, &ctx, a.timestamp);
+    }
+    assert_eq!(
+        uncapped.open().filter(|i| i.alert_count == 1).count(),
+        2,
+        "without the cap the late alert opens a new incident"
+    );
+
+    // With the cap at the lagging partition's time (10:30), the late alert joins.
+    let mut capped = grouper();
+    let mut capped_closed = Vec::new();
+    capped.close_upto(Some(at("2026-03-02T10:30:00Z")), first.timestamp);
+    for a in [&first, &fast, &late] {
+        capped_closed.extend(
+            capped
+                .add(a, &ctx, a.timestamp)
+                .into_iter()
+                .filter(|i| i.closed),
+        );
+    }
+    assert!(capped_closed.is_empty(), "nothing closes past the cap");
+    assert_eq!(capped.closing_clock(), Some(at("2026-03-02T10:30:00Z")));
+    // The partition caught up: no cap, and what one machine closed closes.
+    capped_closed.extend(capped.close_upto(None, fast.timestamp));
+    assert_eq!(summary(&capped, &capped_closed), summary(&one, &one_closed));
+    assert_eq!(
+        summary(&one, &one_closed),
+        vec![("ws-fast".into(), 1, false), ("ws-lag".into(), 2, true)]
+    );
+}

@@ -21,12 +21,13 @@
 //! alerts take their ids from the rule and the old event's journal position (as live ones do),
 //! so a re-poll, a restart or a live hit on the same event never doubles them.
 
+pub mod cluster;
 pub mod config;
 pub mod http;
 mod list;
 mod misp;
 mod retro;
-mod sightings;
+pub(crate) mod sightings;
 pub mod taxii;
 
 use std::collections::BTreeMap;
@@ -154,26 +155,7 @@ impl Shared {
     /// Put the files' indicators and the feeds' in force now into the live set.
     fn rebuild(&self) -> Result<usize, String> {
         let db = self.db()?;
-        let now = jiff::Timestamp::now();
-        let docs = db
-            .feed_indicator_docs(i64::try_from(now.as_nanosecond()).unwrap_or(i64::MAX))
-            .map_err(|e| e.to_string())?;
-        let mut all = self.files.clone();
-        let mut per_feed: BTreeMap<String, u64> = BTreeMap::new();
-        for (feed, doc) in docs {
-            if !self.names.contains(&feed) {
-                continue;
-            }
-            match serde_json::from_str::<Indicator>(&doc) {
-                Ok(i) => {
-                    *per_feed.entry(feed).or_default() += 1;
-                    all.push(i);
-                }
-                Err(e) => {
-                    tracing::warn!(feed, error = %e, "a stored indicator cannot be read; skipped")
-                }
-            }
-        }
+        let (all, per_feed) = in_force(db.as_ref(), &self.names, &self.files)?;
         let n = all.len();
         self.live.replace(IndicatorSet::new(all));
         let mut m = self.health.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -190,13 +172,44 @@ impl Shared {
     }
 }
 
+/// The indicators in force now: `files`' and those the store holds of the feeds `names`
+/// (neither revoked nor expired), with how many each feed gave.
+pub(crate) fn in_force(
+    db: &dyn Store,
+    names: &[String],
+    files: &[Indicator],
+) -> Result<(Vec<Indicator>, BTreeMap<String, u64>), String> {
+    let now = jiff::Timestamp::now();
+    let docs = db
+        .feed_indicator_docs(i64::try_from(now.as_nanosecond()).unwrap_or(i64::MAX))
+        .map_err(|e| e.to_string())?;
+    let mut all = files.to_vec();
+    let mut per_feed: BTreeMap<String, u64> = BTreeMap::new();
+    for (feed, doc) in docs {
+        if !names.contains(&feed) {
+            continue;
+        }
+        match serde_json::from_str::<Indicator>(&doc) {
+            Ok(i) => {
+                *per_feed.entry(feed).or_default() += 1;
+                all.push(i);
+            }
+            Err(e) => {
+                tracing::warn!(feed, error = %e, "a stored indicator cannot be read; skipped")
+            }
+        }
+    }
+    Ok((all, per_feed))
+}
+
 /// Where the feeds start from.
 pub struct Start {
     pub feeds: Vec<Feed>,
     /// The store of the feeds' state (`roles::sqlite_state` for the single binary).
     pub open: OpenStore,
-    /// The sightings worker's store; `None` where alerts have no single commit order (a
-    /// cluster): feeds with `sightings = true` then send none, and the log says so.
+    /// Where the sightings worker counts alerts into sightings (the embedded store's commit
+    /// order); `None` in a cluster, whose incident stage counts them from the alerts stream
+    /// (`cluster.rs`): the worker then only sends what is queued.
     pub sightings: Option<OpenSightings>,
     pub files: Vec<Indicator>,
     pub live: LiveIntel,
@@ -259,18 +272,11 @@ pub fn start(s: Start, tasks: &mut Vec<JoinHandle<()>>) -> Result<(), String> {
         }));
     }
     if feeds.iter().any(|f| f.cfg.sightings) {
-        match s.sightings {
-            Some(open) => {
-                let (shared, feeds, stop) = (shared.clone(), feeds.clone(), s.stop.clone());
-                let producer = s.producer;
-                tasks.push(tokio::spawn(async move {
-                    sightings::run(&shared, &open, &feeds, &producer, stop).await;
-                }));
-            }
-            None => tracing::warn!(
-                "intel feeds with `sightings = true`: sightings are not sent from this node (its alerts have no single commit order to count them in)"
-            ),
-        }
+        let (shared, feeds, stop) = (shared.clone(), feeds.clone(), s.stop.clone());
+        let (producer, open) = (s.producer, s.sightings);
+        tasks.push(tokio::spawn(async move {
+            sightings::run(&shared, open.as_ref(), &feeds, &producer, stop).await;
+        }));
     }
     Ok(())
 }

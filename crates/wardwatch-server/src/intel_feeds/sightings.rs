@@ -2,8 +2,11 @@
 //! of a feed with `sightings = true` is counted into a STIX `sighting` of that indicator and
 //! POSTed to the producer's collection — batched, retried with backoff, each at most once.
 //!
-//! Exactly one sighting per alert: the task reads the alerts table after its own durable
-//! cursor and queues the sightings in the transaction that moves the cursor; a queued
+//! Exactly one sighting per alert: on one machine the task reads the alerts table after its
+//! own durable cursor and queues the sightings in the transaction that moves the cursor; in a
+//! cluster the incident stage counts them from the alerts stream it consumes (`count`, per
+//! alerts message) and queues them before it commits the stream's position, their ids made
+//! from the alerts they count, so a message read again queues nothing twice. A queued
 //! sighting is marked sent when the producer took it, and its id is made from what it counts,
 //! so a retry after an answer that got lost is the same object to the producer.
 
@@ -32,7 +35,7 @@ fn ns(t: Timestamp) -> i64 {
 
 pub(super) async fn run(
     shared: &Arc<Shared>,
-    open: &OpenSightings,
+    open: Option<&OpenSightings>,
     feeds: &Arc<Vec<Feed>>,
     producer: &str,
     mut stop: watch::Receiver<bool>,
@@ -51,14 +54,16 @@ pub(super) async fn run(
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(TICK) => {}
         }
-        let (open, f) = (open.clone(), feeds.clone());
-        let counted = tokio::task::spawn_blocking(move || {
-            queue(open().map_err(|e| e.to_string())?.as_mut(), &f)
-        });
-        match counted.await {
-            Ok(Ok(n)) if n > 0 => tracing::debug!(sightings = n, "sightings queued"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot queue sightings; trying again"),
-            _ => {}
+        if let Some(open) = open {
+            let (open, f) = (open.clone(), feeds.clone());
+            let counted = tokio::task::spawn_blocking(move || {
+                queue(open().map_err(|e| e.to_string())?.as_mut(), &f)
+            });
+            match counted.await {
+                Ok(Ok(n)) if n > 0 => tracing::debug!(sightings = n, "sightings queued"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot queue sightings; trying again"),
+                _ => {}
+            }
         }
         for (name, (feed, client)) in &clients {
             if let Err(e) = send(shared, feed, client, producer).await {
@@ -74,26 +79,23 @@ struct Counted {
     /// Event times, ns.
     first: i64,
     last: i64,
-    /// The first alert's row: with feed and indicator, what the sighting's id is made from.
-    row: i64,
+    /// What the sighting's id is made from, with feed and indicator: the first alert's row
+    /// (one machine) or id (a cluster).
+    seed: String,
     tlp: Tlp,
 }
 
-/// Count the intelligence alerts after the cursor into sightings and queue them with the
-/// cursor. Returns how many were queued.
-fn queue(db: &mut dyn SightingsStore, feeds: &[Feed]) -> Result<usize, String> {
-    let cursor = db.sightings_cursor().map_err(|e| e.to_string())?;
-    let rows = db
-        .intel_alerts_after(cursor, 5_000)
-        .map_err(|e| e.to_string())?;
-    let Some(last) = rows.last().map(|r| r.rowid) else {
-        return Ok(0);
-    };
+/// Count the intelligence alerts of feeds with `sightings = true` into one sighting per (feed,
+/// indicator), each alert with the seed of its sighting's id (the same alerts counted again
+/// give the same ids). Alerts of other rules, feeds or indicators that are no STIX
+/// indicator's are left out.
+pub(crate) fn count<'a>(
+    alerts: impl IntoIterator<Item = (&'a wardwatch_core::Alert, String)>,
+    feeds: &[Feed],
+    now: i64,
+) -> Vec<SightingRow> {
     let mut counted: BTreeMap<(String, String), Counted> = BTreeMap::new();
-    for row in rows.iter().filter(|r| !r.doc.is_empty()) {
-        let Ok(alert) = serde_json::from_str::<wardwatch_core::Alert>(&row.doc) else {
-            continue;
-        };
+    for (alert, seed) in alerts {
         let (Some(feed), Some(ind)) = (
             alert.facts.get("intel.source"),
             alert.facts.get("intel.indicator"),
@@ -121,18 +123,17 @@ fn queue(db: &mut dyn SightingsStore, feeds: &[Feed]) -> Result<usize, String> {
                 count: 0,
                 first: t,
                 last: t,
-                row: row.rowid,
+                seed,
                 tlp,
             });
         e.count += 1;
         e.first = e.first.min(t);
         e.last = e.last.max(t);
     }
-    let now = ns(Timestamp::now());
-    let sightings: Vec<SightingRow> = counted
+    counted
         .into_iter()
         .map(|((feed, indicator), c)| SightingRow {
-            id: sighting_id(&format!("{feed}|{indicator}|{}", c.row)),
+            id: sighting_id(&format!("{feed}|{indicator}|{}", c.seed)),
             feed,
             indicator,
             count: c.count,
@@ -142,7 +143,29 @@ fn queue(db: &mut dyn SightingsStore, feeds: &[Feed]) -> Result<usize, String> {
             created: now,
             attempts: 0,
         })
+        .collect()
+}
+
+/// Count the intelligence alerts after the cursor into sightings and queue them with the
+/// cursor. Returns how many were queued.
+fn queue(db: &mut dyn SightingsStore, feeds: &[Feed]) -> Result<usize, String> {
+    let cursor = db.sightings_cursor().map_err(|e| e.to_string())?;
+    let rows = db
+        .intel_alerts_after(cursor, 5_000)
+        .map_err(|e| e.to_string())?;
+    let Some(last) = rows.last().map(|r| r.rowid) else {
+        return Ok(0);
+    };
+    let alerts: Vec<(wardwatch_core::Alert, i64)> = rows
+        .iter()
+        .filter(|r| !r.doc.is_empty())
+        .filter_map(|r| Some((serde_json::from_str(&r.doc).ok()?, r.rowid)))
         .collect();
+    let sightings = count(
+        alerts.iter().map(|(a, row)| (a, row.to_string())),
+        feeds,
+        ns(Timestamp::now()),
+    );
     db.queue_sightings(&sightings, last)
         .map_err(|e| e.to_string())?;
     Ok(sightings.len())

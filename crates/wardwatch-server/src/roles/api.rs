@@ -323,11 +323,6 @@ pub async fn api_router(
 /// to be said at start rather than silently not done.
 pub fn not_yet(config: &Config) -> Vec<String> {
     let mut notes = Vec::new();
-    if !config.intel.feeds.is_empty() {
-        notes.push(
-            "intel feeds ([[intel.feeds]]) are polled only by the single binary for now: the feed poller's state is not in the shared state yet (docs/SCALE.md)".to_string(),
-        );
-    }
     if !config.notify.routes.is_empty() {
         notes.push(
             "incident notifications ([notify]) are sent only by the single binary for now: its delivery worker reads the local store (docs/SCALE.md)".to_string(),

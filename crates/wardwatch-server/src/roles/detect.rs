@@ -77,6 +77,9 @@ pub struct DetectSetup {
     pub events: ClickHouse,
     pub stages: StageFactory,
     pub state: OpenState,
+    /// The indicators every partition's stage matches: `[intel] paths`' at start, the
+    /// partners' feeds' kept equal to the shared state (`intel_feeds::cluster::refresh_live`).
+    pub live: crate::intel::LiveIntel,
 }
 
 /// The detector, one correlator a partition (with the context's topology and the identity
@@ -107,6 +110,7 @@ pub fn detect_setup(
             open()?.secret(crate::setup::PRIVACY_SECRET)
         })?;
     }
+    let live = setup.intel.clone();
     let stages: StageFactory = {
         let open = open.clone();
         Arc::new(move |_part| {
@@ -131,6 +135,7 @@ pub fn detect_setup(
         events,
         stages,
         state,
+        live,
     })
 }
 

@@ -1,11 +1,14 @@
 //! The incidents role: the single binary's grouping (`IncidentStage`) as a cluster's one
 //! active incident stage (`wardwatch_cluster::incidents`), committing incidents with the
-//! alerts stream's position through the storage seam.
+//! alerts stream's position through the storage seam, closing no incident past the slowest
+//! partition's time (`wardwatch_cluster::watermark`), and queuing the sightings owed to the
+//! partners whose indicators the alerts matched.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use wardwatch_cluster::incidents::{CURSOR, Grouping, IncidentMetrics, run_incidents};
+use wardwatch_cluster::watermark::Cap;
 use wardwatch_console::OpenStore;
 use wardwatch_core::Alert;
 use wardwatch_store::{DetectionCommit, Store, StoreError};
@@ -13,10 +16,13 @@ use wardwatch_store::{DetectionCommit, Store, StoreError};
 use crate::ServeError;
 use crate::config::Config;
 use crate::incidents::IncidentStage;
+use crate::intel_feeds::Feed;
 use crate::pipeline::IncidentSetup;
 
 struct ServerGrouping {
     setup: IncidentSetup,
+    /// The partners' feeds: sightings owed for their indicators' alerts are queued here.
+    feeds: Vec<Feed>,
     open: OpenStore,
     store: Option<Box<dyn Store>>,
     stage: Option<IncidentStage>,
@@ -35,7 +41,12 @@ impl Grouping for ServerGrouping {
         Ok(u64::try_from(cursor).unwrap_or(0))
     }
 
-    fn commit(&mut self, alerts: &[(Alert, i64, i64)], cursor: u64) -> Result<usize, StoreError> {
+    fn commit(
+        &mut self,
+        alerts: &[(Alert, i64, i64)],
+        cursor: u64,
+        cap: Cap,
+    ) -> Result<usize, StoreError> {
         if self.stage.is_none() || self.store.is_none() {
             self.load()?;
         }
@@ -49,7 +60,22 @@ impl Grouping for ServerGrouping {
             .filter(|(a, ..)| held.insert(a.id.0.clone()))
             .cloned()
             .collect();
-        let out = stage.group(&fresh);
+        let close_upto = match cap {
+            Cap::Open => None,
+            Cap::At(t) => Some(t),
+            Cap::Hold => Some(stage.closing_clock().unwrap_or(jiff::Timestamp::MIN)),
+        };
+        let out = stage.group_upto(&fresh, close_upto);
+        // Sightings before the position moves: a batch read again (this commit failed, or the
+        // process died before it) queues the same sightings, which the store keeps once.
+        let sightings = crate::intel_feeds::cluster::sightings_of(&fresh, &self.feeds);
+        if !sightings.is_empty()
+            && let Err(e) =
+                store.queue_sightings(&sightings, i64::try_from(cursor).unwrap_or(i64::MAX))
+        {
+            self.store = None;
+            return Err(e);
+        }
         let result = store.commit_detection(&DetectionCommit {
             worker: CURSOR,
             cursor: i64::try_from(cursor).unwrap_or(i64::MAX),
@@ -72,6 +98,7 @@ pub fn start_incidents(
     config: &Config,
     open: OpenStore,
     name: &str,
+    feeds: Vec<Feed>,
     stop: Arc<AtomicBool>,
     metrics: Arc<IncidentMetrics>,
 ) -> Result<std::thread::JoinHandle<()>, ServeError> {
@@ -82,6 +109,7 @@ pub fn start_incidents(
     let setup = crate::setup::incident_setup(config)?;
     let grouping = Box::new(ServerGrouping {
         setup,
+        feeds,
         open,
         store: None,
         stage: None,

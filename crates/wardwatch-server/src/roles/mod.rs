@@ -135,6 +135,13 @@ pub struct Node {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// The indicators of `[intel] paths` a live set started with (the feeds' are added to them).
+fn file_indicators(live: &crate::intel::LiveIntel) -> Vec<wardwatch_intel::Indicator> {
+    live.current()
+        .map(|d| d.set().indicators().to_vec())
+        .unwrap_or_default()
+}
+
 /// This process's name among the workers (host and process id).
 fn node_name() -> String {
     format!(
@@ -235,6 +242,10 @@ pub async fn start_node(
         _ => None,
     };
     let mut pack = Some(pack);
+    let feeds = crate::intel_feeds::check(&config.intel.feeds).map_err(ServeError::Config)?;
+    // The detection workers' live indicators, for the feeds' poller of this node to put new
+    // ones in force at once (the other nodes reload them from the shared state).
+    let mut detect_live = None;
     for role in roles {
         match role {
             Role::Ingest => {
@@ -262,6 +273,16 @@ pub async fn start_node(
                 let setup = tokio::task::spawn_blocking(move || detect_setup(&c, pack, o))
                     .await
                     .map_err(|e| ServeError::Config(format!("detect start failed: {e}")))??;
+                if !feeds.is_empty() {
+                    node.threads.push(crate::intel_feeds::cluster::refresh_live(
+                        open.clone(),
+                        &feeds,
+                        file_indicators(&setup.live),
+                        setup.live.clone(),
+                        node.halt.clone(),
+                    ));
+                }
+                detect_live = Some(setup.live.clone());
                 node.threads.push(start_detect(
                     config,
                     setup,
@@ -275,11 +296,33 @@ pub async fn start_node(
                     config,
                     open.clone(),
                     &name,
+                    feeds.clone(),
                     node.halt.clone(),
                     node.incidents.clone(),
                 )?);
             }
         }
+    }
+    if roles.contains(&Role::Incidents) && !feeds.is_empty() {
+        // One node polls at a time: the holder of the `intel-feeds` lease among those running
+        // the incidents role (`intel_feeds::cluster`).
+        let live = match detect_live {
+            Some(live) => live,
+            None => crate::setup::incident_setup(config)?.intel,
+        };
+        node.tasks.push(crate::intel_feeds::cluster::start_poller(
+            crate::intel_feeds::cluster::Poller {
+                cluster: cluster.clone(),
+                files: file_indicators(&live),
+                feeds,
+                open: open.clone(),
+                live,
+                health: Arc::new(crate::intel_feeds::FeedHealth::default()),
+                producer: config.intel.producer.clone(),
+                name: format!("{name}-feeds"),
+            },
+            node.stop.subscribe(),
+        ));
     }
     if let Some(api) = api.take() {
         let addr = config.http.listen;
