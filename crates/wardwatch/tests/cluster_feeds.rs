@@ -4,7 +4,8 @@
 //! detection worker on another node matches what it polled (its indicators reloaded from the
 //! shared state), the retro-hunt finds an old event in ClickHouse, the standby takes the
 //! polling over when the poller is killed, and the sightings owed — counted by the incident
-//! stage from the alerts stream — reach medallion once per alert.
+//! stage from the alerts stream — reach medallion once per alert; an API node tells the
+//! feed's health from the shared state.
 
 #[path = "common/cluster.rs"]
 mod cluster_common;
@@ -219,7 +220,7 @@ fn one_node_polls_every_worker_matches_and_the_standby_takes_over() {
     let worker = Node::start(
         &config,
         &dir.path().join("w"),
-        "ingest,detect",
+        "ingest,detect,api",
         "127.0.0.1:0",
         "",
     );
@@ -341,4 +342,23 @@ fn one_node_polls_every_worker_matches_and_the_standby_takes_over() {
     assert_eq!(sightings(port), expected());
     let f = feed(&state);
     assert_eq!(f.sightings_unsent, 0, "{f:?}");
+
+    // An API node (here the worker's process, which polls nothing) tells the feed's health from
+    // the shared state.
+    let metrics = wait_until(30, "the feed's health on the API node", || {
+        let m = common::http_get(ingest, "/metrics", Some("test-api")).1;
+        let m = m.as_str().unwrap_or_default().to_string();
+        m.contains("wardwatch_intel_feed_indicators{feed=\"medallion-partner\"} 2")
+            .then_some(m)
+    });
+    assert!(
+        metrics.contains("wardwatch_intel_feed_up{feed=\"medallion-partner\"} 1"),
+        "{metrics}"
+    );
+    let (_, stats) = common::http_get(ingest, "/api/v1/stats", Some("test-api"));
+    assert_eq!(
+        stats["pipeline"]["feeds"]["medallion-partner"]["up"],
+        json!(true),
+        "{stats}"
+    );
 }

@@ -92,6 +92,28 @@ impl FeedHealth {
         f(m.entry(feed.to_string()).or_default());
     }
 
+    /// Each configured feed's health as the shared state keeps it (a cluster's API nodes,
+    /// which do not poll): up when its last poll succeeded, its failures in a row and last
+    /// error, and the indicators it holds that are not revoked (expired ones included).
+    pub fn load(&self, feeds: &[Feed], statuses: &[wardwatch_store::FeedStatus]) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.clear();
+        for f in feeds {
+            let e = m.entry(f.cfg.name.clone()).or_default();
+            e.kind = f.cfg.kind.as_str();
+            let Some(s) = statuses.iter().find(|s| s.feed == f.cfg.name) else {
+                continue;
+            };
+            e.up = s.succeeded.is_some() && s.failures == 0;
+            e.failures = u64::try_from(s.failures).unwrap_or(0);
+            e.last_error = s.last_error.clone();
+            e.last_success = s
+                .succeeded
+                .and_then(|n| jiff::Timestamp::from_nanosecond(i128::from(n)).ok());
+            e.indicators = u64::try_from(s.indicators - s.revoked).unwrap_or(0);
+        }
+    }
+
     /// The feeds' state as JSON (the stats' `feeds`).
     pub fn json(&self) -> serde_json::Value {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());

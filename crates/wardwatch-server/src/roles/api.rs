@@ -42,6 +42,8 @@ pub(crate) struct ClusterTelemetry {
     snapshot: Arc<RwLock<Snapshot>>,
     sink: NatsSink,
     host: Option<String>,
+    /// The partners' feeds' health, read from the shared state (`watch_feeds`).
+    feeds: Arc<crate::intel_feeds::FeedHealth>,
 }
 
 impl ClusterTelemetry {
@@ -173,6 +175,7 @@ impl Telemetry for ClusterTelemetry {
                 u8::from(held)
             );
         }
+        out.push_str(&self.feeds.render());
         out
     }
 
@@ -180,6 +183,7 @@ impl Telemetry for ClusterTelemetry {
         let snap = self.read();
         serde_json::json!({
             "role": "api",
+            "feeds": self.feeds.json(),
             "sources": self.metrics.sources_json(),
             "cluster": snap.status.as_ref().map(status_json),
             "cluster_error": snap.error,
@@ -255,6 +259,35 @@ fn watch_status(
     })
 }
 
+/// Read the configured feeds' health from the shared state every [`STATUS_EVERY`] until
+/// `stop` (the node polling them is another; what it stored is what every API node tells).
+fn watch_feeds(
+    open: OpenStore,
+    feeds: Vec<crate::intel_feeds::Feed>,
+    health: Arc<crate::intel_feeds::FeedHealth>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let feeds = Arc::new(feeds);
+    tokio::spawn(async move {
+        loop {
+            let (open, f, h) = (open.clone(), feeds.clone(), health.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                let statuses = open()?.feed_statuses()?;
+                h.load(&f, &statuses);
+                Ok::<(), wardwatch_store::StoreError>(())
+            })
+            .await;
+            if let Ok(Err(e)) = read {
+                tracing::debug!(error = %e, "cannot read the feeds' state; the last one stays");
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(STATUS_EVERY) => {}
+            }
+        }
+    })
+}
+
 /// The API's and console's router over the shared state `open` reaches, with `rules` on the
 /// rules page; `sink` takes the console's sign-ins and reads the cluster's status. Sharing
 /// incidents with partners writes to the shared TAXII collections, and with `taxii.enabled`
@@ -296,6 +329,16 @@ pub async fn api_router(
         taxii_state.clone(),
         stop.subscribe(),
     ));
+    let feeds = Arc::new(crate::intel_feeds::FeedHealth::default());
+    let configured = crate::intel_feeds::check(&config.intel.feeds).map_err(ServeError::Config)?;
+    if !configured.is_empty() {
+        tasks.push(watch_feeds(
+            open.clone(),
+            configured,
+            feeds.clone(),
+            stop.subscribe(),
+        ));
+    }
     let telemetry = Arc::new(ClusterTelemetry {
         metrics,
         rules,
@@ -303,6 +346,7 @@ pub async fn api_router(
         snapshot,
         sink,
         host: crate::console_sign_in::this_host(),
+        feeds,
     });
     let mut router = wardwatch_console::router(
         ApiState::with_store(open, api_tokens, telemetry)
