@@ -55,6 +55,10 @@ pub struct FeedsArgs {
     /// The data folder of the store.
     #[arg(long, default_value = "wardwatch-data")]
     data: PathBuf,
+    /// A cluster's configuration: with `[store] state`, the feeds' state is read there (the
+    /// shared state the polling node writes) instead of `--data`.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
     /// One JSON object a feed instead of a table.
     #[arg(long)]
     json: bool,
@@ -345,13 +349,35 @@ fn retro(args: RetroArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn feeds(args: FeedsArgs) -> Result<ExitCode> {
+/// The feeds' state: the cluster's shared state when `config` names one, else the store in
+/// `data`.
+fn feed_statuses(args: &FeedsArgs) -> Result<Vec<wardwatch_store::FeedStatus>> {
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let config = wardwatch_server::Config::from_toml(&text)
+            .with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        if config
+            .store
+            .as_ref()
+            .is_some_and(|s| !s.state.trim().is_empty())
+        {
+            let open = wardwatch_server::roles::state_opener(&config)?;
+            let store =
+                open().with_context(|| format!("cannot open the [store] of {}", path.display()))?;
+            return store.feed_statuses().context("cannot read the feeds");
+        }
+    }
     if !args.data.join(wardwatch_store::FILE_NAME).exists() {
         bail!("no store in `{}` (pass --data)", args.data.display());
     }
     let db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
         .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
-    let feeds = db.feed_statuses().context("cannot read the feeds")?;
+    db.feed_statuses().context("cannot read the feeds")
+}
+
+fn feeds(args: FeedsArgs) -> Result<ExitCode> {
+    let feeds = feed_statuses(&args)?;
     let time = |ns: Option<i64>| {
         ns.and_then(|n| jiff::Timestamp::from_nanosecond(i128::from(n)).ok())
             .map_or_else(

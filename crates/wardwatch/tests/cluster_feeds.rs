@@ -355,6 +355,27 @@ fn one_node_polls_every_worker_matches_and_the_standby_takes_over() {
         metrics.contains("wardwatch_intel_feed_up{feed=\"medallion-partner\"} 1"),
         "{metrics}"
     );
+    // `wardwatch intel feeds -c` reads the same from the configuration's [store].
+    let out = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args(["intel", "feeds", "--json", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            &listed["feed"],
+            &listed["indicators"],
+            &listed["sightings_unsent"]
+        ),
+        (&json!("medallion-partner"), &json!(2), &json!(0)),
+        "{listed}"
+    );
     let (_, stats) = common::http_get(ingest, "/api/v1/stats", Some("test-api"));
     assert_eq!(
         stats["pipeline"]["feeds"]["medallion-partner"]["up"],
