@@ -179,6 +179,9 @@ fn windows_categories(service: &str, event_id: u64) -> &'static [&'static str] {
     match (service, event_id) {
         ("sysmon", id) => sysmon_categories(id),
         ("security", 4688) => &["process_creation"],
+        // A connection the Filtering Platform permitted: Sysmon's Event ID 3 (see
+        // `fields::security_5156`); pySigma's Windows audit pipeline maps it the same way.
+        ("security", 5156) => &["network_connection"],
         ("powershell", 4103) => &["ps_module"],
         ("powershell", 4104) => &["ps_script"],
         ("powershell-classic", 400) => &["ps_classic_start"],
@@ -349,6 +352,15 @@ mod tests {
         assert_eq!(ls.service.as_deref(), Some("security"));
         assert_eq!(ls.categories, vec!["process_creation"]);
         assert!(of_event(&win("Security", 4624)).categories.is_empty());
+    }
+
+    #[test]
+    fn security_5156_is_a_network_connection_and_5157_is_not() {
+        assert_eq!(
+            of_event(&win("Security", 5156)).categories,
+            vec!["network_connection"]
+        );
+        assert!(of_event(&win("Security", 5157)).categories.is_empty());
     }
 
     #[test]

@@ -15,11 +15,14 @@
 //! ([`security_5145`]), so SigmaHQ's `pipe_created` rules see remote pipe use on hosts that audit
 //! file shares. Object access auditing, 4656/4663, answers to Sysmon's process access and file
 //! names by the object it opened ([`security_object_access`]): another process opened is
-//! `process_access`, a file opened to delete `file_delete`, a file read `file_access`.
+//! `process_access`, a file opened to delete `file_delete`, a file read `file_access`. A
+//! connection the Filtering Platform permitted, 5156, answers to Sysmon's network connection
+//! names ([`security_5156`]), so SigmaHQ's `network_connection` rules see hosts that audit it.
 
 mod security_4657;
 mod security_4688;
 mod security_5145;
+mod security_5156;
 mod security_object_access;
 
 pub(crate) use security_5145::is_pipe_share as security_5145_is_pipe;
@@ -70,6 +73,8 @@ enum Translation {
     RegistryValue,
     /// 5145 on `IPC$`: a named pipe opened over SMB ([`security_5145`]).
     SharePipe,
+    /// 5156: a connection the Filtering Platform permitted ([`security_5156`]).
+    NetworkConnection,
     /// 4656/4663, before the object it opened is known.
     ObjectAccessRecord,
     /// 4656/4663 on a process or a file ([`security_object_access`]).
@@ -107,6 +112,7 @@ impl<'a> FieldView<'a> {
                 Some("4688") if security => Translation::ProcessCreation,
                 Some("4657") if security => Translation::RegistryValue,
                 Some("5145") if security => Translation::SharePipe,
+                Some("5156") if security => Translation::NetworkConnection,
                 Some("4656" | "4663") if security => Translation::ObjectAccessRecord,
                 _ => Translation::None,
             }
@@ -322,6 +328,7 @@ impl SigmaEvent for FieldView<'_> {
                 Translation::ProcessCreation => security_4688::lookup(d, path),
                 Translation::RegistryValue => security_4657::lookup(d, path),
                 Translation::SharePipe => security_5145::lookup(d, path),
+                Translation::NetworkConnection => security_5156::lookup(d, path),
                 Translation::ObjectAccess(a) => security_object_access::lookup(d, *a, path),
                 Translation::None | Translation::ObjectAccessRecord => None,
             });

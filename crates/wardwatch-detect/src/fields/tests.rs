@@ -173,3 +173,35 @@ fn winlogbeat_6_documents_keep_their_fields_at_the_top() {
     assert_eq!(lookup(&e, "Image").as_deref(), Some("C:\\x\\cmd.exe"));
     assert_eq!(lookup(&e, "CommandLine").as_deref(), Some("cmd /c dir"));
 }
+
+#[test]
+fn security_5156_answers_to_sysmon_network_names_and_keeps_its_own() {
+    let e = event(
+        SourceKind::Evtx,
+        "Security",
+        "5156",
+        json!({"Event": {"System": {"EventID": 5156, "Channel": "Security"},
+            "EventData": {"ProcessID": "3000",
+                "Application": "\\device\\harddiskvolume3\\users\\bob\\appdata\\local\\temp\\x.exe",
+                "Direction": "%%14593", "SourceAddress": "10.0.0.5", "SourcePort": "50001",
+                "DestAddress": "198.51.100.7", "DestPort": "3389", "Protocol": 6}}}),
+    );
+    assert_eq!(
+        lookup(&e, "Image").as_deref(),
+        Some("C:\\users\\bob\\appdata\\local\\temp\\x.exe")
+    );
+    assert_eq!(lookup(&e, "Initiated").as_deref(), Some("true"));
+    assert_eq!(lookup(&e, "DestinationIp").as_deref(), Some("198.51.100.7"));
+    // The record's own names still answer.
+    assert_eq!(lookup(&e, "DestPort").as_deref(), Some("3389"));
+    // Another Security event gets no such names.
+    let other = event(
+        SourceKind::Evtx,
+        "Security",
+        "5157",
+        json!({"Event": {"System": {"EventID": 5157, "Channel": "Security"},
+            "EventData": {"Application": "\\device\\harddiskvolume3\\x.exe", "Direction": "%%14593"}}}),
+    );
+    assert_eq!(lookup(&other, "Image"), None);
+    assert_eq!(lookup(&other, "Initiated"), None);
+}
