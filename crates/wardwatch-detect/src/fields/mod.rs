@@ -50,6 +50,13 @@ const SYSTEM_FIELDS: &[&str] = &[
     "EventRecordID",
 ];
 
+/// `EventData` fields that Windows writes into a fixed-width buffer, padded with spaces: the
+/// LSA logon process name of 4624/4625/4611 is eight characters (`NtLmSsp `, `Advapi  `,
+/// `User32 `). Rules name the process without the padding (SigmaHQ's pass-the-hash and token
+/// abuse rules compare `LogonProcessName: 'NtLmSsp'`, `'Advapi'`), so the padding is dropped
+/// when a rule reads them; the stored record keeps it.
+const PADDED_FIELDS: &[&str] = &["LogonProcessName"];
+
 /// Where a Windows record keeps its parts.
 enum Layout<'a> {
     Windows {
@@ -322,6 +329,11 @@ impl SigmaEvent for FieldView<'_> {
                 return Some(v);
             }
             if let Some(v) = data.and_then(|d| d.get(path)) {
+                if PADDED_FIELDS.contains(&path)
+                    && let Some(text) = v.as_str()
+                {
+                    return Some(EventValue::Str(Cow::Borrowed(text.trim_end())));
+                }
                 return Some(element_value(v));
             }
             let translated = data.and_then(|d| match translation {

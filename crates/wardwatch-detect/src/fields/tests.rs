@@ -205,3 +205,25 @@ fn security_5156_answers_to_sysmon_network_names_and_keeps_its_own() {
     assert_eq!(lookup(&other, "Image"), None);
     assert_eq!(lookup(&other, "Initiated"), None);
 }
+
+#[test]
+fn padded_logon_process_names_read_without_their_padding() {
+    let e = event(
+        SourceKind::Evtx,
+        "Security",
+        "4624",
+        json!({"Event": {"System": {"EventID": 4624, "Channel": "Security"},
+            "EventData": {"LogonProcessName": "NtLmSsp ", "WorkstationName": "WS1 ",
+                "LogonType": 3}}}),
+    );
+    assert_eq!(lookup(&e, "LogonProcessName").as_deref(), Some("NtLmSsp"));
+    // Other fields keep what Windows wrote.
+    assert_eq!(lookup(&e, "WorkstationName").as_deref(), Some("WS1 "));
+    let flat = event(
+        SourceKind::FlatWindows,
+        "Security",
+        "4625",
+        json!({"EventID": 4625, "Channel": "Security", "LogonProcessName": "Advapi  "}),
+    );
+    assert_eq!(lookup(&flat, "LogonProcessName").as_deref(), Some("Advapi"));
+}
