@@ -5,7 +5,9 @@
 //! - `detect`: a detection worker holding its share of the events stream's partitions
 //!   (`detect.rs`): the single binary's stages, results into ClickHouse, then acknowledged.
 //! - `incidents`: the incident stage, active in one process at a time, standby in the others
-//!   (`incidents.rs`).
+//!   (`incidents.rs`); with `[[intel.feeds]]`, the partners' feeds' poller likewise, under a
+//!   lease of its own (`intel_feeds::cluster`), while every detect role keeps its indicators
+//!   equal to what the poller stored.
 //! - `api`: `/api/v1` and the console over the shared state, telling the cluster's figures
 //!   (`api.rs`).
 //!
