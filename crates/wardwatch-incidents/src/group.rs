@@ -186,6 +186,12 @@ impl Grouper {
         g
     }
 
+    /// Whether alert `id` was grouped (among the last [`MAX_SEEN_ALERTS`], and those of the
+    /// open incidents it started from).
+    pub fn has_seen(&self, id: &AlertId) -> bool {
+        self.seen.contains(id)
+    }
+
     /// How many alert ids the grouper remembers (at most [`MAX_SEEN_ALERTS`]).
     pub fn remembered_alerts(&self) -> usize {
         self.seen.len()

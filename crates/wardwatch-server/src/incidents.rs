@@ -170,6 +170,11 @@ impl IncidentStage {
             .collect()
     }
 
+    /// Whether the grouper grouped alert `id` already (among the last it remembers).
+    pub fn has_grouped(&self, id: &wardwatch_core::AlertId) -> bool {
+        self.grouper.has_seen(id)
+    }
+
     /// Group alerts (exceptions already applied) into incidents by event time: the incident
     /// rows to commit.
     pub fn group(&mut self, alerts: &[(Alert, i64, i64)]) -> StageOutput {

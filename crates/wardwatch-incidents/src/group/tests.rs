@@ -385,6 +385,7 @@ fn a_restarted_grouper_continues_the_same_incidents() {
     let back: Vec<Incident> = serde_json::from_str(&json).unwrap();
     assert_eq!(back, open);
     let mut g = Grouper::new(GroupConfig::default(), back);
+    assert!(g.has_seen(&a.id));
     assert!(g.add(&a, &ctx, t).is_empty(), "already grouped");
     let t2 = at("2026-03-02T10:05:00Z");
     let out = g.add(

@@ -53,11 +53,13 @@ impl Grouping for ServerGrouping {
         let (Some(stage), Some(store)) = (self.stage.as_mut(), self.store.as_mut()) else {
             return Ok(0);
         };
-        // An alert handed twice (a worker that died after handing it on) joins once.
+        // An alert handed twice (a worker that died after handing it on) joins once, and is
+        // counted in one sighting: left out when an open incident holds it or the grouper
+        // grouped it lately (an incident since closed).
         let mut held = stage.held_alerts();
         let fresh: Vec<(Alert, i64, i64)> = alerts
             .iter()
-            .filter(|(a, ..)| held.insert(a.id.0.clone()))
+            .filter(|(a, ..)| !stage.has_grouped(&a.id) && held.insert(a.id.0.clone()))
             .cloned()
             .collect();
         let close_upto = match cap {
