@@ -1,12 +1,15 @@
-//! `wardwatch tokens`: ingest and API tokens kept in the store (only their SHA-256).
+//! `wardwatch tokens`: ingest and API tokens kept in the store (only their SHA-256) — the
+//! data folder's, or with `-c FILE` naming `[store] state` a cluster's shared state, which
+//! every node reads (`state_target`).
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
-use wardwatch_store::{Db, DbOptions, TokenKind};
+use wardwatch_store::TokenKind;
+
+use crate::state_target::Target;
 
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {
@@ -24,20 +27,19 @@ pub enum TokensCommand {
         /// for an API token, the one(s) it sees, comma-separated, or `*` (default `default`).
         #[arg(long, default_value = "default")]
         org: String,
-        /// Data directory of the server.
-        #[arg(long, default_value = "./wardwatch-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: Target,
     },
     /// List tokens (names and kinds, never secrets).
     List {
-        #[arg(long, default_value = "./wardwatch-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: Target,
     },
-    /// Remove a token.
+    /// Remove a token (refused by every node from then on).
     Remove {
         name: String,
-        #[arg(long, default_value = "./wardwatch-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: Target,
     },
 }
 
@@ -58,11 +60,6 @@ fn secret() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn open(data: &std::path::Path) -> Result<Db> {
-    Db::open(data, &DbOptions::default())
-        .with_context(|| format!("cannot open the store in `{}`", data.display()))
-}
-
 pub fn run(cmd: TokensCommand) -> Result<ExitCode> {
     match cmd {
         TokensCommand::Add {
@@ -70,9 +67,9 @@ pub fn run(cmd: TokensCommand) -> Result<ExitCode> {
             kind,
             role,
             org,
-            data,
+            store,
         } => {
-            let mut db = open(&data)?;
+            let mut db = store.open()?;
             let kind = match kind {
                 Kind::Ingest => TokenKind::Ingest,
                 Kind::Api => TokenKind::Api,
@@ -88,7 +85,7 @@ pub fn run(cmd: TokensCommand) -> Result<ExitCode> {
             let role = (kind == TokenKind::Api).then_some(role.as_str());
             db.set_token_grant(&name, role, Some(&org))?;
             crate::cmd_users::audit(
-                &mut db,
+                &mut *db,
                 "token.add",
                 &format!("token:{name}"),
                 &org,
@@ -100,17 +97,17 @@ pub fn run(cmd: TokensCommand) -> Result<ExitCode> {
                 kind.as_str()
             );
         }
-        TokensCommand::List { data } => {
-            for t in open(&data)?.tokens()? {
+        TokensCommand::List { store } => {
+            for t in store.open()?.tokens()? {
                 println!("{}\t{}\t{}", t.name, t.kind.as_str(), t.created);
             }
         }
-        TokensCommand::Remove { name, data } => {
-            let mut db = open(&data)?;
+        TokensCommand::Remove { name, store } => {
+            let mut db = store.open()?;
             if !db.remove_token(&name)? {
                 bail!("no token named `{name}`");
             }
-            crate::cmd_users::audit(&mut db, "token.remove", &format!("token:{name}"), "*", "")?;
+            crate::cmd_users::audit(&mut *db, "token.remove", &format!("token:{name}"), "*", "")?;
             eprintln!("token `{name}` removed");
         }
     }

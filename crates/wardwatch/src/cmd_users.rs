@@ -1,15 +1,18 @@
-//! `wardwatch users`: the console's local accounts (Argon2id password hashes in the store).
-//! The first admin is made here; `serve` never creates an account or a default password.
+//! `wardwatch users`: the console's local accounts (Argon2id password hashes in the store —
+//! the data folder's, or with `-c FILE` naming `[store] state` a cluster's shared state, where
+//! every API node signs them in: `state_target`). The first admin is made here; `serve` never
+//! creates an account or a default password.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use wardwatch_console::Role;
 use wardwatch_console::auth::{hash_password, random_token};
-use wardwatch_store::{AuditRecord, Db, DbOptions};
+use wardwatch_store::{AccessStore, AuditRecord};
+
+use crate::state_target::Target;
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -24,31 +27,26 @@ pub enum UsersCommand {
         /// deployment admin). Default: `default`, or `*` for an admin.
         #[arg(long, value_delimiter = ',')]
         org: Vec<String>,
-        #[arg(long, default_value = "./wardwatch-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: Target,
     },
     /// Set a new password (read from standard input, or generated) and end its sessions.
     Passwd {
         name: String,
-        #[arg(long, default_value = "./wardwatch-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: Target,
     },
     /// List accounts (never passwords).
     List {
-        #[arg(long, default_value = "./wardwatch-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: Target,
     },
     /// Remove an account and its sessions.
     Remove {
         name: String,
-        #[arg(long, default_value = "./wardwatch-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: Target,
     },
-}
-
-fn open(data: &std::path::Path) -> Result<Db> {
-    Db::open(data, &DbOptions::default())
-        .with_context(|| format!("cannot open the store in `{}`", data.display()))
 }
 
 /// The password from standard input, or a generated one (printed once) when there is none.
@@ -82,7 +80,13 @@ fn cli_actor() -> String {
 }
 
 /// Write what the command line changed to the audit log.
-pub fn audit(db: &mut Db, action: &str, target: &str, org: &str, detail: &str) -> Result<()> {
+pub fn audit(
+    db: &mut (impl AccessStore + ?Sized),
+    action: &str,
+    target: &str,
+    org: &str,
+    detail: &str,
+) -> Result<()> {
     db.audit(&AuditRecord {
         actor: cli_actor(),
         action: action.into(),
@@ -96,7 +100,13 @@ pub fn audit(db: &mut Db, action: &str, target: &str, org: &str, detail: &str) -
 }
 
 /// Add an account (used by `users add` and by `demo`).
-pub fn add(db: &mut Db, name: &str, role: Role, orgs: &[String], password: &str) -> Result<()> {
+pub fn add(
+    db: &mut (impl AccessStore + ?Sized),
+    name: &str,
+    role: Role,
+    orgs: &[String],
+    password: &str,
+) -> Result<()> {
     if name.trim().is_empty() || name.len() > 100 || name.contains(char::is_whitespace) {
         bail!("account name `{name}` must be 1-100 characters without spaces");
     }
@@ -118,7 +128,7 @@ pub fn run(cmd: UsersCommand) -> Result<ExitCode> {
             name,
             role,
             org,
-            data,
+            store,
         } => {
             let Some(role) = Role::parse(&role) else {
                 bail!("--role `{role}` is not one of admin, analyst, viewer, privacy-officer");
@@ -128,24 +138,24 @@ pub fn run(cmd: UsersCommand) -> Result<ExitCode> {
             } else {
                 org
             };
-            let mut db = open(&data)?;
+            let mut db = store.open()?;
             let pw = password()?;
-            add(&mut db, &name, role, &orgs, &pw)?;
+            add(&mut *db, &name, role, &orgs, &pw)?;
             eprintln!(
                 "account `{name}` ({}, organizations {}) added",
                 role.as_str(),
                 orgs.join(",")
             );
         }
-        UsersCommand::Passwd { name, data } => {
-            let mut db = open(&data)?;
+        UsersCommand::Passwd { name, store } => {
+            let mut db = store.open()?;
             let pw = password()?;
             let hash = hash_password(&pw).map_err(anyhow::Error::msg)?;
             if !db.set_account_hash(&name, &hash)? {
                 bail!("no account named `{name}`");
             }
             audit(
-                &mut db,
+                &mut *db,
                 "account.password",
                 &format!("account:{name}"),
                 "*",
@@ -153,8 +163,8 @@ pub fn run(cmd: UsersCommand) -> Result<ExitCode> {
             )?;
             eprintln!("password of `{name}` changed; its sessions ended");
         }
-        UsersCommand::List { data } => {
-            for a in open(&data)?.accounts()? {
+        UsersCommand::List { store } => {
+            for a in store.open()?.accounts()? {
                 println!(
                     "{}\t{}\t{}{}",
                     a.name,
@@ -164,13 +174,13 @@ pub fn run(cmd: UsersCommand) -> Result<ExitCode> {
                 );
             }
         }
-        UsersCommand::Remove { name, data } => {
-            let mut db = open(&data)?;
+        UsersCommand::Remove { name, store } => {
+            let mut db = store.open()?;
             if !db.remove_account(&name)? {
                 bail!("no account named `{name}`");
             }
             audit(
-                &mut db,
+                &mut *db,
                 "account.remove",
                 &format!("account:{name}"),
                 "*",

@@ -27,6 +27,7 @@ mod cmd_serve;
 mod cmd_tokens;
 mod cmd_users;
 mod pack;
+mod state_target;
 
 use std::process::ExitCode;
 
