@@ -17,6 +17,13 @@ use crate::{ClusterConfig, ClusterError, nats_error};
 /// The leases' bucket.
 pub const BUCKET: &str = "ww-leases";
 
+/// How long a lease lives without a renewal: `[cluster] ack_wait_secs` within 3 to 30 s, the
+/// same for every holder (the detect workers, the incident stage, the notification worker),
+/// since the bucket's `max_age` is set by whichever process makes it first.
+pub fn lease_ttl(cfg: &ClusterConfig) -> Duration {
+    Duration::from_secs(cfg.ack_wait_secs.clamp(3, 30))
+}
+
 /// The leases of one worker (its owner name in every key it holds).
 #[derive(Clone)]
 pub struct Leases {

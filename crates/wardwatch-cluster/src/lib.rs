@@ -32,6 +32,7 @@
 
 mod admin;
 pub mod incidents;
+pub mod keeper;
 pub mod lease;
 mod partition;
 mod publish;

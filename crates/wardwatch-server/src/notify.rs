@@ -7,24 +7,39 @@
 //! and position in one transaction; delivery marks a message sent only after the server took
 //! it, and retries the rest with exponential backoff, across restarts.
 //!
+//! Where it runs: in `serve`, over the SQLite store; on a cluster, in every process with the
+//! incidents role, over the shared state (`roles::notify`), where it acts only while its
+//! process holds the `notify` lease: a [`Turn`] it asks before planning and before each send,
+//! so one node plans and delivers at a time and a standby takes over from the queue and the
+//! planner's position in the shared state when the holder dies.
+//!
 //! The worker reads the time from a [`Clock`]: the wall clock in `serve`, a clock the caller
 //! moves in tests (quiet hours that end in the morning, a rate-limit hour, a digest window),
 //! so those are watched through the real queue and a real mail server without waiting.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::watch;
+use wardwatch_console::OpenStore;
 use wardwatch_incidents::{Context, IncidentDoc};
 use wardwatch_notify::{Content, Deliverer, Mail, NotifyConfig, PlanState, Planner, Recipient};
-use wardwatch_store::{Db, DbOptions, NewMessage, OutboxRow, Store, StoreError};
+use wardwatch_store::{NewMessage, OutboxRow, Store, StoreError};
 
 /// How often the worker looks for work.
 const TICK: Duration = Duration::from_millis(500);
+
+/// Whether this process may plan and send now: always on one machine ([`always`]); on a
+/// cluster, while it holds the `notify` lease.
+pub type Turn = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// The single binary's [`Turn`]: it is the only notification worker.
+pub fn always() -> Turn {
+    Arc::new(|| true)
+}
 
 /// The notification worker's notion of "now".
 ///
@@ -172,11 +187,15 @@ struct Worker {
     deliverer: Deliverer,
     metrics: Arc<NotifyMetrics>,
     clock: Clock,
+    turn: Turn,
 }
 
 impl Worker {
     /// Turn new incident events (and elapsed digest and rate windows) into queued messages.
     fn plan(&self) -> Result<usize, StoreError> {
+        if !(self.turn)() {
+            return Ok(0);
+        }
         let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
         let (seq, stored) = db.notify_state()?;
         let mut state: PlanState = stored
@@ -212,6 +231,12 @@ impl Worker {
         out.extend(self.scheduled_report(&**db, &mut state, now)?);
         let after = serde_json::to_string(&state).unwrap_or_default();
         if events.is_empty() && out.is_empty() && after == before {
+            return Ok(0);
+        }
+        if !(self.turn)() {
+            // The lease was lost while planning: the new holder plans the same events from
+            // the committed position (and the same messages have the same ids, queued once).
+            tracing::warn!("notification lease lost while planning; nothing committed");
             return Ok(0);
         }
         let messages: Vec<NewMessage> = out.iter().map(new_message).collect();
@@ -265,6 +290,9 @@ impl Worker {
 
     /// Send what is due; a mail server that cannot be reached is tried once per pass.
     async fn deliver(self: &Arc<Self>) -> Result<(), StoreError> {
+        if !(self.turn)() {
+            return Ok(());
+        }
         let now = ns(self.clock.now());
         let w = self.clone();
         let due = tokio::task::spawn_blocking(move || w.with_db(|db| db.due_messages(now, 200)))
@@ -284,6 +312,11 @@ impl Worker {
             };
             if mail_down && matches!(to, Recipient::Mail(_)) {
                 continue;
+            }
+            // Each send is an effect another holder must not repeat: stop as soon as the
+            // lease is not ours (the rest stays queued for the new holder).
+            if !(self.turn)() {
+                break;
             }
             let result = self.deliverer.send(&row.id, &to, &content).await;
             let w = self.clone();
@@ -321,6 +354,9 @@ impl Worker {
     }
 
     fn refresh_metrics(&self) {
+        if !(self.turn)() {
+            return;
+        }
         if let Ok(c) = self.with_db(|db| db.outbox_counts()) {
             self.metrics.queued.store(c.queued, Ordering::Relaxed);
             self.metrics.sent.store(c.sent, Ordering::Relaxed);
@@ -330,24 +366,46 @@ impl Worker {
     }
 }
 
-/// Start the worker on `clock`; it stops when `stop` turns true.
-pub fn spawn(
-    cfg: NotifyConfig,
-    ctx: Arc<Context>,
-    data_dir: &Path,
-    metrics: Arc<NotifyMetrics>,
-    clock: Clock,
+/// What the worker needs: its settings, the incidents' context, the store, its clock and
+/// when it may act.
+pub struct Setup {
+    pub cfg: NotifyConfig,
+    pub ctx: Arc<Context>,
+    /// Opens the store holding the queue: the SQLite store, or a cluster's shared state.
+    pub open: OpenStore,
+    pub metrics: Arc<NotifyMetrics>,
+    pub clock: Clock,
+    pub turn: Turn,
+}
+
+/// Start the worker; it stops when `stop` turns true. The store is opened (and at the end
+/// closed) on the blocking pool: a network store's client blocks.
+pub async fn spawn(
+    setup: Setup,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, crate::ServeError> {
-    let db = Db::open(data_dir, &DbOptions::default())?;
+    let Setup {
+        cfg,
+        ctx,
+        open,
+        metrics,
+        clock,
+        turn,
+    } = setup;
+    let db = tokio::task::spawn_blocking(move || open())
+        .await
+        .map_err(|e| {
+            crate::ServeError::Config(format!("the notification worker did not start: {e}"))
+        })??;
     let deliverer = Deliverer::new(&cfg).map_err(|e| crate::ServeError::Config(e.message))?;
     let worker = Arc::new(Worker {
         cfg,
         ctx,
-        db: Mutex::new(Box::new(db)),
+        db: Mutex::new(db),
         deliverer,
         metrics,
         clock,
+        turn,
     });
     Ok(tokio::spawn(async move {
         loop {
@@ -367,5 +425,6 @@ pub fn spawn(
                 _ = tokio::time::sleep(TICK) => {}
             }
         }
+        let _ = tokio::task::spawn_blocking(move || drop(worker)).await;
     }))
 }

@@ -207,14 +207,20 @@ pub async fn start_with_clock(
         .map_err(ServeError::Config)?;
     }
     let notify_metrics = Arc::new(crate::notify::NotifyMetrics::default());
-    tasks.push(crate::notify::spawn(
-        config.notify.clone(),
-        notify_ctx,
-        &data_dir,
-        notify_metrics.clone(),
-        notify_clock,
-        stop.subscribe(),
-    )?);
+    tasks.push(
+        crate::notify::spawn(
+            crate::notify::Setup {
+                cfg: config.notify.clone(),
+                ctx: notify_ctx,
+                open: crate::roles::sqlite_state(data_dir.clone()),
+                metrics: notify_metrics.clone(),
+                clock: notify_clock,
+                turn: crate::notify::always(),
+            },
+            stop.subscribe(),
+        )
+        .await?,
+    );
 
     // Ingest tokens: given + stored, refreshed every 10 s so `wardwatch tokens add` takes effect.
     let token_set = Arc::new(RwLock::new(ingest_tokens(&data_dir, &tokens.ingest)?));

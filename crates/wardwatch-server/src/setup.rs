@@ -255,6 +255,21 @@ where
 /// The incident stage's settings and context files, read now so a bad file stops the start
 /// with its name and line.
 pub(crate) fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeError> {
+    Ok(IncidentSetup {
+        group: GroupConfig {
+            window: Duration::from_secs(config.incidents.window_minutes.max(1) * 60),
+            quiet: Duration::from_secs(config.incidents.quiet_minutes.max(1) * 60),
+        },
+        ctx: Arc::new(incident_context(config)?),
+        privacy: None,
+        intel: intel_setup(&config.intel.paths)?,
+        directory: None,
+    })
+}
+
+/// The incidents' context (the context folder, inventory and roster): what grouping and the
+/// notification planner's routes read.
+pub(crate) fn incident_context(config: &Config) -> Result<Context, ServeError> {
     let read = |path: &std::path::Path| -> Result<Option<(String, String)>, ServeError> {
         if path.as_os_str().is_empty() {
             return Ok(None);
@@ -289,16 +304,7 @@ pub(crate) fn incident_setup(config: &Config) -> Result<IncidentSetup, ServeErro
         }
         ctx.roster = roster;
     }
-    Ok(IncidentSetup {
-        group: GroupConfig {
-            window: Duration::from_secs(config.incidents.window_minutes.max(1) * 60),
-            quiet: Duration::from_secs(config.incidents.quiet_minutes.max(1) * 60),
-        },
-        ctx: Arc::new(ctx),
-        privacy: None,
-        intel: intel_setup(&config.intel.paths)?,
-        directory: None,
-    })
+    Ok(ctx)
 }
 
 /// The shared indicators of `[intel] paths` as the live set (the feeds add theirs to it).

@@ -162,9 +162,6 @@ pub async fn serve_node(
     if let Some(a) = node.smtp {
         eprintln!("  smtp    smtp://{a}  (mail journaling)");
     }
-    for note in &node.notes {
-        eprintln!("  note    {note}");
-    }
     let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
     eprintln!("wardwatch: cluster node ({}) running", names.join(", "));
     wait_for_signal().await?;

@@ -89,6 +89,7 @@ fn status_json(s: &Status) -> serde_json::Value {
         "partitions": partitions,
         "workers": workers,
         "incident_stage": s.holder(wardwatch_cluster::incidents::LEASE),
+        "notifier": s.holder(super::NOTIFY_LEASE),
         "alerts_waiting": s.alerts_pending,
     })
 }
@@ -133,6 +134,11 @@ impl Telemetry for ClusterTelemetry {
                 f64::from(u8::from(
                     s.holder(wardwatch_cluster::incidents::LEASE).is_some(),
                 )),
+            ),
+            (
+                "wardwatch_cluster_notifier_active",
+                "Whether a process holds the notification worker's lease.",
+                f64::from(u8::from(s.holder(super::NOTIFY_LEASE).is_some())),
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -361,16 +367,4 @@ pub async fn api_router(
         router = router.merge(crate::taxii::router(taxii_state));
     }
     Ok(router)
-}
-
-/// What the configuration asks for that a cluster does not do yet (the single binary does),
-/// to be said at start rather than silently not done.
-pub fn not_yet(config: &Config) -> Vec<String> {
-    let mut notes = Vec::new();
-    if !config.notify.routes.is_empty() {
-        notes.push(
-            "incident notifications ([notify]) are sent only by the single binary for now: its delivery worker reads the local store (docs/SCALE.md)".to_string(),
-        );
-    }
-    notes
 }

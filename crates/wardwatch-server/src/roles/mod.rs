@@ -7,7 +7,8 @@
 //! - `incidents`: the incident stage, active in one process at a time, standby in the others
 //!   (`incidents.rs`); with `[[intel.feeds]]`, the partners' feeds' poller likewise, under a
 //!   lease of its own (`intel_feeds::cluster`), while every detect role keeps its indicators
-//!   equal to what the poller stored.
+//!   equal to what the poller stored; and the notification worker, under its own `notify`
+//!   lease (`notify.rs`).
 //! - `api`: `/api/v1` and the console over the shared state, telling the cluster's figures
 //!   (`api.rs`).
 //!
@@ -19,6 +20,7 @@ mod api;
 mod detect;
 mod incidents;
 mod ingest;
+mod notify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,10 +40,11 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::serve::Tokens;
 
-pub use api::{api_router, not_yet};
+pub use api::api_router;
 pub use detect::{DetectSetup, detect_setup, start_detect};
 pub use incidents::start_incidents;
 pub use ingest::{Ingest, start_ingest};
+pub use notify::{LEASE as NOTIFY_LEASE, start_notify};
 
 /// The shared state in one SQLite store (`data.dir`), for the nodes of one machine.
 pub fn sqlite_state(dir: PathBuf) -> OpenStore {
@@ -125,8 +128,6 @@ pub struct Node {
     /// Syslog over TLS and SMTP journaling (ingest role, when enabled).
     pub syslog_tls: Option<SocketAddr>,
     pub smtp: Option<SocketAddr>,
-    /// What the configuration asks for that a cluster does not do yet (`api::not_yet`).
-    pub notes: Vec<String>,
     /// The detection worker's counters (detect role).
     pub worker: Arc<WorkerMetrics>,
     /// The incident stage's counters (incidents role).
@@ -178,7 +179,6 @@ pub async fn start_node(
         syslog: None,
         syslog_tls: None,
         smtp: None,
-        notes: not_yet(config),
         worker: Arc::default(),
         incidents: Arc::default(),
         stop,
@@ -302,6 +302,7 @@ pub async fn start_node(
                     node.halt.clone(),
                     node.incidents.clone(),
                 )?);
+                start_notify(config, open.clone(), &name, &node.stop, &mut node.tasks).await?;
             }
         }
     }
