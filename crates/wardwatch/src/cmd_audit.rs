@@ -1,34 +1,34 @@
-//! `wardwatch audit`: check the audit log's hash chain, list entries.
+//! `wardwatch audit`: check the audit log's hash chain, list entries — the data folder's, or
+//! with `-c FILE` naming `[store] state` a cluster's shared one (`state_target`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use wardwatch_store::{Db, DbOptions};
+
+use crate::state_target::Target;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check that no entry was edited, deleted or moved; names the first broken entry.
     /// Exits 0 when intact, 1 when broken.
     Verify {
-        #[arg(long, default_value = "./wardwatch-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: Target,
     },
     /// Print the newest entries (tab-separated).
     List {
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        #[arg(long, default_value = "./wardwatch-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: Target,
     },
 }
 
 pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
     match cmd {
-        AuditCommand::Verify { data } => {
-            let db = Db::open(&data, &DbOptions::default())
-                .with_context(|| format!("cannot open the store in `{}`", data.display()))?;
+        AuditCommand::Verify { store } => {
+            let db = store.open()?;
             let v = db.verify_audit().context("cannot read the audit log")?;
             match v.broken {
                 None => {
@@ -44,9 +44,8 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
                 }
             }
         }
-        AuditCommand::List { limit, data } => {
-            let db = Db::open(&data, &DbOptions::default())
-                .with_context(|| format!("cannot open the store in `{}`", data.display()))?;
+        AuditCommand::List { limit, store } => {
+            let db = store.open()?;
             for e in db.audit_entries(limit, None, None)? {
                 let when = jiff::Timestamp::from_nanosecond(e.ts.into())
                     .map(|t| t.to_string())

@@ -1,9 +1,9 @@
-//! `wardwatch tokens` and `wardwatch users` with `-c` naming a cluster's `[store] state`, on
-//! real servers (`wardwatch-peers`: `nats-server -js`, ClickHouse, PostgreSQL): a running
-//! `ingest,api` node honours an ingest token, an API token and a console account made by the
-//! command line in the shared state, and refuses them once removed; the command line's actions
-//! are in the shared audit log; an unreachable `state` address is an error naming it and the
-//! file it is in.
+//! `wardwatch tokens`, `wardwatch users` and `wardwatch audit` with `-c` naming a cluster's
+//! `[store] state`, on real servers (`wardwatch-peers`: `nats-server -js`, ClickHouse,
+//! PostgreSQL): a running `ingest,api` node honours an ingest token, an API token and a console
+//! account made by the command line in the shared state, and refuses them once removed; the
+//! command line's actions are in the shared audit log, which `audit list|verify -c` read; an
+//! unreachable `state` address is an error naming it and the file it is in.
 
 #[path = "common/cluster.rs"]
 mod cluster_common;
@@ -199,6 +199,17 @@ fn tokens_and_accounts_made_by_the_command_line_reach_every_node() {
         assert!(text.contains(action), "{action} missing: {audit}");
     }
     assert!(text.contains("token:shipper-7") && text.contains("account:r.devries"));
+    // ...and `wardwatch audit -c` reads and verifies that shared log.
+    let listed = ok(&wardwatch(&["audit", "list"], &config, ""));
+    assert!(
+        listed.contains("token.add\ttoken:shipper-7") && listed.contains("account.add"),
+        "{listed}"
+    );
+    let verified = ok(&wardwatch(&["audit", "verify"], &config, ""));
+    assert!(
+        verified.starts_with("audit log intact:") && verified.contains("hash chain unbroken"),
+        "{verified}"
+    );
 
     // Removed: refused by the node.
     ok(&wardwatch(&["tokens", "remove", "soc-viewer"], &config, ""));
