@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rsigma_parser::{CorrelationRule, Detection, FilterRule, Level, Modifier, SigmaRule};
+use rsigma_parser::{
+    CorrelationRule, Detection, FilterRule, Level, Modifier, SigmaRule, SigmaValue, SpecialChar,
+    StringPart,
+};
 use serde::{Deserialize, Serialize};
 use wardwatch_core::Severity;
 
@@ -193,6 +196,59 @@ fn keywords_match_within(detection: &mut Detection) {
     }
 }
 
+/// A `startswith` or `endswith` value with a wildcard in it (`NewUacValue|endswith: '1????'`,
+/// `CommandLine|endswith: 'password*.txt'`) must match at the start or the end of the field.
+/// rsigma 0.23 turns such a value into a regular expression anchored at the wrong end (a
+/// `startswith` value is matched at the end and an `endswith` one at the start), so SigmaHQ's
+/// rules that use them — weak Kerberos encryption enabled on an account, directory user
+/// enumeration, password files opened in Notepad — never fire on the records they describe.
+/// Sigma defines `endswith: v` as `*v` and `startswith: v` as `v*`, so this writes those items
+/// in that form (the modifier dropped, a `*` added to each value), which rsigma compiles
+/// correctly. Values without a wildcard in items without one keep the faster plain matchers.
+fn anchored_wildcards_match_at_their_end(detection: &mut Detection) {
+    match detection {
+        Detection::AllOf(items) => {
+            for item in items {
+                let f = &mut item.field;
+                let starts = f.has_modifier(Modifier::StartsWith);
+                let ends = f.has_modifier(Modifier::EndsWith);
+                let other = [Modifier::Contains, Modifier::Re]
+                    .into_iter()
+                    .any(|m| f.has_modifier(m));
+                let wildcard = item
+                    .values
+                    .iter()
+                    .any(|v| matches!(v, SigmaValue::String(s) if !s.is_plain()));
+                if starts == ends || other || !wildcard {
+                    continue;
+                }
+                let dropped = if starts {
+                    Modifier::StartsWith
+                } else {
+                    Modifier::EndsWith
+                };
+                f.modifiers.retain(|m| *m != dropped);
+                for v in &mut item.values {
+                    if let SigmaValue::String(s) = v {
+                        let any = StringPart::Special(SpecialChar::WildcardMulti);
+                        if starts {
+                            s.parts.push(any);
+                            s.original.push('*');
+                        } else {
+                            s.parts.insert(0, any);
+                            s.original.insert(0, '*');
+                        }
+                    }
+                }
+            }
+        }
+        Detection::AnyOf(dets) => dets
+            .iter_mut()
+            .for_each(anchored_wildcards_match_at_their_end),
+        _ => {}
+    }
+}
+
 impl RulePack {
     /// Parse every text. Files that fail, and rules inside them that fail, become
     /// [`RuleProblem`]s; everything else is kept. A rule id seen twice keeps its first definition.
@@ -222,6 +278,7 @@ impl RulePack {
                 rule.id = Some(id.clone());
                 for detection in rule.detection.named.values_mut() {
                     keywords_match_within(detection);
+                    anchored_wildcards_match_at_their_end(detection);
                 }
                 let meta = RuleMeta {
                     id,

@@ -415,3 +415,57 @@ level: high
     let half = cmd(r#"New-ManagementRoleAssignment -Role "Help Desk" -User "svc""#);
     assert!(d.detect(&half).is_empty());
 }
+
+#[test]
+fn wildcards_in_startswith_and_endswith_values_match_at_their_end() {
+    // SigmaHQ's "Weak Encryption Enabled and Kerberoast" reads hex digits at the end of the
+    // UAC value; "Notepad Password Files Discovery" a file name pattern at the end of the line.
+    let uac = r#"
+title: Pre-authentication bit newly set
+id: 55555555-5555-4555-8555-555555555555
+logsource: {product: windows, service: security}
+detection:
+    new: {EventID: 4738, NewUacValue|endswith: ['1????', '3????']}
+    old: {OldUacValue|endswith: ['1????', '3????']}
+    prefix: {NewUacValue|startswith: '0x?0'}
+    condition: new and not old and prefix
+level: high
+"#;
+    let notes = r#"
+title: Password file opened
+id: 66666666-6666-4666-8666-666666666666
+logsource: {product: windows, category: process_creation}
+detection:
+    sel: {CommandLine|endswith: ['password*.txt', 'passwords.csv']}
+    condition: sel
+level: medium
+"#;
+    let (det, problems) = Detector::build(&pack(&[uac, notes]));
+    assert!(problems.is_empty(), "{problems:?}");
+    let change = |old: &str, new: &str| {
+        det.detect(&evtx(
+            "Security",
+            4738,
+            json!({"OldUacValue": old, "NewUacValue": new}),
+            1,
+        ))
+        .len()
+    };
+    assert_eq!(change("0x210", "0x10210"), 1, "the 0x10000 bit newly set");
+    assert_eq!(change("0x10210", "0x10210"), 0, "already set before");
+    assert_eq!(change("0x210", "0x1210"), 0, "too short to hold the bit");
+    assert_eq!(change("0x210", "0x20210"), 0, "another bit");
+    let opened = |cmd: &str| {
+        det.detect(&evtx(
+            "Security",
+            4688,
+            json!({"NewProcessName": "C:\\Windows\\System32\\notepad.exe", "CommandLine": cmd}),
+            2,
+        ))
+        .len()
+    };
+    assert_eq!(opened("notepad.exe C:\\Users\\a\\Desktop\\password-list.txt"), 1);
+    assert_eq!(opened("notepad.exe D:\\passwords.csv"), 1, "a plain value beside");
+    assert_eq!(opened("notepad.exe C:\\password-list.txt.bak"), 0);
+    assert_eq!(opened("notepad.exe C:\\notes.txt"), 0);
+}
