@@ -464,8 +464,15 @@ level: medium
         ))
         .len()
     };
-    assert_eq!(opened("notepad.exe C:\\Users\\a\\Desktop\\password-list.txt"), 1);
-    assert_eq!(opened("notepad.exe D:\\passwords.csv"), 1, "a plain value beside");
+    assert_eq!(
+        opened("notepad.exe C:\\Users\\a\\Desktop\\password-list.txt"),
+        1
+    );
+    assert_eq!(
+        opened("notepad.exe D:\\passwords.csv"),
+        1,
+        "a plain value beside"
+    );
     assert_eq!(opened("notepad.exe C:\\password-list.txt.bak"), 0);
     assert_eq!(opened("notepad.exe C:\\notes.txt"), 0);
 }
