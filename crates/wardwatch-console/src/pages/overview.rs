@@ -446,13 +446,17 @@ fn cluster_section(body: &mut String, stats: &serde_json::Value) {
     let fill = backlog.get("fill").and_then(|x| x.as_f64()).unwrap_or(0.0) * 100.0;
     let _ = write!(
         body,
-        "<p>Backlog {} batches ({} bytes, {fill:.0}% of the most allowed); lag {} batches; incident stage {}; {} alert batch(es) waiting.</p>",
+        "<p>Backlog {} batches ({} bytes, {fill:.0}% of the most allowed); lag {} batches; incident stage {}; notifications {}; {} alert batch(es) waiting.</p>",
         n(backlog, "messages"),
         n(backlog, "bytes"),
         n(c, "lag"),
         match c.get("incident_stage").and_then(|x| x.as_str()) {
             Some(w) => format!("active in {}", esc(w)),
             None => "<span class=\"warn\">held by no process</span>".to_string(),
+        },
+        match c.get("notifier").and_then(|x| x.as_str()) {
+            Some(w) => format!("sent by {}", esc(w)),
+            None => "<span class=\"warn\">sent by no process</span>".to_string(),
         },
         n(c, "alerts_waiting"),
     );
@@ -485,6 +489,7 @@ mod cluster_tests {
                 "backlog": {"messages": 12, "bytes": 4096, "fill": 0.5},
                 "lag": 7,
                 "incident_stage": "detect-a-<1>",
+                "notifier": null,
                 "alerts_waiting": 2,
                 "partitions": [
                     {"partition": 0, "worker": "detect-a-<1>", "lag": 3, "unacknowledged": 1, "redelivered": 0},
@@ -498,6 +503,10 @@ mod cluster_tests {
         assert!(body.contains("Backlog 12 batches"), "{body}");
         assert!(body.contains("50% of the most allowed"), "{body}");
         assert!(body.contains("active in detect-a-&lt;1&gt;"), "{body}");
+        assert!(
+            body.contains("notifications <span class=\"warn\">sent by no process</span>"),
+            "{body}"
+        );
         assert!(
             body.contains("<td>1</td><td><span class=\"warn\">none</span></td><td>4</td>"),
             "{body}"
