@@ -1,7 +1,8 @@
 //! `wardwatch identity usage USER`: where and how an account was used (hosts, source
 //! addresses, devices, applications, logon types, countries; first and last seen; counts),
 //! from the store's identity ledger — a running server's too (SQLite lets readers in beside
-//! it). `wardwatch identity load PATH...` folds log files into a store's ledger offline, the
+//! it), or with `-c` naming `[store] state` from a cluster's shared ledger in PostgreSQL
+//! (`state_target`). `wardwatch identity load PATH...` folds log files into a store's ledger offline, the
 //! way `serve` folds what it receives (a review of an export, a benchmark).
 
 use std::path::PathBuf;
@@ -29,9 +30,8 @@ pub enum Format {
 pub struct UsageArgs {
     /// The account (`n.jansen`, `HOSP\n.jansen` and `N.Jansen` are one account).
     user: String,
-    /// Data directory of the store (as given to `serve --data`).
-    #[arg(long, default_value = "./wardwatch-data")]
-    data: PathBuf,
+    #[command(flatten)]
+    target: crate::state_target::Target,
     /// Start of the period: RFC 3339 (`2026-12-01T00:00:00Z`) or a date (`2026-12-01`, UTC).
     /// Default: seven days before `--to`.
     #[arg(long)]
@@ -90,13 +90,6 @@ fn parse_time(flag: &str, text: &str, end: bool) -> Result<jiff::Timestamp> {
 }
 
 fn usage(a: UsageArgs) -> Result<ExitCode> {
-    if !a.data.join(wardwatch_store::FILE_NAME).exists() {
-        bail!(
-            "no store in `{}` (start `wardwatch serve --data {}`, or load files with `wardwatch identity load`, or pass --data)",
-            a.data.display(),
-            a.data.display()
-        );
-    }
     let to = match &a.to {
         Some(t) => parse_time("to", t, true)?,
         None => jiff::Timestamp::now(),
@@ -108,15 +101,13 @@ fn usage(a: UsageArgs) -> Result<ExitCode> {
     if from > to {
         bail!("--from ({from}) is after --to ({to})");
     }
-    let db = Db::open(&a.data, &DbOptions::default())
-        .with_context(|| format!("cannot open the store in `{}`", a.data.display()))?;
+    let (db, place) = a.target.open_store()?;
     let orgs = a.org.clone().map(|o| vec![o]);
-    let Some(u) = db.identity_usage(&a.user, orgs.as_deref(), from, to)? else {
-        eprintln!(
-            "no use of account `{}` is recorded in `{}`",
-            a.user,
-            a.data.display()
-        );
+    let found = db
+        .identity_usage(&a.user, orgs.as_deref(), from, to)
+        .with_context(|| format!("cannot read the identity ledger in {place}"))?;
+    let Some(u) = found else {
+        eprintln!("no use of account `{}` is recorded in {place}", a.user);
         return Ok(ExitCode::from(1));
     };
     match a.format {

@@ -1,5 +1,8 @@
 //! `wardwatch report --data DIR --period week|month [--end DATE] [--to ADDR]... [--out FILE]`:
-//! the management report of a store, as HTML (and text), mailed when asked.
+//! the management report of a store, as HTML (and text), mailed when asked. With `-c` naming
+//! `[store] state` the figures are a cluster's: incidents from PostgreSQL, alerts and events
+//! from ClickHouse (`state_target`), the same `report::gather` the console and the scheduled
+//! report use.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,13 +11,16 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use wardwatch_incidents::{Context, Inventory, Roster};
 use wardwatch_notify::{Content, Deliverer, Recipient, report};
-use wardwatch_store::{Db, DbOptions};
+
+use crate::state_target::Target;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The data directory of the store.
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
+    /// The store: `--data DIR` (default ./wardwatch-data), or `-c FILE`, the configuration
+    /// `serve` reads (its inventory, roster, console address, SMTP; its `[store]` when set,
+    /// else its `data.dir`).
+    #[command(flatten)]
+    target: Target,
     /// `week` (the 7 days before --end) or `month` (the calendar month before --end's).
     #[arg(long, default_value = "week")]
     period: String,
@@ -27,17 +33,14 @@ pub struct ReportArgs {
     /// Write the HTML report to FILE.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// The configuration `serve` reads (inventory, roster, console address, SMTP).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
 }
 
-fn context(config: &wardwatch_server::Config, data: &Path) -> Context {
+fn context(config: &wardwatch_server::Config, data: Option<&Path>) -> Context {
     let pick = |configured: &Path, demo: &str| -> Option<PathBuf> {
         if !configured.as_os_str().is_empty() {
             Some(configured.to_path_buf())
         } else {
-            Some(data.join(demo)).filter(|p| p.is_file())
+            data.map(|d| d.join(demo)).filter(|p| p.is_file())
         }
     };
     let mut ctx = Context::default();
@@ -55,7 +58,7 @@ fn context(config: &wardwatch_server::Config, data: &Path) -> Context {
 }
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
-    let config = match &args.config {
+    let config = match args.target.config_file() {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read `{}`", path.display()))?;
@@ -74,9 +77,6 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     if !args.to.is_empty() && config.notify.smtp.is_none() {
         anyhow::bail!("--to needs --config FILE with [notify.smtp] to send the report");
     }
-    if !args.data.join(wardwatch_store::FILE_NAME).is_file() {
-        anyhow::bail!("no store in `{}`", args.data.display());
-    }
     let end = match &args.end {
         Some(d) => format!("{d}T00:00:00Z")
             .parse::<jiff::Timestamp>()
@@ -85,11 +85,10 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     };
     let (from, to) =
         wardwatch_server::report::period(&args.period, end).map_err(|e| anyhow::anyhow!(e))?;
-    let db = Db::open(&args.data, &DbOptions::default())
-        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
-    let ctx = context(&config, &args.data);
-    let data = wardwatch_server::report::gather(&db, &args.period, from, to, &ctx)
-        .context("cannot read the report's figures from the store")?;
+    let (db, place) = args.target.open_store()?;
+    let ctx = context(&config, args.target.local_dir().as_deref());
+    let data = wardwatch_server::report::gather(&*db, &args.period, from, to, &ctx)
+        .with_context(|| format!("cannot read the report's figures from {place}"))?;
     let mail = report::render(&data, &config.notify.console_url);
     eprintln!("wardwatch: {}", mail.subject);
     if let Some(out) = &args.out {

@@ -72,7 +72,7 @@ fn password() -> Result<String> {
     Ok(pw)
 }
 
-fn cli_actor() -> String {
+pub fn cli_actor() -> String {
     format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())

@@ -7,12 +7,17 @@
 //! are looked up per request, ingest tokens re-read every 10 s) and a revoked one is refused
 //! by all. Both stores are reached through the storage seam's traits (`TokenStore`,
 //! `AccessStore`), so the commands are the same code for either.
+//!
+//! The commands that read or change what the nodes detected (`incidents`, `report`, `identity
+//! usage`) need every trait of the seam: [`Target::open_store`] opens the SQLite store, or the
+//! cluster's store (`wardwatch_store_cluster::Cluster`: the state in PostgreSQL, events and
+//! alerts in ClickHouse), as the api role does (`roles::state_opener`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use wardwatch_store::{AccessStore, Db, DbOptions, TokenStore};
+use wardwatch_store::{AccessStore, Db, DbOptions, Store, TokenStore};
 
 /// The default data folder, as `serve` has it.
 const DEFAULT_DATA: &str = "./wardwatch-data";
@@ -40,6 +45,7 @@ enum Place {
     /// `[store] state` and the file it was read from.
     Shared {
         url: String,
+        events: String,
         file: PathBuf,
     },
 }
@@ -72,6 +78,7 @@ impl Target {
                 }
                 Ok(Place::Shared {
                     url: store.state.trim().to_string(),
+                    events: store.events.trim().to_string(),
                     file: file.clone(),
                 })
             }
@@ -83,7 +90,7 @@ impl Target {
     pub fn open(&self) -> Result<Box<dyn AccessState>> {
         match self.place()? {
             Place::Local(dir) => Ok(Box::new(open_local(&dir)?)),
-            Place::Shared { url, file } => {
+            Place::Shared { url, file, .. } => {
                 let pg = wardwatch_store_postgres::Postgres::connect(&url).with_context(|| {
                     format!(
                         "cannot open the shared state (store.state in `{}`)",
@@ -91,6 +98,52 @@ impl Target {
                     )
                 })?;
                 Ok(Box::new(pg))
+            }
+        }
+    }
+}
+
+impl Target {
+    /// The configuration file `-c` names, if any.
+    pub fn config_file(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+
+    /// The data folder when the store is the local one (where `demo` leaves its inventory).
+    pub fn local_dir(&self) -> Option<PathBuf> {
+        match self.place() {
+            Ok(Place::Local(dir)) => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// Open every store of the seam: the SQLite store in the data folder (which must hold one
+    /// already: these commands read what a server stored), or the cluster's. Also returns how
+    /// to name it in messages.
+    pub fn open_store(&self) -> Result<(Box<dyn Store>, String)> {
+        match self.place()? {
+            Place::Local(dir) => {
+                if !dir.join(wardwatch_store::FILE_NAME).exists() {
+                    bail!(
+                        "no store in `{}` (start `wardwatch serve --data {}` or `wardwatch demo` first, or pass --data or -c)",
+                        dir.display(),
+                        dir.display()
+                    );
+                }
+                Ok((Box::new(open_local(&dir)?), format!("`{}`", dir.display())))
+            }
+            Place::Shared { url, events, file } => {
+                let cluster =
+                    wardwatch_store_cluster::Cluster::open(&events, &url).with_context(|| {
+                        format!(
+                            "cannot open the cluster's stores (store.state, store.events in `{}`)",
+                            file.display()
+                        )
+                    })?;
+                Ok((
+                    Box::new(cluster),
+                    format!("the cluster's stores of `{}`", file.display()),
+                ))
             }
         }
     }
@@ -140,6 +193,7 @@ mod tests {
             target(Some(&cluster), None).place().unwrap(),
             Place::Shared {
                 url: "postgres://ww@pg:5432/ww".into(),
+                events: "clickhouse://ch:8123/ww".into(),
                 file: cluster.clone()
             }
         );

@@ -11,43 +11,11 @@ mod common;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster_common::Node;
+use cluster_common::{Node, cli as wardwatch, ok};
 use common::{http_get, request};
 use wardwatch_peers::Peer;
-
-/// `wardwatch ARGS` with `stdin`.
-fn wardwatch(args: &[&str], config: &Path, stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
-        .args(args)
-        .arg("-c")
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
 
 /// One `_bulk` document with `token`; the status code.
 fn bulk(addr: SocketAddr, token: &str) -> u16 {
@@ -119,16 +87,7 @@ fn tokens_and_accounts_made_by_the_command_line_reach_every_node() {
         ),
     )
     .unwrap();
-    let init = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
-        .args(["cluster", "init", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    cluster_common::init(&config);
     let node = Node::start(
         &config,
         &dir.path().join("node"),

@@ -3,10 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running node.
@@ -121,4 +121,45 @@ pub fn clickhouse(port: u16, sql: &str) -> String {
         wardwatch_peers::http_post(port, "/", sql).expect("ClickHouse answers over HTTP");
     assert_eq!(status, 200, "{sql}: {body}");
     body
+}
+
+/// `wardwatch cluster init -c CONFIG`: the stores' schemas, before any node starts.
+pub fn init(config: &Path) {
+    let o = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args(["cluster", "init", "-c"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `wardwatch ARGS -c CONFIG` (the command line against the cluster) with `stdin`.
+pub fn cli(args: &[&str], config: &Path, stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatch"))
+        .args(args)
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The standard output of a command that must have succeeded (else its output is shown).
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
