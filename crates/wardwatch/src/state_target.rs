@@ -10,8 +10,8 @@
 //!
 //! The commands that read or change what the nodes detected (`incidents`, `report`, `identity
 //! usage`) need every trait of the seam: [`Target::open_store`] opens the SQLite store, or the
-//! cluster's store (`wardwatch_store_cluster::Cluster`: the state in PostgreSQL, events and
-//! alerts in ClickHouse), as the api role does (`roles::state_opener`).
+//! cluster's store (the state in PostgreSQL, events and alerts in ClickHouse) with the api
+//! role's own opener (`wardwatch_server::roles::state_opener`).
 
 use std::path::{Path, PathBuf};
 
@@ -45,7 +45,6 @@ enum Place {
     /// `[store] state` and the file it was read from.
     Shared {
         url: String,
-        events: String,
         file: PathBuf,
     },
 }
@@ -59,10 +58,7 @@ impl Target {
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
             ));
         };
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read `{}`", file.display()))?;
-        let config = wardwatch_server::Config::from_toml(&text)
-            .with_context(|| format!("in `{}`", file.display()))?;
+        let config = read_config(file)?;
         match config.store.filter(|s| !s.state.trim().is_empty()) {
             Some(store) => {
                 store
@@ -78,7 +74,6 @@ impl Target {
                 }
                 Ok(Place::Shared {
                     url: store.state.trim().to_string(),
-                    events: store.events.trim().to_string(),
                     file: file.clone(),
                 })
             }
@@ -132,21 +127,31 @@ impl Target {
                 }
                 Ok((Box::new(open_local(&dir)?), format!("`{}`", dir.display())))
             }
-            Place::Shared { url, events, file } => {
-                let cluster =
-                    wardwatch_store_cluster::Cluster::open(&events, &url).with_context(|| {
-                        format!(
-                            "cannot open the cluster's stores (store.state, store.events in `{}`)",
-                            file.display()
-                        )
-                    })?;
+            Place::Shared { file, .. } => {
+                let config = read_config(&file)?;
+                let opener = wardwatch_server::roles::state_opener(&config)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| format!("in `{}`", file.display()))?;
+                let store = opener().with_context(|| {
+                    format!(
+                        "cannot open the cluster's stores (store.state, store.events in `{}`)",
+                        file.display()
+                    )
+                })?;
                 Ok((
-                    Box::new(cluster),
+                    store,
                     format!("the cluster's stores of `{}`", file.display()),
                 ))
             }
         }
     }
+}
+
+/// The configuration in `file`, its errors naming it.
+fn read_config(file: &Path) -> Result<wardwatch_server::Config> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read `{}`", file.display()))?;
+    wardwatch_server::Config::from_toml(&text).with_context(|| format!("in `{}`", file.display()))
 }
 
 /// The SQLite store in `dir`.
@@ -193,7 +198,6 @@ mod tests {
             target(Some(&cluster), None).place().unwrap(),
             Place::Shared {
                 url: "postgres://ww@pg:5432/ww".into(),
-                events: "clickhouse://ch:8123/ww".into(),
                 file: cluster.clone()
             }
         );
