@@ -199,6 +199,49 @@ pub fn windows_service(channel: &str) -> Option<&'static str> {
         .map(|(_, s)| *s)
 }
 
+/// The Event IDs of channels other than Sysmon's that feed a category (see
+/// [`windows_categories`]); Sysmon's are 1 to 255.
+const CATEGORY_RECORDS: &[(&str, u64)] = &[
+    ("security", 4688),
+    ("security", 5156),
+    ("powershell", 4103),
+    ("powershell", 4104),
+    ("powershell-classic", 400),
+    ("powershell-classic", 600),
+    ("powershell-classic", 800),
+];
+
+/// The reverse of [`of_event`] for a Windows rule's logsource: the channel and Event ID of a
+/// record that is in `category` (Sysmon's first, where Sysmon writes one) and of `service`, or
+/// the channel of `service` alone (no Event ID) when the rule names no category. `None` when no
+/// record we read is in that logsource. For tools that build the record a rule describes (the
+/// Sigma self-test); categories whose membership depends on a record's fields (4657's
+/// operation, 5145's share, 4656/4663's object) are not returned.
+pub fn windows_record_of(
+    service: Option<&str>,
+    category: Option<&str>,
+) -> Option<(&'static str, Option<u64>)> {
+    let channel = |s: &str| {
+        WINDOWS_SERVICES
+            .iter()
+            .find(|(_, svc)| svc.eq_ignore_ascii_case(s))
+            .map(|(c, _)| *c)
+    };
+    let Some(category) = category else {
+        return channel(service?).map(|c| (c, None));
+    };
+    let sysmon = (1..=255).map(|id| ("sysmon", id));
+    sysmon
+        .chain(CATEGORY_RECORDS.iter().copied())
+        .filter(|(s, _)| service.is_none_or(|want| want.eq_ignore_ascii_case(s)))
+        .find(|(s, id)| {
+            windows_categories(s, *id)
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(category))
+        })
+        .and_then(|(s, id)| channel(s).map(|c| (c, Some(id))))
+}
+
 /// Windows channel and Event ID of an event, whatever layout it came in.
 pub fn windows_channel_and_id(event: &Event) -> Option<(&str, Option<u64>)> {
     let channel = event.ecs.channel.as_deref()?;
@@ -405,6 +448,33 @@ mod tests {
         assert!(opened(4663, "File", "0x2").is_empty());
         assert!(opened(4656, "SAM_USER", "0x10000").is_empty());
         assert!(of_event(&win("Security", 4663)).categories.is_empty());
+    }
+
+    #[test]
+    fn a_rule_logsource_gives_back_a_record_in_it() {
+        for (service, category) in [
+            (None, Some("process_creation")),
+            (None, Some("registry_set")),
+            (None, Some("ps_script")),
+            (Some("security"), Some("process_creation")),
+            (Some("powershell-classic"), Some("ps_classic_start")),
+        ] {
+            let (channel, id) = windows_record_of(service, category).unwrap();
+            let e = win(channel, id.unwrap());
+            let ls = of_event(&e);
+            assert!(ls.categories.iter().any(|c| Some(*c) == category));
+            assert!(service.is_none_or(|s| ls.service.as_deref() == Some(s)));
+        }
+        assert_eq!(
+            windows_record_of(None, Some("process_creation")),
+            Some(("Microsoft-Windows-Sysmon/Operational", Some(1)))
+        );
+        assert_eq!(
+            windows_record_of(Some("system"), None),
+            Some(("System", None))
+        );
+        assert_eq!(windows_record_of(None, Some("no_such_category")), None);
+        assert_eq!(windows_record_of(Some("no-such-service"), None), None);
     }
 
     #[test]
