@@ -556,6 +556,28 @@ fn sigmahq_windows_rules_fire_on_the_records_they_describe() {
                     misses.push(miss(variant, e));
                 }
             }
+            // Every other value of every item the record was built through, one at a time.
+            for (i, n) in plan.choices.iter().enumerate() {
+                for k in 1..*n {
+                    let Ok(mut other) = selftest::plan_picking(&rule, channel, Some((i, k))) else {
+                        continue;
+                    };
+                    other.fill(&rule);
+                    let (sys, data) = other.values(Variant::default());
+                    let Some(data) = shape(data) else { continue };
+                    let e = record(channel, event_id, &sys, data);
+                    // Another `Channel` value takes the record out of the logsource.
+                    if !in_logsource(&e) {
+                        continue;
+                    }
+                    *counts.entry("other values").or_default() += 1;
+                    if fires(&e) {
+                        *fired_variants.entry("other values").or_default() += 1;
+                    } else if !other.conflict {
+                        misses.push(miss("other values", e));
+                    }
+                }
+            }
             // The same record shipped by Winlogbeat, or exported flat.
             for (variant, flat) in [("winlogbeat", false), ("flat json", true)] {
                 let Some(e) = shipped(flat, &event) else {

@@ -54,6 +54,10 @@ pub struct Plan {
     prefer_channel: Option<String>,
     /// Whether two items ask one field for things no one value gives.
     pub conflict: bool,
+    /// Use value `.1` of the `.0`-th item met instead of its first (to try every value).
+    pick: Option<(usize, usize)>,
+    /// How many items were met, and how many values each offers (1 under `|all`).
+    pub choices: Vec<usize>,
 }
 
 /// Why a record could not be built.
@@ -125,6 +129,15 @@ fn positive(
 
 /// A plan for `rule`, or why none could be made.
 pub fn plan(rule: &SigmaRule, channel: &str) -> Result<Plan, Limit> {
+    plan_picking(rule, channel, None)
+}
+
+/// [`plan`], with value `pick.1` of the `pick.0`-th item met (see [`Plan::choices`]).
+pub fn plan_picking(
+    rule: &SigmaRule,
+    channel: &str,
+    pick: Option<(usize, usize)>,
+) -> Result<Plan, Limit> {
     let expr = rule
         .detection
         .conditions
@@ -138,6 +151,7 @@ pub fn plan(rule: &SigmaRule, channel: &str) -> Result<Plan, Limit> {
         .collect();
     let mut plan = Plan {
         prefer_channel: Some(channel.to_string()),
+        pick,
         ..Plan::default()
     };
     positive(expr, &named, &mut plan.names)?;
@@ -173,10 +187,24 @@ impl Plan {
             f.name.as_deref() == Some("Channel")
                 && matches!(v, SigmaValue::String(s) if Some(&s.original) == self.prefer_channel.as_ref())
         });
+        let index = self.choices.len();
+        self.choices.push(if has(Modifier::All) {
+            1
+        } else {
+            item.values.len()
+        });
+        let picked = match self.pick {
+            Some((i, k)) if i == index => item.values.get(k),
+            _ => None,
+        };
         let values: Vec<&SigmaValue> = if has(Modifier::All) {
             item.values.iter().collect()
         } else {
-            preferred.or(item.values.first()).into_iter().collect()
+            picked
+                .or(preferred)
+                .or(item.values.first())
+                .into_iter()
+                .collect()
         };
         let freedom = Freedom {
             fold: !has(Modifier::Cased)
