@@ -269,35 +269,6 @@ impl<'a> WindowsSystem<'a> {
             WindowsSystem::Flat(top) => top.get("Keywords"),
         }
     }
-
-    /// The process and thread that wrote the record (`<Execution ProcessID ThreadID>`), for
-    /// rules that name `ProcessId`/`ThreadId` on records whose `EventData` has no such field:
-    /// SigmaHQ's "Service Installation by an Unusual Client" reads the Service Control
-    /// Manager's 7045 written with process 0, as it is when a service is created over RPC by
-    /// some remote tools. Winlogbeat keeps them as `winlog.process.pid` / `.thread.id`.
-    fn execution(&self, field: &str) -> Option<&'a Value> {
-        let (evtx_attr, beat) = match field {
-            "ProcessId" => ("ProcessID", "pid"),
-            "ThreadId" => ("ThreadID", "thread"),
-            _ => return None,
-        };
-        match self {
-            WindowsSystem::Evtx(sys) => sys
-                .and_then(|s| s.get("Execution"))
-                .and_then(|e| e.get("#attributes"))
-                .and_then(|a| a.get(evtx_attr)),
-            WindowsSystem::Winlog(w) => {
-                let process = w.and_then(|w| w.get("process"));
-                match beat {
-                    "pid" => process.and_then(|p| p.get("pid")),
-                    _ => process
-                        .and_then(|p| p.get("thread"))
-                        .and_then(|t| t.get("id")),
-                }
-            }
-            WindowsSystem::Flat(_) => None,
-        }
-    }
 }
 
 /// A value of `EventData`. Unnamed `<Data>` elements (classic PowerShell 400/800, SQL Server
@@ -384,11 +355,6 @@ impl SigmaEvent for FieldView<'_> {
                 })
             {
                 return Some(EventValue::from(v));
-            }
-            if data.is_none_or(|d| !d.contains_key(path))
-                && let Some(v) = system.execution(path)
-            {
-                return Some(number_or_text(v));
             }
             if !path.contains('.') {
                 return None;

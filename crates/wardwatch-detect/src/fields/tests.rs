@@ -227,27 +227,3 @@ fn padded_logon_process_names_read_without_their_padding() {
     );
     assert_eq!(lookup(&flat, "LogonProcessName").as_deref(), Some("Advapi"));
 }
-
-#[test]
-fn the_writing_process_answers_when_event_data_has_none() {
-    let e = event(
-        SourceKind::Evtx,
-        "System",
-        "7045",
-        json!({"Event": {"System": {"EventID": 7045, "Channel": "System",
-            "Execution": {"#attributes": {"ProcessID": 0, "ThreadID": 812}}},
-            "EventData": {"ServiceName": "x", "ImagePath": "cmd /c y"}}}),
-    );
-    assert_eq!(lookup(&e, "ProcessId").as_deref(), Some("0"));
-    assert_eq!(lookup(&e, "ThreadId").as_deref(), Some("812"));
-    // A record's own ProcessId wins over the writer's.
-    let own = event(
-        SourceKind::Evtx,
-        "Security",
-        "4624",
-        json!({"Event": {"System": {"EventID": 4624, "Channel": "Security",
-            "Execution": {"#attributes": {"ProcessID": 640}}},
-            "EventData": {"ProcessId": "0x2d4"}}}),
-    );
-    assert_eq!(lookup(&own, "ProcessId").as_deref(), Some("0x2d4"));
-}
