@@ -578,6 +578,27 @@ fn sigmahq_windows_rules_fire_on_the_records_they_describe() {
                     }
                 }
             }
+            // Every other alternative of every list of maps, one at a time.
+            for (i, n) in plan.alternatives.iter().enumerate() {
+                for k in 1..*n {
+                    let Ok(mut other) = selftest::plan_alternative(&rule, channel, (i, k)) else {
+                        continue;
+                    };
+                    other.fill(&rule);
+                    let (sys, data) = other.values(Variant::default());
+                    let Some(data) = shape(data) else { continue };
+                    let e = record(channel, event_id, &sys, data);
+                    if !in_logsource(&e) {
+                        continue;
+                    }
+                    *counts.entry("other alternatives").or_default() += 1;
+                    if fires(&e) {
+                        *fired_variants.entry("other alternatives").or_default() += 1;
+                    } else if !other.conflict {
+                        misses.push(miss("other alternatives", e));
+                    }
+                }
+            }
             // The same record shipped by Winlogbeat, or exported flat.
             for (variant, flat) in [("winlogbeat", false), ("flat json", true)] {
                 let Some(e) = shipped(flat, &event) else {

@@ -58,6 +58,10 @@ pub struct Plan {
     pick: Option<(usize, usize)>,
     /// How many items were met, and how many values each offers (1 under `|all`).
     pub choices: Vec<usize>,
+    /// Use alternative `.1` of the `.0`-th list of maps met instead of its first.
+    alternative: Option<(usize, usize)>,
+    /// How many lists of maps were met, and how many alternatives each offers.
+    pub alternatives: Vec<usize>,
 }
 
 /// Why a record could not be built.
@@ -132,11 +136,30 @@ pub fn plan(rule: &SigmaRule, channel: &str) -> Result<Plan, Limit> {
     plan_picking(rule, channel, None)
 }
 
+/// [`plan`], with alternative `pick.1` of the `pick.0`-th list of maps met (see
+/// [`Plan::alternatives`]).
+pub fn plan_alternative(
+    rule: &SigmaRule,
+    channel: &str,
+    pick: (usize, usize),
+) -> Result<Plan, Limit> {
+    build(rule, channel, None, Some(pick))
+}
+
 /// [`plan`], with value `pick.1` of the `pick.0`-th item met (see [`Plan::choices`]).
 pub fn plan_picking(
     rule: &SigmaRule,
     channel: &str,
     pick: Option<(usize, usize)>,
+) -> Result<Plan, Limit> {
+    build(rule, channel, pick, None)
+}
+
+fn build(
+    rule: &SigmaRule,
+    channel: &str,
+    pick: Option<(usize, usize)>,
+    alternative: Option<(usize, usize)>,
 ) -> Result<Plan, Limit> {
     let expr = rule
         .detection
@@ -152,6 +175,7 @@ pub fn plan_picking(
     let mut plan = Plan {
         prefer_channel: Some(channel.to_string()),
         pick,
+        alternative,
         ..Plan::default()
     };
     positive(expr, &named, &mut plan.names)?;
@@ -169,7 +193,15 @@ impl Plan {
     fn detection(&mut self, det: &Detection) -> Result<(), Limit> {
         match det {
             Detection::AllOf(items) => items.iter().try_for_each(|i| self.item(i)),
-            Detection::AnyOf(alts) => self.detection(alts.first().ok_or("an empty list")?),
+            Detection::AnyOf(alts) => {
+                let index = self.alternatives.len();
+                self.alternatives.push(alts.len());
+                let k = match self.alternative {
+                    Some((i, k)) if i == index => k,
+                    _ => 0,
+                };
+                self.detection(alts.get(k).ok_or("an empty list")?)
+            }
             Detection::Keywords(values) => {
                 let v = values.first().ok_or("an empty keyword list")?;
                 self.keywords
