@@ -7,7 +7,10 @@
 //! TLS certificates and keys (readable, belonging together, valid now, expiring within 30 days),
 //! client CA files, the data folder (owner-only permissions, writable, free disk), each listener
 //! (bindable, or already answering — a running server), plain HTTP off loopback, allowed
-//! networks, and whether ingest and API tokens exist (environment or store).
+//! networks, and whether ingest and API tokens exist (environment or store). With `[store]
+//! state` (a cluster node's configuration) the tokens and the feeds' state are the shared
+//! state's, opened as the nodes open it (`roles::state_opener`), and an unreachable one must be
+//! fixed.
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -19,7 +22,7 @@ use clap::Args;
 use wardwatch_listen::{Allow, ClientAuth, tls};
 use wardwatch_server::Config;
 use wardwatch_server::disk::{free_bytes, human};
-use wardwatch_store::{Db, DbOptions, TokenKind};
+use wardwatch_store::{Db, DbOptions, Store, TokenKind};
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -79,9 +82,10 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     check_data(&config, &mut report);
     check_tls(&config, &mut report);
     check_listeners(&config, &mut report);
-    check_tokens(&config, &mut report);
+    let state = open_state(&config, &mut report);
+    check_tokens(state.as_deref(), &mut report);
     check_rules(&config, &mut report);
-    check_feeds(&config, &mut report);
+    check_feeds(&config, state.as_deref(), &mut report);
     Ok(print(&report))
 }
 
@@ -177,8 +181,40 @@ fn load(args: &DoctorArgs, report: &mut Report) -> Option<Config> {
     Some(config)
 }
 
+/// Where the nodes keep tokens and the feeds' state: with `[store] state` the cluster's shared
+/// state (reachable, else a fix), else the data folder's store when it has one.
+fn open_state(config: &Config, report: &mut Report) -> Option<Box<dyn Store>> {
+    if config
+        .store
+        .as_ref()
+        .is_some_and(|s| !s.state.trim().is_empty())
+    {
+        let opened = wardwatch_server::roles::state_opener(config)
+            .map_err(|e| e.to_string())
+            .and_then(|open| open().map_err(|e| e.to_string()));
+        return match opened {
+            Ok(store) => {
+                report.ok("store.state: the cluster's shared state answers");
+                Some(store)
+            }
+            Err(e) => {
+                report.fix(format!(
+                    "store.state: cannot open the cluster's shared state: {e}"
+                ));
+                None
+            }
+        };
+    }
+    if !config.data.dir.join(wardwatch_store::FILE_NAME).exists() {
+        return None;
+    }
+    Db::open(&config.data.dir, &DbOptions::default())
+        .ok()
+        .map(|db| Box::new(db) as Box<dyn Store>)
+}
+
 /// The partners' feeds: configured sensibly, and how their last polls went (from the store).
-fn check_feeds(config: &Config, report: &mut Report) {
+fn check_feeds(config: &Config, state: Option<&dyn Store>, report: &mut Report) {
     let feeds = match wardwatch_server::intel_feeds::check(&config.intel.feeds) {
         Ok(f) => f,
         Err(e) => {
@@ -190,12 +226,7 @@ fn check_feeds(config: &Config, report: &mut Report) {
         return;
     }
     report.ok(format!("intel feeds: {} configured", feeds.len()));
-    if !config.data.dir.join(wardwatch_store::FILE_NAME).exists() {
-        return;
-    }
-    let Ok(db) =
-        wardwatch_store::Db::open(&config.data.dir, &wardwatch_store::DbOptions::default())
-    else {
+    let Some(db) = state else {
         return;
     };
     let Ok(states) = db.feed_statuses() else {
@@ -496,17 +527,12 @@ fn privileged_hint(addr: SocketAddr) -> &'static str {
     }
 }
 
-fn check_tokens(config: &Config, report: &mut Report) {
+fn check_tokens(state: Option<&dyn Store>, report: &mut Report) {
     let env = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
-    let store = config.data.dir.join(wardwatch_store::FILE_NAME);
     let stored = |kind: TokenKind| -> usize {
-        if !store.exists() {
-            return 0;
-        }
-        Db::open(&config.data.dir, &DbOptions::default())
-            .and_then(|db| db.token_hashes(kind))
-            .map(|t| t.len())
-            .unwrap_or(0)
+        state
+            .and_then(|db| db.token_hashes(kind).ok())
+            .map_or(0, |t| t.len())
     };
     let ingest = usize::from(env("WARDWATCH_INGEST_TOKEN")) + stored(TokenKind::Ingest);
     let api = usize::from(env("WARDWATCH_API_TOKEN")) + stored(TokenKind::Api);

@@ -39,9 +39,10 @@ pub enum IntelCommand {
 
 #[derive(Debug, Args)]
 pub struct SightingsArgs {
-    /// The data folder of the store.
-    #[arg(long, default_value = "wardwatch-data")]
-    data: PathBuf,
+    /// The store: `--data DIR`, or `-c FILE` (with `[store] state`, a cluster's shared state,
+    /// where the incidents role queues the sightings).
+    #[command(flatten)]
+    target: crate::state_target::Target,
     /// The most sightings listed.
     #[arg(long, default_value_t = 100)]
     limit: usize,
@@ -433,14 +434,10 @@ fn feeds(args: FeedsArgs) -> Result<ExitCode> {
 }
 
 fn sightings(args: SightingsArgs) -> Result<ExitCode> {
-    if !args.data.join(wardwatch_store::FILE_NAME).exists() {
-        bail!("no store in `{}` (pass --data)", args.data.display());
-    }
-    let db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
-        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
+    let (db, place) = args.target.open_store()?;
     let rows = db
         .taxii_sightings(args.limit)
-        .context("cannot read the sightings")?;
+        .with_context(|| format!("cannot read the sightings in {place}"))?;
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "-".to_string(),
         serde_json::Value::String(s) => s.clone(),

@@ -4,7 +4,8 @@
 //! state, `incidents ack -c` acknowledges it and the API node sees that at once (and its audit
 //! log names the command line); `wardwatch report -c` tells the figures the API tells
 //! (incidents, alerts per rule, acknowledged); `wardwatch identity usage -c` reads the ledger
-//! the detect worker wrote; an unreachable store is an error naming the server and the file,
+//! the detect worker wrote; `intel sightings -c` and `doctor -c` read the shared state too; an
+//! unreachable store is an error naming the server and the file,
 //! never the password; `--data` beside such a configuration is refused.
 
 #[path = "common/cluster.rs"]
@@ -227,6 +228,31 @@ fn incidents_report_and_identity_usage_read_and_change_a_cluster() {
         String::from_utf8_lossy(&none.stderr)
     );
 
+    // `intel sightings -c`: the partners' sightings the API tells (none were sent here).
+    let sightings = cli(&["intel", "sightings", "--format", "jsonl"], &config, "");
+    ok(&sightings);
+    let api_sightings = http_get(http, "/api/v1/intel/sightings", Some("test-api")).1;
+    assert_eq!(api_sightings["total"], 0, "{api_sightings}");
+    assert!(
+        String::from_utf8_lossy(&sightings.stderr).contains("0 sighting(s)"),
+        "{}",
+        String::from_utf8_lossy(&sightings.stderr)
+    );
+
+    // `doctor -c`: the shared state answers, and the tokens counted are the shared state's.
+    ok(&cli(
+        &["tokens", "add", "shipper-9", "--kind", "ingest"],
+        &config,
+        "",
+    ));
+    let doctor = cli(&["doctor"], &config, "");
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        said.contains("store.state: the cluster's shared state answers")
+            && said.contains("ingest tokens: 1"),
+        "{said}"
+    );
+
     // `--data` beside `[store]` is refused; an unreachable store is named, its password not.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_wardwatch"))
         .args(["incidents", "list", "--data", "/tmp/elsewhere", "-c"])
@@ -249,6 +275,8 @@ fn incidents_report_and_identity_usage_read_and_change_a_cluster() {
         &["incidents", "list"][..],
         &["report"][..],
         &["identity", "usage", "n.jansen"][..],
+        &["intel", "sightings"][..],
+        &["incidents", "ack", "x"][..],
     ] {
         let o = cli(args, &bad, "");
         assert!(!o.status.success(), "{args:?}");
@@ -259,6 +287,14 @@ fn incidents_report_and_identity_usage_read_and_change_a_cluster() {
         );
         assert!(!err.contains("s3cret"), "no password in messages: {err}");
     }
+    let doctor = cli(&["doctor"], &bad, "");
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("FIX   store.state") && said.contains(&format!("127.0.0.1:{port}")),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret"), "no password in messages: {said}");
     drop(node);
 }
 
