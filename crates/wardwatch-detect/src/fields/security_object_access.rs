@@ -18,7 +18,14 @@
 //! - a **file** object opened with `DELETE` (`0x10000`, `%%1537`) is `file_delete`:
 //!   `TargetFilename` is the file, `Image` the program, `User` the account;
 //! - a **file** object read (`ReadData`, `0x1`, `%%4416`) is `file_access`: `FileName` is the
-//!   file, `Image` the program, `User` the account.
+//!   file, `Image` the program, `User` the account;
+//! - a **file** object opened to write or append data (`WriteData`/`AddFile`, `0x2`, `%%4417`;
+//!   `AppendData`/`AddSubdirectory`, `0x4`, `%%4418`) is Sysmon's file creation, `file_event`
+//!   (and `file_access`, as any access is): `TargetFilename` (and `FileName`) is the file.
+//!   Sysmon reports a file created or overwritten; auditing reports the write, which is the
+//!   same act for the files SigmaHQ's `file_event` rules name (a dump in a temp folder, a
+//!   script in a Startup folder, a web shell under the web root, a ransom note) on a host that
+//!   audits its folders without Sysmon.
 //!
 //! A 4656 that was refused (a failure audit) opened nothing and is none of these. Other object
 //! types (SAM, directory, registry keys, tokens) keep only their own names.
@@ -43,10 +50,14 @@ pub enum ObjectAccess {
     FileDelete,
     /// A file read (`file_access`).
     FileRead,
+    /// A file opened to write or append data (`file_event`, `file_access`).
+    FileWrite,
 }
 
 const DELETE: u64 = 0x10000;
 const READ_DATA: u64 = 0x1;
+/// `WriteData`/`AddFile` and `AppendData`/`AddSubdirectory`.
+const WRITE_DATA: u64 = 0x2 | 0x4;
 
 impl ObjectAccess {
     /// What a 4656/4663 record's `EventData` describes; `None` for other objects and for a
@@ -68,6 +79,9 @@ impl ObjectAccess {
         };
         if mask.is_some_and(|m| m & DELETE != 0) || listed("%%1537") {
             Some(ObjectAccess::FileDelete)
+        } else if mask.is_some_and(|m| m & WRITE_DATA != 0) || listed("%%4417") || listed("%%4418")
+        {
+            Some(ObjectAccess::FileWrite)
         } else if mask.is_some_and(|m| m & READ_DATA != 0) || listed("%%4416") {
             Some(ObjectAccess::FileRead)
         } else {
@@ -81,6 +95,7 @@ impl ObjectAccess {
             ObjectAccess::Process => &["process_access"],
             ObjectAccess::FileDelete => &["file_delete"],
             ObjectAccess::FileRead => &["file_access"],
+            ObjectAccess::FileWrite => &["file_event", "file_access"],
         }
     }
 }
@@ -138,9 +153,17 @@ pub(super) fn lookup<'a>(
         (ObjectAccess::Process, "SourceUser") => user(data),
         (ObjectAccess::FileDelete, "TargetFilename") => borrowed("ObjectName"),
         (ObjectAccess::FileRead, "FileName") => borrowed("ObjectName"),
-        (ObjectAccess::FileDelete | ObjectAccess::FileRead, "Image") => borrowed("ProcessName"),
-        (ObjectAccess::FileDelete | ObjectAccess::FileRead, "ProcessId") => process_id(data),
-        (ObjectAccess::FileDelete | ObjectAccess::FileRead, "User") => user(data),
+        (ObjectAccess::FileWrite, "TargetFilename" | "FileName") => borrowed("ObjectName"),
+        (ObjectAccess::FileDelete | ObjectAccess::FileRead | ObjectAccess::FileWrite, "Image") => {
+            borrowed("ProcessName")
+        }
+        (
+            ObjectAccess::FileDelete | ObjectAccess::FileRead | ObjectAccess::FileWrite,
+            "ProcessId",
+        ) => process_id(data),
+        (ObjectAccess::FileDelete | ObjectAccess::FileRead | ObjectAccess::FileWrite, "User") => {
+            user(data)
+        }
         _ => None,
     }
 }
@@ -264,6 +287,48 @@ mod tests {
                 .contains("\\Credentials\\")
         );
         assert_eq!(get(&read, access, "TargetFilename"), None);
+
+        // Data written or appended is Sysmon's file creation, under both file names.
+        let write = data(json!({
+            "SubjectUserName": "jdoe", "SubjectDomainName": "HOSP", "ObjectType": "File",
+            "ObjectName": "C:\\Users\\jdoe\\AppData\\Roaming\\Microsoft\\Windows\\Start Menu\\Programs\\Startup\\u.vbs",
+            "AccessMask": "0x2", "AccessList": "%%4417", "ProcessName": "C:\\Windows\\System32\\cmd.exe"}));
+        let access = ObjectAccess::of(&write, false).unwrap();
+        assert_eq!(access, ObjectAccess::FileWrite);
+        assert_eq!(access.categories(), ["file_event", "file_access"]);
+        assert!(
+            get(&write, access, "TargetFilename")
+                .unwrap()
+                .ends_with("\\u.vbs")
+        );
+        assert!(
+            get(&write, access, "FileName")
+                .unwrap()
+                .ends_with("\\u.vbs")
+        );
+        assert_eq!(get(&write, access, "User").as_deref(), Some("HOSP\\jdoe"));
+        // Appending, named only in the access list, is a write too; a read and write handle is
+        // a write (it is still in file_access).
+        let mut append = write.clone();
+        append.remove("AccessMask");
+        append.insert("AccessList".into(), json!("%%4418\r\n\t\t\t\t"));
+        assert_eq!(
+            ObjectAccess::of(&append, false),
+            Some(ObjectAccess::FileWrite)
+        );
+        let mut both = write.clone();
+        both.insert("AccessMask".into(), json!("0x3"));
+        assert_eq!(
+            ObjectAccess::of(&both, false),
+            Some(ObjectAccess::FileWrite)
+        );
+        // Deleting wins over writing: a rename-and-delete is a deletion.
+        let mut gone = write.clone();
+        gone.insert("AccessMask".into(), json!("0x10002"));
+        assert_eq!(
+            ObjectAccess::of(&gone, false),
+            Some(ObjectAccess::FileDelete)
+        );
 
         // Writing attributes or other objects are none of these.
         let attrs =
