@@ -184,7 +184,8 @@ fn windows_categories(service: &str, event_id: u64) -> &'static [&'static str] {
         ("security", 5156) => &["network_connection"],
         ("powershell", 4103) => &["ps_module"],
         ("powershell", 4104) => &["ps_script"],
-        ("powershell-classic", 400) => &["ps_classic_start"],
+        // The engine's start names its command line: a process creation too (fields/powershell_400).
+        ("powershell-classic", 400) => &["ps_classic_start", "process_creation"],
         ("powershell-classic", 600) => &["ps_classic_provider_start"],
         ("powershell-classic", 800) => &["ps_classic_script"],
         _ => &[],

@@ -70,12 +70,14 @@ fn category_allowed(category: &str, channel: &str, event_id: u64) -> bool {
         ("Security", c) if c.starts_with("registry_") => event_id == 4657,
         ("Security", "pipe_created") => event_id == 5145,
         // Object access auditing answers by the object opened (`fields/security_object_access.rs`).
-        ("Security", "process_access" | "file_delete" | "file_access") => {
+        ("Security", "process_access" | "file_delete" | "file_access" | "file_event") => {
             matches!(event_id, 4656 | 4663)
         }
         ("Microsoft-Windows-PowerShell/Operational", "ps_script") => event_id == 4104,
         ("Microsoft-Windows-PowerShell/Operational", "ps_module") => event_id == 4103,
         ("Windows PowerShell", "ps_classic_start") => event_id == 400,
+        // The engine's start carries its command line (`fields/powershell_400.rs`).
+        ("Windows PowerShell", "process_creation") => event_id == 400,
         ("Windows PowerShell", "ps_classic_provider_start") => event_id == 600,
         _ => false,
     }

@@ -13,13 +13,16 @@
 //! ([`security_4657`]), so SigmaHQ's registry rules see hosts that audit the registry without
 //! Sysmon. Security 5145 on `IPC$` (a named pipe opened over SMB) answers to Sysmon's pipe names
 //! ([`security_5145`]), so SigmaHQ's `pipe_created` rules see remote pipe use on hosts that audit
-//! file shares. Object access auditing, 4656/4663, answers to Sysmon's process access and file
+//! file shares. Windows PowerShell 400, written at every PowerShell start whatever the audit
+//! policy, answers to Sysmon's process creation names with its host application as the command
+//! line ([`powershell_400`]). Object access auditing, 4656/4663, answers to Sysmon's process access and file
 //! names by the object it opened ([`security_object_access`]): another process opened is
 //! `process_access`, a file opened to delete `file_delete`, a file read `file_access`, a file
 //! written or appended to `file_event` (Sysmon's file creation). A connection the Filtering
 //! Platform permitted, 5156, answers to Sysmon's network connection names ([`security_5156`]),
 //! so SigmaHQ's `network_connection` rules see hosts that audit it.
 
+mod powershell_400;
 mod security_4657;
 mod security_4688;
 mod security_5145;
@@ -83,6 +86,8 @@ enum Translation {
     SharePipe,
     /// 5156: a connection the Filtering Platform permitted ([`security_5156`]).
     NetworkConnection,
+    /// Windows PowerShell 400: the engine started, with its command line ([`powershell_400`]).
+    PowerShellStart,
     /// 4656/4663, before the object it opened is known.
     ObjectAccessRecord,
     /// 4656/4663 on a process or a file ([`security_object_access`]).
@@ -116,7 +121,10 @@ impl<'a> FieldView<'a> {
         let translation = || {
             let security =
                 (event.ecs.channel.as_deref()).is_some_and(|c| c.eq_ignore_ascii_case("Security"));
+            let classic_powershell = (event.ecs.channel.as_deref())
+                .is_some_and(|c| c.eq_ignore_ascii_case("Windows PowerShell"));
             match event.ecs.event_code.as_deref() {
+                Some("400") if classic_powershell => Translation::PowerShellStart,
                 Some("4688") if security => Translation::ProcessCreation,
                 Some("4657") if security => Translation::RegistryValue,
                 Some("5145") if security => Translation::SharePipe,
@@ -342,6 +350,7 @@ impl SigmaEvent for FieldView<'_> {
                 Translation::RegistryValue => security_4657::lookup(d, path),
                 Translation::SharePipe => security_5145::lookup(d, path),
                 Translation::NetworkConnection => security_5156::lookup(d, path),
+                Translation::PowerShellStart => powershell_400::lookup(d, path),
                 Translation::ObjectAccess(a) => security_object_access::lookup(d, *a, path),
                 Translation::None | Translation::ObjectAccessRecord => None,
             });

@@ -153,6 +153,12 @@ fn unnamed_data_elements_match_as_one_text() {
     let data = lookup(&e, "Data").unwrap();
     assert!(data.contains("HostApplication=powershell.exe -enc"));
     assert!(data.starts_with("Available\n"));
+    // The engine's start is a process creation too: its host application is the command line.
+    assert_eq!(
+        lookup(&e, "CommandLine").as_deref(),
+        Some("powershell.exe -enc AAA")
+    );
+    assert!(lookup(&e, "Image").unwrap().ends_with("\\powershell.exe"));
 }
 
 #[test]
