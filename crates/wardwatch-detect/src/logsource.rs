@@ -446,7 +446,11 @@ mod tests {
         assert_eq!(opened(4656, "Process", "0x1410"), vec!["process_access"]);
         assert_eq!(opened(4663, "File", "0x10000"), vec!["file_delete"]);
         assert_eq!(opened(4663, "File", "0x1"), vec!["file_access"]);
-        assert!(opened(4663, "File", "0x2").is_empty());
+        assert_eq!(
+            opened(4663, "File", "0x2"),
+            vec!["file_event", "file_access"]
+        );
+        assert!(opened(4663, "File", "0x100").is_empty());
         assert!(opened(4656, "SAM_USER", "0x10000").is_empty());
         assert!(of_event(&win("Security", 4663)).categories.is_empty());
     }

@@ -49,11 +49,15 @@ fn host_application(data: &Map<String, Value>) -> Option<&str> {
     })
 }
 
-/// The program of a command line: the first token, without its quotes.
+/// The program of a command line: the quoted first token, or, unquoted, everything up to the
+/// first `.exe` (a path with spaces, as Windows itself resolves it), else the first word.
 fn program(command_line: &str) -> &str {
     let c = command_line.trim_start();
     if let Some(rest) = c.strip_prefix('"') {
         return rest.split('"').next().unwrap_or(rest);
+    }
+    if let Some(end) = c.to_ascii_lowercase().find(".exe") {
+        return &c[..end + ".exe".len()];
     }
     c.split_whitespace().next().unwrap_or(c)
 }
