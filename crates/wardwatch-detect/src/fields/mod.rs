@@ -15,8 +15,8 @@
 //! ([`security_5145`]), so SigmaHQ's `pipe_created` rules see remote pipe use on hosts that audit
 //! file shares. Windows PowerShell 400, written at every PowerShell start whatever the audit
 //! policy, answers to Sysmon's process creation names with its host application as the command
-//! line ([`powershell_400`]). Object access auditing, 4656/4663, answers to Sysmon's process access and file
-//! names by the object it opened ([`security_object_access`]): another process opened is
+//! line ([`powershell_400`]). Object access auditing, 4656/4663, answers to Sysmon's process
+//! access and file names by the object it opened ([`security_object_access`]): another process opened is
 //! `process_access`, a file opened to delete `file_delete`, a file read `file_access`, a file
 //! written or appended to `file_event` (Sysmon's file creation). A connection the Filtering
 //! Platform permitted, 5156, answers to Sysmon's network connection names ([`security_5156`]),
