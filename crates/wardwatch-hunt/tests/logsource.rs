@@ -69,6 +69,8 @@ fn category_allowed(category: &str, channel: &str, event_id: u64) -> bool {
         // (`fields/security_4657.rs`, `fields/security_5145.rs`; the share is checked there).
         ("Security", c) if c.starts_with("registry_") => event_id == 4657,
         ("Security", "pipe_created") => event_id == 5145,
+        // An outbound connection the Filtering Platform permitted (`fields/security_5156.rs`).
+        ("Security", "network_connection") => event_id == 5156,
         // Object access auditing answers by the object opened (`fields/security_object_access.rs`).
         ("Security", "process_access" | "file_delete" | "file_access" | "file_event") => {
             matches!(event_id, 4656 | 4663)
