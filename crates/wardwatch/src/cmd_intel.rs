@@ -70,9 +70,10 @@ pub struct RetroArgs {
     /// Intelligence files or folders (STIX 2.1 bundles, MISP events, IOC lists).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// The data folder of the store.
-    #[arg(long, default_value = "wardwatch-data")]
-    data: PathBuf,
+    /// The store: `--data DIR`, or `-c FILE` (with `[store]`, a cluster's events in
+    /// ClickHouse).
+    #[command(flatten)]
+    target: crate::state_target::Target,
     /// How far back to look, in days.
     #[arg(long, default_value_t = 30)]
     days: u32,
@@ -311,17 +312,13 @@ fn share(args: ShareArgs) -> Result<ExitCode> {
 
 fn retro(args: RetroArgs) -> Result<ExitCode> {
     let set = load_for_hunt(&args.paths, true)?;
-    if !args.data.join(wardwatch_store::FILE_NAME).exists() {
-        bail!("no store in `{}` (pass --data)", args.data.display());
-    }
-    let db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
-        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
+    let (db, place) = args.target.open_store()?;
     let now = jiff::Timestamp::now();
     let from = now - jiff::SignedDuration::from_hours(24 * i64::from(args.days));
     let mut findings = Vec::new();
     // Indicators as they are in force now, against events of the past.
     let read = wardwatch_server::intel::retro_hunt(
-        &db,
+        &*db,
         &set.0,
         Some(&args.org),
         (from, now + jiff::SignedDuration::from_nanos(1), now),
@@ -332,7 +329,7 @@ fn retro(args: RetroArgs) -> Result<ExitCode> {
             }
         },
     )
-    .context("cannot read the stored events")?
+    .with_context(|| format!("cannot read the stored events in {place}"))?
     .events;
     let format = match args.format {
         RetroFormat::Table => wardwatch_hunt::output::OutputFormat::Table,

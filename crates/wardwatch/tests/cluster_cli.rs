@@ -228,6 +228,31 @@ fn incidents_report_and_identity_usage_read_and_change_a_cluster() {
         String::from_utf8_lossy(&none.stderr)
     );
 
+    // `intel retro -c`: a partner's indicator against the events in ClickHouse.
+    let iocs = dir.path().join("partner.txt");
+    std::fs::write(&iocs, "10.20.7.44\n").unwrap();
+    let retro = cli(
+        &[
+            "intel",
+            "retro",
+            iocs.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+        &config,
+        "",
+    );
+    let found = ok(&retro);
+    let err = String::from_utf8_lossy(&retro.stderr);
+    assert!(
+        found.lines().count() == 1 && found.contains("10.20.7.44"),
+        "{found}\n{err}"
+    );
+    assert!(
+        err.contains(&format!("over {} stored event(s)", EVENTS + 1)),
+        "{err}"
+    );
+
     // `intel sightings -c`: the partners' sightings the API tells (none were sent here).
     let sightings = cli(&["intel", "sightings", "--format", "jsonl"], &config, "");
     ok(&sightings);
