@@ -95,17 +95,15 @@ pub enum RetroFormat {
 pub struct ShareArgs {
     /// The incident id (`wardwatch incidents list`).
     incident: String,
-    /// The data folder of the store.
-    #[arg(long, default_value = "wardwatch-data")]
-    data: PathBuf,
+    /// The store: `--data DIR`, or `-c FILE`, the configuration `serve` reads (its
+    /// collections, producer name, own mail domains and context folder are used unless given
+    /// here; with `[store] state`, the incident and the collections are a cluster's).
+    #[command(flatten)]
+    target: crate::state_target::Target,
     /// Publish to this TAXII collection (alias or id, from [[taxii.collections]]): partners
     /// fetch it from `serve`'s TAXII server.
     #[arg(long, value_name = "COLLECTION")]
     collection: Option<String>,
-    /// The configuration `serve` reads: its collections, producer name, own mail domains and
-    /// context folder are used unless given here.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
     /// The context folder (inventory.csv, roster.csv: whose names and addresses stay home).
     #[arg(long, value_name = "DIR")]
     context: Option<PathBuf>,
@@ -227,10 +225,7 @@ fn share(args: ShareArgs) -> Result<ExitCode> {
             "say --collection C to publish, --dry-run to see the bundle, or -o FILE to write it for a partner"
         );
     }
-    if !args.data.join(wardwatch_store::FILE_NAME).exists() {
-        bail!("no store in `{}` (pass --data)", args.data.display());
-    }
-    let config = match &args.config {
+    let config = match args.target.config_file() {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read `{}`", path.display()))?;
@@ -244,9 +239,8 @@ fn share(args: ShareArgs) -> Result<ExitCode> {
         .setup()
         .map_err(anyhow::Error::msg)
         .with_context(|| "[taxii]")?;
-    let mut db = wardwatch_store::Db::open(&args.data, &wardwatch_store::DbOptions::default())
-        .with_context(|| format!("cannot open the store in `{}`", args.data.display()))?;
-    if args.config.is_some() {
+    let (mut db, place) = args.target.open_store()?;
+    if args.target.config_file().is_some() {
         db.taxii_set_collections(&taxii.collections)?;
     }
     let context = args.context.clone().or_else(|| {
@@ -281,8 +275,8 @@ fn share(args: ShareArgs) -> Result<ExitCode> {
     } else {
         args.collection.as_deref()
     };
-    let out = publish::publish(&mut db, &args.incident, target, args.tlp, &settings)
-        .with_context(|| format!("in `{}`", args.data.display()))?;
+    let out = publish::publish(&mut *db, &args.incident, target, args.tlp, &settings)
+        .with_context(|| format!("in {place}"))?;
     let json = serde_json::to_string_pretty(&out.share.bundle)?;
     for (what, why) in &out.share.withheld {
         eprintln!("withheld {what}: {why}");

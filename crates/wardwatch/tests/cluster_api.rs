@@ -13,7 +13,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cluster_common::{Node, clickhouse};
+use cluster_common::{Node, clickhouse, taxii_get as taxii};
 use common::{http_get, request};
 use serde_json::{Value, json};
 use wardwatch_peers::Peer;
@@ -69,27 +69,6 @@ fn wait_for(
         assert!(Instant::now() < deadline, "GET {path}: {status} {v}");
         std::thread::sleep(Duration::from_millis(300));
     }
-}
-
-/// A TAXII 2.1 GET with a partner's token; status and JSON body.
-fn taxii(addr: std::net::SocketAddr, path: &str, token: &str) -> (u16, Value) {
-    use std::io::{Read, Write};
-    const MEDIA: &str = "application/taxii+json;version=2.1";
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: {MEDIA}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// A failed console sign-in (an unknown account), with the double-submit token the sign-in page

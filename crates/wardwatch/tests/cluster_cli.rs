@@ -4,7 +4,9 @@
 //! state, `incidents ack -c` acknowledges it and the API node sees that at once (and its audit
 //! log names the command line); `wardwatch report -c` tells the figures the API tells
 //! (incidents, alerts per rule, acknowledged); `wardwatch identity usage -c` reads the ledger
-//! the detect worker wrote; `intel sightings -c` and `doctor -c` read the shared state too; an
+//! the detect worker wrote; `intel share -c` publishes to the cluster's TAXII collection, which a
+//! partner reads from the API node; `intel retro -c` searches ClickHouse's events; `intel
+//! sightings -c` and `doctor -c` read the shared state too; an
 //! unreachable store is an error naming the server and the file,
 //! never the password; `--data` beside such a configuration is refused.
 
@@ -95,7 +97,10 @@ fn incidents_report_and_identity_usage_read_and_change_a_cluster() {
         format!(
             "[cluster]\nnats = \"{}\"\npartitions = 2\nack_wait_secs = 5\nmax_backlog_mb = 64\n\n\
              [store]\nevents = \"clickhouse://127.0.0.1:{}/wardwatch\"\nstate = \"{}\"\n\n\
-             [rules]\nbuiltin = false\nfolders = [{:?}]\n",
+             [rules]\nbuiltin = false\nfolders = [{:?}]\n\n\
+             [taxii]\nenabled = true\nproducer = \"Cluster Hospital\"\n\
+             [[taxii.collections]]\nalias = \"incidents\"\n\
+             [[taxii.partners]]\nname = \"st-north\"\nread = [\"incidents\"]\nmax_tlp = \"amber\"\n",
             nats.url(),
             ch.port,
             pg.url(),
@@ -251,6 +256,53 @@ fn incidents_report_and_identity_usage_read_and_change_a_cluster() {
     assert!(
         err.contains(&format!("over {} stored event(s)", EVENTS + 1)),
         "{err}"
+    );
+
+    // `intel share -c`: published to the cluster's collection, read by a partner from the
+    // API node's TAXII server with a token the command line made.
+    let secret = ok(&cli(
+        &["tokens", "add", "st-north", "--kind", "taxii"],
+        &config,
+        "",
+    ));
+    let shared = cli(
+        &[
+            "intel",
+            "share",
+            &id,
+            "--collection",
+            "incidents",
+            "--tlp",
+            "green",
+        ],
+        &config,
+        "",
+    );
+    ok(&shared);
+    let said = String::from_utf8_lossy(&shared.stderr);
+    let added: u64 = said
+        .split("): ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        added >= 1 && said.contains("published to collection `incidents`"),
+        "{said}"
+    );
+    let (s, v) = cluster_common::taxii_get(http, "/taxii2/intel/collections/", &secret);
+    assert_eq!(s, 200, "{v}");
+    let collection = v["collections"][0]["id"].as_str().unwrap().to_string();
+    let (s, v) = cluster_common::taxii_get(
+        http,
+        &format!("/taxii2/intel/collections/{collection}/objects/?limit=100"),
+        &secret,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["objects"].as_array().map_or(0, |o| o.len() as u64),
+        added,
+        "the partner reads what the command line shared: {v}"
     );
 
     // `intel sightings -c`: the partners' sightings the API tells (none were sent here).
