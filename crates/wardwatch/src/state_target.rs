@@ -1,5 +1,5 @@
-//! Where `wardwatch tokens` and `wardwatch users` read and write: the store the nodes read
-//! tokens and accounts from.
+//! Where the operator's commands read and write (`tokens`, `users`, `audit`, `incidents`,
+//! `report`, `identity usage`, `intel sightings|retro|share`): the store the nodes use.
 //!
 //! One machine: the SQLite store in the data folder (`--data`, or `data.dir` of `-c FILE`).
 //! A cluster: with `-c FILE` naming `[store] state = "postgres://..."`, the shared state in
