@@ -28,15 +28,7 @@ const MARKER: &str = "0c6a1f9e-5b7d-4e0a-9c3b-2d8e7f6a5b41";
 
 /// A marker rule, and a correlation on it per host (the ordered stage).
 fn rules(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("marker.yml"),
-        format!(
-            "title: Cluster test marker\nid: {MARKER}\nlogsource: {{product: windows, category: process_creation}}\n\
-             detection:\n  sel:\n    CommandLine|contains: 'cluster-marker'\n  condition: sel\nlevel: high\n"
-        ),
-    )
-    .unwrap();
+    cluster_common::marker_rule(dir, "Cluster test marker", MARKER, "cluster-marker");
     std::fs::write(
         dir.join("burst.yml"),
         format!(

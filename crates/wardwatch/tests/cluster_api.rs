@@ -22,15 +22,7 @@ const MARKER: &str = "3b1f6e2a-9c4d-4e7b-8a15-6d2c0f9e4b71";
 const EVENTS: u64 = 40;
 
 fn rules(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("marker.yml"),
-        format!(
-            "title: API node test marker\nid: {MARKER}\nlogsource: {{product: windows, category: process_creation}}\n\
-             detection:\n  sel:\n    CommandLine|contains: 'api-node-marker'\n  condition: sel\nlevel: high\n"
-        ),
-    )
-    .unwrap();
+    cluster_common::marker_rule(dir, "API node test marker", MARKER, "api-node-marker");
 }
 
 /// Event `n`: a Sysmon process creation on one of two hosts; every tenth a marker.

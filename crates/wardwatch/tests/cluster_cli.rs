@@ -82,15 +82,7 @@ fn incidents_report_and_identity_usage_read_and_change_a_cluster() {
     };
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = dir.path().join("rules");
-    std::fs::create_dir_all(&rules_dir).unwrap();
-    std::fs::write(
-        rules_dir.join("marker.yml"),
-        format!(
-            "title: {RULE}\nid: {MARKER}\nlogsource: {{product: windows, category: process_creation}}\n\
-             detection:\n  sel:\n    CommandLine|contains: 'cli-node-marker'\n  condition: sel\nlevel: high\n"
-        ),
-    )
-    .unwrap();
+    cluster_common::marker_rule(&rules_dir, RULE, MARKER, "cli-node-marker");
     let config = dir.path().join("cluster.toml");
     std::fs::write(
         &config,

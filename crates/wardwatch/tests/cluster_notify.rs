@@ -20,15 +20,12 @@ use wardwatch_peers::Peer;
 const MARKER: &str = "5e0c8a47-2b1d-4f3e-9a6c-8d7b1e2f4c90";
 
 fn rules(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("marker.yml"),
-        format!(
-            "title: Cluster notify marker\nid: {MARKER}\nlogsource: {{product: windows, category: process_creation}}\n\
-             detection:\n  sel:\n    CommandLine|contains: 'cluster-notify-marker'\n  condition: sel\nlevel: high\n"
-        ),
-    )
-    .unwrap();
+    cluster_common::marker_rule(
+        dir,
+        "Cluster notify marker",
+        MARKER,
+        "cluster-notify-marker",
+    );
 }
 
 /// A marker on `host` (by its own user): an incident of its own.

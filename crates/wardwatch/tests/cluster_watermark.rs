@@ -24,15 +24,7 @@ use wardwatch_store::{IncidentFilter, IncidentStore, PrivacyScope};
 const MARKER: &str = "6f0c2d9e-1b7a-4e53-9c2d-3a8e5b7f1d40";
 
 fn rules(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("marker.yml"),
-        format!(
-            "title: Watermark test marker\nid: {MARKER}\nlogsource: {{product: windows, category: process_creation}}\n\
-             detection:\n  sel:\n    CommandLine|contains: 'watermark-marker'\n  condition: sel\nlevel: high\n"
-        ),
-    )
-    .unwrap();
+    cluster_common::marker_rule(dir, "Watermark test marker", MARKER, "watermark-marker");
 }
 
 fn doc(host: &str, at: jiff::Timestamp, n: u32) -> String {

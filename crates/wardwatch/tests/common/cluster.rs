@@ -115,6 +115,20 @@ impl Drop for Node {
     }
 }
 
+/// Writes `marker.yml` in `dir`: a high-level process-creation rule `title` (id `id`) that
+/// fires on a command line containing `needle`, the alert every scale-out test counts.
+pub fn marker_rule(dir: &Path, title: &str, id: &str, needle: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("marker.yml"),
+        format!(
+            "title: {title}\nid: {id}\nlogsource: {{product: windows, category: process_creation}}\n\
+             detection:\n  sel:\n    CommandLine|contains: '{needle}'\n  condition: sel\nlevel: high\n"
+        ),
+    )
+    .unwrap();
+}
+
 /// One query to ClickHouse over HTTP (`TabSeparated` rows).
 pub fn clickhouse(port: u16, sql: &str) -> String {
     let (status, body) =
