@@ -13,8 +13,14 @@
 //!   letter the volume has; programs of other volumes read as `C:` too, which only matters to
 //!   rules that compare a whole path, not to the usual `endswith` on the program's name;
 //! - `Initiated` is `true` for an outbound connection (`%%14593`), `false` for an inbound one;
-//! - `SourceIp`/`SourcePort` are this host's side and `DestinationIp`/`DestinationPort` the
-//!   other side, as 5156 writes them in both directions (and as Sysmon reports them);
+//! - `SourceIp`/`SourcePort` and `DestinationIp`/`DestinationPort` are the record's own source
+//!   and destination: the side that connected and the side that was reached, in both
+//!   directions, as Sysmon reports a TCP connection too. For an outbound connection the source
+//!   is this host; for an inbound one the source is the peer and the destination this host's
+//!   listening port (the OTRF recordings show it in both logs: a domain controller's inbound
+//!   LDAP reads `172.18.39.5:57293 -> 172.18.38.5:389` in 5156, and Sysmon's Event ID 3 on the
+//!   same DC names the connecting side, an ephemeral port, as the source of an inbound
+//!   connection to 389);
 //! - `Protocol` stays the record's own (the IANA number), since the record has a field of
 //!   that name and a record's own fields come first; few rules read it;
 //! - `ProcessId` is the number.
@@ -128,13 +134,17 @@ mod tests {
     }
 
     #[test]
-    fn an_inbound_connection_keeps_this_host_as_the_source() {
+    fn an_inbound_connection_names_the_peer_as_the_source() {
+        // As Windows writes an inbound RDP connection: the client is the source, this host and
+        // its listening port the destination.
         let d = data(json!({
             "Application": "\\device\\harddiskvolume4\\windows\\system32\\svchost.exe",
-            "Direction": "Inbound", "SourceAddress": "10.1.2.3", "SourcePort": 3389,
-            "DestAddress": "127.0.0.1", "DestPort": "51000", "Protocol": 6}));
+            "Direction": "Inbound", "SourceAddress": "203.0.113.41", "SourcePort": "52342",
+            "DestAddress": "10.1.2.3", "DestPort": 3389, "Protocol": 6}));
         assert_eq!(get(&d, "Initiated").as_deref(), Some("false"));
-        assert_eq!(get(&d, "SourcePort").as_deref(), Some("3389"));
+        assert_eq!(get(&d, "SourceIp").as_deref(), Some("203.0.113.41"));
+        assert_eq!(get(&d, "DestinationIp").as_deref(), Some("10.1.2.3"));
+        assert_eq!(get(&d, "DestinationPort").as_deref(), Some("3389"));
         assert_eq!(
             get(&d, "Image").as_deref(),
             Some("C:\\windows\\system32\\svchost.exe")
