@@ -15,6 +15,8 @@
 #   CHAINSAW_MAPPING          Chainsaw's mappings/sigma-event-logs-all.yml (default: found from
 #                             the chainsaw binary's real path)
 #   NO_PEERS=1                measure wardwatch only
+#   PACK=DIR                  also load this rule folder in every wardwatch run (e.g. the
+#                             built-in pack, PACK=rules), to measure what it costs
 #   BEFORE_BIN=PATH           also measure another wardwatch binary (e.g. an earlier revision,
 #                             built elsewhere) on the same set, and check the 10% budget:
 #                             this build within 10% of its time and peak memory
@@ -172,12 +174,18 @@ find_up() {
 echo
 echo "== set: $COPIES copies of ${#SRC_FILES[@]} files = $((COPIES * ${#SRC_FILES[@]})) files, $EVENTS records, $((SET_BYTES / 1048576)) MiB in $WORK"
 echo "== rules: $RULES ($(find "$RULES" -name '*.yml' | wc -l) files)"
+PACK_ARGS=()
+if [[ -n ${PACK:-} ]]; then
+    [[ -d $PACK ]] || die "PACK: no rule folder at $PACK"
+    PACK_ARGS=(-r "$PACK")
+    echo "== and in the wardwatch runs: $PACK ($(find "$PACK" -name '*.yml' | wc -l) files)"
+fi
 echo "== machine: $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- wardwatch
 WW_OUT=$WORK/wardwatch.jsonl
 measure wardwatch "$("$WW" --version | awk '{print $2}')" "$RUNS" "$WW_OUT" "EVTX → Sigma → JSONL, end to end" \
-    "$WW" hunt "$SET" -r "$RULES" --format jsonl -o "$WW_OUT" -q ||
+    "$WW" hunt "$SET" -r "$RULES" ${PACK_ARGS[@]+"${PACK_ARGS[@]}"} --format jsonl -o "$WW_OUT" -q ||
     die "wardwatch failed"
 
 if [[ -n ${BEFORE_BIN:-} ]]; then
@@ -186,7 +194,7 @@ if [[ -n ${BEFORE_BIN:-} ]]; then
     BEFORE_OUT=$WORK/wardwatch-before.jsonl
     measure "wardwatch (before)" "$("$WORK/wardwatch-before" --version | awk '{print $2}')" "$RUNS" "$BEFORE_OUT" \
         "the same, with $BEFORE_BIN" \
-        "$WORK/wardwatch-before" hunt "$SET" -r "$RULES" --format jsonl -o "$BEFORE_OUT" -q ||
+        "$WORK/wardwatch-before" hunt "$SET" -r "$RULES" ${PACK_ARGS[@]+"${PACK_ARGS[@]}"} --format jsonl -o "$BEFORE_OUT" -q ||
         die "the before binary failed"
 fi
 

@@ -309,6 +309,12 @@ impl Correlator {
                 })
             })
             .collect();
+        // Two correlations over the same events that tell one behaviour (password spraying and
+        // the failed logons it makes on one host) raise one alert, as two rules on one record do.
+        let mut correlated = correlated;
+        if correlated.len() > 1 {
+            crate::engine::keep_one_of_twins(&mut correlated, |_| true);
+        }
         found.extend(correlated);
         found
     }

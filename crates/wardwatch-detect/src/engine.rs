@@ -3,9 +3,12 @@
 //! Why buckets: an event is only ever evaluated against the rules whose logsource it satisfies
 //! (see [`crate::logsource`]), which both honours Sigma's semantics and skips most of a
 //! 3,000-rule pack for each event. Inside a bucket, rsigma's candidate index picks the rules
-//! whose necessary conditions the event can meet.
+//! whose necessary conditions the event can meet. Rules that name no Sigma category or service
+//! (one rule reading Sysmon, Security and PowerShell records alike) would be evaluated on every
+//! Windows record: their bucket is shelved by the Event IDs their detection needs
+//! ([`event_ids`]), and a record only meets the shelves of its own Event ID.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use rsigma_eval::{Engine, EvaluationResult};
@@ -22,6 +25,9 @@ struct Bucket {
     engine: Engine,
     /// Rule id → metadata, for the rules of this bucket.
     metas: HashMap<String, Arc<RuleMeta>>,
+    /// The Event IDs every rule of this bucket needs, when their detections say so: a record
+    /// with another Event ID cannot match any of them (see [`event_ids`]).
+    event_ids: Option<BTreeSet<u64>>,
 }
 
 /// A rule matched an event.
@@ -110,7 +116,9 @@ impl Detection {
 
 /// Compiled rules, ready to evaluate events on any number of threads.
 pub struct Detector {
-    buckets: HashMap<Key, Bucket>,
+    /// Per logsource, its rules; more than one bucket only for rules without a category or
+    /// service, shelved by the Event IDs they need.
+    buckets: HashMap<Key, Vec<Bucket>>,
     rule_count: usize,
     /// Rules whose matches only feed correlations (`generate: false`): not reported alone.
     silent: std::collections::HashSet<String>,
@@ -142,36 +150,57 @@ impl Detector {
         let mut keys: Vec<Key> = grouped.keys().cloned().collect();
         keys.sort();
         for key in keys {
-            let idxs = &grouped[&key];
-            let mut engine = Engine::new();
-            let errors = engine.add_rules(idxs.iter().map(|&i| &pack.rules[i].0));
-            let failed: std::collections::HashSet<usize> = errors.iter().map(|(i, _)| *i).collect();
-            for (pos, err) in errors {
-                let meta = &pack.rules[idxs[pos]].1;
-                problems.push(RuleProblem {
-                    origin: meta.origin.clone(),
-                    rule: Some(meta.title.clone()),
-                    reason: crate::pack::one_line(&format!("does not compile: {err}")),
-                });
+            // Rules without a category or service: one bucket per set of Event IDs they need.
+            let mut shelves: std::collections::BTreeMap<Option<BTreeSet<u64>>, Vec<usize>> =
+                std::collections::BTreeMap::new();
+            for &i in &grouped[&key] {
+                let ids = if key.1.is_empty() && key.2.is_empty() {
+                    event_ids::of_rule(&pack.rules[i].0)
+                } else {
+                    None
+                };
+                shelves.entry(ids).or_default().push(i);
             }
-            let metas: HashMap<String, Arc<RuleMeta>> = idxs
-                .iter()
-                .enumerate()
-                .filter(|(pos, _)| !failed.contains(pos))
-                .map(|(_, &i)| (pack.rules[i].1.id.clone(), pack.rules[i].1.clone()))
-                .collect();
-            rule_count += metas.len();
-            for (filter, origin) in &pack.filters {
-                if let Err(e) = engine.apply_filter(filter) {
+            let mut shelf_buckets = Vec::with_capacity(shelves.len());
+            for (event_ids, idxs) in shelves {
+                let mut engine = Engine::new();
+                let errors = engine.add_rules(idxs.iter().map(|&i| &pack.rules[i].0));
+                let failed: std::collections::HashSet<usize> =
+                    errors.iter().map(|(i, _)| *i).collect();
+                for (pos, err) in errors {
+                    let meta = &pack.rules[idxs[pos]].1;
                     problems.push(RuleProblem {
-                        origin: origin.clone(),
-                        rule: Some(filter.title.clone()),
-                        reason: format!("filter cannot be applied: {e}"),
+                        origin: meta.origin.clone(),
+                        rule: Some(meta.title.clone()),
+                        reason: crate::pack::one_line(&format!("does not compile: {err}")),
+                    });
+                }
+                let metas: HashMap<String, Arc<RuleMeta>> = idxs
+                    .iter()
+                    .enumerate()
+                    .filter(|(pos, _)| !failed.contains(pos))
+                    .map(|(_, &i)| (pack.rules[i].1.id.clone(), pack.rules[i].1.clone()))
+                    .collect();
+                rule_count += metas.len();
+                for (filter, origin) in &pack.filters {
+                    if let Err(e) = engine.apply_filter(filter) {
+                        problems.push(RuleProblem {
+                            origin: origin.clone(),
+                            rule: Some(filter.title.clone()),
+                            reason: format!("filter cannot be applied: {e}"),
+                        });
+                    }
+                }
+                if !metas.is_empty() {
+                    shelf_buckets.push(Bucket {
+                        engine,
+                        metas,
+                        event_ids,
                     });
                 }
             }
-            if !metas.is_empty() {
-                buckets.insert(key, Bucket { engine, metas });
+            if !shelf_buckets.is_empty() {
+                buckets.insert(key, shelf_buckets);
             }
         }
         let silent = pack
@@ -205,6 +234,7 @@ impl Detector {
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.buckets
             .values()
+            .flatten()
             .flat_map(|b| b.metas.keys().map(String::as_str))
     }
 
@@ -215,6 +245,7 @@ impl Detector {
         let view = FieldView::new(event);
         let mut out = Vec::new();
         let mut key = (String::new(), String::new(), String::new());
+        let mut event_id: Option<Option<u64>> = None;
         for (p, s, c) in ls.rule_keys() {
             key.0.clear();
             key.0.push_str(p);
@@ -222,58 +253,37 @@ impl Detector {
             key.1.push_str(s);
             key.2.clear();
             key.2.push_str(c);
-            let Some(bucket) = self.buckets.get(&key) else {
+            let Some(shelves) = self.buckets.get(&key) else {
                 continue;
             };
-            for result in bucket.engine.evaluate(&view) {
-                if let Some(meta) = meta_of(&bucket.metas, &result) {
-                    out.push(Detection {
-                        rule: meta,
-                        correlation: None,
-                        entities: Vec::new(),
-                        finding: None,
+            for bucket in shelves {
+                if let Some(ids) = &bucket.event_ids {
+                    // The Event ID as the rules read it; a record without a numeric one meets
+                    // every shelf.
+                    let id = *event_id.get_or_insert_with(|| {
+                        rsigma_eval::Event::get_field(&view, "EventID")
+                            .and_then(|v| v.as_str().and_then(|s| s.parse().ok()))
                     });
+                    if id.is_some_and(|id| !ids.contains(&id)) {
+                        continue;
+                    }
+                }
+                for result in bucket.engine.evaluate(&view) {
+                    if let Some(meta) = meta_of(&bucket.metas, &result) {
+                        out.push(Detection {
+                            rule: meta,
+                            correlation: None,
+                            entities: Vec::new(),
+                            finding: None,
+                        });
+                    }
                 }
             }
         }
         if out.len() > 1 {
-            self.keep_one_of_twins(&mut out);
+            keep_one_of_twins(&mut out, |id| self.is_reported(id));
         }
         out
-    }
-
-    /// Two reported rules that match one event, where one names the other in `wardwatch:
-    /// same_as`, say the same thing twice (a built-in rule and the SigmaHQ rule it overlaps): a
-    /// person should see one alert per behaviour, so only the higher level is kept (on a tie,
-    /// the one that names the other). Rules that only feed correlations are never dropped: the
-    /// correlation needs every match.
-    fn keep_one_of_twins(&self, out: &mut Vec<Detection>) {
-        let mut drop = vec![false; out.len()];
-        for (i, d) in out.iter().enumerate() {
-            if d.rule.wardwatch.same_as.is_empty() || !self.is_reported(&d.rule.id) {
-                continue;
-            }
-            for (j, e) in out.iter().enumerate() {
-                if i == j
-                    || drop[i]
-                    || drop[j]
-                    || !d.rule.wardwatch.same_as.contains(&e.rule.id)
-                    || !self.is_reported(&e.rule.id)
-                {
-                    continue;
-                }
-                if e.rule.level > d.rule.level {
-                    drop[i] = true;
-                } else {
-                    drop[j] = true;
-                }
-            }
-        }
-        let mut k = 0;
-        out.retain(|_| {
-            k += 1;
-            !drop[k - 1]
-        });
     }
 
     /// Whether a match of `rule_id` is reported on its own. Rules that only feed correlations
@@ -281,6 +291,42 @@ impl Detector {
     pub fn is_reported(&self, rule_id: &str) -> bool {
         !self.silent.contains(rule_id)
     }
+}
+
+/// Two reported rules that match one event, where one names the other in `wardwatch: same_as`,
+/// say the same thing twice (a built-in rule and the SigmaHQ rule it overlaps, a specific
+/// built-in rule and the broader one, two correlations over the same failed logons): a person
+/// should see one alert per behaviour, so only the higher level is kept (on a tie, the one that
+/// names the other). Rules that only feed correlations (`is_reported` false) are never dropped:
+/// the correlation needs every match. The detector applies it to the rules matching one event,
+/// the correlator to the correlations one event completes.
+pub(crate) fn keep_one_of_twins(out: &mut Vec<Detection>, is_reported: impl Fn(&str) -> bool) {
+    let mut drop = vec![false; out.len()];
+    for (i, d) in out.iter().enumerate() {
+        if d.rule.wardwatch.same_as.is_empty() || !is_reported(&d.rule.id) {
+            continue;
+        }
+        for (j, e) in out.iter().enumerate() {
+            if i == j
+                || drop[i]
+                || drop[j]
+                || !d.rule.wardwatch.same_as.contains(&e.rule.id)
+                || !is_reported(&e.rule.id)
+            {
+                continue;
+            }
+            if e.rule.level > d.rule.level {
+                drop[i] = true;
+            } else {
+                drop[j] = true;
+            }
+        }
+    }
+    let mut k = 0;
+    out.retain(|_| {
+        k += 1;
+        !drop[k - 1]
+    });
 }
 
 /// Rules another loaded rule replaces (`wardwatch: replaces`): not compiled, so the replacing
@@ -311,6 +357,8 @@ fn meta_of(metas: &HashMap<String, Arc<RuleMeta>>, r: &EvaluationResult) -> Opti
         .and_then(|id| metas.get(id))
         .cloned()
 }
+
+mod event_ids;
 
 #[cfg(test)]
 mod tests;

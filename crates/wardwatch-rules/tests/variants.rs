@@ -14,8 +14,15 @@
 //! working-day time plus the event's position in seconds (or `"at": SECONDS` from it).
 //!
 //! Each rule needs at least two `alert` variants.
+//!
+//! One behaviour, one alert: the same cases also say which two built-in rules are reported on
+//! one event (a single record, or the record that completes a correlation). Two rules telling
+//! one command twice give an incident narrative the same line twice with two recommendations,
+//! so every such pair must be in `tests/overlaps.txt` with the reason why the two are different
+//! behaviours (an allowed pair that no case shows any more is reported too, so the list stays
+//! true). A new rule that restates another one fails here until one of them is narrowed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -208,4 +215,140 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The pack's rules reported on each event of `events` (detection rules the detector reports,
+/// correlations the correlator raises on the event that completes them), by rule file.
+fn reported_per_event(
+    detector: &Detector,
+    pack: &RulePack,
+    files: &BTreeMap<String, String>,
+    events: &[Value],
+) -> Vec<BTreeSet<String>> {
+    let (mut correlator, _) = Correlator::build(pack);
+    let mut out = Vec::new();
+    for (i, ev) in events.iter().enumerate() {
+        let origin = Origin {
+            source: "variant".into(),
+            record_id: Some(i as u64 + 1),
+            ..Origin::default()
+        };
+        let event = wardwatch_ingest::jsonl::decode_value(ev.clone(), origin)
+            .unwrap_or_else(|e| panic!("event does not decode: {e}: {ev}"));
+        let detections = detector.detect(&event);
+        let mut here: BTreeSet<String> = detections
+            .iter()
+            .filter(|d| detector.is_reported(&d.rule.id))
+            .filter_map(|d| files.get(&d.rule.id).cloned())
+            .collect();
+        if let Some(c) = correlator.as_mut() {
+            here.extend(
+                c.process(&event, &detections)
+                    .iter()
+                    .filter_map(|d| files.get(&d.rule.id).cloned()),
+            );
+        }
+        out.push(here);
+    }
+    out
+}
+
+/// `tests/overlaps.txt`: `a.yml + b.yml: why these are two behaviours`, one pair a line, `#`
+/// comments. Each pair is written in name order.
+fn allowed_overlaps() -> BTreeMap<(String, String), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/overlaps.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let place = format!("{}:{}", path.display(), n + 1);
+        let (pair, reason) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("{place}: expected `a.yml + b.yml: reason`"));
+        let (a, b) = pair
+            .split_once(" + ")
+            .unwrap_or_else(|| panic!("{place}: expected `a.yml + b.yml: reason`"));
+        let (a, b) = (a.trim().to_string(), b.trim().to_string());
+        assert!(a < b, "{place}: write the pair in name order ({b} first)");
+        assert!(
+            reason.trim().len() >= 20,
+            "{place}: say why the two rules are different behaviours"
+        );
+        for r in [&a, &b] {
+            assert!(
+                wardwatch_rules::RULES.iter().any(|(name, _)| name == r),
+                "{place}: no rule {r}"
+            );
+        }
+        assert!(
+            out.insert((a, b), reason.to_string()).is_none(),
+            "{place}: pair listed twice"
+        );
+    }
+    out
+}
+
+#[test]
+fn no_two_rules_tell_one_event_unless_allowed() {
+    let pack = RulePack::load(wardwatch_rules::RULES.iter().map(|(name, text)| RuleText {
+        origin: (*name).to_string(),
+        text: (*text).to_string(),
+    }));
+    let (detector, _) = Detector::build(&pack);
+    let files: BTreeMap<String, String> = pack
+        .metas()
+        .map(|m| (m.id.clone(), m.origin.clone()))
+        .collect();
+    let allowed = allowed_overlaps();
+    // Pair -> the first case that shows it.
+    let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+    for entry in walk(&fixtures()) {
+        for c in cases(&entry) {
+            for rules in reported_per_event(&detector, &pack, &files, &c.events) {
+                let rules: Vec<&String> = rules.iter().collect();
+                for (i, a) in rules.iter().enumerate() {
+                    for b in &rules[i + 1..] {
+                        // A file's correlation and the rule it counts are one behaviour's parts.
+                        if a == b {
+                            continue;
+                        }
+                        let rel = entry
+                            .strip_prefix(fixtures())
+                            .unwrap()
+                            .display()
+                            .to_string();
+                        seen.entry(((*a).clone(), (*b).clone()))
+                            .or_insert_with(|| format!("{rel} \"{}\"", c.variant));
+                    }
+                }
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    for ((a, b), case) in &seen {
+        if !allowed.contains_key(&(a.clone(), b.clone())) {
+            failures.push(format!(
+                "{a} + {b} are both reported on one event ({case}): narrow one of them so the \
+                 behaviour is told once, or list the pair in tests/overlaps.txt with the reason \
+                 they are two behaviours"
+            ));
+        }
+    }
+    for (a, b) in allowed.keys() {
+        if !seen.contains_key(&(a.clone(), b.clone())) {
+            failures.push(format!(
+                "tests/overlaps.txt allows {a} + {b}, but no variant shows both on one event: \
+                 remove the line"
+            ));
+        }
+    }
+    println!(
+        "rule overlaps: {} pairs on one event, {} allowed",
+        seen.len(),
+        allowed.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -319,6 +319,90 @@ level: high
     assert!(hit.value >= 3.0);
 }
 
+#[test]
+fn correlations_that_name_each_other_report_one_alert_per_event() {
+    // Password spraying and "many failures on one host" count the same failed logons: a spray
+    // against one host completes both on the same event, and a person should read it once.
+    let base = r#"
+title: Failed logon
+id: 55555555-5555-4555-8555-555555555555
+name: failed_logon
+logsource: {product: windows, service: security}
+detection:
+    sel: {EventID: 4625}
+    condition: sel
+level: low
+"#;
+    let host = r#"
+title: Many failures on one host
+id: 77777777-7777-4777-8777-777777777777
+correlation:
+    type: event_count
+    rules: [failed_logon]
+    group-by: [Computer, IpAddress]
+    timespan: 10m
+    condition: {gte: 3}
+level: medium
+"#;
+    let spray = |same_as: &str| {
+        format!(
+            r#"
+title: Password spraying
+id: 66666666-6666-4666-8666-666666666666
+correlation:
+    type: value_count
+    rules: [failed_logon]
+    group-by: [IpAddress]
+    timespan: 10m
+    condition: {{gte: 3, field: TargetUserName}}
+level: high
+{same_as}
+"#
+        )
+    };
+    let titles = |rules: &[&str], users: &[&str]| {
+        let p = pack(rules);
+        let (det, problems) = Detector::build(&p);
+        assert!(problems.is_empty(), "{problems:?}");
+        let (corr, problems) = Correlator::build(&p);
+        assert!(problems.is_empty(), "{problems:?}");
+        let mut corr = corr.unwrap();
+        let mut per_event = Vec::new();
+        for (i, user) in users.iter().enumerate() {
+            let e = evtx(
+                "Security",
+                4625,
+                json!({"TargetUserName": user, "IpAddress": "10.9.9.9"}),
+                100 + i as i64,
+            );
+            let mut t: Vec<String> = corr
+                .process(&e, &det.detect(&e))
+                .iter()
+                .map(|d| d.rule.title.clone())
+                .collect();
+            t.sort();
+            per_event.push(t);
+        }
+        per_event
+    };
+    let named = spray("wardwatch: {same_as: [77777777-7777-4777-8777-777777777777]}");
+    let spray_of_three = ["ann", "ben", "cat"];
+    // Without same_as both fire on the third failure; with it, only the higher level does.
+    assert_eq!(
+        titles(&[base, host, &spray("")], &spray_of_three)[2],
+        vec!["Many failures on one host", "Password spraying"]
+    );
+    assert_eq!(
+        titles(&[base, host, &named], &spray_of_three)[2],
+        vec!["Password spraying"]
+    );
+    // One account guessed three times is no spray: the host correlation still tells it.
+    assert_eq!(
+        titles(&[base, host, &named], &["ann", "ann", "ann"])[2],
+        vec!["Many failures on one host"]
+    );
+}
+
 /// Three rules on Security 4732: a context-free SigmaHQ-like one (medium), a built-in one that
 /// replaces it at a lower level, and a sibling that calls the first similar at a higher level.
 fn twin(id: &str, level: &str, related: &str) -> String {
