@@ -238,6 +238,18 @@ impl Detector {
             .flat_map(|b| b.metas.keys().map(String::as_str))
     }
 
+    /// Ids of the rules evaluated on every record of their product: no Sigma category or
+    /// service, and a detection from which no set of Event IDs can be read (see
+    /// [`event_ids`]). Each costs an evaluation per record; the built-in pack keeps none.
+    pub fn rules_read_on_every_record(&self) -> impl Iterator<Item = &str> {
+        self.buckets
+            .iter()
+            .filter(|(key, _)| key.1.is_empty() && key.2.is_empty())
+            .flat_map(|(_, shelves)| shelves)
+            .filter(|b| b.event_ids.is_none())
+            .flat_map(|b| b.metas.keys().map(String::as_str))
+    }
+
     /// Every rule that matches `event`, correlation-only rules included (see
     /// [`Detector::is_reported`]).
     pub fn detect(&self, event: &Event) -> Vec<Detection> {

@@ -352,3 +352,28 @@ fn no_two_rules_tell_one_event_unless_allowed() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A rule with no Sigma category or service is read on every Windows record unless its
+/// detection says which Event IDs it needs (`EventID` items its condition requires): the
+/// detector then evaluates it only on those records. One the detector cannot read that way
+/// makes every hunt slower: give it an `EventID` item, or a category.
+#[test]
+fn no_rule_is_read_on_every_record() {
+    let pack = RulePack::load(wardwatch_rules::RULES.iter().map(|(name, text)| RuleText {
+        origin: (*name).to_string(),
+        text: (*text).to_string(),
+    }));
+    let (detector, _) = Detector::build(&pack);
+    let files: BTreeMap<&str, &str> = pack
+        .metas()
+        .map(|m| (m.id.as_str(), m.origin.as_str()))
+        .collect();
+    let every: Vec<&str> = detector
+        .rules_read_on_every_record()
+        .map(|id| files.get(id).copied().unwrap_or(id))
+        .collect();
+    assert!(
+        every.is_empty(),
+        "evaluated on every record (no category, no Event ID the condition requires): {every:?}"
+    );
+}

@@ -403,6 +403,60 @@ level: high
     );
 }
 
+#[test]
+fn rules_without_a_category_are_read_only_on_the_event_ids_they_need() {
+    // One rule reading process creation in two logs, one reading any record with a keyword.
+    let multi = r#"
+title: Shell command in two logs
+id: 88888888-8888-4888-8888-888888888881
+logsource: {product: windows}
+detection:
+    proc:
+        - {EventID: 1, Channel: 'Microsoft-Windows-Sysmon/Operational'}
+        - {EventID: 4688, Channel: Security}
+    cmd: {CommandLine|contains: 'vssadmin delete'}
+    condition: proc and cmd
+level: high
+"#;
+    let anywhere = r#"
+title: Keyword anywhere
+id: 88888888-8888-4888-8888-888888888882
+logsource: {product: windows}
+detection:
+    words: ['vssadmin delete']
+    condition: words
+level: low
+"#;
+    let (d, problems) = Detector::build(&pack(&[multi, anywhere]));
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        d.rules_read_on_every_record().collect::<Vec<_>>(),
+        vec!["88888888-8888-4888-8888-888888888882"]
+    );
+    let ids = |e: &Event| {
+        let mut v: Vec<String> = d.detect(e).iter().map(|x| x.rule.id.clone()).collect();
+        v.sort();
+        v
+    };
+    let cmd = json!({"CommandLine": "vssadmin delete shadows /all"});
+    // Its own Event IDs: both rules; another Event ID: only the one read everywhere.
+    assert_eq!(ids(&evtx("Security", 4688, cmd.clone(), 1)).len(), 2);
+    assert_eq!(
+        ids(&evtx(
+            "Microsoft-Windows-Sysmon/Operational",
+            1,
+            cmd.clone(),
+            2
+        ))
+        .len(),
+        2
+    );
+    assert_eq!(
+        ids(&evtx("Security", 4104, cmd, 3)),
+        vec!["88888888-8888-4888-8888-888888888882"]
+    );
+}
+
 /// Three rules on Security 4732: a context-free SigmaHQ-like one (medium), a built-in one that
 /// replaces it at a lower level, and a sibling that calls the first similar at a higher level.
 fn twin(id: &str, level: &str, related: &str) -> String {
