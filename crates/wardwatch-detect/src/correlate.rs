@@ -35,6 +35,10 @@ pub struct Correlator {
     analytics_on: bool,
     /// The addresses' roles and zones the network analytics read (configuration, not state).
     topology: Arc<crate::analytics::network::Topology>,
+    /// The rules a parent's fields can change (configuration), and each host's recent process
+    /// starts (state): see [`crate::lineage`].
+    lineage_rules: crate::lineage::LineageRules,
+    lineage: crate::lineage::Table,
 }
 
 /// Feeder events of one correlation group, since the group last went quiet for a timespan.
@@ -112,6 +116,8 @@ impl Correlator {
             analytics: Default::default(),
             analytics_on: true,
             topology: Arc::default(),
+            lineage_rules: crate::lineage::LineageRules::of(pack),
+            lineage: crate::lineage::Table::default(),
         };
         (Some(correlator), problems)
     }
@@ -125,6 +131,7 @@ impl Correlator {
                 .unwrap_or(serde_json::Value::Null),
             "bursts": bursts,
             "analytics": serde_json::to_value(&self.analytics).unwrap_or_default(),
+            "lineage": serde_json::to_value(&self.lineage).unwrap_or_default(),
         })
     }
 
@@ -132,14 +139,20 @@ impl Correlator {
     /// (another version, or not a snapshot), in which case the correlator starts empty.
     pub fn import_state(&mut self, state: serde_json::Value) -> bool {
         // Before bursts were kept, the state was the engine's snapshot alone.
-        let (engine, bursts, analytics) = match state {
+        let (engine, bursts, analytics, lineage) = match state {
             serde_json::Value::Object(mut o) if o.contains_key("engine") => (
                 o.remove("engine").unwrap_or_default(),
                 o.remove("bursts"),
                 o.remove("analytics"),
+                o.remove("lineage"),
             ),
-            other => (other, None, None),
+            other => (other, None, None, None),
         };
+        // Saved before the lineage stage existed, or unreadable: the table starts empty (a
+        // parent seen before the restart is not found; nothing wrong is filled).
+        self.lineage = lineage
+            .and_then(|l| serde_json::from_value(l).ok())
+            .unwrap_or_default();
         if let Some(a) = analytics.and_then(|a| serde_json::from_value(a).ok()) {
             let topology = self.topology.clone();
             let directory = self.analytics.identity_directory();
@@ -196,6 +209,55 @@ impl Correlator {
                 .unwrap_or(0);
             self.bursts.retain(|_, b| ts - b.last <= longest);
         }
+    }
+
+    /// The lineage stage ([`crate::lineage`]): learn `event` if it is a process start, and when
+    /// it lacks a parent field that its parent's record (seen earlier on the host) has, replace
+    /// the matches in `detections` of the rules a parent field can change by their matches on a
+    /// copy of the record with those fields, and return the copy: what the event's alerts are
+    /// built from. `None`: nothing was filled, `detections` are as they were.
+    ///
+    /// Call in event-time order, with every rule match of the event, before
+    /// [`Correlator::process`]; callers raise the alerts of an event that
+    /// [`crate::lineage::awaits_parent`] only after this (`hunt`'s readers leave them to the
+    /// ordered stage).
+    pub fn settle(&mut self, event: &Event, detections: &mut Vec<Detection>) -> Option<Event> {
+        if !crate::lineage::is_process_start(event) {
+            return None;
+        }
+        let whole = crate::lineage::whole(event);
+        let start = crate::lineage::Start::of(&whole)?;
+        let parent = (start.names_parent() && !start.lacks.is_empty())
+            .then(|| self.lineage.parent_of(&start).cloned())
+            .flatten();
+        self.lineage.record(&start);
+        let parent = parent?;
+        let fill: Vec<(&'static str, String)> = start
+            .lacks
+            .iter()
+            .filter_map(|f| {
+                let v = match *f {
+                    "ParentCommandLine" => parent.command_line.clone(),
+                    "ParentImage" => parent.image.clone(),
+                    "ParentUser" => parent.user.clone(),
+                    _ => None,
+                };
+                v.map(|v| (*f, v))
+            })
+            .collect();
+        if fill.is_empty() {
+            return None;
+        }
+        let copy = crate::lineage::with_fields(&whole, &fill)?;
+        let rules = &self.lineage_rules;
+        detections.retain(|d| !rules.contains(&d.rule.id));
+        detections.extend(rules.detect(&copy));
+        Some(copy)
+    }
+
+    /// How many process starts the lineage table holds (bounded: [`crate::lineage`]).
+    pub fn lineage_len(&self) -> usize {
+        self.lineage.len()
     }
 
     /// Whether a detection of `rule_id` must be fed to [`Correlator::process`].
@@ -271,6 +333,10 @@ impl Correlator {
         if results.is_empty() {
             return found;
         }
+        // `hunt` keeps a process start as a reduced copy with its record nested: correlations
+        // group on the record's own fields.
+        let whole = crate::lineage::whole(event);
+        let event = &*whole;
         self.count_bursts(event, detections);
         let view = FieldView::new(event);
         let out = self

@@ -345,7 +345,7 @@ pub(crate) fn keep_one_of_twins(out: &mut Vec<Detection>, is_reported: impl Fn(&
 /// rule speaks for the behaviour alone — for instance a built-in rule that judges a record by
 /// its context instead of a context-free SigmaHQ rule on the same record. A rule that feeds a
 /// correlation is kept: the correlation needs it.
-fn replaced_rules(pack: &RulePack) -> std::collections::HashSet<&str> {
+pub(crate) fn replaced_rules(pack: &RulePack) -> std::collections::HashSet<&str> {
     let loaded: std::collections::HashSet<&str> =
         pack.rules.iter().map(|(_, m)| m.id.as_str()).collect();
     let feeders: std::collections::HashSet<&str> = pack

@@ -17,6 +17,10 @@
 //! weak signals, remote execution and Kerberoasting seen across events); they run in the
 //! [`Correlator`], the ordered stage `hunt` and `serve` share.
 //!
+//! [`lineage`] is the ordered stage's first step ([`Correlator::settle`]): a process-creation
+//! record that lacks its parent's command line, program or account gets them from the parent's
+//! own record seen earlier on the host, and the rules that read them are judged on that copy.
+//!
 //! [`identity_use`] reads what identity use an event describes (account, host, client address
 //! and device, application, logon type, outcome): the one reading the identity analytics and
 //! the server's identity ledger share.
@@ -34,6 +38,7 @@ mod error;
 pub mod fields;
 pub mod geoip;
 pub mod identity_use;
+pub mod lineage;
 pub mod logsource;
 mod pack;
 

@@ -250,6 +250,22 @@ fn anchored_wildcards_match_at_their_end(detection: &mut Detection) {
 }
 
 impl RulePack {
+    /// The detection rules `keep` selects, with every correlation and filter, as a pack of
+    /// their own (the lineage stage compiles such a part: [`crate::lineage`]).
+    pub(crate) fn subset(&self, keep: impl Fn(&SigmaRule, &RuleMeta) -> bool) -> RulePack {
+        RulePack {
+            rules: self
+                .rules
+                .iter()
+                .filter(|(rule, meta)| keep(rule, meta))
+                .cloned()
+                .collect(),
+            correlations: self.correlations.clone(),
+            filters: self.filters.clone(),
+            problems: Vec::new(),
+        }
+    }
+
     /// Parse every text. Files that fail, and rules inside them that fail, become
     /// [`RuleProblem`]s; everything else is kept. A rule id seen twice keeps its first definition.
     pub fn load(texts: impl IntoIterator<Item = RuleText>) -> RulePack {

@@ -10,6 +10,7 @@ const DETAIL_FIELDS: &[&str] = &[
     "CommandLine",
     "Image",
     "ParentImage",
+    "ParentCommandLine",
     "TargetFilename",
     "TargetObject",
     "Details",

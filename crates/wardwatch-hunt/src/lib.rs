@@ -167,6 +167,9 @@ pub fn hunt_full(
     );
     let min_level = opts.min_level;
     let analytics = correlator.as_ref().is_some_and(Correlator::analytics_on);
+    // The lineage stage runs in the ordered stage (`Correlator::settle`): the readers keep every
+    // process start for it and leave the alerts of those awaiting their parent to it.
+    let lineage = correlator.is_some();
     let collected: Vec<Collected> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads.min(files_total.max(1)))
             .map(|reader| {
@@ -174,6 +177,7 @@ pub fn hunt_full(
                 let keep = Keep {
                     feeders: feeders.clone(),
                     analytics,
+                    lineage,
                     extra: extra_wants.clone(),
                     beside: beside.clone(),
                 };
@@ -230,7 +234,23 @@ pub fn hunt_full(
     }
     if correlator.is_some() || !extra.is_empty() {
         let mut corr = correlator;
-        let problems = kept::for_each_in_order(keepers, |event, detections| {
+        let problems = kept::for_each_in_order(keepers, |event, mut detections| {
+            if let Some(c) = corr.as_mut() {
+                let settled = c.settle(&event, &mut detections);
+                let whole = wardwatch_detect::lineage::whole(&event);
+                if wardwatch_detect::lineage::awaits_parent(&whole) {
+                    // Its readers left this record's alerts to the lineage stage.
+                    let shown = settled.as_ref().unwrap_or(&*whole);
+                    findings.extend(
+                        detections
+                            .iter()
+                            .filter(|d| {
+                                d.rule.level >= min_level && detector.is_reported(&d.rule.id)
+                            })
+                            .map(|d| Finding::new(d, shown)),
+                    );
+                }
+            }
             let mut found = corr
                 .as_mut()
                 .map(|c| c.process(&event, &detections))
@@ -271,6 +291,8 @@ struct Keep {
     feeders: Arc<std::collections::HashSet<String>>,
     /// Whether the detect analytics run.
     analytics: bool,
+    /// Whether the lineage stage runs (there is an ordered stage).
+    lineage: bool,
     extra: Vec<ExtraFns>,
     beside: Option<Arc<dyn EventDetector>>,
 }
@@ -285,16 +307,23 @@ fn read_one(
 ) {
     let det = detector.clone();
     let feeds = keep.feeders.clone();
-    let (analytics, extra) = (keep.analytics, keep.extra.clone());
+    let (analytics, extra, lineage) = (keep.analytics, keep.extra.clone(), keep.lineage);
     let beside = keep.beside.clone();
     let check = move |item: Result<Event, Warning>| -> Result<Checked, Warning> {
         let event = item?;
         let detections = det.detect(&event);
-        let mut findings: Vec<Finding> = detections
-            .iter()
-            .filter(|d| d.rule.level >= min_level && det.is_reported(&d.rule.id))
-            .map(|d| Finding::new(d, &event))
-            .collect();
+        let process_start = lineage && wardwatch_detect::lineage::is_process_start(&event);
+        // A process start whose parent's fields may be filled is reported by the ordered stage.
+        let mut findings: Vec<Finding> =
+            if process_start && wardwatch_detect::lineage::awaits_parent(&event) {
+                Vec::new()
+            } else {
+                detections
+                    .iter()
+                    .filter(|d| d.rule.level >= min_level && det.is_reported(&d.rule.id))
+                    .map(|d| Finding::new(d, &event))
+                    .collect()
+            };
         if let Some(b) = &beside {
             findings.extend(
                 b.detect(&event)
@@ -307,6 +336,13 @@ fn read_one(
         // grouped on), a reduced copy when only an analytic reads it (memory stays small).
         let body = if detections.iter().any(|d| feeds.contains(&d.rule.id)) {
             Some((event, detections, false))
+        } else if process_start {
+            // Every process start, for the lineage table; with its whole record nested.
+            Some((
+                wardwatch_detect::lineage::keep_copy(&event),
+                detections,
+                true,
+            ))
         } else if analytics && wardwatch_detect::Analytics::wants(&event, &detections) {
             Some((
                 wardwatch_detect::analytics::reduce(&event),

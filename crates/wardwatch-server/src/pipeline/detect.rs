@@ -454,16 +454,38 @@ pub fn raise_alerts(
     detections: &[Detection],
     out: &mut Vec<wardwatch_core::Alert>,
 ) {
-    let mut raise = |d: &Detection| out.push(alert_for(d, event, seq));
+    let Some(c) = correlator else {
+        for d in detections
+            .iter()
+            .filter(|d| detector.is_reported(&d.rule.id))
+        {
+            out.push(alert_for(d, event, seq));
+        }
+        return;
+    };
+    // The lineage stage first: a process start's parent may settle its rule matches, and its
+    // alerts are built from the record with the parent's fields (`Correlator::settle`).
+    let mut settled_detections;
+    let mut detections = detections;
+    let mut shown = event;
+    let settled = if wardwatch_detect::lineage::is_process_start(event) {
+        settled_detections = detections.to_vec();
+        let copy = c.settle(event, &mut settled_detections);
+        detections = &settled_detections;
+        copy
+    } else {
+        None
+    };
+    if let Some(copy) = &settled {
+        shown = copy;
+    }
     for d in detections
         .iter()
         .filter(|d| detector.is_reported(&d.rule.id))
     {
-        raise(d);
+        out.push(alert_for(d, shown, seq));
     }
-    if let Some(c) = correlator {
-        for d in c.process(event, detections) {
-            raise(&d);
-        }
+    for d in c.process(event, detections) {
+        out.push(alert_for(&d, shown, seq));
     }
 }
