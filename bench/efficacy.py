@@ -271,6 +271,68 @@ def story_filter(stories_path):
     return is_story
 
 
+def rule_ids_in(folder):
+    """{rule id: title} of every rule (and correlation) in a folder's YAML files."""
+    ids = {}
+    for path in walk(folder, lambda p: p.endswith((".yml", ".yaml"))):
+        text = open(path, errors="replace").read()
+        for doc in re.split(r"^---\s*$", text, flags=re.M):
+            i = re.search(r"^id:\s*['\"]?([0-9A-Za-z-]+)", doc, re.M)
+            t = re.search(r"^title:\s*['\"]?(.*?)['\"]?\s*$", doc, re.M)
+            if i:
+                ids[i.group(1)] = t.group(1) if t else "?"
+    return ids
+
+
+class PerRule:
+    """Per rule of one folder (a pack): medium+ and any-level findings on the tuning halves and
+    the benign sets (never the validation half), and how many of its findings fall on a record
+    that a rule from elsewhere also raised (one behaviour, one alert)."""
+
+    def __init__(self, folder):
+        self.ids = rule_ids_in(folder)
+        self.columns = []
+        self.counts = collections.defaultdict(lambda: collections.defaultdict(lambda: [0, 0]))
+        self.same = collections.Counter()
+        self.total = collections.Counter()
+        self.others = collections.defaultdict(collections.Counter)
+
+    def add(self, column, findings):
+        if column not in self.columns:
+            self.columns.append(column)
+        by_record = collections.defaultdict(list)
+        for f in findings:
+            by_record[(f["file"], f.get("record_id"))].append(f)
+        for f in findings:
+            rid = f["rule_id"]
+            if rid not in self.ids:
+                continue
+            c = self.counts[rid][column]
+            c[1] += 1
+            c[0] += level_at_least_medium(f["level"])
+            if f.get("record_id") is None:
+                continue
+            self.total[rid] += 1
+            ours = [o for o in by_record[(f["file"], f["record_id"])] if o["rule_id"] not in self.ids]
+            if ours:
+                self.same[rid] += 1
+                for o in ours:
+                    self.others[rid][f'{o["rule_title"]} ({o["level"]})'] += 1
+
+    def print(self, config):
+        print(f"### Per rule of the pack ({config}; medium+ / any level; tuning halves and benign sets only)\n")
+        print("| rule | id | " + " | ".join(self.columns) + " | on a record another rule raised | those rules (top 2) |")
+        print("|---|---|" + "---|" * len(self.columns) + "---|---|")
+        fired = sorted(self.counts, key=lambda r: (-sum(v[0] for v in self.counts[r].values()),
+                                                   -sum(v[1] for v in self.counts[r].values()), r))
+        for rid in fired:
+            cells = [f"{self.counts[rid][c][0]} / {self.counts[rid][c][1]}" for c in self.columns]
+            tops = "; ".join(f"{k} ×{n}" for k, n in self.others[rid].most_common(2))
+            print(f"| {self.ids[rid]} | `{rid}` | " + " | ".join(cells)
+                  + f" | {self.same[rid]}/{self.total[rid]} | {tops} |")
+        print(f"\n{len(fired)} of the folder's {len(self.ids)} rule ids fired.\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ww", required=True)
@@ -284,6 +346,7 @@ def main():
     ap.add_argument("--configs", default="builtin,sigmahq+builtin")
     ap.add_argument("--builtin-dir", help="read the built-in pack from this folder")
     ap.add_argument("--hunt-args", default="", help="extra arguments for every hunt run")
+    ap.add_argument("--per-rule-of", help="per-rule table for the rules of this folder (last config)")
     args = ap.parse_args()
     HUNT_ARGS.extend(args.hunt_args.split())
     data = args.data
@@ -302,7 +365,10 @@ def main():
         "builtin": builtin,
         "sigmahq": ([sigma], []),
         "sigmahq+builtin": with_builtin,
-        "sigmahq+builtin+hayabusa": (with_builtin[0] + [hayabusa], with_builtin[1]),
+        # The Hayabusa pack as `--pack hayabusa` loads it (off by default): with the level
+        # policy the project ships for it (packs/hayabusa.yml), and as its rules are.
+        "sigmahq+builtin+hayabusa": (with_builtin[0], with_builtin[1] + ["--pack", hayabusa]),
+        "sigmahq+builtin+hayabusa-as-is": (with_builtin[0] + [hayabusa], with_builtin[1]),
         # SigmaHQ's emerging-threats folder (rules for named campaigns, tools and CVEs) and its
         # threat-hunting folder (broader, for hunting), besides its core rules.
         "sigmahq+et+builtin": (with_builtin[0] + [et], with_builtin[1]),
@@ -326,6 +392,7 @@ def main():
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     is_story = story_filter(os.path.join(demo, "stories.json"))
     benign = {}
+    per_rule = PerRule(args.per_rule_of) if args.per_rule_of else None
     for c in configs:
         rules, extra = config_args[c]
         for s in sets:
@@ -337,6 +404,10 @@ def main():
                 set_rules = rules + [os.path.join(data, "sigma", d) for d in SIGMA_EXTRA
                                      if os.path.isdir(os.path.join(data, "sigma", d))]
             findings, _ = run_hunt(args.ww, s.files, set_rules, extra, out)
+            if per_rule and c == configs[-1] and s.name != "sigma-regression-data":
+                # The tuning half only: no per-rule figure of the validation half is ever made.
+                per_rule.add(f"{s.name} (tuning)",
+                             [f for f in findings if half(archive_of(f["file"])) == "tuning"])
             if s.name == "sigma-regression-data":
                 results[(c, "__regression_raw")] = findings
             results[(c, s.name)] = evaluate(c, s, findings)
@@ -344,11 +415,15 @@ def main():
         findings, events = run_hunt(args.ww, [dense], rules, extra, out)
         med = [f for f in findings if level_at_least_medium(f["level"])]
         benign[(c, "dense-samples ×12")] = (events, len(med), collections.Counter(f["rule_title"] for f in med))
+        if per_rule and c == configs[-1]:
+            per_rule.add("dense-samples ×12", findings)
         # The week with its own context (inventory.csv: the scanner, backup and admin hosts),
         # as `wardwatch demo` serves it: without it the vulnerability scanner's rounds are
         # unknown vertical scans.
         findings, events = run_hunt(args.ww, [demo], rules, extra + ["--context", demo], out)
         quiet = [f for f in findings if not is_story(f)]
+        if per_rule and c == configs[-1]:
+            per_rule.add("demo week without stories", quiet)
         med = [f for f in quiet if level_at_least_medium(f["level"])]
         story_med = [f for f in findings if is_story(f) and level_at_least_medium(f["level"])]
         benign[(c, "demo week, without stories")] = (events, len(med), collections.Counter(f["rule_title"] for f in med))
@@ -364,6 +439,8 @@ def main():
         tops = "; ".join(f"{r} ({k})" for r, k in top.most_common(4))
         print(f"| {c} | {name} | {events:,} | {n} | {rate} | {tops} |")
     print()
+    if per_rule:
+        per_rule.print(configs[-1])
 
 
 if __name__ == "__main__":

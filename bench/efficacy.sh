@@ -8,14 +8,21 @@
 #   WARDWATCH_SHARED_DATA   the shared data folder (default: <repo>/../shared/data)
 #   WARDWATCH_BIN           use this wardwatch binary instead of building one
 #   CONFIGS                 rule sets to compare, comma-separated, among builtin, sigmahq,
-#                           sigmahq+builtin, sigmahq+builtin+hayabusa, sigmahq+et+builtin,
-#                           sigmahq+et+th+builtin (SigmaHQ's emerging-threats and threat-hunting
-#                           folders besides its core rules)
-#                           (default: builtin,sigmahq+builtin)
+#                           sigmahq+builtin, sigmahq+builtin+hayabusa (the optional Hayabusa
+#                           pack as `--pack hayabusa` loads it: with its shipped level policy),
+#                           sigmahq+builtin+hayabusa-as-is (its rules as they are),
+#                           sigmahq+et+builtin, sigmahq+et+th+builtin (SigmaHQ's
+#                           emerging-threats and threat-hunting folders besides its core rules)
+#                           (default: builtin,sigmahq+builtin: the default packs are the
+#                           built-in one alone)
 #   DETAIL=1                also list every labelled file: caught (by which rules) or missed
 #   BLIND=1                 show the validation half only as aggregate rows (no per-tactic
 #                           cell, no per-file line): how rules are tuned without seeing it
 #   HUNT_ARGS="..."         extra arguments for every hunt run (e.g. --no-analytics)
+#   PER_RULE_OF=DIR         also a table per rule of that folder (a pack), for the last config:
+#                           medium+ and any-level findings on the tuning halves and the benign
+#                           sets (never the validation half), and the share on records that a
+#                           rule from elsewhere also raised
 #   BUILTIN_DIR=DIR         read the built-in pack from DIR instead of the embedded one (to
 #                           measure another revision's rules/ with this binary:
 #                           git archive REV rules | tar -x -C /tmp/old)
@@ -49,4 +56,5 @@ ARGS=(--ww "$WW" --data "$SHARED_DATA" --configs "${CONFIGS:-builtin,sigmahq+bui
 [[ -n ${BLIND:-} ]] && ARGS+=(--blind)
 [[ -n ${BUILTIN_DIR:-} ]] && ARGS+=(--builtin-dir "$BUILTIN_DIR")
 [[ -n ${HUNT_ARGS:-} ]] && ARGS+=("--hunt-args=$HUNT_ARGS")
+[[ -n ${PER_RULE_OF:-} ]] && ARGS+=(--per-rule-of "$PER_RULE_OF")
 exec python3 "$HERE/efficacy.py" "${ARGS[@]}"

@@ -20,6 +20,9 @@
 #   BEFORE_BIN=PATH           also measure another wardwatch binary (e.g. an earlier revision,
 #                             built elsewhere) on the same set, and check the 10% budget:
 #                             this build within 10% of its time and peak memory
+#   HUNT_ARGS="..."           extra arguments for this build's hunt only (not BEFORE_BIN's):
+#                             `HUNT_ARGS="--pack hayabusa" BEFORE_BIN=<the same binary>` puts
+#                             an optional pack's cost side by side with the run without it
 #   STRICT=1                  exit 1 when a target (below) is missed
 #   KEEP=1                    keep the temporary folder (its path is printed)
 set -euo pipefail
@@ -184,8 +187,8 @@ echo "== machine: $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc
 
 # ---------------------------------------------------------------- wardwatch
 WW_OUT=$WORK/wardwatch.jsonl
-measure wardwatch "$("$WW" --version | awk '{print $2}')" "$RUNS" "$WW_OUT" "EVTX → Sigma → JSONL, end to end" \
-    "$WW" hunt "$SET" -r "$RULES" ${PACK_ARGS[@]+"${PACK_ARGS[@]}"} --format jsonl -o "$WW_OUT" -q ||
+measure wardwatch "$("$WW" --version | awk '{print $2}')" "$RUNS" "$WW_OUT" "EVTX → Sigma → JSONL, end to end${HUNT_ARGS:+, $HUNT_ARGS}" \
+    "$WW" hunt "$SET" -r "$RULES" ${PACK_ARGS[@]+"${PACK_ARGS[@]}"} ${HUNT_ARGS:-} --format jsonl -o "$WW_OUT" -q ||
     die "wardwatch failed"
 
 if [[ -n ${BEFORE_BIN:-} ]]; then

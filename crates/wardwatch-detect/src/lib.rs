@@ -21,6 +21,9 @@
 //! record that lacks its parent's command line, program or account gets them from the parent's
 //! own record seen earlier on the host, and the rules that read them are judged on that copy.
 //!
+//! A community pack loaded by name comes with the project's reviewed [`PackPolicy`] (its rules
+//! left out or lowered, and why), applied to the loaded [`RulePack`] before compiling.
+//!
 //! [`identity_use`] reads what identity use an event describes (account, host, client address
 //! and device, application, logon type, outcome): the one reading the identity analytics and
 //! the server's identity ledger share.
@@ -41,6 +44,7 @@ pub mod identity_use;
 pub mod lineage;
 pub mod logsource;
 mod pack;
+mod pack_policy;
 
 pub use analytics::Analytics;
 pub use correlate::Correlator;
@@ -49,3 +53,4 @@ pub use error::DetectError;
 pub use fields::facts;
 pub use identity_use::{IdentityUse, LogonType, identity_use};
 pub use pack::{RuleKind, RuleMeta, RulePack, RuleProblem, RuleText, Wardwatch};
+pub use pack_policy::{PackPolicy, PolicyAction, PolicyEntry, PolicyNote};

@@ -156,6 +156,8 @@ pub struct RulePack {
     pub(crate) correlations: Vec<(CorrelationRule, Arc<RuleMeta>)>,
     pub(crate) filters: Vec<(FilterRule, String)>,
     problems: Vec<RuleProblem>,
+    /// What the pack policies applied did ([`RulePack::apply_policy`]).
+    pub(crate) policy_notes: Vec<crate::pack_policy::PolicyNote>,
 }
 
 /// A stable id for a rule that has none: FNV-1a of its origin and title.
@@ -263,6 +265,7 @@ impl RulePack {
             correlations: self.correlations.clone(),
             filters: self.filters.clone(),
             problems: Vec::new(),
+            policy_notes: Vec::new(),
         }
     }
 

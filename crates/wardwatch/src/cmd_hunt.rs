@@ -28,7 +28,8 @@ pub struct HuntArgs {
     with_builtin: bool,
     /// An optional community rule pack, by name (looked up in $WARDWATCH_PACK_PATH, a
     /// colon-separated list of folders) or by folder; repeatable. `hayabusa` is the Hayabusa
-    /// project's own Sigma-format rules (off by default: see bench/README.md).
+    /// project's own Sigma-format rules, loaded with the level policy the project ships for
+    /// them (packs/hayabusa.yml; off by default: see bench/README.md).
     #[arg(long = "pack")]
     packs: Vec<String>,
     /// Report only detections at or above this level.
@@ -108,13 +109,11 @@ fn parse_level(s: &str) -> Result<Severity, String> {
 }
 
 pub fn run(args: HuntArgs) -> Result<ExitCode> {
-    let mut dirs = args.rules.clone();
-    for name in &args.packs {
-        dirs.push(crate::pack::resolve(name)?);
-    }
+    let packs = crate::pack::resolve_all(&args.packs)?;
     // Packs add to the built-in pack unless --rules names folders of its own.
     let with_builtin = args.with_builtin || (args.rules.is_empty() && !args.packs.is_empty());
-    let (pack, read_problems) = crate::pack::load(&dirs, with_builtin);
+    let (pack, read_problems) = crate::pack::load_with_packs(&args.rules, &packs, with_builtin);
+    let policy_summary = crate::pack::policy_summary(&pack);
     let (detector, compile_problems) = Detector::build(&pack);
     let (correlator, corr_problems) = Correlator::build(&pack);
     let mut correlator = correlator.map(|c| {
@@ -180,6 +179,9 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         );
     }
     if !args.quiet {
+        if let Some(line) = &policy_summary {
+            eprintln!("wardwatch: {line}");
+        }
         eprintln!(
             "wardwatch: {} rule(s) loaded{}",
             detector.rule_count() + correlations,

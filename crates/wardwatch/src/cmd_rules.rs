@@ -10,11 +10,16 @@ use wardwatch_detect::{Correlator, Detector};
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// Load rule folders (or the built-in pack when none is named) and report every rule that
-    /// cannot be loaded, with its file and the reason. Exits 1 when any rule fails.
+    /// Load rule folders and optional packs (or the built-in pack when none is named) and report
+    /// every rule that cannot be loaded, with its file and the reason, and what each pack's
+    /// shipped policy did (rules left out or lowered, and why). Exits 1 when any rule fails.
     Check {
         /// Rule files or folders (searched recursively for *.yml / *.yaml).
         dirs: Vec<PathBuf>,
+        /// An optional community pack, by name (as `hunt --pack`), checked with its policy;
+        /// repeatable.
+        #[arg(long = "pack")]
+        packs: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
@@ -28,8 +33,15 @@ pub enum CheckFormat {
 }
 
 pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
-    let RulesCommand::Check { dirs, format } = cmd;
-    let (pack, mut problems) = crate::pack::load(&dirs, false);
+    let RulesCommand::Check {
+        dirs,
+        packs,
+        format,
+    } = cmd;
+    let packs = crate::pack::resolve_all(&packs)?;
+    let (pack, mut problems) = crate::pack::load_with_packs(&dirs, &packs, false);
+    let notes = pack.policy_notes().to_vec();
+    let count = |o: &str| notes.iter().filter(|n| n.outcome == o).count();
     problems.extend(pack.problems().iter().cloned());
     let (detector, compile_problems) = Detector::build(&pack);
     problems.extend(compile_problems);
@@ -43,11 +55,27 @@ pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
             for p in &problems {
                 println!("FAIL  {p}");
             }
+            for n in &notes {
+                let what = match (n.outcome, n.from, n.to) {
+                    ("left-out", ..) => "LEFT OUT".to_string(),
+                    ("lowered", Some(from), Some(to)) => format!("LOWERED {from} -> {to}"),
+                    _ => "REVIEW".to_string(),
+                };
+                println!("{what}  {}: `{}` ({}): {}", n.pack, n.title, n.id, n.why);
+            }
             println!(
                 "loaded {loaded} rule(s) ({} detection, {} correlation); failed {failed}",
                 detector.rule_count(),
                 pack.correlation_count() - corr_failed
             );
+            if !notes.is_empty() {
+                println!(
+                    "pack policy: {} left out, {} lowered, {} entr(y/ies) to review",
+                    count("left-out"),
+                    count("lowered"),
+                    count("not-in-pack") + count("title-differs")
+                );
+            }
         }
         CheckFormat::Json => {
             let out = json!({
@@ -56,6 +84,7 @@ pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
                 "correlation": pack.correlation_count() - corr_failed,
                 "failed": failed,
                 "failures": problems,
+                "policy": notes,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

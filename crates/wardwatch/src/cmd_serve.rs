@@ -26,7 +26,8 @@ pub struct ServeArgs {
     rules: Vec<PathBuf>,
     /// An optional community rule pack, by name (looked up in $WARDWATCH_PACK_PATH) or by
     /// folder (added to `rules.packs`); repeatable. `hayabusa` is the Hayabusa project's own
-    /// Sigma-format rules (off by default: see bench/README.md).
+    /// Sigma-format rules, loaded with the level policy the project ships for them
+    /// (packs/hayabusa.yml; off by default: see bench/README.md).
     #[arg(long = "pack")]
     packs: Vec<String>,
     /// Run as a node of a scale-out deployment (needs `[cluster]` and `[store]` in the
@@ -129,6 +130,9 @@ pub async fn serve_node(
     for p in &read_problems {
         eprintln!("wardwatch: rule file not read: {p}");
     }
+    if let Some(line) = crate::pack::policy_summary(&pack) {
+        eprintln!("wardwatch: {line}");
+    }
     let open = roles::state_opener(&config)?;
     let node = roles::start_node(&config, &tokens, &roles, open, pack)
         .await
@@ -175,6 +179,9 @@ pub async fn serve(config: Config, tokens: Tokens) -> Result<ExitCode> {
     let (pack, read_problems) = crate::pack::load_configured(&config.rules)?;
     for p in &read_problems {
         eprintln!("wardwatch: rule file not read: {p}");
+    }
+    if let Some(line) = crate::pack::policy_summary(&pack) {
+        eprintln!("wardwatch: {line}");
     }
     let data = config.data.dir.clone();
     let running = wardwatch_server::start(config, pack, tokens.clone())
