@@ -108,7 +108,14 @@ pub fn normalize(rec: &WindowsRecord<'_>) -> Ecs {
     );
     ecs.process_command_line = field(d, &["CommandLine", "ProcessCommandLine"]);
     ecs.process_parent_executable = field(d, &["ParentImage", "ParentProcessName"]);
-    ecs.process_pid = field(d, &["ProcessId", "NewProcessId"]).and_then(|p| parse_pid(&p));
+    // A Security 4688's `ProcessId` is the process that created the new one (its parent); the
+    // process the record is about is `NewProcessId`.
+    let pid_keys: &[&str] = if rec.event_id == Some(4688) && !is_sysmon(rec.channel) {
+        &["NewProcessId", "ProcessId"]
+    } else {
+        &["ProcessId", "NewProcessId"]
+    };
+    ecs.process_pid = field(d, pid_keys).and_then(|p| parse_pid(&p));
     ecs.file_path = field(d, &["TargetFilename", "ObjectName", "ImageLoaded"]);
     ecs.dns_question_name = field(d, &["QueryName"]);
     let sysmon = is_sysmon(rec.channel);
@@ -203,6 +210,35 @@ mod tests {
             event_id_of(&json!({"#text": 7045, "#attributes": {"Qualifiers": 16384}})),
             Some(7045)
         );
+    }
+
+    #[test]
+    fn security_4688_pid_is_the_new_process_not_its_creator() {
+        let data = json!({"NewProcessId": "0x1a4", "ProcessId": "0x2f0",
+            "NewProcessName": "C:\\Windows\\System32\\cmd.exe",
+            "ParentProcessName": "C:\\Windows\\explorer.exe"});
+        let ecs = normalize(&WindowsRecord {
+            channel: Some("Security"),
+            provider: Some("Microsoft-Windows-Security-Auditing"),
+            event_id: Some(4688),
+            computer: Some("ws1"),
+            data: data.as_object(),
+        });
+        assert_eq!(ecs.process_pid, Some(0x1a4));
+        assert_eq!(
+            ecs.process_parent_executable.as_deref(),
+            Some("C:\\Windows\\explorer.exe")
+        );
+        // Elsewhere `ProcessId` is the process the record is about (4656, 4663, 5156...).
+        let data = json!({"ProcessId": "0x2f0", "ProcessName": "C:\\x.exe"});
+        let ecs = normalize(&WindowsRecord {
+            channel: Some("Security"),
+            provider: None,
+            event_id: Some(4663),
+            computer: Some("ws1"),
+            data: data.as_object(),
+        });
+        assert_eq!(ecs.process_pid, Some(0x2f0));
     }
 
     #[test]
