@@ -294,16 +294,18 @@ fn each_story_step_raises_its_alert() {
         ),
         (
             Story::PasswordSpray,
+            // The same failures also cross "Many Failed Logons On One Host From One Source";
+            // spraying names it in `same_as`, so one behaviour is told once.
             &[
-                "Many Failed Logons On One Host From One Source",
                 "Password Spraying: Failed Logons For Many Accounts From One Source",
                 "Successful Logon After Password Spraying From The Same Source",
             ][..],
         ),
         (
             Story::NightAdmin,
+            // "User Account Created" is told by the more specific local-account rule
+            // (`same_as`).
             &[
-                "User Account Created",
                 "Local Account Created On A Host By A Domain Account",
                 "Account Set To Password Never Expires",
                 "Member Added To The Local Administrators Group",
