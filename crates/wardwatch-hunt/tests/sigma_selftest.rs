@@ -526,6 +526,16 @@ fn sigmahq_windows_rules_fire_on_the_records_they_describe() {
                 continue;
             }
             *counts.entry("fired").or_default() += 1;
+            // Count a variant of the record, and keep it as a miss when it does not fire (unless
+            // its items ask one field for different values).
+            let mut judge = |variant: &'static str, e: Event, conflict: bool| {
+                *counts.entry(variant).or_default() += 1;
+                if fires(&e) {
+                    *fired_variants.entry(variant).or_default() += 1;
+                } else if !conflict {
+                    misses.push(miss(variant, e));
+                }
+            };
             // The same record written as Sigma says is equivalent: other case, `/` for `-`
             // under `|windash`, numbers as text (Winlogbeat, flat exports, string-typed data).
             let upper = plan.values(Variant {
@@ -548,13 +558,7 @@ fn sigmahq_windows_rules_fire_on_the_records_they_describe() {
                     continue;
                 }
                 let Some(data) = shape(data) else { continue };
-                *counts.entry(variant).or_default() += 1;
-                let e = record(channel, event_id, &sys, data);
-                if fires(&e) {
-                    *fired_variants.entry(variant).or_default() += 1;
-                } else {
-                    misses.push(miss(variant, e));
-                }
+                judge(variant, record(channel, event_id, &sys, data), false);
             }
             // Every other value of every item the record was built through, one at a time.
             for (i, n) in plan.choices.iter().enumerate() {
@@ -570,12 +574,7 @@ fn sigmahq_windows_rules_fire_on_the_records_they_describe() {
                     if !in_logsource(&e) {
                         continue;
                     }
-                    *counts.entry("other values").or_default() += 1;
-                    if fires(&e) {
-                        *fired_variants.entry("other values").or_default() += 1;
-                    } else if !other.conflict {
-                        misses.push(miss("other values", e));
-                    }
+                    judge("other values", e, other.conflict);
                 }
             }
             // Every other alternative of every list of maps, one at a time.
@@ -591,12 +590,7 @@ fn sigmahq_windows_rules_fire_on_the_records_they_describe() {
                     if !in_logsource(&e) {
                         continue;
                     }
-                    *counts.entry("other alternatives").or_default() += 1;
-                    if fires(&e) {
-                        *fired_variants.entry("other alternatives").or_default() += 1;
-                    } else if !other.conflict {
-                        misses.push(miss("other alternatives", e));
-                    }
+                    judge("other alternatives", e, other.conflict);
                 }
             }
             // The same record shipped by Winlogbeat, or exported flat.
@@ -604,12 +598,7 @@ fn sigmahq_windows_rules_fire_on_the_records_they_describe() {
                 let Some(e) = shipped(flat, &event) else {
                     continue;
                 };
-                *counts.entry(variant).or_default() += 1;
-                if fires(&e) {
-                    *fired_variants.entry(variant).or_default() += 1;
-                } else {
-                    misses.push(miss(variant, e));
-                }
+                judge(variant, e, false);
             }
             // The record as the Security log writes it where Sysmon is absent, when the Security
             // record has every field the rule needs: 4688, 4657, 5156.
@@ -623,15 +612,11 @@ fn sigmahq_windows_rules_fire_on_the_records_they_describe() {
             };
             if let Some((variant, code, shape)) = security {
                 match shape(&fields) {
-                    Some(data) => {
-                        *counts.entry(variant).or_default() += 1;
-                        let e = record("Security", Some(code), &Map::new(), data);
-                        if fires(&e) {
-                            *fired_variants.entry(variant).or_default() += 1;
-                        } else {
-                            misses.push(miss(variant, e));
-                        }
-                    }
+                    Some(data) => judge(
+                        variant,
+                        record("Security", Some(code), &Map::new(), data),
+                        false,
+                    ),
                     None => {
                         *counts
                             .entry("the Security record lacks a field it needs")
