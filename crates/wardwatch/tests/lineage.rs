@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Server, http_post};
+use common::{Server, post_bulk};
 use serde_json::{Value, json};
 
 const DCOM_SHELL: &str = "32fe818d-e2e6-4a2c-b178-1f9425e36012";
@@ -165,20 +165,7 @@ fn hunt_and_serve_fill_the_parent_command_line_alike() {
     );
 
     let server = Server::start(&[]);
-    let mut body = String::new();
-    for d in &docs {
-        body.push_str("{\"create\":{}}\n");
-        body.push_str(&d.to_string());
-        body.push('\n');
-    }
-    let (status, resp) = http_post(
-        server.http,
-        "/winlogbeat-8/_bulk",
-        &body,
-        Some(&server.ingest_token),
-    );
-    assert_eq!(status, 200, "{resp}");
-    assert_eq!(resp["errors"], false, "{resp}");
+    post_bulk(&server, &docs);
     // Detection runs behind the journal, in its order: once the last document's alert is
     // there, every record before it was judged.
     let last = server.wait_alerts(&format!("rule_id={LOG_CLEARED}"), 1);
